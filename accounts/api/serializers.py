@@ -1,0 +1,57 @@
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from rest_framework import serializers
+
+from accounts.models import User
+
+
+class UserOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "email", "username", "full_name", "is_verified", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class RegisterInputSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    username = serializers.CharField(
+        min_length=3, max_length=32, validators=[UnicodeUsernameValidator()]
+    )
+    password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
+    full_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+
+
+class LoginInputSerializer(serializers.Serializer):
+    email = serializers.CharField(
+        max_length=254, required=False, help_text="Email address, or a username."
+    )
+    username = serializers.CharField(
+        max_length=254, required=False, help_text="Username (or email) when `email` is absent."
+    )
+    password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+    def validate(self, attrs):
+        login = attrs.get("email") or attrs.get("username")
+        if not login:
+            raise serializers.ValidationError({"email": ["Give an email or a username."]})
+        return {"login": login, "password": attrs["password"]}
+
+
+class TokenPairOutputSerializer(serializers.Serializer):
+    access_token = serializers.CharField()
+    refresh_token = serializers.CharField()
+    token_type = serializers.CharField(help_text='Always "bearer".')
+    expires_in = serializers.IntegerField(help_text="Seconds until the access token expires.")
+    refresh_expires_in = serializers.IntegerField(
+        help_text="Seconds until the refresh token expires."
+    )
+
+
+class RefreshTokenInputSerializer(serializers.Serializer):
+    refresh_token = serializers.CharField(max_length=4096)
+
+
+class ProfileUpdateInputSerializer(serializers.Serializer):
+    username = serializers.CharField(
+        min_length=3, max_length=32, validators=[UnicodeUsernameValidator()]
+    )
+    full_name = serializers.CharField(max_length=150, allow_blank=True)

@@ -1,0 +1,13 @@
+from accounts.api import views
+from exchange_site.urlpaths import path_with_optional_slash as route
+
+auth_urlpatterns = [
+    route("register", views.RegisterApi.as_view(), "auth-register"),
+    route("login", views.LoginApi.as_view(), "auth-login"),
+    route("refresh", views.RefreshApi.as_view(), "auth-refresh"),
+    route("logout", views.LogoutApi.as_view(), "auth-logout"),
+]
+
+users_urlpatterns = [
+    route("profile", views.ProfileApi.as_view(), "users-profile"),
+]

@@ -1,0 +1,122 @@
+"""Auth and profile endpoints: parse, call a service, render. Nothing else."""
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle, UserRateThrottle
+from rest_framework.views import APIView
+
+from accounts import services
+from accounts.api.serializers import (
+    LoginInputSerializer,
+    ProfileUpdateInputSerializer,
+    RefreshTokenInputSerializer,
+    RegisterInputSerializer,
+    TokenPairOutputSerializer,
+    UserOutputSerializer,
+)
+
+
+class _PublicAuthApi(APIView):
+    """Credential endpoints: no session (so no CSRF), throttled per client address."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = [AnonRateThrottle, ScopedRateThrottle]
+    throttle_scope = "auth"
+
+
+class RegisterApi(_PublicAuthApi):
+    @extend_schema(
+        tags=["auth"],
+        operation_id="auth_register",
+        request=RegisterInputSerializer,
+        responses={201: UserOutputSerializer, 400: None, 409: None},
+    )
+    def post(self, request):
+        serializer = RegisterInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = services.user_register(**serializer.validated_data)
+        return Response(UserOutputSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class LoginApi(_PublicAuthApi):
+    @extend_schema(
+        tags=["auth"],
+        operation_id="auth_login",
+        request=LoginInputSerializer,
+        responses={200: TokenPairOutputSerializer, 401: None},
+    )
+    def post(self, request):
+        serializer = LoginInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        tokens = services.auth_login(**serializer.validated_data, request=request)
+        return Response(tokens)
+
+
+class RefreshApi(_PublicAuthApi):
+    @extend_schema(
+        tags=["auth"],
+        operation_id="auth_refresh",
+        request=RefreshTokenInputSerializer,
+        responses={200: TokenPairOutputSerializer, 401: None},
+    )
+    def post(self, request):
+        serializer = RefreshTokenInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(services.auth_token_refresh(**serializer.validated_data))
+
+
+class LogoutApi(APIView):
+    """Revokes a refresh token. An access token is optional; if given, it must be the owner's."""
+
+    permission_classes = [AllowAny]
+    throttle_classes = [AnonRateThrottle, UserRateThrottle]
+
+    @extend_schema(
+        tags=["auth"],
+        operation_id="auth_logout",
+        request=RefreshTokenInputSerializer,
+        responses={204: OpenApiResponse(description="Revoked."), 401: None, 403: None},
+    )
+    def post(self, request):
+        serializer = RefreshTokenInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = request.user if request.user.is_authenticated else None
+        services.auth_logout(**serializer.validated_data, user=user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProfileApi(APIView):
+    """The caller's own profile; there is no way to name another user here."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(tags=["users"], operation_id="users_profile_get", responses=UserOutputSerializer)
+    def get(self, request):
+        return Response(UserOutputSerializer(request.user).data)
+
+    @extend_schema(
+        tags=["users"],
+        operation_id="users_profile_update",
+        request=ProfileUpdateInputSerializer,
+        responses={200: UserOutputSerializer, 400: None, 409: None},
+    )
+    def put(self, request):
+        return self._update(request, partial=False)
+
+    @extend_schema(
+        tags=["users"],
+        operation_id="users_profile_partial_update",
+        request=ProfileUpdateInputSerializer(partial=True),
+        responses={200: UserOutputSerializer, 400: None, 409: None},
+    )
+    def patch(self, request):
+        return self._update(request, partial=True)
+
+    def _update(self, request, *, partial):
+        serializer = ProfileUpdateInputSerializer(data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        user = services.user_profile_update(user=request.user, **serializer.validated_data)
+        return Response(UserOutputSerializer(user).data)

@@ -1,0 +1,50 @@
+"""Test-wide fixtures. Tests use the machine's real PostgreSQL and Redis (see pyproject env)."""
+
+import socket
+from urllib.parse import urlparse
+
+import pytest
+from django.conf import settings
+
+START_POSTGRES = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+START_REDIS = (
+    'redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no'
+)
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def pytest_configure(config):
+    """Fail the whole run at once, loudly, when a service the tests need is down."""
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] != "django.db.backends.postgresql":
+        pytest.exit(
+            "The tests need PostgreSQL: set DATABASE_URL=postgres://... (not SQLite).",
+            returncode=2,
+        )
+    host, port = database.get("HOST") or "127.0.0.1", int(database.get("PORT") or 5432)
+    if not _answers(host, port):
+        pytest.exit(f"PostgreSQL is not answering on {host}:{port}. Start it: {START_POSTGRES}", 2)
+    redis_url = urlparse(settings.REDIS_URL)
+    if not _answers(redis_url.hostname or "127.0.0.1", redis_url.port or 6379):
+        pytest.exit(f"Redis is not answering at {settings.REDIS_URL}. Start it: {START_REDIS}", 2)
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis():
+    """Each test starts with an empty Redis database (throttle counters, cache)."""
+    from django_redis import get_redis_connection
+
+    get_redis_connection("default").flushdb()
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # PBKDF2's 1M iterations cost ~0.4 s a hash; tests only need hashing to be correct.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,25 @@
+"""ASGI entry point: daphne serves WebSockets (and, slower, HTTP) from here (DESIGN §1)."""
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exchange_site.settings")
+# Persistent connections leak under ASGI; this process uses psycopg's pool instead.
+os.environ.setdefault("DATABASE_POOL", "1")
+
+from channels.auth import AuthMiddlewareStack
+from channels.routing import ProtocolTypeRouter, URLRouter
+from channels.security.websocket import AllowedHostsOriginValidator
+from django.core.asgi import get_asgi_application
+
+django_asgi_app = get_asgi_application()
+
+from exchange_site.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        ),
+    }
+)

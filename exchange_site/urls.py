@@ -1,0 +1,29 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from accounts.api.urls import auth_urlpatterns, users_urlpatterns
+from exchange_site import views
+from exchange_site.urlpaths import path_with_optional_slash
+
+api_v1 = [
+    path("auth/", include(auth_urlpatterns)),
+    path("users/", include(users_urlpatterns)),
+    path_with_optional_slash("health", views.health, "api-health"),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path_with_optional_slash("health", views.health_alias, "health"),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("api-auth/", include("rest_framework.urls")),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "exchange_site.views.bad_request"
+handler403 = "exchange_site.views.permission_denied"
+handler404 = "exchange_site.views.page_not_found"
+handler500 = "exchange_site.views.server_error"
