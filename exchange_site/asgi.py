@@ -8,17 +8,18 @@ os.environ.setdefault("DATABASE_POOL", "1")
 
 from channels.auth import AuthMiddlewareStack
 from channels.routing import ProtocolTypeRouter, URLRouter
-from channels.security.websocket import AllowedHostsOriginValidator
 from django.core.asgi import get_asgi_application
 
 django_asgi_app = get_asgi_application()
 
+# Consumers import models, so they load only after Django is set up above.
 from exchange_site.routing import websocket_urlpatterns  # noqa: E402
+from exchange_site.ws_security import browser_origin_validator  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
+        "websocket": browser_origin_validator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),
     }
