@@ -199,7 +199,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "exchange_site.parsers.DecimalJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -274,3 +274,37 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
     },
 }
+
+# --- Wallets --------------------------------------------------------------------------
+FEE_ACCOUNT_EMAIL = "fees@exchange.internal"
+# Instant faucet deposits for demos (`make run` turns this on). Caps are in units of each
+# asset, e.g. "USD=100000,BTC=2"; "*" applies to assets not listed.
+DEMO_DEPOSITS = env.bool("DEMO_DEPOSITS", default=False)
+DEMO_DEPOSIT_MAX_PER_REQUEST = env.dict(
+    "DEMO_DEPOSIT_MAX_PER_REQUEST",
+    default={"USD": "100000", "BTC": "2", "ETH": "50", "SOL": "1000", "*": "1000"},
+)
+DEMO_DEPOSIT_MAX_PER_DAY = env.dict(
+    "DEMO_DEPOSIT_MAX_PER_DAY",
+    default={"USD": "1000000", "BTC": "20", "ETH": "500", "SOL": "10000", "*": "10000"},
+)
+# How often the simulated chain mines a block (confirming pending deposits) and how often
+# approved withdrawals are swept, in seconds.
+CHAIN_BLOCK_SECONDS = env.int("CHAIN_BLOCK_SECONDS", default=10)
+WITHDRAWAL_SWEEP_SECONDS = env.int("WITHDRAWAL_SWEEP_SECONDS", default=30)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "chain-mine-block": {
+            "task": "wallets.tasks.chain_block_mine_task",
+            "schedule": timedelta(seconds=CHAIN_BLOCK_SECONDS),
+        },
+        "withdrawals-process-approved": {
+            "task": "wallets.tasks.withdrawals_process_pending_task",
+            "schedule": timedelta(seconds=WITHDRAWAL_SWEEP_SECONDS),
+        },
+        "ledger-check": {
+            "task": "wallets.tasks.ledger_check_task",
+            "schedule": crontab(minute=5),
+        },
+    }
+)

@@ -9,6 +9,7 @@ from exchange_site.urlpaths import path_with_optional_slash
 api_v1 = [
     path("auth/", include(auth_urlpatterns)),
     path("users/", include(users_urlpatterns)),
+    path("", include("wallets.api.urls")),
     path_with_optional_slash("health", views.health, "api-health"),
 ]
 

@@ -1,0 +1,270 @@
+"""Balances and the append-only ledger that explains every change to them (DESIGN §4)."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+# DESIGN §4: every amount is stored with 18 decimal places, whatever the asset's precision.
+AMOUNT_MAX_DIGITS = 36
+AMOUNT_DECIMAL_PLACES = 18
+AMOUNT_QUANTUM = Decimal(1).scaleb(-AMOUNT_DECIMAL_PLACES)
+ZERO = Decimal(0)
+
+
+def AmountField(**kwargs):
+    kwargs.setdefault("default", ZERO)
+    return models.DecimalField(
+        max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES, **kwargs
+    )
+
+
+class Asset(models.Model):
+    """A currency the exchange holds: BTC, ETH, USD ..."""
+
+    code = models.CharField(max_length=12, unique=True, help_text="Upper case, e.g. BTC.")
+    name = models.CharField(max_length=64)
+    precision = models.PositiveSmallIntegerField(
+        help_text="Decimal places allowed for deposits and withdrawals (at most 18)."
+    )
+    min_withdrawal = AmountField()
+    withdrawal_fee = AmountField()
+    confirmations_required = models.PositiveIntegerField(default=1)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(precision__lte=AMOUNT_DECIMAL_PLACES), name="asset_precision_max_18"
+            ),
+            models.CheckConstraint(
+                condition=Q(min_withdrawal__gte=0) & Q(withdrawal_fee__gte=0),
+                name="asset_withdrawal_amounts_not_negative",
+            ),
+        ]
+
+    def __str__(self):
+        return self.code
+
+    @property
+    def quantum(self) -> Decimal:
+        """The smallest amount that may enter or leave: 0.01 for USD, 0.00000001 for BTC."""
+        return Decimal(1).scaleb(-self.precision)
+
+
+class Balance(models.Model):
+    """What one account holds of one asset: ``available`` to use, ``locked`` in reserves.
+
+    Changed only through ``wallets.services``, each change paired with a LedgerEntry.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT)
+    available = AmountField()
+    locked = AmountField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["user_id", "asset_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "asset"], name="balance_one_per_user_asset"),
+            models.CheckConstraint(condition=Q(available__gte=0), name="balance_available_gte_0"),
+            models.CheckConstraint(condition=Q(locked__gte=0), name="balance_locked_gte_0"),
+        ]
+
+    def __str__(self):
+        return f"{self.user_id}:{self.asset_id} {self.available}/{self.locked}"
+
+    @property
+    def total(self) -> Decimal:
+        return self.available + self.locked
+
+
+class LedgerKind(models.TextChoices):
+    DEPOSIT = "deposit"
+    WITHDRAWAL = "withdrawal"
+    WITHDRAWAL_FEE = "withdrawal_fee"
+    ORDER_RESERVE = "order_reserve"
+    ORDER_RELEASE = "order_release"
+    TRADE = "trade"
+    FEE = "fee"
+    ADJUSTMENT = "adjustment"
+
+
+class LedgerEntry(models.Model):
+    """One change of one balance. Append-only: never updated, never deleted.
+
+    ``reference_type``/``reference_id`` name what caused it (``withdrawal`` 12, ``trade`` 7).
+    On PostgreSQL a trigger refuses UPDATE and DELETE outright.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT)
+    available_delta = AmountField()
+    locked_delta = AmountField()
+    kind = models.CharField(max_length=16, choices=LedgerKind.choices)
+    reference_type = models.CharField(max_length=32)
+    reference_id = models.BigIntegerField(null=True, blank=True)
+    memo = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "ledger entries"
+        indexes = [
+            models.Index(fields=["user", "asset", "-id"], name="ledger_user_asset_id"),
+            models.Index(fields=["reference_type", "reference_id"], name="ledger_reference"),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} {self.asset_id} {self.available_delta}/{self.locked_delta}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding:
+            raise ValueError("Ledger entries are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Ledger entries are append-only.")
+
+
+class DepositAddress(models.Model):
+    """The stable address a user deposits one asset to (on the simulated chain)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT)
+    address = models.CharField(max_length=128, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "asset"], name="deposit_address_per_user_asset")
+        ]
+
+    def __str__(self):
+        return self.address
+
+
+class Deposit(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        CONFIRMED = "confirmed"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT)
+    amount = AmountField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    tx_id = models.CharField(max_length=128, unique=True)
+    address = models.CharField(max_length=128, blank=True)
+    confirmations = models.PositiveIntegerField(default=0)
+    confirmations_required = models.PositiveIntegerField(default=1)
+    is_demo = models.BooleanField(default=False, help_text="Credited by the demo faucet.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["user", "-id"], name="deposit_user_id"),
+            models.Index(fields=["status"], name="deposit_pending", condition=Q(status="pending")),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="deposit_amount_gt_0")
+        ]
+
+    def __str__(self):
+        return f"deposit {self.pk} {self.amount} {self.asset_id} {self.status}"
+
+
+class Withdrawal(models.Model):
+    class Status(models.TextChoices):
+        REQUESTED = "requested"
+        APPROVED = "approved"
+        PROCESSING = "processing"
+        COMPLETED = "completed"
+        REJECTED = "rejected"
+        CANCELLED = "cancelled"
+
+    # Statuses whose amount + fee still sit in the user's locked balance.
+    RESERVING = (Status.REQUESTED, Status.APPROVED, Status.PROCESSING)
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT)
+    amount = AmountField()
+    fee = AmountField()
+    address = models.CharField(max_length=128)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.REQUESTED)
+    tx_id = models.CharField(max_length=128, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="reviewed_withdrawals",
+    )
+    review_note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["user", "-id"], name="withdrawal_user_id"),
+            models.Index(fields=["status", "id"], name="withdrawal_status_id"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="withdrawal_amount_gt_0"),
+            models.CheckConstraint(condition=Q(fee__gte=0), name="withdrawal_fee_gte_0"),
+        ]
+
+    def __str__(self):
+        return f"withdrawal {self.pk} {self.amount} {self.asset_id} {self.status}"
+
+    @property
+    def total(self) -> Decimal:
+        """What the user pays: the amount sent plus the fee."""
+        return self.amount + self.fee
+
+
+class BalanceAdjustment(models.Model):
+    """An operator's manual credit or debit, with the reason written down."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT)
+    amount = AmountField(help_text="Positive credits, negative debits the available balance.")
+    reason = models.CharField(max_length=500)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="adjustment_amount_not_0")
+        ]
+
+    def __str__(self):
+        return f"adjustment {self.pk} {self.amount} {self.asset_id}"
+
+
+class LedgerCheckRun(models.Model):
+    """The outcome of one ``check_ledger`` run, kept for the operators' dashboard."""
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    ok = models.BooleanField()
+    summary = models.JSONField(default=dict)
+    violations = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"ledger check {self.finished_at:%Y-%m-%d %H:%M} {'ok' if self.ok else 'FAILED'}"

@@ -1,0 +1,24 @@
+from django.urls import re_path
+
+from exchange_site.urlpaths import path_with_optional_slash as route
+from wallets.api import views
+
+# Mounted at /api/v1/.
+urlpatterns = [
+    route("assets", views.AssetListApi.as_view(), "assets-list"),
+    route("account/balance", views.AccountBalanceApi.as_view(), "account-balance"),
+    route("wallets", views.WalletListApi.as_view(), "wallets-list"),
+    route("wallets/ledger", views.LedgerListApi.as_view(), "wallets-ledger"),
+    route("wallets/deposits", views.DepositListCreateApi.as_view(), "wallets-deposits"),
+    re_path(
+        r"^wallets/deposit-address/(?P<asset>[A-Za-z0-9]{1,12})/?$",
+        views.DepositAddressApi.as_view(),
+        name="wallets-deposit-address",
+    ),
+    route("wallets/withdrawals", views.WithdrawalListCreateApi.as_view(), "wallets-withdrawals"),
+    re_path(
+        r"^wallets/withdrawals/(?P<withdrawal_id>[0-9]{1,18})/?$",
+        views.WithdrawalDetailApi.as_view(),
+        name="wallets-withdrawal-detail",
+    ),
+]

@@ -1,0 +1,164 @@
+"""Wallet endpoints: the caller's own balances, ledger, deposits and withdrawals only."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
+from rest_framework import status
+from rest_framework.generics import ListAPIView
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from exchange_site.decimals import decimal_to_str
+from wallets import selectors, services
+from wallets.api.filters import LedgerFilter
+from wallets.api.serializers import (
+    AssetOutputSerializer,
+    BalanceAmountsOutputSerializer,
+    DepositAddressOutputSerializer,
+    DepositCreateInputSerializer,
+    DepositOutputSerializer,
+    LedgerEntryOutputSerializer,
+    WalletOutputSerializer,
+    WithdrawalCreateInputSerializer,
+    WithdrawalOutputSerializer,
+)
+from wallets.models import Asset
+
+
+@extend_schema(tags=["wallets"])
+class AssetListApi(ListAPIView):
+    """Every asset the exchange lists, with its precision and withdrawal terms (public)."""
+
+    permission_classes = [AllowAny]
+    serializer_class = AssetOutputSerializer
+    pagination_class = None
+    queryset = Asset.objects.filter(is_active=True).order_by("code")
+
+
+class WalletListApi(APIView):
+    @extend_schema(
+        tags=["wallets"], operation_id="wallets_list", responses=WalletOutputSerializer(many=True)
+    )
+    def get(self, request):
+        balances = selectors.balance_list_for_user(user=request.user)
+        return Response(WalletOutputSerializer(balances, many=True).data)
+
+
+class AccountBalanceApi(APIView):
+    @extend_schema(
+        tags=["wallets"],
+        operation_id="account_balance",
+        responses=inline_serializer(
+            "AccountBalanceOutput",
+            {"<ASSET>": BalanceAmountsOutputSerializer()},
+        ),
+        description='Balances keyed by asset code: `{"USD": {"available", "locked", "total"}}`.',
+    )
+    def get(self, request):
+        balances = selectors.balance_list_for_user(user=request.user)
+        return Response(
+            {
+                row.asset.code: {
+                    "available": decimal_to_str(row.available, row.asset.precision),
+                    "locked": decimal_to_str(row.locked, row.asset.precision),
+                    "total": decimal_to_str(row.total, row.asset.precision),
+                }
+                for row in balances
+            }
+        )
+
+
+@extend_schema(tags=["wallets"])
+class LedgerListApi(ListAPIView):
+    """The caller's ledger, newest first; filter with ``?asset=BTC&kind=deposit``."""
+
+    serializer_class = LedgerEntryOutputSerializer
+    filterset_class = LedgerFilter
+
+    def get_queryset(self):
+        return selectors.ledger_list_for_user(user=self.request.user)
+
+
+@extend_schema_view(get=extend_schema(tags=["wallets"], operation_id="deposits_list"))
+class DepositListCreateApi(ListAPIView):
+    """The caller's deposits, newest first; POST is the demo faucet."""
+
+    serializer_class = DepositOutputSerializer
+
+    def get_queryset(self):
+        return selectors.deposit_list_for_user(user=self.request.user)
+
+    @extend_schema(
+        tags=["wallets"],
+        operation_id="deposits_create",
+        request=DepositCreateInputSerializer,
+        responses={201: DepositOutputSerializer},
+        description="Demo faucet: credits at once when the exchange runs with DEMO_DEPOSITS on.",
+    )
+    def post(self, request):
+        serializer = DepositCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        deposit = services.deposit_demo_create(
+            user=request.user,
+            asset_code=serializer.validated_data["asset"].code,
+            amount=serializer.validated_data["amount"],
+        )
+        return Response(DepositOutputSerializer(deposit).data, status=status.HTTP_201_CREATED)
+
+
+class DepositAddressApi(APIView):
+    @extend_schema(
+        tags=["wallets"], operation_id="deposit_address", responses=DepositAddressOutputSerializer
+    )
+    def get(self, request, asset):
+        address = services.deposit_address_get_or_create(user=request.user, asset_code=asset)
+        return Response(DepositAddressOutputSerializer(address).data)
+
+
+@extend_schema_view(get=extend_schema(tags=["wallets"], operation_id="withdrawals_list"))
+class WithdrawalListCreateApi(ListAPIView):
+    """The caller's withdrawals, newest first; POST requests a new one."""
+
+    serializer_class = WithdrawalOutputSerializer
+
+    def get_queryset(self):
+        return selectors.withdrawal_list_for_user(user=self.request.user)
+
+    @extend_schema(
+        tags=["wallets"],
+        operation_id="withdrawals_create",
+        request=WithdrawalCreateInputSerializer,
+        responses={201: WithdrawalOutputSerializer},
+        description="Reserves amount + the asset's fee until an operator approves or rejects.",
+    )
+    def post(self, request):
+        serializer = WithdrawalCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        withdrawal = services.withdrawal_request(
+            user=request.user,
+            asset_code=serializer.validated_data["asset"].code,
+            amount=serializer.validated_data["amount"],
+            address=serializer.validated_data["address"],
+        )
+        return Response(WithdrawalOutputSerializer(withdrawal).data, status=status.HTTP_201_CREATED)
+
+
+class WithdrawalDetailApi(APIView):
+    @extend_schema(
+        tags=["wallets"], operation_id="withdrawals_get", responses=WithdrawalOutputSerializer
+    )
+    def get(self, request, withdrawal_id):
+        withdrawal = get_object_or_404(
+            selectors.withdrawal_list_for_user(user=request.user), pk=withdrawal_id
+        )
+        return Response(WithdrawalOutputSerializer(withdrawal).data)
+
+    @extend_schema(
+        tags=["wallets"],
+        operation_id="withdrawals_cancel",
+        responses=WithdrawalOutputSerializer,
+        description="Cancel a withdrawal that is still `requested`; its reserve is released.",
+    )
+    def delete(self, request, withdrawal_id):
+        withdrawal = services.withdrawal_cancel(user=request.user, withdrawal_id=withdrawal_id)
+        return Response(WithdrawalOutputSerializer(withdrawal).data)

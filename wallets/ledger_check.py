@@ -1,0 +1,165 @@
+"""The money invariants of DESIGN §4, checked over the whole database.
+
+1. No balance is negative, available or locked.
+2. For every account and asset, the balance equals the sum of its ledger entries.
+3. For every asset, the sum of all balances (fee account included) equals confirmed
+   deposits minus completed withdrawals plus operators' adjustments.
+4. For every account and asset, ``locked`` equals what still reserves it: pending
+   withdrawals here, and whatever other apps register with ``register_reserve_source``
+   (open orders, once trading exists).
+
+Each check is one aggregate query per table; nothing is loaded row by row except the
+(user, asset) pairs being compared.
+"""
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import Q, Sum
+
+from exchange_site.decimals import decimal_to_str
+from wallets.models import ZERO, Asset, Balance, BalanceAdjustment, Deposit, LedgerEntry, Withdrawal
+
+# A reserve source returns {(user_id, asset_id): locked amount it accounts for}.
+ReserveSource = Callable[[], dict[tuple[int, int], Decimal]]
+_reserve_sources: dict[str, ReserveSource] = {}
+
+
+def register_reserve_source(name: str, source: ReserveSource) -> None:
+    """Let another app declare what it keeps locked (invariant 4)."""
+    _reserve_sources[name] = source
+
+
+def _withdrawal_reserves() -> dict[tuple[int, int], Decimal]:
+    rows = (
+        Withdrawal.objects.filter(status__in=Withdrawal.RESERVING)
+        .values("user_id", "asset_id")
+        .annotate(amount=Sum("amount"), fee=Sum("fee"))
+    )
+    return {(r["user_id"], r["asset_id"]): r["amount"] + r["fee"] for r in rows}
+
+
+register_reserve_source("withdrawals", _withdrawal_reserves)
+
+
+@dataclass
+class LedgerReport:
+    violations: list[dict] = field(default_factory=list)
+    assets: dict[str, dict[str, str]] = field(default_factory=dict)
+    balances_checked: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def add(self, invariant: int, message: str, **facts) -> None:
+        self.violations.append({"invariant": invariant, "message": message, **facts})
+
+
+def _fmt(value: Decimal) -> str:
+    return decimal_to_str(value)
+
+
+def ledger_check() -> LedgerReport:
+    """Check invariants 1–4; returns every violation found and a summary per asset."""
+    report = LedgerReport()
+    codes = dict(Asset.objects.values_list("pk", "code"))
+
+    balances = {
+        (user_id, asset_id): (available, locked)
+        for user_id, asset_id, available, locked in Balance.objects.values_list(
+            "user_id", "asset_id", "available", "locked"
+        )
+    }
+    report.balances_checked = len(balances)
+
+    # 1. Nothing negative (the CHECK constraints should make this impossible).
+    for user_id, asset_id, available, locked in Balance.objects.filter(
+        Q(available__lt=0) | Q(locked__lt=0)
+    ).values_list("user_id", "asset_id", "available", "locked"):
+        report.add(
+            1,
+            "negative balance",
+            user_id=user_id,
+            asset=codes[asset_id],
+            available=_fmt(available),
+            locked=_fmt(locked),
+        )
+
+    # 2. Each balance is the sum of its ledger entries.
+    ledger = {
+        (r["user_id"], r["asset_id"]): (r["available"], r["locked"])
+        for r in LedgerEntry.objects.values("user_id", "asset_id").annotate(
+            available=Sum("available_delta"), locked=Sum("locked_delta")
+        )
+    }
+    for pair in sorted(balances.keys() | ledger.keys()):
+        held = balances.get(pair, (ZERO, ZERO))
+        explained = ledger.get(pair, (ZERO, ZERO))
+        if held != explained:
+            report.add(
+                2,
+                "balance differs from the sum of its ledger entries",
+                user_id=pair[0],
+                asset=codes[pair[1]],
+                balance_available=_fmt(held[0]),
+                balance_locked=_fmt(held[1]),
+                ledger_available=_fmt(explained[0]),
+                ledger_locked=_fmt(explained[1]),
+            )
+
+    # 3. Per asset: what is held equals what came in minus what went out.
+    def per_asset(queryset, amount_field="amount"):
+        rows = queryset.values("asset_id").annotate(total=Sum(amount_field))
+        return {r["asset_id"]: r["total"] or ZERO for r in rows}
+
+    deposited = per_asset(Deposit.objects.filter(status=Deposit.Status.CONFIRMED))
+    withdrawn = per_asset(Withdrawal.objects.filter(status=Withdrawal.Status.COMPLETED))
+    adjusted = per_asset(BalanceAdjustment.objects.all())
+    held_per_asset: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    locked_per_asset: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for (_, asset_id), (available, locked) in balances.items():
+        held_per_asset[asset_id] += available + locked
+        locked_per_asset[asset_id] += locked
+    for asset_id, code in sorted(codes.items(), key=lambda item: item[1]):
+        expected = (
+            deposited.get(asset_id, ZERO)
+            - withdrawn.get(asset_id, ZERO)
+            + adjusted.get(asset_id, ZERO)
+        )
+        held = held_per_asset[asset_id]
+        report.assets[code] = {
+            "held": _fmt(held),
+            "locked": _fmt(locked_per_asset[asset_id]),
+            "deposited": _fmt(deposited.get(asset_id, ZERO)),
+            "withdrawn": _fmt(withdrawn.get(asset_id, ZERO)),
+            "adjusted": _fmt(adjusted.get(asset_id, ZERO)),
+        }
+        if held != expected:
+            report.add(
+                3,
+                "total held differs from deposits - withdrawals + adjustments",
+                asset=code,
+                held=_fmt(held),
+                expected=_fmt(expected),
+            )
+
+    # 4. Locked equals what still reserves it.
+    reserved: dict[tuple[int, int], Decimal] = defaultdict(lambda: ZERO)
+    for source in _reserve_sources.values():
+        for pair, amount in source().items():
+            reserved[pair] += amount
+    for pair in sorted(balances.keys() | reserved.keys()):
+        locked = balances.get(pair, (ZERO, ZERO))[1]
+        if locked != reserved.get(pair, ZERO):
+            report.add(
+                4,
+                "locked differs from what open reserves hold",
+                user_id=pair[0],
+                asset=codes[pair[1]],
+                locked=_fmt(locked),
+                reserved=_fmt(reserved.get(pair, ZERO)),
+            )
+    return report

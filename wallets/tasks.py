@@ -1,0 +1,29 @@
+from celery import shared_task
+
+from wallets import services
+
+
+@shared_task(
+    name="wallets.tasks.withdrawal_process_task",
+    autoretry_for=(Exception,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def withdrawal_process_task(withdrawal_id: int) -> str:
+    """Started on approval; the periodic sweep below catches anything this misses."""
+    return services.withdrawal_process(withdrawal_id=withdrawal_id).status
+
+
+@shared_task(name="wallets.tasks.withdrawals_process_pending_task")
+def withdrawals_process_pending_task() -> int:
+    return services.withdrawals_process_pending()
+
+
+@shared_task(name="wallets.tasks.chain_block_mine_task")
+def chain_block_mine_task() -> int:
+    return services.chain_block_mine()
+
+
+@shared_task(name="wallets.tasks.ledger_check_task")
+def ledger_check_task() -> bool:
+    return services.ledger_check_run().ok
