@@ -22,7 +22,7 @@ from wallets.api.serializers import (
     WithdrawalCreateInputSerializer,
     WithdrawalOutputSerializer,
 )
-from wallets.models import Asset
+from wallets.models import Asset, Deposit, LedgerEntry, Withdrawal
 
 
 @extend_schema(tags=["wallets"])
@@ -74,6 +74,7 @@ class LedgerListApi(ListAPIView):
 
     serializer_class = LedgerEntryOutputSerializer
     filterset_class = LedgerFilter
+    queryset = LedgerEntry.objects.none()  # for the schema; requests use get_queryset
 
     def get_queryset(self):
         return selectors.ledger_list_for_user(user=self.request.user)
@@ -84,6 +85,7 @@ class DepositListCreateApi(ListAPIView):
     """The caller's deposits, newest first; POST is the demo faucet."""
 
     serializer_class = DepositOutputSerializer
+    queryset = Deposit.objects.none()  # for the schema; requests use get_queryset
 
     def get_queryset(self):
         return selectors.deposit_list_for_user(user=self.request.user)
@@ -120,6 +122,7 @@ class WithdrawalListCreateApi(ListAPIView):
     """The caller's withdrawals, newest first; POST requests a new one."""
 
     serializer_class = WithdrawalOutputSerializer
+    queryset = Withdrawal.objects.none()  # for the schema; requests use get_queryset
 
     def get_queryset(self):
         return selectors.withdrawal_list_for_user(user=self.request.user)

@@ -44,7 +44,7 @@ def test_register_taken_username_raises_and_creates_nothing():
     with pytest.raises(UsernameTaken):
         user_register(email="b@example.com", username="ALPHA", password="a-long-passphrase-42")
 
-    assert User.objects.count() == 1
+    assert User.objects.filter(is_system=False).count() == 1
 
 
 @pytest.mark.django_db
