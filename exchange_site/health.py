@@ -26,6 +26,15 @@ def _redis_ping():
     get_redis_connection("default").ping()
 
 
+def _matcher() -> dict[str, Any]:
+    from trading.selectors import matcher_health
+
+    try:
+        return matcher_health()
+    except Exception as exc:  # a report, never a 500
+        return {"status": "unknown", "error": f"{type(exc).__name__}: {exc}"[:300]}
+
+
 def health_report() -> tuple[dict[str, Any], bool]:
     """The health document and whether the exchange can serve (database and Redis answer)."""
     database = _timed(_database_ping)
@@ -35,7 +44,6 @@ def health_report() -> tuple[dict[str, Any], bool]:
         "status": "healthy" if serving else "degraded",
         "database": database,
         "redis": redis,
-        # The matcher reports a heartbeat once it exists (trading issue).
-        "matcher": {"status": "unknown"},
+        "matcher": _matcher() if serving else {"status": "unknown"},
     }
     return report, serving

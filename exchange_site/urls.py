@@ -10,6 +10,7 @@ api_v1 = [
     path("auth/", include(auth_urlpatterns)),
     path("users/", include(users_urlpatterns)),
     path("", include("wallets.api.urls")),
+    path("", include("trading.api.urls")),
     path_with_optional_slash("health", views.health, "api-health"),
 ]
 

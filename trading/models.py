@@ -1,0 +1,229 @@
+"""Markets, orders, trades and the command queue the matcher consumes (DESIGN §3, §5)."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from wallets.models import AmountField, Asset
+
+
+class Market(models.Model):
+    """A trading pair ``BASE-QUOTE`` with its trading rules and fees."""
+
+    class Status(models.TextChoices):
+        TRADING = "trading"
+        HALTED = "halted"
+        CANCEL_ONLY = "cancel_only"
+
+    symbol = models.CharField(max_length=25, unique=True, help_text="BASE-QUOTE, e.g. BTC-USD.")
+    base_asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
+    quote_asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
+    tick_size = AmountField(default=None, help_text="Price step, in the quote asset.")
+    lot_size = AmountField(default=None, help_text="Quantity step, in the base asset.")
+    min_qty = AmountField(default=None)
+    max_qty = AmountField(default=None)
+    min_notional = AmountField(help_text="Least price × quantity an order may have.")
+    maker_fee = models.DecimalField(max_digits=8, decimal_places=6, default=Decimal("0.001"))
+    taker_fee = models.DecimalField(max_digits=8, decimal_places=6, default=Decimal("0.002"))
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.TRADING)
+    seq = models.BigIntegerField(
+        default=0, help_text="Book sequence number: +1 for every visible book change."
+    )
+    last_price = models.DecimalField(
+        max_digits=36, decimal_places=18, null=True, blank=True, default=None
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["symbol"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(tick_size__gt=0) & Q(lot_size__gt=0), name="market_steps_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(min_qty__gt=0) & Q(max_qty__gte=models.F("min_qty")),
+                name="market_qty_bounds",
+            ),
+            models.CheckConstraint(
+                condition=Q(maker_fee__gte=0)
+                & Q(maker_fee__lt=1)
+                & Q(taker_fee__gte=0)
+                & Q(taker_fee__lt=1),
+                name="market_fee_rates",
+            ),
+            models.CheckConstraint(
+                condition=~Q(base_asset=models.F("quote_asset")), name="market_assets_differ"
+            ),
+        ]
+
+    def __str__(self):
+        return self.symbol
+
+
+class Order(models.Model):
+    class Side(models.TextChoices):
+        BUY = "buy"
+        SELL = "sell"
+
+    class Type(models.TextChoices):
+        LIMIT = "limit"
+        MARKET = "market"
+        STOP = "stop"
+        STOP_LIMIT = "stop_limit"
+
+    class TimeInForce(models.TextChoices):
+        GTC = "GTC"
+        IOC = "IOC"
+        FOK = "FOK"
+
+    class Status(models.TextChoices):
+        NEW = "new"
+        OPEN = "open"
+        PARTIALLY_FILLED = "partially_filled"
+        FILLED = "filled"
+        CANCELLED = "cancelled"
+        REJECTED = "rejected"
+        EXPIRED = "expired"
+        UNTRIGGERED = "untriggered"
+
+    # Statuses in which an order may still trade and so still holds a reserve.
+    LIVE = (Status.NEW, Status.OPEN, Status.PARTIALLY_FILLED, Status.UNTRIGGERED)
+    FINAL = (Status.FILLED, Status.CANCELLED, Status.REJECTED, Status.EXPIRED)
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    market = models.ForeignKey(Market, on_delete=models.PROTECT)
+    side = models.CharField(max_length=4, choices=Side.choices)
+    order_type = models.CharField(max_length=10, choices=Type.choices)
+    time_in_force = models.CharField(
+        max_length=3, choices=TimeInForce.choices, default=TimeInForce.GTC
+    )
+    post_only = models.BooleanField(default=False)
+    price = models.DecimalField(max_digits=36, decimal_places=18, null=True, blank=True)
+    stop_price = models.DecimalField(max_digits=36, decimal_places=18, null=True, blank=True)
+    quantity = models.DecimalField(max_digits=36, decimal_places=18, null=True, blank=True)
+    quote_quantity = models.DecimalField(max_digits=36, decimal_places=18, null=True, blank=True)
+    filled_quantity = AmountField()
+    filled_quote = AmountField()
+    fee_total = AmountField(help_text="Fees paid, in the asset this order receives.")
+    reserved = AmountField(
+        help_text="What the order still holds locked: quote for a buy, base for a sell."
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
+    reason = models.CharField(max_length=40, blank=True)
+    # NULL, not "", when absent: the per-user uniqueness applies only to given ids.
+    client_order_id = models.CharField(max_length=36, null=True, blank=True)  # noqa: DJ001
+    rested_seq = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="The book seq at which it came to rest: its time priority in its level.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "client_order_id"],
+                condition=Q(client_order_id__isnull=False),
+                name="order_client_id_unique_per_user",
+            ),
+            models.CheckConstraint(condition=Q(reserved__gte=0), name="order_reserved_gte_0"),
+            models.CheckConstraint(condition=Q(filled_quantity__gte=0), name="order_filled_gte_0"),
+        ]
+        indexes = [
+            models.Index(fields=["user", "-id"], name="order_user_id"),
+            models.Index(
+                fields=["user", "market"],
+                name="order_user_live",
+                condition=Q(status__in=["new", "open", "partially_filled", "untriggered"]),
+            ),
+            models.Index(
+                fields=["market", "id"],
+                name="order_market_live",
+                condition=Q(status__in=["new", "open", "partially_filled", "untriggered"]),
+            ),
+        ]
+
+    def __str__(self):
+        return f"order {self.pk} {self.side} {self.order_type} {self.quantity} @ {self.price}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in self.LIVE
+
+    @property
+    def average_price(self) -> Decimal | None:
+        if not self.filled_quantity:
+            return None
+        return self.filled_quote / self.filled_quantity
+
+
+class Trade(models.Model):
+    """One fill between a resting (maker) and an incoming (taker) order, at the maker's price.
+
+    The buyer's fee is in the base asset and the seller's in the quote asset: each pays
+    from what it receives.
+    """
+
+    market = models.ForeignKey(Market, on_delete=models.PROTECT)
+    price = AmountField(default=None)
+    quantity = AmountField(default=None)
+    quote_quantity = AmountField(default=None)
+    buy_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="+")
+    sell_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="+")
+    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    taker_side = models.CharField(max_length=4, choices=Order.Side.choices)
+    buyer_fee = AmountField()
+    seller_fee = AmountField()
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["market", "-id"], name="trade_market_id"),
+            models.Index(fields=["market", "created_at"], name="trade_market_time"),
+            models.Index(fields=["buyer", "-id"], name="trade_buyer_id"),
+            models.Index(fields=["seller", "-id"], name="trade_seller_id"),
+            models.Index(fields=["buy_order"], name="trade_buy_order"),
+            models.Index(fields=["sell_order"], name="trade_sell_order"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(price__gt=0) & Q(quantity__gt=0), name="trade_positive"
+            ),
+        ]
+
+    def __str__(self):
+        return f"trade {self.pk} {self.quantity} @ {self.price}"
+
+
+class OrderCommand(models.Model):
+    """What the matcher must do next, in id order per market (DESIGN §3)."""
+
+    class Kind(models.TextChoices):
+        PLACE = "place"
+        CANCEL = "cancel"
+
+    market = models.ForeignKey(Market, on_delete=models.PROTECT)
+    order = models.ForeignKey(Order, on_delete=models.PROTECT)
+    kind = models.CharField(max_length=6, choices=Kind.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(
+                fields=["market", "id"],
+                name="command_pending",
+                condition=Q(processed_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} order {self.order_id}"

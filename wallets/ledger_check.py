@@ -6,7 +6,8 @@
    deposits minus completed withdrawals plus operators' adjustments.
 4. For every account and asset, ``locked`` equals what still reserves it: pending
    withdrawals here, and whatever other apps register with ``register_reserve_source``
-   (open orders, once trading exists).
+   (live orders).
+5. Registered by trading (``register_check``): trades, orders and fills agree.
 
 Each check is one aggregate query per table; nothing is loaded row by row except the
 (user, asset) pairs being compared.
@@ -30,6 +31,15 @@ _reserve_sources: dict[str, ReserveSource] = {}
 def register_reserve_source(name: str, source: ReserveSource) -> None:
     """Let another app declare what it keeps locked (invariant 4)."""
     _reserve_sources[name] = source
+
+
+# Further invariants of other apps (trading's invariant 5): each adds to the report.
+_extra_checks: dict[str, "Callable[[LedgerReport], None]"] = {}
+
+
+def register_check(name: str, check: "Callable[[LedgerReport], None]") -> None:
+    """Let another app add its own invariant checks to every ``ledger_check`` run."""
+    _extra_checks[name] = check
 
 
 def _withdrawal_reserves() -> dict[tuple[int, int], Decimal]:
@@ -162,4 +172,7 @@ def ledger_check() -> LedgerReport:
                 locked=_fmt(locked),
                 reserved=_fmt(reserved.get(pair, ZERO)),
             )
+
+    for check in _extra_checks.values():
+        check(report)
     return report

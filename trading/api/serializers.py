@@ -1,0 +1,169 @@
+from rest_framework import serializers
+
+from exchange_site.decimals import decimal_places, decimal_to_str
+from exchange_site.fields import DecimalInputField
+from trading.models import Order, Trade
+
+CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9._:/-]{1,36}$"
+
+
+class OrderPlaceInputSerializer(serializers.Serializer):
+    symbol = serializers.CharField(max_length=30, help_text="BTC-USD, BTC/USD or BTC_USD.")
+    side = serializers.ChoiceField(choices=Order.Side.choices)
+    order_type = serializers.ChoiceField(choices=Order.Type.choices, default=Order.Type.LIMIT)
+    quantity = DecimalInputField(required=False, help_text="In the base asset.")
+    price = DecimalInputField(required=False, help_text="Limit price, in the quote asset.")
+    stop_price = DecimalInputField(required=False, help_text="Trigger price of stop orders.")
+    quote_quantity = DecimalInputField(
+        required=False, help_text="Market buys: spend exactly this much of the quote asset."
+    )
+    time_in_force = serializers.ChoiceField(
+        choices=Order.TimeInForce.choices, default=Order.TimeInForce.GTC
+    )
+    post_only = serializers.BooleanField(default=False)
+    client_order_id = serializers.RegexField(
+        CLIENT_ORDER_ID_PATTERN,
+        required=False,
+        allow_null=True,
+        help_text="Your id for the order (1–36 of A-Z a-z 0-9 . _ : / -); a retry with "
+        "the same id returns the first order.",
+    )
+
+
+class OrderBatchInputSerializer(serializers.Serializer):
+    orders = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=20)
+
+
+def _market_places(order_or_trade):
+    market = order_or_trade.market
+    return (
+        decimal_places(market.tick_size),
+        decimal_places(market.lot_size),
+        max(market.quote_asset.precision, decimal_places(market.tick_size * market.lot_size)),
+    )
+
+
+def _fmt(value, places):
+    return None if value is None else decimal_to_str(value, places)
+
+
+class OrderOutputSerializer(serializers.ModelSerializer):
+    symbol = serializers.CharField(source="market.symbol")
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "client_order_id",
+            "symbol",
+            "side",
+            "order_type",
+            "time_in_force",
+            "post_only",
+            "status",
+            "price",
+            "stop_price",
+            "quantity",
+            "quote_quantity",
+            "filled_quantity",
+            "filled_quote",
+            "average_price",
+            "fee",
+            "reason",
+            "created_at",
+            "updated_at",
+        ]
+
+    price = serializers.SerializerMethodField()
+    stop_price = serializers.SerializerMethodField()
+    quantity = serializers.SerializerMethodField()
+    quote_quantity = serializers.SerializerMethodField()
+    filled_quantity = serializers.SerializerMethodField()
+    filled_quote = serializers.SerializerMethodField()
+    average_price = serializers.SerializerMethodField()
+    fee = serializers.SerializerMethodField(help_text="Fees paid, in the asset received.")
+
+    def get_price(self, order) -> str | None:
+        return _fmt(order.price, _market_places(order)[0])
+
+    def get_stop_price(self, order) -> str | None:
+        return _fmt(order.stop_price, _market_places(order)[0])
+
+    def get_quantity(self, order) -> str | None:
+        return _fmt(order.quantity, _market_places(order)[1])
+
+    def get_quote_quantity(self, order) -> str | None:
+        return _fmt(order.quote_quantity, _market_places(order)[2])
+
+    def get_filled_quantity(self, order) -> str:
+        return _fmt(order.filled_quantity, _market_places(order)[1])
+
+    def get_filled_quote(self, order) -> str:
+        return _fmt(order.filled_quote, _market_places(order)[2])
+
+    def get_average_price(self, order) -> str | None:
+        average = order.average_price
+        if average is None:
+            return None
+        return _fmt(average.quantize(order.market.tick_size), _market_places(order)[0])
+
+    def get_fee(self, order) -> str:
+        return decimal_to_str(order.fee_total)
+
+
+class TradeOutputSerializer(serializers.ModelSerializer):
+    """One of the caller's fills, seen from the caller's side."""
+
+    symbol = serializers.CharField(source="market.symbol")
+    order_id = serializers.SerializerMethodField()
+    side = serializers.SerializerMethodField()
+    price = serializers.SerializerMethodField()
+    quantity = serializers.SerializerMethodField()
+    quote_quantity = serializers.SerializerMethodField()
+    fee = serializers.SerializerMethodField()
+    fee_asset = serializers.SerializerMethodField()
+    is_maker = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Trade
+        fields = [
+            "id",
+            "symbol",
+            "order_id",
+            "side",
+            "price",
+            "quantity",
+            "quote_quantity",
+            "fee",
+            "fee_asset",
+            "is_maker",
+            "created_at",
+        ]
+
+    def _is_buyer(self, trade) -> bool:
+        return trade.buyer_id == self.context["request"].user.pk
+
+    def get_order_id(self, trade) -> int:
+        return trade.buy_order_id if self._is_buyer(trade) else trade.sell_order_id
+
+    def get_side(self, trade) -> str:
+        return Order.Side.BUY if self._is_buyer(trade) else Order.Side.SELL
+
+    def get_price(self, trade) -> str:
+        return _fmt(trade.price, _market_places(trade)[0])
+
+    def get_quantity(self, trade) -> str:
+        return _fmt(trade.quantity, _market_places(trade)[1])
+
+    def get_quote_quantity(self, trade) -> str:
+        return _fmt(trade.quote_quantity, _market_places(trade)[2])
+
+    def get_fee(self, trade) -> str:
+        return decimal_to_str(trade.buyer_fee if self._is_buyer(trade) else trade.seller_fee)
+
+    def get_fee_asset(self, trade) -> str:
+        market = trade.market
+        return market.base_asset.code if self._is_buyer(trade) else market.quote_asset.code
+
+    def get_is_maker(self, trade) -> bool:
+        return (trade.taker_side == Order.Side.BUY) != self._is_buyer(trade)

@@ -1,0 +1,146 @@
+"""Order endpoints: parse, call a service, render. Another user's order is always a 404."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import status
+from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+from rest_framework.serializers import ValidationError
+from rest_framework.views import APIView
+
+from exchange_site.exception_handler import exchange_exception_handler
+from exchange_site.exceptions import ExchangeError
+from trading import selectors, services
+from trading.api.serializers import (
+    OrderBatchInputSerializer,
+    OrderOutputSerializer,
+    OrderPlaceInputSerializer,
+    TradeOutputSerializer,
+)
+from trading.models import Order, Trade
+
+ORDER_LIST_PARAMETERS = [
+    OpenApiParameter("status", str, enum=[*Order.Status.values, "live"]),
+    OpenApiParameter("symbol", str),
+]
+
+
+def _order_request(data) -> services.OrderRequest:
+    return services.OrderRequest(**data)
+
+
+@extend_schema_view(
+    get=extend_schema(tags=["orders"], operation_id="orders_list", parameters=ORDER_LIST_PARAMETERS)
+)
+class OrderListCreateApi(ListAPIView):
+    """The caller's orders, newest first (``?status=`` incl. ``live``, ``?symbol=``)."""
+
+    serializer_class = OrderOutputSerializer
+    queryset = Order.objects.none()  # for the schema; requests use get_queryset
+
+    def get_queryset(self):
+        orders = selectors.order_list_for_user(user=self.request.user)
+        params = self.request.query_params
+        if status_filter := params.get("status"):
+            if status_filter == "live":
+                orders = orders.filter(status__in=Order.LIVE)
+            elif status_filter in Order.Status.values:
+                orders = orders.filter(status=status_filter)
+            else:
+                raise ValidationError({"status": [f"Unknown status {status_filter!r}."]})
+        if symbol := params.get("symbol"):
+            orders = orders.filter(market=selectors.market_get_by_symbol(symbol=symbol))
+        return orders
+
+    @extend_schema(
+        tags=["orders"],
+        operation_id="orders_place",
+        request=OrderPlaceInputSerializer,
+        responses={201: OrderOutputSerializer, 200: OrderOutputSerializer},
+        description="Accepts the order (201) and queues it for the matcher; a retry with a "
+        "`client_order_id` already used returns the first order (200).",
+    )
+    def post(self, request):
+        serializer = OrderPlaceInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        order, created = services.order_place(
+            user=request.user, request=_order_request(serializer.validated_data)
+        )
+        return Response(
+            OrderOutputSerializer(order).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(
+        tags=["orders"],
+        operation_id="orders_cancel_all",
+        parameters=[OpenApiParameter("symbol", str)],
+        responses={202: None},
+        description="Queue a cancel of every live order (of one market with `?symbol=`).",
+    )
+    def delete(self, request):
+        order_ids = services.order_cancel_all(
+            user=request.user, symbol=request.query_params.get("symbol") or None
+        )
+        return Response({"cancelling": order_ids}, status=status.HTTP_202_ACCEPTED)
+
+
+class OrderDetailApi(APIView):
+    @extend_schema(tags=["orders"], operation_id="orders_get", responses=OrderOutputSerializer)
+    def get(self, request, order_id):
+        order = selectors.order_get_for_user(user=request.user, order_id=order_id)
+        return Response(OrderOutputSerializer(order).data)
+
+    @extend_schema(
+        tags=["orders"],
+        operation_id="orders_cancel",
+        responses={202: OrderOutputSerializer},
+        description="Queue the cancel; the matcher decides and releases the reserve.",
+    )
+    def delete(self, request, order_id):
+        order = services.order_cancel(user=request.user, order_id=order_id)
+        return Response(OrderOutputSerializer(order).data, status=status.HTTP_202_ACCEPTED)
+
+
+class OrderBatchApi(APIView):
+    @extend_schema(
+        tags=["orders"],
+        operation_id="orders_place_batch",
+        request=OrderBatchInputSerializer,
+        responses={200: None},
+        description="Up to 20 orders, each accepted or refused on its own: "
+        '`{"results": [{"status": 201, "order": {...}} | {"status": 4xx, "error": {...}}]}`.',
+    )
+    def post(self, request):
+        batch = OrderBatchInputSerializer(data=request.data)
+        batch.is_valid(raise_exception=True)
+        results = []
+        for item in batch.validated_data["orders"]:
+            results.append(self._place_one(request, item))
+        return Response({"results": results})
+
+    def _place_one(self, request, item) -> dict:
+        serializer = OrderPlaceInputSerializer(data=item)
+        try:
+            serializer.is_valid(raise_exception=True)
+            order, created = services.order_place(
+                user=request.user, request=_order_request(serializer.validated_data)
+            )
+        except (ExchangeError, ValidationError, DjangoValidationError) as exc:
+            response = exchange_exception_handler(exc, {"request": request, "view": self})
+            return {"status": response.status_code, **response.data}
+        return {"status": 201 if created else 200, "order": OrderOutputSerializer(order).data}
+
+
+@extend_schema_view(get=extend_schema(tags=["orders"], operation_id="trades_list_mine"))
+class MyTradeListApi(ListAPIView):
+    """The caller's fills with fees, newest first (``?symbol=``)."""
+
+    serializer_class = TradeOutputSerializer
+    queryset = Trade.objects.none()  # for the schema; requests use get_queryset
+
+    def get_queryset(self):
+        trades = selectors.trade_list_for_user(user=self.request.user)
+        if symbol := self.request.query_params.get("symbol"):
+            trades = trades.filter(market=selectors.market_get_by_symbol(symbol=symbol))
+        return trades

@@ -1,0 +1,63 @@
+"""DESIGN §4 invariant 5, run by ``check_ledger`` with the money invariants.
+
+Every trade has a buy and a sell order of its own market, owned by its buyer and seller;
+an order's filled quantity equals the sum of its trades; an order that is done reserves
+nothing.
+"""
+
+from django.db.models import F, Q, Sum
+
+from trading.models import Order, Trade
+
+MAX_LISTED = 100
+
+
+def check_trades_and_orders(report) -> None:
+    mismatched = Trade.objects.filter(
+        ~Q(buy_order__market_id=F("market_id"))
+        | ~Q(sell_order__market_id=F("market_id"))
+        | ~Q(buy_order__user_id=F("buyer_id"))
+        | ~Q(sell_order__user_id=F("seller_id"))
+        | ~Q(buy_order__side=Order.Side.BUY)
+        | ~Q(sell_order__side=Order.Side.SELL)
+    ).values_list("pk", flat=True)[:MAX_LISTED]
+    for trade_id in mismatched:
+        report.add(5, "trade does not match its orders' market, owners or sides", trade_id=trade_id)
+
+    bought = dict(
+        Trade.objects.values("buy_order_id")
+        .annotate(total=Sum("quantity"))
+        .values_list("buy_order_id", "total")
+    )
+    sold = dict(
+        Trade.objects.values("sell_order_id")
+        .annotate(total=Sum("quantity"))
+        .values_list("sell_order_id", "total")
+    )
+    filled_orders = Order.objects.filter(filled_quantity__gt=0).values_list("pk", "filled_quantity")
+    traded = {**bought, **sold}
+    seen = set()
+    for order_id, filled in filled_orders.iterator(chunk_size=5000):
+        seen.add(order_id)
+        if traded.get(order_id) != filled:
+            report.add(
+                5,
+                "order's filled quantity differs from the sum of its trades",
+                order_id=order_id,
+                filled=str(filled),
+                traded=str(traded.get(order_id)),
+            )
+    for order_id in sorted(set(traded) - seen)[:MAX_LISTED]:
+        report.add(5, "order has trades but no filled quantity", order_id=order_id)
+
+    done_but_reserving = Order.objects.filter(status__in=Order.FINAL, reserved__gt=0).values_list(
+        "pk", "status", "reserved"
+    )[:MAX_LISTED]
+    for order_id, status, reserved in done_but_reserving:
+        report.add(
+            5,
+            "a done order still reserves funds",
+            order_id=order_id,
+            status=status,
+            reserved=str(reserved),
+        )

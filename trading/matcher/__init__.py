@@ -1,0 +1,2 @@
+"""The matcher: Django glue around the pure engine (load books, consume commands, persist
+events in one transaction per batch, publish after commit). DESIGN §3."""

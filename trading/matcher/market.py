@@ -1,0 +1,397 @@
+"""One market's matcher: its engine book and the settlement of each batch (DESIGN §3, §4).
+
+A batch is read, run through the engine and written in ONE transaction: trades, order
+updates, aggregated balance changes with their ledger entries, the market's seq and last
+price, and the commands' processed marks. If anything fails the transaction rolls back,
+the in-memory book is thrown away and rebuilt from the database, and the batch runs again:
+the engine is deterministic, so the second run produces the same events.
+"""
+
+from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, Decimal
+
+from django.db import transaction
+from django.db.models import Min
+from django.utils import timezone
+
+from trading import engine
+from trading.matcher.convert import MarketScale
+from trading.models import Market, Order, OrderCommand, Trade
+from wallets.models import AMOUNT_QUANTUM, ZERO
+from wallets.models import LedgerKind as Kind
+from wallets.selectors import fee_account_get
+from wallets.services import BalanceChange, balance_changes_apply
+
+ORDER_UPDATE_FIELDS = [
+    "status",
+    "reason",
+    "filled_quantity",
+    "filled_quote",
+    "fee_total",
+    "reserved",
+    "rested_seq",
+    "updated_at",
+]
+
+
+class OrderState:
+    """The matcher's working copy of a live order (it is the only writer of these fields)."""
+
+    __slots__ = (
+        "id",
+        "user_id",
+        "side",
+        "order_type",
+        "price",
+        "quantity",
+        "filled_quantity",
+        "filled_quote",
+        "fee_total",
+        "reserved",
+        "status",
+        "reason",
+        "rested_seq",
+        "dirty",
+    )
+
+    def __init__(self, order: Order):
+        self.id = order.pk
+        self.user_id = order.user_id
+        self.side = order.side
+        self.order_type = order.order_type
+        self.price = order.price
+        self.quantity = order.quantity
+        self.filled_quantity = order.filled_quantity
+        self.filled_quote = order.filled_quote
+        self.fee_total = order.fee_total
+        self.reserved = order.reserved
+        self.status = order.status
+        self.reason = order.reason
+        self.rested_seq = order.rested_seq
+        self.dirty = False
+
+    def as_model(self, now) -> Order:
+        return Order(
+            pk=self.id,
+            status=self.status,
+            reason=self.reason,
+            filled_quantity=self.filled_quantity,
+            filled_quote=self.filled_quote,
+            fee_total=self.fee_total,
+            reserved=self.reserved,
+            rested_seq=self.rested_seq,
+            updated_at=now,
+        )
+
+
+@dataclass
+class BatchResult:
+    """What a committed batch did, for publishing after commit."""
+
+    symbol: str
+    commands: int = 0
+    trades: list[Trade] = field(default_factory=list)
+    orders: list[OrderState] = field(default_factory=list)
+    level_changes: list[tuple] = field(default_factory=list)
+    seq: int = 0
+    first_seq: int = 0
+
+
+class MarketMatcher:
+    """Owns one market's book while this process holds the market's lock."""
+
+    def __init__(self, market: Market):
+        self.market_id = market.pk
+        self.symbol = market.symbol
+        self.book: engine.OrderBook | None = None
+        self.live: dict[int, OrderState] = {}
+        self._load_rules(market)
+
+    def _load_rules(self, market: Market) -> None:
+        self.scale = MarketScale(market.tick_size, market.lot_size)
+        self.maker_fee = market.maker_fee
+        self.taker_fee = market.taker_fee
+        self.base_asset_id = market.base_asset_id
+        self.quote_asset_id = market.quote_asset_id
+
+    # --- building the book from the database ------------------------------------------
+
+    def restore(self) -> None:
+        """Rebuild the book from open orders in the database (after start or a failure)."""
+        market = Market.objects.get(pk=self.market_id)
+        self._load_rules(market)
+        scale = self.scale
+        live_orders = list(
+            Order.objects.filter(
+                market_id=self.market_id,
+                status__in=[
+                    Order.Status.OPEN,
+                    Order.Status.PARTIALLY_FILLED,
+                    Order.Status.UNTRIGGERED,
+                ],
+            )
+            .annotate(arrival=Min("ordercommand__id"))
+            .order_by("rested_seq", "arrival")
+        )
+        resting, stops, live = [], [], {}
+        for order in live_orders:
+            state = OrderState(order)
+            live[order.pk] = state
+            if order.status == Order.Status.UNTRIGGERED:
+                stops.append((order.arrival, self._place_command(state, order)))
+            else:
+                remaining = order.quantity - order.filled_quantity
+                resting.append(
+                    engine.Resting(
+                        order.pk,
+                        order.user_id,
+                        order.side,
+                        scale.price_to_ticks(order.price),
+                        scale.qty_to_lots(remaining),
+                    )
+                )
+        stops.sort(key=lambda item: item[0])
+        last_price = market.last_price
+        self.book = engine.OrderBook.restore(
+            resting,
+            [command for _, command in stops],
+            last_price_ticks=scale.price_to_ticks(last_price) if last_price else None,
+            seq=market.seq,
+        )
+        self.live = live
+
+    def _place_command(self, state: OrderState, order: Order) -> engine.Place:
+        scale = self.scale
+        qty_lots = scale.qty_to_lots(order.quantity) if order.quantity is not None else None
+        quote_amount = (
+            scale.quote_to_units(order.quote_quantity) if order.quote_quantity is not None else None
+        )
+        max_quote = None
+        if order.side == Order.Side.BUY and order.price is None and quote_amount is None:
+            # A market buy by quantity may spend at most what it reserved.
+            max_quote = scale.quote_to_units(order.reserved)
+        return engine.Place(
+            order_id=order.pk,
+            user_id=order.user_id,
+            side=order.side,
+            order_type=order.order_type,
+            qty_lots=qty_lots,
+            price_ticks=scale.price_to_ticks(order.price) if order.price is not None else None,
+            stop_price_ticks=(
+                scale.price_to_ticks(order.stop_price) if order.stop_price is not None else None
+            ),
+            tif=order.time_in_force,
+            post_only=order.post_only,
+            quote_amount=quote_amount,
+            max_quote=max_quote,
+        )
+
+    # --- one batch ----------------------------------------------------------------------
+
+    def run_batch(self, batch_size: int) -> BatchResult | None:
+        """Process up to ``batch_size`` pending commands in one transaction.
+
+        Returns None when there was nothing to do. On any exception the transaction is
+        rolled back and the book is dropped, so the caller must ``restore`` before retrying.
+        """
+        if self.book is None:
+            self.restore()
+        try:
+            with transaction.atomic():
+                return self._run_batch(batch_size)
+        except BaseException:
+            self.book = None
+            self.live = {}
+            raise
+
+    def _run_batch(self, batch_size: int) -> BatchResult | None:
+        commands = list(
+            OrderCommand.objects.filter(market_id=self.market_id, processed_at__isnull=True)
+            .select_related("order")
+            .order_by("id")[:batch_size]
+        )
+        if not commands:
+            return None
+        now = timezone.now()
+        book = self.book
+        result = BatchResult(symbol=self.symbol, commands=len(commands), first_seq=book.seq + 1)
+        trades: list[Trade] = []
+        releases: list[BalanceChange] = []
+        touched: dict[int, OrderState] = {}
+        last_price = None
+
+        for command in commands:
+            if command.kind == OrderCommand.Kind.PLACE:
+                state = self.live.get(command.order_id) or OrderState(command.order)
+                if state.status != Order.Status.NEW:
+                    continue  # already placed (cannot happen unless re-queued by hand)
+                self.live[state.id] = state
+                events = book.apply(self._place_command(state, command.order))
+            else:
+                events = book.cancel(command.order_id)
+            resting_state = None
+            for event in events:
+                kind = event[-1]
+                if kind == engine.TRADE:
+                    maker_id, taker_id, price_ticks, qty_lots, taker_side, _ = event
+                    trade = self._fill(
+                        self.live[maker_id],
+                        self.live[taker_id],
+                        price_ticks,
+                        qty_lots,
+                        taker_side,
+                        now,
+                        releases,
+                        touched,
+                    )
+                    trades.append(trade)
+                    last_price = trade.price
+                elif kind == engine.LEVEL_CHANGED:
+                    result.level_changes.append(event)
+                    if resting_state is not None:
+                        resting_state.rested_seq = event[3]
+                        resting_state = None
+                elif kind == engine.ORDER_RESTED:
+                    state = self.live[event[0]]
+                    state.status = event[4]
+                    touched[state.id] = state
+                    resting_state = state
+                elif kind == engine.ORDER_DONE:
+                    state = self.live.pop(event[0])
+                    state.status = event[1]
+                    state.reason = event[2] or ""
+                    self._release_rest(state, releases)
+                    touched[state.id] = state
+                elif kind == engine.ORDER_REJECTED:
+                    state = self.live.pop(event[0], None)
+                    if state is not None:
+                        state.status = Order.Status.REJECTED
+                        state.reason = event[1]
+                        self._release_rest(state, releases)
+                        touched[state.id] = state
+                elif kind == engine.STOP_ACCEPTED:
+                    state = self.live[event[0]]
+                    state.status = Order.Status.UNTRIGGERED
+                    touched[state.id] = state
+                # CancelRejected: the order was already done; StopTriggered: its own
+                # events follow. Neither changes anything stored.
+
+        Trade.objects.bulk_create(trades, batch_size=1000)
+        balance_changes_apply(changes=self._trade_changes(trades) + releases)
+        Order.objects.bulk_update(
+            [state.as_model(now) for state in touched.values()],
+            ORDER_UPDATE_FIELDS,
+            batch_size=500,
+        )
+        market_update = {"seq": book.seq, "updated_at": now}
+        if last_price is not None:
+            market_update["last_price"] = last_price
+        Market.objects.filter(pk=self.market_id).update(**market_update)
+        OrderCommand.objects.filter(pk__in=[command.pk for command in commands]).update(
+            processed_at=now
+        )
+        result.trades = trades
+        result.orders = list(touched.values())
+        result.seq = book.seq
+        return result
+
+    # --- settlement -----------------------------------------------------------------------
+
+    def _fill(self, maker, taker, price_ticks, qty_lots, taker_side, now, releases, touched):
+        scale = self.scale
+        price = scale.ticks_to_price(price_ticks)
+        quantity = scale.lots_to_qty(qty_lots)
+        quote = price * quantity
+        if taker_side == Order.Side.BUY:
+            buy, sell, buyer_rate, seller_rate = taker, maker, self.taker_fee, self.maker_fee
+        else:
+            buy, sell, buyer_rate, seller_rate = maker, taker, self.maker_fee, self.taker_fee
+        # Fees come out of what each side receives, rounded down to the stored precision.
+        buyer_fee = (quantity * buyer_rate).quantize(AMOUNT_QUANTUM, rounding=ROUND_DOWN)
+        seller_fee = (quote * seller_rate).quantize(AMOUNT_QUANTUM, rounding=ROUND_DOWN)
+        for state, _received, fee, spent in (
+            (buy, quantity, buyer_fee, quote),
+            (sell, quote, seller_fee, quantity),
+        ):
+            state.filled_quantity += quantity
+            state.filled_quote += quote
+            state.fee_total += fee
+            state.reserved -= spent
+            # The engine reports a maker's partial fill only through the trade itself.
+            if state.status == Order.Status.OPEN:
+                state.status = Order.Status.PARTIALLY_FILLED
+            touched[state.id] = state
+        if buy.price is not None:
+            # A buy that filled below its limit keeps only what its remainder needs.
+            needed = buy.price * (buy.quantity - buy.filled_quantity)
+            if buy.reserved > needed:
+                self._release(buy, buy.reserved - needed, releases)
+        return Trade(
+            market_id=self.market_id,
+            price=price,
+            quantity=quantity,
+            quote_quantity=quote,
+            buy_order_id=buy.id,
+            sell_order_id=sell.id,
+            buyer_id=buy.user_id,
+            seller_id=sell.user_id,
+            taker_side=taker_side,
+            buyer_fee=buyer_fee,
+            seller_fee=seller_fee,
+            created_at=now,
+        )
+
+    def _release(self, state: OrderState, amount: Decimal, releases: list) -> None:
+        asset_id = self.quote_asset_id if state.side == Order.Side.BUY else self.base_asset_id
+        releases.append(
+            BalanceChange(
+                state.user_id,
+                asset_id,
+                Kind.ORDER_RELEASE,
+                "order",
+                state.id,
+                available=amount,
+                locked=-amount,
+            )
+        )
+        state.reserved -= amount
+
+    def _release_rest(self, state: OrderState, releases: list) -> None:
+        if state.reserved > ZERO:
+            self._release(state, state.reserved, releases)
+
+    def _trade_changes(self, trades: list[Trade]) -> list[BalanceChange]:
+        if not trades:
+            return []
+        fee_account_id = fee_account_get().pk
+        base, quote = self.base_asset_id, self.quote_asset_id
+        changes = []
+        for trade in trades:
+            ref = {"reference_type": "trade", "reference_id": trade.pk}
+            changes += [
+                BalanceChange(
+                    trade.buyer_id, quote, Kind.TRADE, locked=-trade.quote_quantity, **ref
+                ),
+                BalanceChange(trade.buyer_id, base, Kind.TRADE, available=trade.quantity, **ref),
+                BalanceChange(trade.seller_id, base, Kind.TRADE, locked=-trade.quantity, **ref),
+                BalanceChange(
+                    trade.seller_id, quote, Kind.TRADE, available=trade.quote_quantity, **ref
+                ),
+            ]
+            if trade.buyer_fee:
+                changes += [
+                    BalanceChange(
+                        trade.buyer_id, base, Kind.FEE, available=-trade.buyer_fee, **ref
+                    ),
+                    BalanceChange(fee_account_id, base, Kind.FEE, available=trade.buyer_fee, **ref),
+                ]
+            if trade.seller_fee:
+                changes += [
+                    BalanceChange(
+                        trade.seller_id, quote, Kind.FEE, available=-trade.seller_fee, **ref
+                    ),
+                    BalanceChange(
+                        fee_account_id, quote, Kind.FEE, available=trade.seller_fee, **ref
+                    ),
+                ]
+        return changes

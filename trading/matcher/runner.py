@@ -1,0 +1,181 @@
+"""The matcher process: owns its markets' books, consumes commands, publishes after commit.
+
+One matcher per market at a time: a PostgreSQL advisory lock per market, held on this
+process's connection; a second matcher for the same market waits until the lock frees.
+Wake-ups come through Redis; without Redis the loop polls the database instead.
+"""
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import threading
+import time
+
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
+from django.utils import timezone
+
+from trading.matcher.market import MarketMatcher
+from trading.matcher.publish import heartbeat_write, publish_batch
+from trading.matcher.wakeup import matcher_wait
+from trading.models import Market
+
+logger = logging.getLogger("trading.matcher")
+
+# pg_advisory_lock(key1, key2): key1 names the lock family, key2 is the market id.
+ADVISORY_LOCK_FAMILY = 0x4D41  # "MA"
+
+
+class Matcher:
+    """Runs the markets it is given until ``stop()`` (or SIGTERM/SIGINT in ``run``)."""
+
+    def __init__(
+        self,
+        symbols: list[str] | None = None,
+        *,
+        batch_size: int | None = None,
+        poll_seconds: float | None = None,
+    ):
+        self.symbols = symbols
+        self.batch_size = batch_size or settings.MATCHER_BATCH_SIZE
+        self.poll_seconds = poll_seconds or settings.MATCHER_POLL_SECONDS
+        self._stopping = threading.Event()
+        self._locked: set[int] = set()
+        self.matchers: list[MarketMatcher] = []
+        self.batches = 0
+        self.commands = 0
+        self.last_batch_at = None
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def stop(self, *_args) -> None:
+        """Finish the batch in progress, then return from ``run``."""
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
+    def run(self) -> None:
+        markets = self._markets()
+        logger.info("matcher %s starting for %s", os.getpid(), ", ".join(m.symbol for m in markets))
+        self.matchers = [MarketMatcher(market) for market in markets]
+        try:
+            while not self.stopping:
+                if not self._hold_locks():
+                    continue
+                worked = self.run_once()
+                self._heartbeat()
+                if not worked and not self.stopping:
+                    self._wait()
+        finally:
+            self._release_locks()
+            logger.info("matcher %s stopped after %s batches", os.getpid(), self.batches)
+
+    def run_once(self) -> bool:
+        """One pass over every market; True if any command was processed."""
+        worked = False
+        for matcher in self.matchers:
+            if self.stopping:
+                break
+            try:
+                result = matcher.run_batch(self.batch_size)
+            except (OperationalError, InterfaceError):
+                logger.exception("database unavailable; retrying %s", matcher.symbol)
+                self._lost_connection()
+                return False
+            except DatabaseError:
+                logger.exception("batch of %s failed and was rolled back", matcher.symbol)
+                time.sleep(0.5)
+                continue
+            if result is None:
+                continue
+            worked = True
+            self.batches += 1
+            self.commands += result.commands
+            self.last_batch_at = timezone.now()
+            publish_batch(result, matcher)
+        return worked
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _markets(self) -> list[Market]:
+        markets = Market.objects.order_by("symbol")
+        if self.symbols:
+            markets = markets.filter(symbol__in=self.symbols)
+            missing = set(self.symbols) - set(markets.values_list("symbol", flat=True))
+            if missing:
+                raise ValueError(f"unknown markets: {', '.join(sorted(missing))}")
+        return list(markets)
+
+    def _hold_locks(self) -> bool:
+        """Take every market's advisory lock, waiting while another matcher holds one."""
+        if connection.vendor != "postgresql":
+            return True  # SQLite (make run): one local matcher, nothing to coordinate
+        wanted = [m.market_id for m in self.matchers if m.market_id not in self._locked]
+        try:
+            with connection.cursor() as cursor:
+                for market_id in wanted:
+                    cursor.execute(
+                        "SELECT pg_try_advisory_lock(%s, %s)", [ADVISORY_LOCK_FAMILY, market_id]
+                    )
+                    if cursor.fetchone()[0]:
+                        self._locked.add(market_id)
+        except (OperationalError, InterfaceError):
+            self._lost_connection()
+            return False
+        if len(self._locked) < len(self.matchers):
+            waiting = [m.symbol for m in self.matchers if m.market_id not in self._locked]
+            logger.info("waiting for another matcher to release %s", ", ".join(waiting))
+            self._stopping.wait(1.0)
+            return False
+        return True
+
+    def _release_locks(self) -> None:
+        if connection.vendor != "postgresql" or not self._locked:
+            return
+        try:
+            with connection.cursor() as cursor:
+                for market_id in self._locked:
+                    cursor.execute(
+                        "SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_LOCK_FAMILY, market_id]
+                    )
+        except DatabaseError:
+            pass  # the session is gone, and its locks with it
+        self._locked.clear()
+
+    def _lost_connection(self) -> None:
+        # The locks died with the session; another matcher may own the markets now, so
+        # drop the books and rebuild them from the database once the locks are back.
+        self._locked.clear()
+        for matcher in self.matchers:
+            matcher.book = None
+        with contextlib.suppress(DatabaseError):
+            connection.close()
+        self._stopping.wait(1.0)
+
+    def _wait(self) -> None:
+        try:
+            matcher_wait([m.symbol for m in self.matchers], self.poll_seconds)
+        except Exception:  # Redis down: poll the database instead
+            self._stopping.wait(self.poll_seconds)
+
+    def _heartbeat(self) -> None:
+        heartbeat_write(
+            symbols=[m.symbol for m in self.matchers],
+            payload=json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "at": time.time(),
+                    "batches": self.batches,
+                    "commands": self.commands,
+                    "last_batch_at": self.last_batch_at.isoformat() if self.last_batch_at else None,
+                }
+            ),
+        )

@@ -1,0 +1,121 @@
+"""Reads of trading data: markets by symbol, a user's orders and fills, the live book."""
+
+import json
+import re
+import time
+from decimal import Decimal
+
+from django.db.models import Q, QuerySet, Sum
+from django.utils import timezone
+from django_redis import get_redis_connection
+
+from accounts.models import User
+from trading.exceptions import MarketNotFound, OrderNotFound
+from trading.matcher.publish import heartbeat_key
+from trading.models import Market, Order, OrderCommand, Trade
+
+_SEPARATORS = re.compile(r"[/_:]")
+
+
+def normalize_symbol(symbol: str) -> str:
+    """``btc/usd``, ``BTC_USD`` and ``BTC-USD`` all name ``BTC-USD``."""
+    return _SEPARATORS.sub("-", str(symbol).strip().upper())
+
+
+def market_get_by_symbol(*, symbol: str) -> Market:
+    """The market a symbol names. Raises ``MarketNotFound`` (404)."""
+    market = (
+        Market.objects.select_related("base_asset", "quote_asset")
+        .filter(symbol=normalize_symbol(symbol))
+        .first()
+    )
+    if market is None:
+        raise MarketNotFound(details={"symbol": symbol})
+    return market
+
+
+def order_list_for_user(*, user: User) -> QuerySet[Order]:
+    return (
+        Order.objects.filter(user=user)
+        .select_related("market", "market__quote_asset")
+        .order_by("-id")
+    )
+
+
+def order_get_for_user(*, user: User, order_id: int) -> Order:
+    """The user's own order. Another user's order is ``OrderNotFound`` (404), as is none."""
+    order = order_list_for_user(user=user).filter(pk=order_id).first()
+    if order is None:
+        raise OrderNotFound(details={"order_id": order_id})
+    return order
+
+
+def trade_list_for_user(*, user: User) -> QuerySet[Trade]:
+    return (
+        Trade.objects.filter(Q(buyer=user) | Q(seller=user))
+        .select_related("market", "market__base_asset", "market__quote_asset")
+        .order_by("-id")
+    )
+
+
+def asks_for_estimate(*, market: Market, limit: int = 200) -> list[tuple[Decimal, Decimal]]:
+    """Resting sell levels, best first, as (price, remaining quantity): for reserving a
+    market buy by quantity. Reads the database, the source of truth."""
+    rows = (
+        Order.objects.filter(
+            market=market,
+            side=Order.Side.SELL,
+            status__in=[Order.Status.OPEN, Order.Status.PARTIALLY_FILLED],
+        )
+        .values("price")
+        .annotate(quantity=Sum("quantity"), filled=Sum("filled_quantity"))
+        .order_by("price")[:limit]
+    )
+    return [(row["price"], row["quantity"] - row["filled"]) for row in rows]
+
+
+def order_reserves() -> dict[tuple[int, int], Decimal]:
+    """What live orders hold locked, per (user, asset): quote for buys, base for sells."""
+    reserves: dict[tuple[int, int], Decimal] = {}
+    rows = (
+        Order.objects.filter(status__in=Order.LIVE)
+        .values("user_id", "side", "market__base_asset_id", "market__quote_asset_id")
+        .annotate(total=Sum("reserved"))
+    )
+    for row in rows:
+        asset_id = (
+            row["market__quote_asset_id"]
+            if row["side"] == Order.Side.BUY
+            else row["market__base_asset_id"]
+        )
+        key = (row["user_id"], asset_id)
+        reserves[key] = reserves.get(key, Decimal(0)) + row["total"]
+    return reserves
+
+
+MATCHER_STALE_SECONDS = 10
+
+
+def matcher_health() -> dict:
+    """The matcher as /health reports it: ``ok`` when every market's heartbeat is fresh,
+    ``stale`` when one is old, ``down`` when none is there; plus the command backlog."""
+    symbols = list(Market.objects.values_list("symbol", flat=True))
+    pending = OrderCommand.objects.filter(processed_at__isnull=True)
+    oldest = pending.order_by("id").values_list("created_at", flat=True).first()
+    report = {
+        "pending_commands": pending.count(),
+        "lag_ms": int((timezone.now() - oldest).total_seconds() * 1000) if oldest else 0,
+        "last_batch_at": None,
+    }
+    if not symbols:
+        return {"status": "ok", **report}
+    beats = get_redis_connection("default").mget([heartbeat_key(s) for s in symbols])
+    beats = [json.loads(beat) for beat in beats if beat]
+    if not beats:
+        return {"status": "down", **report}
+    newest_batches = [beat["last_batch_at"] for beat in beats if beat.get("last_batch_at")]
+    report["last_batch_at"] = max(newest_batches) if newest_batches else None
+    fresh = len(beats) == len(symbols) and all(
+        time.time() - beat["at"] < MATCHER_STALE_SECONDS for beat in beats
+    )
+    return {"status": "ok" if fresh else "stale", **report}
