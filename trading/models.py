@@ -31,6 +31,7 @@ class Market(models.Model):
     seq = models.BigIntegerField(
         default=0, help_text="Book sequence number: +1 for every visible book change."
     )
+    batches = models.BigIntegerField(default=0, help_text="Matcher batches committed.")
     last_price = models.DecimalField(
         max_digits=36, decimal_places=18, null=True, blank=True, default=None
     )
@@ -214,6 +215,9 @@ class OrderCommand(models.Model):
     kind = models.CharField(max_length=6, choices=Kind.choices)
     created_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # Concurrent order entry can commit command ids out of order, so the matcher records
+    # which batch ran each command: (batch, id) is the exact order the engine saw.
+    batch = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]

@@ -10,7 +10,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -19,7 +19,8 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from accounts.models import User
-from exchange_site.decimals import decimal_places, decimal_to_str
+from exchange_site.db import bulk_update_rows
+from exchange_site.decimals import decimal_to_str
 from wallets.exceptions import (
     AssetInactive,
     DemoDepositsDisabled,
@@ -65,10 +66,23 @@ class BalanceChange:
     memo: str = ""
 
 
+# Wide enough for every storable amount (36 digits): under the default 28-digit context,
+# quantizing 1e10 or more to 18 places raises InvalidOperation.
+_AMOUNT_CONTEXT = Context(prec=AMOUNT_MAX_DIGITS)
+
+
+def _too_large(amount: Decimal) -> bool:
+    return amount.adjusted() >= AMOUNT_MAX_DIGITS - AMOUNT_DECIMAL_PLACES
+
+
 def _check_storable(amount: Decimal) -> Decimal:
     # The database keeps 18 places; a finer amount would be rounded there and the ledger
     # would stop matching the balance, so callers must round before they get here.
-    if not amount.is_finite() or amount != amount.quantize(AMOUNT_QUANTUM):
+    if (
+        not amount.is_finite()
+        or _too_large(amount)
+        or amount != amount.quantize(AMOUNT_QUANTUM, context=_AMOUNT_CONTEXT)
+    ):
         raise ValueError(f"amount {amount!r} is not storable with 18 decimal places")
     return amount
 
@@ -225,7 +239,7 @@ def balance_changes_apply(*, changes: Sequence[BalanceChange]) -> None:
         row.available += available_delta
         row.locked += locked_delta
         row.updated_at = now
-    Balance.objects.bulk_update(rows, ["available", "locked", "updated_at"], batch_size=500)
+    bulk_update_rows(Balance, rows, ["available", "locked", "updated_at"])
     LedgerEntry.objects.bulk_create([_ledger(change) for change in changes], batch_size=1000)
 
 
@@ -242,13 +256,15 @@ def amount_validate(*, asset: Asset, amount: Decimal, field: str = "amount") -> 
         raise ValidationError({field: ["A finite number is required."]})
     if amount <= 0:
         raise ValidationError({field: ["Must be greater than zero."]})
-    if decimal_places(amount) > asset.precision:
+    # Size first, and exact comparisons only: normalize() under the default context
+    # overflows on 1e1000000 and rounds 1.0000000000000000000000000000001 to 1.
+    if _too_large(amount):
+        raise ValidationError({field: ["Too large."]})
+    if amount != amount.quantize(asset.quantum, context=_AMOUNT_CONTEXT):
         raise ValidationError(
             {field: [f"{asset.code} allows at most {asset.precision} decimal places."]}
         )
-    if amount.adjusted() >= AMOUNT_MAX_DIGITS - AMOUNT_DECIMAL_PLACES:
-        raise ValidationError({field: ["Too large."]})
-    return amount.quantize(AMOUNT_QUANTUM)
+    return amount.quantize(AMOUNT_QUANTUM, context=_AMOUNT_CONTEXT)
 
 
 def address_validate(address: str) -> str:
@@ -436,6 +452,9 @@ def withdrawal_request(*, user: User, asset_code: str, amount: Decimal, address:
                 ]
             }
         )
+    if _too_large(amount + asset.withdrawal_fee):
+        # amount + fee is what gets reserved; past 18 integer digits it cannot be stored.
+        raise ValidationError({"amount": ["Too large."]})
     withdrawal = Withdrawal.objects.create(
         user=user, asset=asset, amount=amount, fee=asset.withdrawal_fee, address=address
     )

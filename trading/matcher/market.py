@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
 
+from exchange_site.db import bulk_update_rows
 from trading import engine
 from trading.matcher.convert import MarketScale
 from trading.models import Market, Order, OrderCommand, Trade
@@ -105,6 +106,7 @@ class MarketMatcher:
         self.symbol = market.symbol
         self.book: engine.OrderBook | None = None
         self.live: dict[int, OrderState] = {}
+        self.batches = market.batches
         self._load_rules(market)
 
     def _load_rules(self, market: Market) -> None:
@@ -120,6 +122,7 @@ class MarketMatcher:
         """Rebuild the book from open orders in the database (after start or a failure)."""
         market = Market.objects.get(pk=self.market_id)
         self._load_rules(market)
+        self.batches = market.batches
         scale = self.scale
         live_orders = list(
             Order.objects.filter(
@@ -202,6 +205,7 @@ class MarketMatcher:
         except BaseException:
             self.book = None
             self.live = {}
+            self.batches = None
             raise
 
     def _run_batch(self, batch_size: int) -> BatchResult | None:
@@ -278,17 +282,16 @@ class MarketMatcher:
 
         Trade.objects.bulk_create(trades, batch_size=1000)
         balance_changes_apply(changes=self._trade_changes(trades) + releases)
-        Order.objects.bulk_update(
-            [state.as_model(now) for state in touched.values()],
-            ORDER_UPDATE_FIELDS,
-            batch_size=500,
+        bulk_update_rows(
+            Order, [state.as_model(now) for state in touched.values()], ORDER_UPDATE_FIELDS
         )
-        market_update = {"seq": book.seq, "updated_at": now}
+        self.batches += 1
+        market_update = {"seq": book.seq, "batches": self.batches, "updated_at": now}
         if last_price is not None:
             market_update["last_price"] = last_price
         Market.objects.filter(pk=self.market_id).update(**market_update)
         OrderCommand.objects.filter(pk__in=[command.pk for command in commands]).update(
-            processed_at=now
+            processed_at=now, batch=self.batches
         )
         result.trades = trades
         result.orders = list(touched.values())

@@ -1,0 +1,222 @@
+"""Benchmark the matcher: how fast it persists commands (trades, orders, ledger) to PostgreSQL.
+
+    .venv/bin/python bench/matcher.py [--commands 50000] [--batch-size 500]
+
+Queues N place and cancel commands through the real order-entry services (the engine
+benchmark's mix: ~65 % limit orders within ±100 ticks of the mid, a quarter of them
+crossing; ~10 % market orders; ~25 % cancels of earlier orders), then times the matcher
+draining them batch by batch. Queueing is not timed. Prints one JSON line:
+``{"commands", "seconds", "commands_per_s", "trades", "trades_per_s", "batch_p50_ms",
+"batch_p99_ms", "batches", "ledger_ok"}``. It DROPS and recreates its own database,
+``BENCH_DATABASE_URL`` (default ``postgres://postgres@127.0.0.1:5432/exchange_bench``).
+"""
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exchange_site.settings")
+os.environ.setdefault("SECRET_KEY", "bench-only")
+os.environ.setdefault("ALLOWED_HOSTS", "localhost")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
+BENCH_DATABASE_URL = os.environ.get(
+    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/exchange_bench"
+)
+os.environ["DATABASE_URL"] = BENCH_DATABASE_URL
+
+
+def recreate_database(url: str) -> None:
+    """A fresh database every run: the ledger is append-only, so nothing is reset in place."""
+    from urllib.parse import urlparse
+
+    import psycopg
+
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    admin = parsed._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+recreate_database(BENCH_DATABASE_URL)
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from accounts.models import User  # noqa: E402
+from trading.matcher.market import MarketMatcher  # noqa: E402
+from trading.exceptions import NoLiquidity  # noqa: E402
+from trading.models import Market, Order, OrderCommand, Trade  # noqa: E402
+from trading.services import OrderRequest, order_cancel, order_place  # noqa: E402
+from wallets.ledger_check import ledger_check  # noqa: E402
+from wallets.models import Asset  # noqa: E402
+from wallets.services import deposit_demo_create  # noqa: E402
+
+SYMBOL = "BENCH-USD"
+MID_TICKS = 5_000_000  # 50,000.00 USD at a 0.01 tick
+USERS = 20
+
+
+def setup_market() -> tuple[Market, list[User]]:
+    call_command("migrate", verbosity=0)
+    usd, _ = Asset.objects.get_or_create(code="USD", defaults={"name": "US Dollar", "precision": 2})
+    bench, _ = Asset.objects.get_or_create(
+        code="BENCH", defaults={"name": "Bench coin", "precision": 8}
+    )
+    market, _ = Market.objects.update_or_create(
+        symbol=SYMBOL,
+        defaults={
+            "base_asset": bench,
+            "quote_asset": usd,
+            "tick_size": Decimal("0.01"),
+            "lot_size": Decimal("0.00001"),
+            "min_qty": Decimal("0.00001"),
+            "max_qty": Decimal("1000"),
+            "min_notional": Decimal("0.01"),
+            "status": Market.Status.TRADING,
+        },
+    )
+    settings.DEMO_DEPOSITS = True
+    settings.DEMO_DEPOSIT_MAX_PER_REQUEST = {"*": "1000000000"}
+    settings.DEMO_DEPOSIT_MAX_PER_DAY = {"*": "1000000000000"}
+    users = []
+    for n in range(USERS):
+        user, created = User.objects.get_or_create(
+            email=f"bench{n}@bench.example", defaults={"username": f"bench{n}"}
+        )
+        deposit_demo_create(user=user, asset_code="USD", amount=Decimal("100000000"))
+        deposit_demo_create(user=user, asset_code="BENCH", amount=Decimal("10000"))
+        users.append(user)
+    return market, users
+
+
+def queue_commands(market: Market, users: list[User], count: int, seed: int) -> int:
+    rng = random.Random(seed)
+    placed: list[tuple[User, int]] = []
+    tick, lot = market.tick_size, market.lot_size
+    queued = 0
+    for _ in range(count):
+        roll = rng.random()
+        user = rng.choice(users)
+        if roll < 0.25 and placed:
+            owner, order_id = placed.pop(rng.randrange(len(placed)))
+            try:
+                order_cancel(user=owner, order_id=order_id)
+            except Exception:  # already done or already cancelling
+                continue
+        elif roll < 0.35:
+            side = rng.choice(("buy", "sell"))
+            quantity = lot * rng.randint(1, 50)
+            try:
+                order_place(
+                    user=user,
+                    request=OrderRequest(
+                        symbol=SYMBOL, side=side, order_type="market", quantity=quantity
+                    ),
+                )
+            except NoLiquidity:  # a buy before any ask: nothing to price it from
+                continue
+        else:
+            side = rng.choice(("buy", "sell"))
+            offset = rng.randint(1, 100)
+            crossing = rng.random() < 0.25
+            if side == "buy":
+                ticks = MID_TICKS + offset if crossing else MID_TICKS - offset
+            else:
+                ticks = MID_TICKS - offset if crossing else MID_TICKS + offset
+            order, _ = order_place(
+                user=user,
+                request=OrderRequest(
+                    symbol=SYMBOL,
+                    side=side,
+                    order_type="limit",
+                    quantity=lot * rng.randint(1, 100),
+                    price=tick * ticks,
+                ),
+            )
+            placed.append((user, order.pk))
+        queued += 1
+    return OrderCommand.objects.filter(market=market, processed_at__isnull=True).count()
+
+
+def drain(market: Market, batch_size: int) -> dict:
+    matcher = MarketMatcher(market)
+    matcher.restore()
+    trades_before = Trade.objects.filter(market=market).count()
+    durations = []
+    commands = 0
+    started = time.perf_counter()
+    while True:
+        batch_started = time.perf_counter()
+        result = matcher.run_batch(batch_size)
+        if result is None:
+            break
+        durations.append(time.perf_counter() - batch_started)
+        commands += result.commands
+    seconds = time.perf_counter() - started
+    trades = Trade.objects.filter(market=market).count() - trades_before
+    durations.sort()
+    return {
+        "commands": commands,
+        "seconds": round(seconds, 3),
+        "commands_per_s": round(commands / seconds) if seconds else 0,
+        "trades": trades,
+        "trades_per_s": round(trades / seconds) if seconds else 0,
+        "batches": len(durations),
+        "batch_p50_ms": round(statistics.median(durations) * 1000, 1) if durations else 0,
+        "batch_p99_ms": (
+            round(durations[min(len(durations) - 1, int(len(durations) * 0.99))] * 1000, 1)
+            if durations
+            else 0
+        ),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--commands", type=int, default=50_000)
+    parser.add_argument("--batch-size", type=int, default=settings.MATCHER_BATCH_SIZE)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--skip-ledger-check", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="cProfile the drain (stderr)")
+    args = parser.parse_args()
+    if connection.vendor != "postgresql":
+        sys.exit("bench/matcher.py measures PostgreSQL: set DATABASE_URL=postgres://...")
+    market, users = setup_market()
+    queue_started = time.perf_counter()
+    pending = queue_commands(market, users, args.commands, args.seed)
+    queue_seconds = time.perf_counter() - queue_started
+    print(
+        f"queued {pending} commands in {queue_seconds:.1f} s "
+        f"({pending / queue_seconds:.0f}/s through the services)",
+        file=sys.stderr,
+    )
+    if args.profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        result = profiler.runcall(drain, market, args.batch_size)
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
+    else:
+        result = drain(market, args.batch_size)
+    if not args.skip_ledger_check:
+        result["ledger_ok"] = ledger_check().ok
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
