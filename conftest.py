@@ -1,10 +1,14 @@
 """Test-wide fixtures. Tests use the machine's real PostgreSQL and Redis (see pyproject env)."""
 
+import os
 import socket
 from urllib.parse import urlparse
 
 import pytest
 from django.conf import settings
+from rest_framework.test import APIClient
+
+from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 
 START_POSTGRES = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
 START_REDIS = (
@@ -48,3 +52,46 @@ def _clean_redis():
 def _fast_password_hashing(settings):
     # PBKDF2's 1M iterations cost ~0.4 s a hash; tests only need hashing to be correct.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+# --- Shared API fixtures (every app's tests log users in) ------------------------------
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def password():
+    return DEFAULT_PASSWORD
+
+
+@pytest.fixture
+def tokens(api_client, user, password):
+    response = api_client.post(
+        "/api/v1/auth/login", {"email": user.email, "password": password}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+@pytest.fixture
+def auth_client(tokens):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access_token']}")
+    return client
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """One test database per pytest process (``test_exchange_p<pid>``), so two suites
+    running at once on one machine never drop each other's database."""
+    from pytest_django.fixtures import _set_suffix_to_test_databases
+
+    _set_suffix_to_test_databases(suffix=f"p{os.getpid()}")
