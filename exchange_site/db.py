@@ -1,8 +1,9 @@
-"""Bulk statements Django's ORM has no fast form for.
+"""Bulk statements Django's ORM has no fast form for (the matcher's write path).
 
 Django's ``bulk_update`` writes one ``CASE WHEN id = ... THEN ...`` per column and row;
 for a matcher batch of hundreds of orders PostgreSQL spends most of the time planning
-that. ``UPDATE ... FROM (VALUES ...)`` does the same work in one cheap statement.
+that. ``UPDATE ... FROM unnest(arrays)`` does the same work in one cheap statement, and
+COPY inserts several times faster than a multi-row INSERT.
 """
 
 from collections.abc import Sequence
@@ -14,36 +15,58 @@ def _cast(field: models.Field) -> str:
     return field.db_type(connection)
 
 
-def bulk_update_rows(
-    model: type[models.Model], rows: Sequence[models.Model], fields: Sequence[str]
+def update_rows(
+    model: type[models.Model], fields: Sequence[str], rows: Sequence[tuple]
 ) -> None:
-    """Write ``fields`` of every row (matched by primary key) in as few statements as possible.
+    """Set ``fields`` on many rows: each row is ``(pk, *values)`` in the order of ``fields``.
 
-    PostgreSQL gets one ``UPDATE ... FROM (VALUES ...)`` per 1,000 rows; other databases
-    (SQLite under ``make run``) get Django's ``bulk_update``.
+    PostgreSQL gets one ``UPDATE ... FROM unnest(<one array per column>)``: a handful of
+    parameters however many rows. Other databases (SQLite under ``make run``) get one
+    UPDATE per row.
     """
     if not rows:
         return
-    if connection.vendor != "postgresql":
-        model.objects.bulk_update(rows, fields, batch_size=500)
-        return
     meta = model._meta
+    if connection.vendor != "postgresql":
+        for pk, *values in rows:
+            model.objects.filter(pk=pk).update(**dict(zip(fields, values, strict=True)))
+        return
     pk = meta.pk
     columns = [meta.get_field(name) for name in fields]
     assignments = ", ".join(f'"{f.column}" = v."{f.column}"' for f in columns)
-    value_columns = ", ".join(f'"{f.column}"' for f in [pk, *columns])
-    placeholder = "(" + ", ".join(f"%s::{_cast(f)}" for f in [pk, *columns]) + ")"
+    arrays = ", ".join(f"%s::{_cast(f)}[]" for f in [pk, *columns])
+    names = ", ".join(f'"{f.column}"' for f in [pk, *columns])
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), 1000):
-            chunk = rows[start : start + 1000]
-            params = []
-            for row in chunk:
-                params.append(pk.get_db_prep_value(row.pk, connection))
-                for field in columns:
-                    params.append(field.get_db_prep_save(getattr(row, field.attname), connection))
-            cursor.execute(
-                f'UPDATE "{meta.db_table}" AS t SET {assignments} '
-                f"FROM (VALUES {', '.join([placeholder] * len(chunk))}) AS v({value_columns}) "
-                f'WHERE t."{pk.column}" = v."{pk.column}"',
-                params,
-            )
+        cursor.execute(
+            f'UPDATE "{meta.db_table}" AS t SET {assignments} '
+            f"FROM unnest({arrays}) AS v({names}) "
+            f'WHERE t."{pk.column}" = v."{pk.column}"',
+            [list(column) for column in zip(*rows, strict=True)],
+        )
+
+
+def copy_rows(table: str, columns: Sequence[str], rows: Sequence[tuple]) -> None:
+    """Insert many rows with PostgreSQL's COPY: the fastest way in, several times faster
+    than a multi-row INSERT built by ``bulk_create``. PostgreSQL only."""
+    if not rows:
+        return
+    column_list = ", ".join(f'"{column}"' for column in columns)
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f'COPY "{table}" ({column_list}) FROM STDIN') as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
+
+
+def next_ids(table: str, count: int) -> list[int]:
+    """Reserve ``count`` primary keys of ``table`` from its sequence (PostgreSQL only), so
+    rows written by COPY have their ids known beforehand."""
+    if count <= 0:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [table, count],
+        )
+        return [row[0] for row in cursor.fetchall()]

@@ -1,5 +1,6 @@
 """Serializer fields for money: exact decimals in, decimal strings out (DESIGN §4)."""
 
+import re
 from decimal import Decimal, InvalidOperation
 
 from drf_spectacular.types import OpenApiTypes
@@ -9,6 +10,9 @@ from rest_framework import serializers
 from exchange_site.decimals import decimal_to_str
 
 MAX_NUMBER_TEXT = 64
+# Plain ASCII decimal notation only: Decimal() itself also takes "1_000", "Infinity" and
+# non-ASCII digits, none of which a client means as an amount.
+NUMBER_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 
 
 @extend_schema_field(
@@ -31,6 +35,10 @@ class DecimalInputField(serializers.Field):
             data = data.strip()
             if len(data) > MAX_NUMBER_TEXT:
                 self.fail("too_long")
+            if data.lower() in ("nan", "inf", "infinity", "+inf", "-inf", "-infinity"):
+                self.fail("not_finite")
+            if not NUMBER_TEXT.fullmatch(data):
+                self.fail("invalid")
         try:
             value = Decimal(data)
         except (InvalidOperation, ValueError):

@@ -10,11 +10,11 @@ the engine is deterministic, so the second run produces the same events.
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Min
 from django.utils import timezone
 
-from exchange_site.db import bulk_update_rows
+from exchange_site.db import copy_rows, next_ids, update_rows
 from trading import engine
 from trading.matcher.convert import MarketScale
 from trading.models import Market, Order, OrderCommand, Trade
@@ -22,6 +22,22 @@ from wallets.models import AMOUNT_QUANTUM, ZERO
 from wallets.models import LedgerKind as Kind
 from wallets.selectors import fee_account_get
 from wallets.services import BalanceChange, balance_changes_apply
+
+TRADE_COLUMNS = (
+    "id",
+    "market_id",
+    "price",
+    "quantity",
+    "quote_quantity",
+    "buy_order_id",
+    "sell_order_id",
+    "buyer_id",
+    "seller_id",
+    "taker_side",
+    "buyer_fee",
+    "seller_fee",
+    "created_at",
+)
 
 ORDER_UPDATE_FIELDS = [
     "status",
@@ -35,16 +51,45 @@ ORDER_UPDATE_FIELDS = [
 ]
 
 
+# The order columns the matcher reads: enough to place, settle and write back an order.
+ORDER_COLUMNS = (
+    "id",
+    "user_id",
+    "side",
+    "order_type",
+    "time_in_force",
+    "post_only",
+    "price",
+    "stop_price",
+    "quantity",
+    "quote_quantity",
+    "filled_quantity",
+    "filled_quote",
+    "fee_total",
+    "reserved",
+    "status",
+    "reason",
+    "rested_seq",
+)
+
+
 class OrderState:
-    """The matcher's working copy of a live order (it is the only writer of these fields)."""
+    """The matcher's working copy of a live order (it is the only writer of these fields).
+
+    Built from plain column values rather than model instances: a batch reads hundreds.
+    """
 
     __slots__ = (
         "id",
         "user_id",
         "side",
         "order_type",
+        "time_in_force",
+        "post_only",
         "price",
+        "stop_price",
         "quantity",
+        "quote_quantity",
         "filled_quantity",
         "filled_quote",
         "fee_total",
@@ -52,36 +97,41 @@ class OrderState:
         "status",
         "reason",
         "rested_seq",
-        "dirty",
     )
 
-    def __init__(self, order: Order):
-        self.id = order.pk
-        self.user_id = order.user_id
-        self.side = order.side
-        self.order_type = order.order_type
-        self.price = order.price
-        self.quantity = order.quantity
-        self.filled_quantity = order.filled_quantity
-        self.filled_quote = order.filled_quote
-        self.fee_total = order.fee_total
-        self.reserved = order.reserved
-        self.status = order.status
-        self.reason = order.reason
-        self.rested_seq = order.rested_seq
-        self.dirty = False
+    def __init__(self, values: tuple):
+        (
+            self.id,
+            self.user_id,
+            self.side,
+            self.order_type,
+            self.time_in_force,
+            self.post_only,
+            self.price,
+            self.stop_price,
+            self.quantity,
+            self.quote_quantity,
+            self.filled_quantity,
+            self.filled_quote,
+            self.fee_total,
+            self.reserved,
+            self.status,
+            self.reason,
+            self.rested_seq,
+        ) = values
 
-    def as_model(self, now) -> Order:
-        return Order(
-            pk=self.id,
-            status=self.status,
-            reason=self.reason,
-            filled_quantity=self.filled_quantity,
-            filled_quote=self.filled_quote,
-            fee_total=self.fee_total,
-            reserved=self.reserved,
-            rested_seq=self.rested_seq,
-            updated_at=now,
+    def update_row(self, now) -> tuple:
+        """(id, *ORDER_UPDATE_FIELDS values): what a batch writes back."""
+        return (
+            self.id,
+            self.status,
+            self.reason,
+            self.filled_quantity,
+            self.filled_quote,
+            self.fee_total,
+            self.reserved,
+            self.rested_seq,
+            now,
         )
 
 
@@ -124,7 +174,7 @@ class MarketMatcher:
         self._load_rules(market)
         self.batches = market.batches
         scale = self.scale
-        live_orders = list(
+        live_orders = (
             Order.objects.filter(
                 market_id=self.market_id,
                 status__in=[
@@ -135,21 +185,22 @@ class MarketMatcher:
             )
             .annotate(arrival=Min("ordercommand__id"))
             .order_by("rested_seq", "arrival")
+            .values_list(*ORDER_COLUMNS, "arrival")
         )
         resting, stops, live = [], [], {}
-        for order in live_orders:
-            state = OrderState(order)
-            live[order.pk] = state
-            if order.status == Order.Status.UNTRIGGERED:
-                stops.append((order.arrival, self._place_command(state, order)))
+        for *values, arrival in live_orders.iterator(chunk_size=10_000):
+            state = OrderState(values)
+            live[state.id] = state
+            if state.status == Order.Status.UNTRIGGERED:
+                stops.append((arrival, self._place_command(state)))
             else:
-                remaining = order.quantity - order.filled_quantity
+                remaining = state.quantity - state.filled_quantity
                 resting.append(
                     engine.Resting(
-                        order.pk,
-                        order.user_id,
-                        order.side,
-                        scale.price_to_ticks(order.price),
+                        state.id,
+                        state.user_id,
+                        state.side,
+                        scale.price_to_ticks(state.price),
                         scale.qty_to_lots(remaining),
                     )
                 )
@@ -163,7 +214,7 @@ class MarketMatcher:
         )
         self.live = live
 
-    def _place_command(self, state: OrderState, order: Order) -> engine.Place:
+    def _place_command(self, order: OrderState) -> engine.Place:
         scale = self.scale
         qty_lots = scale.qty_to_lots(order.quantity) if order.quantity is not None else None
         quote_amount = (
@@ -174,7 +225,7 @@ class MarketMatcher:
             # A market buy by quantity may spend at most what it reserved.
             max_quote = scale.quote_to_units(order.reserved)
         return engine.Place(
-            order_id=order.pk,
+            order_id=order.id,
             user_id=order.user_id,
             side=order.side,
             order_type=order.order_type,
@@ -211,8 +262,10 @@ class MarketMatcher:
     def _run_batch(self, batch_size: int) -> BatchResult | None:
         commands = list(
             OrderCommand.objects.filter(market_id=self.market_id, processed_at__isnull=True)
-            .select_related("order")
-            .order_by("id")[:batch_size]
+            .order_by("id")
+            .values_list("id", "kind", *(f"order__{column}" for column in ORDER_COLUMNS))[
+                :batch_size
+            ]
         )
         if not commands:
             return None
@@ -224,15 +277,16 @@ class MarketMatcher:
         touched: dict[int, OrderState] = {}
         last_price = None
 
-        for command in commands:
-            if command.kind == OrderCommand.Kind.PLACE:
-                state = self.live.get(command.order_id) or OrderState(command.order)
+        for _command_id, command_kind, *order_values in commands:
+            order_id = order_values[0]
+            if command_kind == OrderCommand.Kind.PLACE:
+                state = self.live.get(order_id) or OrderState(order_values)
                 if state.status != Order.Status.NEW:
                     continue  # already placed (cannot happen unless re-queued by hand)
                 self.live[state.id] = state
-                events = book.apply(self._place_command(state, command.order))
+                events = book.apply(self._place_command(state))
             else:
-                events = book.cancel(command.order_id)
+                events = book.cancel(order_id)
             resting_state = None
             for event in events:
                 kind = event[-1]
@@ -280,23 +334,38 @@ class MarketMatcher:
                 # CancelRejected: the order was already done; StopTriggered: its own
                 # events follow. Neither changes anything stored.
 
-        Trade.objects.bulk_create(trades, batch_size=1000)
+        self._insert_trades(trades)
         balance_changes_apply(changes=self._trade_changes(trades) + releases)
-        bulk_update_rows(
-            Order, [state.as_model(now) for state in touched.values()], ORDER_UPDATE_FIELDS
+        update_rows(
+            Order, ORDER_UPDATE_FIELDS, [state.update_row(now) for state in touched.values()]
         )
         self.batches += 1
         market_update = {"seq": book.seq, "batches": self.batches, "updated_at": now}
         if last_price is not None:
             market_update["last_price"] = last_price
         Market.objects.filter(pk=self.market_id).update(**market_update)
-        OrderCommand.objects.filter(pk__in=[command.pk for command in commands]).update(
+        OrderCommand.objects.filter(pk__in=[command[0] for command in commands]).update(
             processed_at=now, batch=self.batches
         )
         result.trades = trades
         result.orders = list(touched.values())
         result.seq = book.seq
         return result
+
+    def _insert_trades(self, trades: list[Trade]) -> None:
+        if connection.vendor != "postgresql":
+            Trade.objects.bulk_create(trades, batch_size=1000)
+            return
+        # Ids first, so the ledger entries can name their trade; then one COPY.
+        for trade, trade_id in zip(
+            trades, next_ids(Trade._meta.db_table, len(trades)), strict=True
+        ):
+            trade.pk = trade_id
+        copy_rows(
+            Trade._meta.db_table,
+            TRADE_COLUMNS,
+            [tuple(getattr(trade, column) for column in TRADE_COLUMNS) for trade in trades],
+        )
 
     # --- settlement -----------------------------------------------------------------------
 

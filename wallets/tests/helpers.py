@@ -1,0 +1,56 @@
+"""Assertions shared by the wallets tests."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from wallets.ledger_check import ledger_check
+from wallets.models import Balance, BalanceAdjustment, Deposit, LedgerEntry, Withdrawal
+
+
+@dataclass(frozen=True)
+class MoneyState:
+    """Everything a refused request must leave untouched."""
+
+    balances: tuple[tuple[int, int, Decimal, Decimal], ...]
+    ledger_entries: int
+    deposits: int
+    withdrawals: int
+    adjustments: int
+
+
+def money_state() -> MoneyState:
+    return MoneyState(
+        balances=tuple(
+            Balance.objects.order_by("user_id", "asset_id").values_list(
+                "user_id", "asset_id", "available", "locked"
+            )
+        ),
+        ledger_entries=LedgerEntry.objects.count(),
+        deposits=Deposit.objects.count(),
+        withdrawals=Withdrawal.objects.count(),
+        adjustments=BalanceAdjustment.objects.count(),
+    )
+
+
+def balance_of(user, asset) -> tuple[Decimal, Decimal]:
+    """(available, locked) of one account; (0, 0) when it never held the asset."""
+    row = Balance.objects.filter(user=user, asset=asset).values_list("available", "locked").first()
+    return row if row is not None else (Decimal(0), Decimal(0))
+
+
+def assert_ledger_ok() -> None:
+    report = ledger_check()
+    assert report.ok, report.violations
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    """The DESIGN §7 error shape with this status and code; returns the ``error`` object."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"error"}, body
+    error = body["error"]
+    assert error["code"] == code, error
+    assert isinstance(error["message"], str)
+    assert error["message"]
+    assert isinstance(error["details"], dict)
+    return error
