@@ -15,9 +15,7 @@ def _cast(field: models.Field) -> str:
     return field.db_type(connection)
 
 
-def update_rows(
-    model: type[models.Model], fields: Sequence[str], rows: Sequence[tuple]
-) -> None:
+def update_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence[tuple]) -> None:
     """Set ``fields`` on many rows: each row is ``(pk, *values)`` in the order of ``fields``.
 
     PostgreSQL gets one ``UPDATE ... FROM unnest(<one array per column>)``: a handful of

@@ -99,8 +99,9 @@ def _check_shape(request: OrderRequest) -> None:
         )
     if request.order_type in (Order.Type.MARKET, Order.Type.STOP):
         if (request.quantity is None) == (request.quote_quantity is None):
+            # Neither is a missing field; both is one field too many.
             raise _invalid(
-                "MISSING_FIELD",
+                "MISSING_FIELD" if request.quantity is None else "UNEXPECTED_FIELD",
                 "Give exactly one of quantity and quote_quantity.",
                 fields=["quantity", "quote_quantity"],
             )
