@@ -121,6 +121,13 @@ elif env.bool("DATABASE_POOL", default=False):
 else:
     _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     _db["CONN_HEALTH_CHECKS"] = True
+if _db["ENGINE"] == "django.db.backends.postgresql" and env.bool(
+    "DATABASE_PREPARED_STATEMENTS", default=True
+):
+    # Planning the order path's joins cost more than running them (0.7 ms of 0.8 ms here);
+    # server-side binding lets psycopg prepare a query after it has run 5 times on a
+    # connection. Turn off behind a transaction-pooling PgBouncer.
+    _db.setdefault("OPTIONS", {}).update({"server_side_binding": True, "prepare_threshold": 5})
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
