@@ -13,6 +13,7 @@ draining them batch by batch. Queueing is not timed. Prints one JSON line:
 
 import argparse
 import json
+import multiprocessing
 import os
 import random
 import statistics
@@ -57,9 +58,9 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from accounts.models import User  # noqa: E402
-from trading.matcher.market import MarketMatcher  # noqa: E402
 from trading.exceptions import NoLiquidity  # noqa: E402
-from trading.models import Market, Order, OrderCommand, Trade  # noqa: E402
+from trading.matcher.market import MarketMatcher  # noqa: E402
+from trading.models import Market, OrderCommand, Trade  # noqa: E402
 from trading.services import OrderRequest, order_cancel, order_place  # noqa: E402
 from wallets.ledger_check import ledger_check  # noqa: E402
 from wallets.models import Asset  # noqa: E402
@@ -94,7 +95,7 @@ def setup_market() -> tuple[Market, list[User]]:
     settings.DEMO_DEPOSIT_MAX_PER_DAY = {"*": "1000000000000"}
     users = []
     for n in range(USERS):
-        user, created = User.objects.get_or_create(
+        user, _ = User.objects.get_or_create(
             email=f"bench{n}@bench.example", defaults={"username": f"bench{n}"}
         )
         deposit_demo_create(user=user, asset_code="USD", amount=Decimal("100000000"))
@@ -103,20 +104,37 @@ def setup_market() -> tuple[Market, list[User]]:
     return market, users
 
 
-def queue_commands(market: Market, users: list[User], count: int, seed: int) -> int:
+def queue_commands(market: Market, users: list[User], count: int, seed: int, workers: int) -> int:
+    """Queue ``count`` commands from ``workers`` processes (each with its own users and
+    connection), as concurrent clients would; returns how many commands are pending."""
+    connection.close()
+    context = multiprocessing.get_context("fork")
+    share = count // workers
+    jobs = [
+        context.Process(target=_queue_share, args=(market.pk, users[n::workers], share, seed + n))
+        for n in range(workers)
+    ]
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join()
+        if job.exitcode:
+            sys.exit(f"a queueing process failed with exit code {job.exitcode}")
+    return OrderCommand.objects.filter(market=market, processed_at__isnull=True).count()
+
+
+def _queue_share(market_id: int, users: list[User], count: int, seed: int) -> None:
+    market = Market.objects.get(pk=market_id)
     rng = random.Random(seed)
     placed: list[tuple[User, int]] = []
     tick, lot = market.tick_size, market.lot_size
-    queued = 0
     for _ in range(count):
         roll = rng.random()
         user = rng.choice(users)
         if roll < 0.25 and placed:
             owner, order_id = placed.pop(rng.randrange(len(placed)))
-            try:
-                order_cancel(user=owner, order_id=order_id)
-            except Exception:  # already done or already cancelling
-                continue
+            # At queueing time every order is still live, so a cancel is always queued.
+            order_cancel(user=owner, order_id=order_id)
         elif roll < 0.35:
             side = rng.choice(("buy", "sell"))
             quantity = lot * rng.randint(1, 50)
@@ -148,8 +166,7 @@ def queue_commands(market: Market, users: list[User], count: int, seed: int) -> 
                 ),
             )
             placed.append((user, order.pk))
-        queued += 1
-    return OrderCommand.objects.filter(market=market, processed_at__isnull=True).count()
+    connection.close()
 
 
 def drain(market: Market, batch_size: int) -> dict:
@@ -190,6 +207,7 @@ def main() -> None:
     parser.add_argument("--commands", type=int, default=50_000)
     parser.add_argument("--batch-size", type=int, default=settings.MATCHER_BATCH_SIZE)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--queue-workers", type=int, default=4, help="processes queueing")
     parser.add_argument("--skip-ledger-check", action="store_true")
     parser.add_argument("--profile", action="store_true", help="cProfile the drain (stderr)")
     args = parser.parse_args()
@@ -197,7 +215,7 @@ def main() -> None:
         sys.exit("bench/matcher.py measures PostgreSQL: set DATABASE_URL=postgres://...")
     market, users = setup_market()
     queue_started = time.perf_counter()
-    pending = queue_commands(market, users, args.commands, args.seed)
+    pending = queue_commands(market, users, args.commands, args.seed, args.queue_workers)
     queue_seconds = time.perf_counter() - queue_started
     print(
         f"queued {pending} commands in {queue_seconds:.1f} s "
