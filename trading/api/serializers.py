@@ -36,10 +36,12 @@ class OrderBatchInputSerializer(serializers.Serializer):
 
 def _market_places(order_or_trade):
     market = order_or_trade.market
+    # Minimum places shown: the price and quantity grids, and the quote asset's precision
+    # (a notional keeps any finer digits it really has).
     return (
         decimal_places(market.tick_size),
         decimal_places(market.lot_size),
-        max(market.quote_asset.precision, decimal_places(market.tick_size * market.lot_size)),
+        market.quote_asset.precision,
     )
 
 
