@@ -181,7 +181,7 @@ class Trade(models.Model):
     taker_side = models.CharField(max_length=4, choices=Order.Side.choices)
     buyer_fee = AmountField()
     seller_fee = AmountField()
-    created_at = models.DateTimeField(db_index=True)
+    created_at = models.DateTimeField()
 
     class Meta:
         ordering = ["-id"]

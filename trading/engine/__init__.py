@@ -1,0 +1,202 @@
+"""The matching engine: one deterministic order book per market, on integer ticks and lots.
+
+Pure Python. It imports nothing from Django, the database, Redis or ``decimal``
+(``trading/tests/engine/test_purity.py`` fails if it does). The matcher converts Decimal prices
+and quantities to ints at the boundary (``trading/matcher/convert.py``) and persists and
+publishes the events this package returns. Same book state + same command = same events.
+
+Units
+    ``price_ticks``: price as an int number of ticks. ``qty_lots``: quantity as an int number
+    of lots. Quote amounts (a market buy's ``quote_amount`` and ``max_quote``) are ints in
+    tick-lots: the notional of ``q`` lots at ``p`` ticks is ``p * q``. Order and user ids are
+    ints chosen by the caller (the database ids).
+
+Entry points (``OrderBook``; each returns the list of events of that one command)
+    ``place_limit(order_id, user_id, side, price_ticks, qty_lots, tif="GTC", post_only=False)``
+    ``place_market(order_id, user_id, side, qty_lots=None, quote_amount=None, max_quote=None,
+    tif="IOC")``
+    ``place_stop(Place(...))`` for order types ``stop`` and ``stop_limit``
+    ``cancel(order_id)``
+    ``apply(command)`` with a ``Place`` or ``Cancel`` command, dispatching to the above.
+    ``OrderBook.restore(resting, stops, last_price_ticks=..., seq=...)`` rebuilds a book;
+    ``resting_orders()`` / ``stop_orders()`` / ``last_price_ticks`` / ``seq`` export what
+    it needs. Reads: ``best_bid()`` / ``best_ask()`` (O(1)), ``depth(n)`` (O(n)),
+    ``order(order_id)``, ``order_id in book``, ``len(book)``, ``trade_count``.
+    ``validate()`` checks internal consistency and raises ``BookInconsistency``
+    (an AssertionError).
+
+Rules
+    - Price-time priority; every trade is at the maker's (resting order's) price.
+    - limit: takes while it crosses, then GTC rests the remainder and IOC expires it
+      (reason ``ioc_remainder``). FOK fills completely or expires whole before any fill
+      (``fok_not_filled``). ``post_only`` is rejected (``post_only_would_take``) if the
+      order crosses the best opposite price at all; it is allowed on limit orders only.
+    - market: never rests. By ``qty_lots``, or for a buy by ``quote_amount``: whole lots
+      while ``price * lots`` fits in the quote left, ending ``filled`` once it bought
+      something and the next lot does not fit. A buy by quantity carrying ``max_quote`` stops
+      before spending more (``reserve_exhausted``). An empty other side ends it with
+      ``no_liquidity``. GTC and IOC mean the same for market orders; FOK works by quantity.
+    - Self-trade prevention: when the next maker belongs to the taker's ``user_id``, the
+      taker's remainder expires (``self_trade_prevented``); fills before that stand and the
+      resting order is untouched. FOK counts only what it could fill before such an order.
+    - stop / stop_limit: wait as untriggered until the last trade price reaches the stop
+      price (buy: last >= stop; sell: last <= stop), then run as a market or limit order
+      with time priority from the trigger. Placing one whose condition already holds
+      triggers it at once. Triggers run within the command whose trades moved the price,
+      after that command's own order is done, one at a time: lowest buy stop first, else
+      highest sell stop, ties by arrival; each one's trades can trigger further stops.
+      ``post_only`` is not allowed on stops (``post_only_not_limit``).
+    - cancel: a live resting or untriggered order; anything else gets
+      ``CancelRejected(unknown_order)``. A place whose id is live gets
+      ``OrderRejected(duplicate_order_id)`` and leaves that live order alone; an id whose
+      order is done may be used again.
+    - Bad input (side, tif, non-positive price/qty/quote, wrong field combination) is
+      answered with ``OrderRejected`` and a reason (``invalid_side``, ``invalid_tif``,
+      ``invalid_price``, ``invalid_stop_price``, ``invalid_quantity``, ``invalid_quote``,
+      ``invalid_order_type``). Types are not checked: ids, prices and quantities must be
+      ints.
+
+Events (plain tuples, kind last; the NamedTuples in ``types`` have the same layout)
+    ``Trade(maker_order_id, taker_order_id, price_ticks, qty_lots, taker_side)``
+    ``OrderRested(order_id, side, price_ticks, qty_lots, status)`` status open /
+    partially_filled: the order was accepted and this much of it now rests.
+    ``OrderDone(order_id, status, reason, qty_lots)`` final: filled, cancelled or
+    expired; ``qty_lots`` is what was left unfilled (None for a buy by quote amount).
+    ``OrderRejected(order_id, reason)`` a place command refused, nothing changed.
+    ``CancelRejected(order_id, reason)`` a cancel command refused, nothing changed.
+    ``LevelChanged(side, price_ticks, qty_lots, seq)`` new total of a visible level (0
+    removes it). Every visible change increments the book's ``seq`` by one, so a command's
+    level events carry consecutive seqs; a level touched by several fills in one pass is
+    reported once, after them.
+    ``StopAccepted(order_id, stop_price_ticks)`` status untriggered.
+    ``StopTriggered(order_id, last_price_ticks)``; the order's own events follow.
+
+    Order within a command: a fill's ``Trade`` is followed by the maker's ``OrderDone`` if
+    that filled it; the level's ``LevelChanged`` follows its fills; the taker's
+    ``OrderRested`` (with its level's ``LevelChanged``) or ``OrderDone`` comes last, then
+    triggered stops, each as ``StopTriggered`` and its own events. An accepted limit or
+    market order reports its outcome once: ``OrderRested`` or ``OrderDone``; untriggered
+    stops do not touch ``seq``.
+
+Statuses and reasons are the strings of DESIGN.md section 5; see ``types`` for constants.
+"""
+
+from .book import OrderBook
+from .types import (
+    BUY,
+    CANCEL_REJECTED,
+    CANCELLED,
+    DUPLICATE_ORDER_ID,
+    EVENT_TYPES,
+    EXPIRED,
+    FILLED,
+    FOK,
+    FOK_NOT_FILLED,
+    GTC,
+    INVALID_ORDER_TYPE,
+    INVALID_PRICE,
+    INVALID_QUANTITY,
+    INVALID_QUOTE,
+    INVALID_SIDE,
+    INVALID_STOP_PRICE,
+    INVALID_TIF,
+    IOC,
+    IOC_REMAINDER,
+    LEVEL_CHANGED,
+    LIMIT,
+    MARKET,
+    NEW,
+    NO_LIQUIDITY,
+    OPEN,
+    ORDER_DONE,
+    ORDER_REJECTED,
+    ORDER_RESTED,
+    PARTIALLY_FILLED,
+    POST_ONLY_NOT_LIMIT,
+    POST_ONLY_WOULD_TAKE,
+    REJECTED,
+    RESERVE_EXHAUSTED,
+    SELF_TRADE_PREVENTED,
+    SELL,
+    STOP,
+    STOP_ACCEPTED,
+    STOP_LIMIT,
+    STOP_TRIGGERED,
+    TRADE,
+    UNKNOWN_ORDER,
+    UNTRIGGERED,
+    BookInconsistency,
+    Cancel,
+    CancelRejected,
+    DepthLevel,
+    LevelChanged,
+    OrderDone,
+    OrderRejected,
+    OrderRested,
+    Place,
+    Resting,
+    StopAccepted,
+    StopTriggered,
+    Trade,
+    named,
+)
+
+__all__ = [
+    "BUY",
+    "CANCELLED",
+    "CANCEL_REJECTED",
+    "DUPLICATE_ORDER_ID",
+    "EVENT_TYPES",
+    "EXPIRED",
+    "FILLED",
+    "FOK",
+    "FOK_NOT_FILLED",
+    "GTC",
+    "INVALID_ORDER_TYPE",
+    "INVALID_PRICE",
+    "INVALID_QUANTITY",
+    "INVALID_QUOTE",
+    "INVALID_SIDE",
+    "INVALID_STOP_PRICE",
+    "INVALID_TIF",
+    "IOC",
+    "IOC_REMAINDER",
+    "LEVEL_CHANGED",
+    "LIMIT",
+    "MARKET",
+    "NEW",
+    "NO_LIQUIDITY",
+    "OPEN",
+    "ORDER_DONE",
+    "ORDER_REJECTED",
+    "ORDER_RESTED",
+    "PARTIALLY_FILLED",
+    "POST_ONLY_NOT_LIMIT",
+    "POST_ONLY_WOULD_TAKE",
+    "REJECTED",
+    "RESERVE_EXHAUSTED",
+    "SELF_TRADE_PREVENTED",
+    "SELL",
+    "STOP",
+    "STOP_ACCEPTED",
+    "STOP_LIMIT",
+    "STOP_TRIGGERED",
+    "TRADE",
+    "UNKNOWN_ORDER",
+    "UNTRIGGERED",
+    "BookInconsistency",
+    "Cancel",
+    "CancelRejected",
+    "DepthLevel",
+    "LevelChanged",
+    "OrderBook",
+    "OrderDone",
+    "OrderRejected",
+    "OrderRested",
+    "Place",
+    "Resting",
+    "StopAccepted",
+    "StopTriggered",
+    "Trade",
+    "named",
+]

@@ -1,0 +1,863 @@
+"""One market's order book: a deterministic state machine from commands to events.
+
+Layout, chosen for CPython speed and memory (see docs/PERFORMANCE.md):
+
+- A side keeps its levels in a dict ``key -> _Level`` and the keys in one ascending list, so
+  the best level is always ``keys[-1]``. A bid's key is its price, an ask's key is minus its
+  price; that makes "best" the maximum on both sides and lets one matching loop serve both.
+- A level holds its orders in a deque in time priority. A cancelled order stays in the deque
+  as a ghost (``qty_lots == 0``) until it reaches the head, so cancel is O(1); a level whose
+  ghosts outnumber its live orders is compacted, which keeps that amortised O(1) too.
+- ``_live`` maps every live order id (resting or untriggered stop) to its entry, for O(1)
+  cancel and duplicate checks.
+- Untriggered stops sit in two ascending lists of ``(k1, k2, Place)`` tuples arranged so the
+  next stop to trigger on each side is the last element.
+"""
+
+from bisect import bisect_left, insort
+from collections import deque
+from itertools import count, islice, pairwise
+
+from .types import (
+    BUY,
+    CANCEL_REJECTED,
+    CANCELLED,
+    DUPLICATE_ORDER_ID,
+    EXPIRED,
+    FILLED,
+    FOK,
+    FOK_NOT_FILLED,
+    GTC,
+    INVALID_ORDER_TYPE,
+    INVALID_PRICE,
+    INVALID_QUANTITY,
+    INVALID_QUOTE,
+    INVALID_SIDE,
+    INVALID_STOP_PRICE,
+    INVALID_TIF,
+    IOC,
+    IOC_REMAINDER,
+    LEVEL_CHANGED,
+    LIMIT,
+    MARKET,
+    NO_LIQUIDITY,
+    OPEN,
+    ORDER_DONE,
+    ORDER_REJECTED,
+    ORDER_RESTED,
+    PARTIALLY_FILLED,
+    POST_ONLY_NOT_LIMIT,
+    POST_ONLY_WOULD_TAKE,
+    RESERVE_EXHAUSTED,
+    SELF_TRADE_PREVENTED,
+    SELL,
+    STOP,
+    STOP_ACCEPTED,
+    STOP_LIMIT,
+    STOP_TRIGGERED,
+    TRADE,
+    UNKNOWN_ORDER,
+    BookInconsistency,
+    Cancel,
+    DepthLevel,
+    Place,
+    Resting,
+)
+
+_TIFS = frozenset((GTC, IOC, FOK))
+
+# Limit key of a market order: below every real key, so every level is acceptable.
+_NO_LIMIT = float("-inf")
+# Lot quantity of a market buy by quote amount, more than any book holds: the quote, not
+# the lots, ends such an order.
+_UNBOUNDED_LOTS = 1 << 62
+
+# A level is compacted once its deque is longer than twice its live orders plus this slack,
+# so compaction (O(len)) is paid for by at least that many cancels.
+_GHOST_SLACK = 32
+
+
+class _Order:
+    # Four slots keep a resting order at 64 bytes; the 200 MB budget for 1,000,000 resting
+    # orders has no room for a fifth field.
+    __slots__ = ("order_id", "user_id", "qty_lots", "level")
+
+    def __init__(self, order_id, user_id, qty_lots, level):
+        self.order_id = order_id
+        self.user_id = user_id
+        self.qty_lots = qty_lots
+        self.level = level
+
+
+class _Level:
+    __slots__ = ("side", "price_ticks", "key", "total_lots", "count", "orders")
+
+    def __init__(self, side, price_ticks, key):
+        self.side = side
+        self.price_ticks = price_ticks
+        self.key = key
+        self.total_lots = 0
+        self.count = 0
+        self.orders = deque()
+
+
+class _Side:
+    __slots__ = ("name", "keys", "levels")
+
+    def __init__(self, name):
+        self.name = name
+        self.keys = []
+        self.levels = {}
+
+
+def _is_count(value) -> bool:
+    return type(value) is int and value > 0
+
+
+class OrderBook:
+    """The order book of one market and the rules that change it.
+
+    Every entry point takes one command and returns the list of events it caused, in the
+    order they happened (see ``trading.engine`` for the event catalogue). Preconditions,
+    shared by all entry points: ids, prices, quantities and quote amounts are ``int``
+    (never float or Decimal); the caller converts at the boundary. Invalid commands are
+    answered with an OrderRejected / CancelRejected event, never an exception, and change
+    nothing.
+
+    Invariants after every command (``validate`` checks them): the book is not crossed;
+    each level's total is the sum of its live orders; orders in a level are in arrival
+    order; each live order is indexed once; no untriggered stop satisfies its trigger
+    condition at the last trade price.
+    """
+
+    __slots__ = (
+        "_bids",
+        "_asks",
+        "_live",
+        "_buy_stops",
+        "_sell_stops",
+        "_stop_arrivals",
+        "_last_price",
+        "_seq",
+        "_arrivals",
+        "_arrival_clock",
+        "trade_count",
+    )
+
+    def __init__(self, *, audit: bool = False) -> None:
+        """Create an empty book with seq 0 and no last trade price.
+
+        ``audit=True`` also records each resting order's arrival so that ``validate`` can
+        check FIFO order inside levels; it costs a dict entry per resting order, so it is for
+        tests, not for production.
+        """
+        self._bids = _Side(BUY)
+        self._asks = _Side(SELL)
+        self._live = {}
+        self._buy_stops = []
+        self._sell_stops = []
+        self._stop_arrivals = 0
+        self._last_price = None
+        self._seq = 0
+        self._arrivals = {} if audit else None
+        self._arrival_clock = count()
+        self.trade_count = 0
+
+    # ----------------------------------------------------------------- read access
+
+    @property
+    def seq(self) -> int:
+        """Sequence number of the last visible book change (DESIGN.md section 6)."""
+        return self._seq
+
+    @property
+    def last_price_ticks(self) -> int | None:
+        """Price of the last trade, or None before the first one."""
+        return self._last_price
+
+    def best_bid(self) -> int | None:
+        """Highest bid price in ticks, or None. O(1)."""
+        keys = self._bids.keys
+        return keys[-1] if keys else None
+
+    def best_ask(self) -> int | None:
+        """Lowest ask price in ticks, or None. O(1)."""
+        keys = self._asks.keys
+        return -keys[-1] if keys else None
+
+    def depth(self, levels: int = 10) -> tuple[list[DepthLevel], list[DepthLevel]]:
+        """Top ``levels`` levels per side, best first: ``(bids, asks)``.
+
+        Each level is aggregated as (price_ticks, total qty_lots, order_count). Costs
+        O(levels), independent of the book's size.
+        """
+        result = []
+        for side in (self._bids, self._asks):
+            side_levels = side.levels
+            result.append(
+                [
+                    DepthLevel(lvl.price_ticks, lvl.total_lots, lvl.count)
+                    for lvl in (side_levels[key] for key in islice(reversed(side.keys), levels))
+                ]
+            )
+        return result[0], result[1]
+
+    def order(self, order_id: int) -> Resting | Place | None:
+        """The live order ``order_id``: Resting if on the book, its Place if an untriggered
+        stop, None if not live."""
+        entry = self._live.get(order_id)
+        if entry is None:
+            return None
+        if entry.__class__ is _Order:
+            lvl = entry.level
+            return Resting(
+                entry.order_id, entry.user_id, lvl.side.name, lvl.price_ticks, entry.qty_lots
+            )
+        return entry[2]
+
+    def __contains__(self, order_id: int) -> bool:
+        """Whether ``order_id`` is live (resting or untriggered)."""
+        return order_id in self._live
+
+    def __len__(self) -> int:
+        """Number of live orders, resting and untriggered."""
+        return len(self._live)
+
+    def resting_orders(self) -> list[Resting]:
+        """Every resting order: bids then asks, best level first, FIFO inside a level.
+
+        This is the priority order ``restore`` expects.
+        """
+        out = []
+        for side in (self._bids, self._asks):
+            name = side.name
+            for key in reversed(side.keys):
+                lvl = side.levels[key]
+                price = lvl.price_ticks
+                out.extend(
+                    Resting(o.order_id, o.user_id, name, price, o.qty_lots)
+                    for o in lvl.orders
+                    if o.qty_lots
+                )
+        return out
+
+    def stop_orders(self) -> list[Place]:
+        """Every untriggered stop order in arrival order (what ``restore`` expects)."""
+        entries = self._buy_stops + self._sell_stops
+        entries.sort(key=lambda entry: -entry[1])
+        return [entry[2] for entry in entries]
+
+    # ----------------------------------------------------------------- commands
+
+    def apply(self, command: Place | Cancel) -> list[tuple]:
+        """Run one command (Place or Cancel) through the matching entry point."""
+        if command.__class__ is Cancel:
+            return self.cancel(command.order_id)
+        if command.order_id in self._live:
+            return [(command.order_id, DUPLICATE_ORDER_ID, ORDER_REJECTED)]
+        order_type = command.order_type
+        if order_type == LIMIT:
+            # The typed entry point trusts its ints; a command may carry None.
+            if command.price_ticks is None:
+                return [(command.order_id, INVALID_PRICE, ORDER_REJECTED)]
+            if command.qty_lots is None:
+                return [(command.order_id, INVALID_QUANTITY, ORDER_REJECTED)]
+            return self.place_limit(
+                command.order_id,
+                command.user_id,
+                command.side,
+                command.price_ticks,
+                command.qty_lots,
+                command.tif,
+                command.post_only,
+            )
+        if order_type == MARKET:
+            if command.post_only:
+                return [(command.order_id, POST_ONLY_NOT_LIMIT, ORDER_REJECTED)]
+            return self.place_market(
+                command.order_id,
+                command.user_id,
+                command.side,
+                command.qty_lots,
+                command.quote_amount,
+                command.max_quote,
+                command.tif,
+            )
+        if order_type in (STOP, STOP_LIMIT):
+            return self.place_stop(command)
+        return [(command.order_id, INVALID_ORDER_TYPE, ORDER_REJECTED)]
+
+    def place_limit(
+        self,
+        order_id: int,
+        user_id: int,
+        side: str,
+        price_ticks: int,
+        qty_lots: int,
+        tif: str = GTC,
+        post_only: bool = False,
+    ) -> list[tuple]:
+        """Place a limit order; returns its events.
+
+        It takes liquidity at the makers' prices while it crosses (price-time priority),
+        then GTC rests the remainder, IOC expires it. FOK expires the whole order, before any
+        fill, unless it can fill completely. ``post_only`` rejects it if it would take at
+        all. Self-trade prevention: on reaching a resting order of ``user_id`` the remainder
+        expires. Stops triggered by its trades run before this returns.
+        """
+        if order_id in self._live:
+            return [(order_id, DUPLICATE_ORDER_ID, ORDER_REJECTED)]
+        if side == BUY:
+            own = self._bids
+            opp = self._asks
+            key = price_ticks
+        elif side == SELL:
+            own = self._asks
+            opp = self._bids
+            key = -price_ticks
+        else:
+            return [(order_id, INVALID_SIDE, ORDER_REJECTED)]
+        if price_ticks <= 0:
+            return [(order_id, INVALID_PRICE, ORDER_REJECTED)]
+        if qty_lots <= 0:
+            return [(order_id, INVALID_QUANTITY, ORDER_REJECTED)]
+        opp_keys = opp.keys
+        events = []
+        if tif == GTC and not (opp_keys and opp_keys[-1] >= -key):
+            # The common case, a maker: it rests without touching the other side.
+            self._rest(events, order_id, user_id, own, key, price_ticks, qty_lots, OPEN)
+            return events
+        if tif not in _TIFS:
+            return [(order_id, INVALID_TIF, ORDER_REJECTED)]
+        self._exec_limit(
+            events, order_id, user_id, own, opp, key, price_ticks, qty_lots, tif, post_only
+        )
+        if self._buy_stops or self._sell_stops:
+            self._run_stops(events)
+        return events
+
+    def place_market(
+        self,
+        order_id: int,
+        user_id: int,
+        side: str,
+        qty_lots: int | None = None,
+        quote_amount: int | None = None,
+        max_quote: int | None = None,
+        tif: str = IOC,
+    ) -> list[tuple]:
+        """Place a market order; returns its events. It never rests.
+
+        Give exactly one of ``qty_lots`` and (buy only) ``quote_amount``. A buy by quantity
+        should carry ``max_quote``, its reserve in tick-lots: it stops with reason
+        reserve_exhausted rather than spend more (None means no cap). A buy by quote amount
+        fills whole lots while price * lots fits in what is left of the quote; it ends
+        filled once it bought something and the next lot no longer fits. GTC and IOC mean
+        the same here; FOK (quantity orders only) expires it unless it can fill completely.
+        """
+        if order_id in self._live:
+            return [(order_id, DUPLICATE_ORDER_ID, ORDER_REJECTED)]
+        reason = _check_market(side, qty_lots, quote_amount, max_quote, tif)
+        if reason is not None:
+            return [(order_id, reason, ORDER_REJECTED)]
+        events = []
+        self._exec_market(events, order_id, user_id, side, qty_lots, quote_amount, max_quote, tif)
+        if self._buy_stops or self._sell_stops:
+            self._run_stops(events)
+        return events
+
+    def place_stop(self, command: Place) -> list[tuple]:
+        """Place a stop (order_type stop) or stop_limit order; returns its events.
+
+        It waits, untriggered, until the last trade price reaches ``stop_price_ticks``
+        (buy: last >= stop, sell: last <= stop), then executes as a market order (stop) or
+        a limit order at ``price_ticks`` (stop_limit), with time priority from that moment.
+        If the last price already satisfies the condition it triggers at once. Stops that
+        trigger in the same command run one at a time: the lowest buy stop or highest sell
+        stop first, ties by arrival, and each one's trades can trigger more.
+        """
+        order_id = command.order_id
+        if order_id in self._live:
+            return [(order_id, DUPLICATE_ORDER_ID, ORDER_REJECTED)]
+        reason = _check_stop(command)
+        if reason is not None:
+            return [(order_id, reason, ORDER_REJECTED)]
+        self._add_stop(command)
+        events = [(order_id, command.stop_price_ticks, STOP_ACCEPTED)]
+        if self._last_price is not None:
+            self._run_stops(events)
+        return events
+
+    def cancel(self, order_id: int) -> list[tuple]:
+        """Cancel a live order (resting or untriggered); returns its events.
+
+        A resting order yields OrderDone(cancelled, qty_lots=what was left) and the new
+        total of its level. An id that is not live yields CancelRejected(unknown_order).
+        """
+        entry = self._live.pop(order_id, None)
+        if entry is None:
+            return [(order_id, UNKNOWN_ORDER, CANCEL_REJECTED)]
+        if entry.__class__ is not _Order:
+            return self._cancel_stop(entry)
+        lvl = entry.level
+        qty = entry.qty_lots
+        entry.qty_lots = 0
+        count = lvl.count - 1
+        total = lvl.total_lots - qty
+        side = lvl.side
+        if count:
+            lvl.count = count
+            lvl.total_lots = total
+            orders = lvl.orders
+            if orders[0] is entry:
+                orders.popleft()
+            elif orders[-1] is entry:
+                orders.pop()
+            elif len(orders) > (count << 1) + _GHOST_SLACK:
+                lvl.orders = deque([o for o in orders if o.qty_lots])
+        else:
+            key = lvl.key
+            del side.levels[key]
+            keys = side.keys
+            del keys[bisect_left(keys, key)]
+            # Drop the ghosts now: they point back at the level.
+            lvl.orders.clear()
+        self._seq = seq = self._seq + 1
+        return [
+            (order_id, CANCELLED, None, qty, ORDER_DONE),
+            (side.name, lvl.price_ticks, total, seq, LEVEL_CHANGED),
+        ]
+
+    # ----------------------------------------------------------------- restore
+
+    @classmethod
+    def restore(
+        cls,
+        resting=(),
+        stops=(),
+        *,
+        last_price_ticks: int | None = None,
+        seq: int = 0,
+        audit: bool = False,
+    ) -> "OrderBook":
+        """Rebuild a book so that a restarted matcher continues exactly where it stopped.
+
+        ``resting``: Resting tuples (order_id, user_id, side, price_ticks, qty_lots) in
+        priority order, i.e. in arrival order within each level (``resting_orders()``
+        gives this). ``stops``: untriggered stop/stop_limit Place commands in arrival order
+        (``stop_orders()``). No events are produced and ``seq`` is taken as given.
+
+        Raises ValueError on input no live book could hold: bad values, a duplicate id, a
+        crossed book, or a stop that should already have triggered at ``last_price_ticks``.
+        """
+        book = cls(audit=audit)
+        live = book._live
+        bids = book._bids
+        asks = book._asks
+        arrivals = book._arrivals
+        for order_id, user_id, side, price_ticks, qty_lots in resting:
+            if order_id in live:
+                raise ValueError(f"duplicate resting order id {order_id}")
+            if not (_is_count(price_ticks) and _is_count(qty_lots)):
+                raise ValueError(f"resting order {order_id}: price and qty must be positive ints")
+            if side == BUY:
+                own = bids
+                key = price_ticks
+            elif side == SELL:
+                own = asks
+                key = -price_ticks
+            else:
+                raise ValueError(f"resting order {order_id}: bad side {side!r}")
+            lvl = own.levels.get(key)
+            if lvl is None:
+                lvl = _Level(own, price_ticks, key)
+                own.levels[key] = lvl
+                insort(own.keys, key)
+            order = _Order(order_id, user_id, qty_lots, lvl)
+            lvl.orders.append(order)
+            lvl.total_lots += qty_lots
+            lvl.count += 1
+            live[order_id] = order
+            if arrivals is not None:
+                arrivals[order_id] = next(book._arrival_clock)
+        if bids.keys and asks.keys and bids.keys[-1] >= -asks.keys[-1]:
+            raise ValueError("restored book is crossed")
+        if last_price_ticks is not None and not _is_count(last_price_ticks):
+            raise ValueError("last_price_ticks must be a positive int or None")
+        book._last_price = last_price_ticks
+        for command in stops:
+            if command.order_id in live:
+                raise ValueError(f"duplicate stop order id {command.order_id}")
+            reason = _check_stop(command)
+            if reason is not None:
+                raise ValueError(f"stop order {command.order_id}: {reason}")
+            book._add_stop(command)
+        if book._next_stop() is not None:
+            raise ValueError("a restored stop should already have triggered")
+        if type(seq) is not int or seq < 0:
+            raise ValueError("seq must be a non-negative int")
+        book._seq = seq
+        return book
+
+    # ----------------------------------------------------------------- validation
+
+    def validate(self) -> None:
+        """Check the book's internal consistency; raise BookInconsistency if broken.
+
+        Checked: both sides' key lists are strictly ascending and match their level dicts;
+        each level's total and count equal the sum and number of its live orders; live
+        orders point back at their level and are indexed in ``_live`` exactly once; ghosts
+        are not indexed; FIFO inside levels (when built with ``audit=True``); the book is
+        not crossed; stop lists are ordered, indexed, and none should have triggered.
+        """
+        live = self._live
+        arrivals = self._arrivals
+        seen = set()
+
+        def fail(message):
+            raise BookInconsistency(message)
+
+        for side, sign in ((self._bids, 1), (self._asks, -1)):
+            keys = side.keys
+            if any(a >= b for a, b in pairwise(keys)):
+                fail(f"{side.name} keys not strictly ascending: {keys}")
+            if set(keys) != set(side.levels) or len(keys) != len(side.levels):
+                fail(f"{side.name} keys and levels differ")
+            for key in keys:
+                lvl = side.levels[key]
+                if lvl.key != key or lvl.side is not side or lvl.price_ticks * sign != key:
+                    fail(f"{side.name} level {key} has wrong key, side or price")
+                if lvl.price_ticks <= 0:
+                    fail(f"{side.name} level with non-positive price {lvl.price_ticks}")
+                total = count = 0
+                last_arrival = -1
+                for order in lvl.orders:
+                    if not order.qty_lots:
+                        if live.get(order.order_id) is order:
+                            fail(f"ghost order {order.order_id} is still indexed")
+                        continue
+                    if order.qty_lots < 0:
+                        fail(f"order {order.order_id} has negative qty")
+                    if order.level is not lvl:
+                        fail(f"order {order.order_id} points at another level")
+                    if live.get(order.order_id) is not order:
+                        fail(f"resting order {order.order_id} is not indexed")
+                    if order.order_id in seen:
+                        fail(f"order {order.order_id} rests twice")
+                    seen.add(order.order_id)
+                    if arrivals is not None:
+                        arrival = arrivals.get(order.order_id)
+                        if arrival is None or arrival <= last_arrival:
+                            fail(f"level {lvl.price_ticks} breaks FIFO at order {order.order_id}")
+                        last_arrival = arrival
+                    total += order.qty_lots
+                    count += 1
+                if count == 0:
+                    fail(f"{side.name} level {lvl.price_ticks} is empty but listed")
+                if total != lvl.total_lots or count != lvl.count:
+                    fail(
+                        f"{side.name} level {lvl.price_ticks}: total/count {lvl.total_lots}/"
+                        f"{lvl.count}, orders sum to {total}/{count}"
+                    )
+        bid, ask = self.best_bid(), self.best_ask()
+        if bid is not None and ask is not None and bid >= ask:
+            fail(f"book is crossed: bid {bid} >= ask {ask}")
+        for stops in (self._buy_stops, self._sell_stops):
+            if any(a[:2] >= b[:2] for a, b in pairwise(stops)):
+                fail("stop list out of order")
+            for entry in stops:
+                order_id = entry[2].order_id
+                if live.get(order_id) is not entry:
+                    fail(f"stop {order_id} is not indexed")
+                if order_id in seen:
+                    fail(f"order {order_id} is both resting and a stop")
+                seen.add(order_id)
+        if len(seen) != len(live):
+            fail(f"{len(live)} ids indexed, {len(seen)} live orders found")
+        if self._next_stop() is not None:
+            fail("an untriggered stop satisfies its trigger condition")
+
+    # ----------------------------------------------------------------- internals
+
+    def _rest(self, events, order_id, user_id, own, key, price_ticks, qty_lots, status):
+        levels = own.levels
+        lvl = levels.get(key)
+        if lvl is None:
+            lvl = levels[key] = _Level(own, price_ticks, key)
+            insort(own.keys, key)
+        order = _Order(order_id, user_id, qty_lots, lvl)
+        lvl.orders.append(order)
+        lvl.total_lots = total = lvl.total_lots + qty_lots
+        lvl.count += 1
+        self._live[order_id] = order
+        self._seq = seq = self._seq + 1
+        if self._arrivals is not None:
+            self._arrivals[order_id] = next(self._arrival_clock)
+        name = own.name
+        events.append((order_id, name, price_ticks, qty_lots, status, ORDER_RESTED))
+        events.append((name, price_ticks, total, seq, LEVEL_CHANGED))
+
+    def _exec_limit(self, events, order_id, user_id, own, opp, key, price, qty, tif, post_only):
+        opp_keys = opp.keys
+        reason = None
+        left = qty
+        if opp_keys and opp_keys[-1] >= -key:
+            if post_only:
+                events.append((order_id, POST_ONLY_WOULD_TAKE, ORDER_REJECTED))
+                return
+            if tif == FOK and not self._can_fill(opp, user_id, -key, qty, None):
+                events.append((order_id, EXPIRED, FOK_NOT_FILLED, qty, ORDER_DONE))
+                return
+            left, _, reason = self._take(events, order_id, user_id, own.name, opp, -key, qty, None)
+            if not left:
+                events.append((order_id, FILLED, None, 0, ORDER_DONE))
+                return
+        elif tif == FOK:
+            events.append((order_id, EXPIRED, FOK_NOT_FILLED, qty, ORDER_DONE))
+            return
+        if reason is not None:
+            events.append((order_id, EXPIRED, reason, left, ORDER_DONE))
+        elif tif == GTC:
+            status = OPEN if left == qty else PARTIALLY_FILLED
+            self._rest(events, order_id, user_id, own, key, price, left, status)
+        else:
+            events.append((order_id, EXPIRED, IOC_REMAINDER, left, ORDER_DONE))
+
+    def _exec_market(self, events, order_id, user_id, side, qty, quote_amount, max_quote, tif):
+        opp = self._asks if side == BUY else self._bids
+        if quote_amount is not None:
+            left, quote_left, reason = self._take(
+                events, order_id, user_id, side, opp, _NO_LIMIT, _UNBOUNDED_LOTS, quote_amount
+            )
+            if reason is RESERVE_EXHAUSTED and quote_left != quote_amount:
+                events.append((order_id, FILLED, None, None, ORDER_DONE))
+            else:
+                events.append((order_id, EXPIRED, reason or NO_LIQUIDITY, None, ORDER_DONE))
+            return
+        if tif == FOK and not self._can_fill(opp, user_id, _NO_LIMIT, qty, max_quote):
+            events.append((order_id, EXPIRED, FOK_NOT_FILLED, qty, ORDER_DONE))
+            return
+        left, _, reason = self._take(
+            events, order_id, user_id, side, opp, _NO_LIMIT, qty, max_quote
+        )
+        if left:
+            events.append((order_id, EXPIRED, reason or NO_LIQUIDITY, left, ORDER_DONE))
+        else:
+            events.append((order_id, FILLED, None, 0, ORDER_DONE))
+
+    def _can_fill(self, opp, user_id, limit_key, qty, quote_left):
+        # Walks exactly the orders _take would, so FOK is decided before any fill.
+        levels = opp.levels
+        for key in reversed(opp.keys):
+            if key < limit_key:
+                return False
+            lvl = levels[key]
+            price = lvl.price_ticks
+            for order in lvl.orders:
+                order_qty = order.qty_lots
+                if not order_qty:
+                    continue
+                if order.user_id == user_id:
+                    return False
+                fill = order_qty if order_qty < qty else qty
+                if quote_left is not None:
+                    if quote_left // price < fill:
+                        return False
+                    quote_left -= fill * price
+                qty -= fill
+                if not qty:
+                    return True
+        return False
+
+    def _take(self, events, taker_id, taker_user, taker_side, opp, limit_key, qty, quote_left):
+        # The hot loop: locals only, one LevelChanged per level visited with fills.
+        append = events.append
+        live = self._live
+        keys = opp.keys
+        levels = opp.levels
+        maker_side = opp.name
+        seq = self._seq
+        trades = 0
+        reason = None
+        last_price = None
+        while keys:
+            key = keys[-1]
+            if key < limit_key:
+                break
+            lvl = levels[key]
+            price = lvl.price_ticks
+            orders = lvl.orders
+            total = before = lvl.total_lots
+            count = lvl.count
+            while True:
+                order = orders[0]
+                order_qty = order.qty_lots
+                if not order_qty:
+                    orders.popleft()
+                    continue
+                if order.user_id == taker_user:
+                    reason = SELF_TRADE_PREVENTED
+                    break
+                fill = order_qty if order_qty < qty else qty
+                if quote_left is not None:
+                    affordable = quote_left // price
+                    if affordable < fill:
+                        if not affordable:
+                            reason = RESERVE_EXHAUSTED
+                            break
+                        fill = affordable
+                    quote_left -= fill * price
+                maker_id = order.order_id
+                append((maker_id, taker_id, price, fill, taker_side, TRADE))
+                trades += 1
+                total -= fill
+                qty -= fill
+                if fill == order_qty:
+                    orders.popleft()
+                    del live[maker_id]
+                    append((maker_id, FILLED, None, 0, ORDER_DONE))
+                    count -= 1
+                    if not count or not qty:
+                        break
+                else:
+                    # A partial maker fill ends the visit: the taker ran out of lots or of
+                    # quote (the next pass then stops on reserve_exhausted).
+                    order.qty_lots = order_qty - fill
+                    break
+            if total != before:
+                seq += 1
+                append((maker_side, price, total, seq, LEVEL_CHANGED))
+                last_price = price
+            if count:
+                lvl.total_lots = total
+                lvl.count = count
+            else:
+                del levels[key]
+                keys.pop()
+                orders.clear()
+            if reason is not None or not qty:
+                break
+        self._seq = seq
+        if trades:
+            self._last_price = last_price
+            self.trade_count += trades
+        return qty, quote_left, reason
+
+    def _add_stop(self, command):
+        self._stop_arrivals = arrival = self._stop_arrivals + 1
+        # Keys put the next stop to trigger last: lowest buy stop, highest sell stop, and
+        # the earliest arrival among equal stop prices.
+        if command.side == BUY:
+            entry = (-command.stop_price_ticks, -arrival, command)
+            insort(self._buy_stops, entry)
+        else:
+            entry = (command.stop_price_ticks, -arrival, command)
+            insort(self._sell_stops, entry)
+        self._live[command.order_id] = entry
+
+    def _cancel_stop(self, entry):
+        command = entry[2]
+        stops = self._buy_stops if command.side == BUY else self._sell_stops
+        del stops[bisect_left(stops, entry)]
+        qty = None if command.quote_amount is not None else command.qty_lots
+        return [(command.order_id, CANCELLED, None, qty, ORDER_DONE)]
+
+    def _next_stop(self):
+        last = self._last_price
+        if last is None:
+            return None
+        buys = self._buy_stops
+        if buys and -buys[-1][0] <= last:
+            return buys
+        sells = self._sell_stops
+        if sells and sells[-1][0] >= last:
+            return sells
+        return None
+
+    def _run_stops(self, events):
+        # One stop at a time, re-reading the last price after each, so a triggered stop's
+        # own trades can trigger the next.
+        while True:
+            stops = self._next_stop()
+            if stops is None:
+                return
+            command = stops.pop()[2]
+            order_id = command.order_id
+            del self._live[order_id]
+            events.append((order_id, self._last_price, STOP_TRIGGERED))
+            side = command.side
+            if command.order_type == STOP:
+                self._exec_market(
+                    events,
+                    order_id,
+                    command.user_id,
+                    side,
+                    command.qty_lots,
+                    command.quote_amount,
+                    command.max_quote,
+                    command.tif,
+                )
+            else:
+                price = command.price_ticks
+                if side == BUY:
+                    own, opp, key = self._bids, self._asks, price
+                else:
+                    own, opp, key = self._asks, self._bids, -price
+                self._exec_limit(
+                    events,
+                    order_id,
+                    command.user_id,
+                    own,
+                    opp,
+                    key,
+                    price,
+                    command.qty_lots,
+                    command.tif,
+                    False,
+                )
+
+
+def _check_market(side, qty_lots, quote_amount, max_quote, tif):
+    if side != BUY and side != SELL:
+        return INVALID_SIDE
+    if tif not in _TIFS:
+        return INVALID_TIF
+    if quote_amount is None:
+        if not _is_count(qty_lots):
+            return INVALID_QUANTITY
+        if max_quote is not None and (side != BUY or not _is_count(max_quote)):
+            return INVALID_QUOTE
+    elif qty_lots is not None:
+        return INVALID_QUANTITY
+    elif max_quote is not None or side != BUY or not _is_count(quote_amount):
+        return INVALID_QUOTE
+    elif tif == FOK:
+        # All-or-nothing has no meaning for an amount that ends in whole lots.
+        return INVALID_TIF
+        return INVALID_QUOTE
+    return None
+
+
+def _check_stop(command):
+    order_type = command.order_type
+    if order_type != STOP and order_type != STOP_LIMIT:
+        return INVALID_ORDER_TYPE
+    if not _is_count(command.stop_price_ticks):
+        return INVALID_STOP_PRICE
+    if command.post_only:
+        return POST_ONLY_NOT_LIMIT
+    if order_type == STOP:
+        return _check_market(
+            command.side, command.qty_lots, command.quote_amount, command.max_quote, command.tif
+        )
+    if command.side != BUY and command.side != SELL:
+        return INVALID_SIDE
+    if command.tif not in _TIFS:
+        return INVALID_TIF
+    if not _is_count(command.price_ticks):
+        return INVALID_PRICE
+    if not _is_count(command.qty_lots):
+        return INVALID_QUANTITY
+    if command.quote_amount is not None or command.max_quote is not None:
+        return INVALID_QUOTE
+    return None

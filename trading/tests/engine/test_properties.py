@@ -1,0 +1,257 @@
+"""Property tests: random command sequences through the engine and the naive reference book.
+
+Small price, id and user ranges make crossings, self-trades, duplicate ids, cancels of done
+orders and stop cascades common. After every command: validate(); the same trades and order
+outcomes (every event but LevelChanged) as the reference; LevelChanged events, applied in seq
+order, reproduce the book's levels. At the end: the same book, and conservation of every
+accepted order's quantity.
+"""
+
+from collections import defaultdict
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from trading.engine import (
+    BUY,
+    CANCELLED,
+    EXPIRED,
+    FILLED,
+    FOK,
+    GTC,
+    IOC,
+    LEVEL_CHANGED,
+    ORDER_DONE,
+    ORDER_REJECTED,
+    SELL,
+    TRADE,
+    OrderBook,
+    Place,
+)
+
+from .helpers import cancel, limit, market, stop, stop_limit
+from .reference import ReferenceBook
+
+
+def _settings(examples):
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
+users = st.integers(1, 4)
+sides = st.sampled_from([BUY, SELL])
+prices = st.integers(95, 105)
+qtys = st.integers(1, 6)
+tifs = st.sampled_from([GTC, GTC, GTC, IOC, FOK])
+quotes = st.integers(1, 700)
+
+
+# Every command strategy is built once with order id 0; the sequence gives it its real id.
+NO_ID = st.just(0)
+LIMITS = st.builds(
+    limit, NO_ID, users, sides, prices, qtys, tifs, st.sampled_from([False, False, False, True])
+)
+MARKETS = st.one_of(
+    st.builds(market, NO_ID, users, sides, qty=qtys, tif=st.sampled_from([IOC, GTC, FOK])),
+    st.builds(
+        market,
+        NO_ID,
+        users,
+        st.just(BUY),
+        qty=qtys,
+        max_quote=quotes,
+        tif=st.sampled_from([IOC, FOK]),
+    ),
+    st.builds(market, NO_ID, users, st.just(BUY), quote=quotes),
+)
+STOPS = st.one_of(
+    st.builds(stop, NO_ID, users, sides, prices, qty=qtys, tif=st.sampled_from([IOC, FOK])),
+    st.builds(stop, NO_ID, users, st.just(BUY), prices, qty=qtys, max_quote=quotes),
+    st.builds(stop, NO_ID, users, st.just(BUY), prices, quote=quotes),
+    st.builds(stop_limit, NO_ID, users, sides, prices, prices, qtys, tifs),
+)
+# Exactly one defect each, so the reason does not depend on the order of checks.
+MALFORMED = st.one_of(
+    st.builds(limit, NO_ID, users, st.just("hold"), prices, qtys),
+    st.builds(limit, NO_ID, users, sides, st.just(0), qtys),
+    st.builds(limit, NO_ID, users, sides, prices, st.just(0)),
+    st.builds(limit, NO_ID, users, sides, prices, qtys, st.just("GTD")),
+    st.builds(market, NO_ID, users, st.just(SELL), quote=quotes),
+    st.builds(market, NO_ID, users, st.just(BUY), qty=qtys, quote=quotes),
+    st.builds(market, NO_ID, users, st.just(BUY), quote=quotes, tif=st.just(FOK)),
+    st.builds(market, NO_ID, users, sides, qty=qtys).map(lambda c: c._replace(post_only=True)),
+    st.builds(stop, NO_ID, users, sides, st.just(0), qty=qtys),
+    st.builds(Place, NO_ID, users, sides, st.just("iceberg"), qtys, prices),
+)
+
+
+@st.composite
+def sequences(draw, max_size=80):
+    """Weighted mix: half limit orders, then stops, cancels, market and malformed orders.
+
+    New orders mostly get fresh ids; some reuse an earlier id (duplicate while it is live,
+    allowed once it is done). Cancels mostly name an earlier id.
+    """
+    count = draw(st.integers(1, max_size))
+    used = []
+    out = []
+    for _ in range(count):
+        if used and draw(st.integers(0, 9)) == 0:
+            order_id = draw(st.sampled_from(used))
+        else:
+            order_id = len(used) + 1
+        roll = draw(st.integers(0, 99))
+        if 74 <= roll < 94:
+            command = cancel(draw(st.sampled_from(used)) if used else order_id)
+        else:
+            if roll < 50:
+                strategy = LIMITS
+            elif roll < 62:
+                strategy = MARKETS
+            elif roll < 74:
+                strategy = STOPS
+            else:
+                strategy = MALFORMED
+            command = draw(strategy)._replace(order_id=order_id)
+        if command.order_id not in used:
+            used.append(command.order_id)
+        out.append(command)
+    return out
+
+
+def _levels_of(book):
+    levels = defaultdict(int)
+    for order in book.resting_orders():
+        levels[(order.side, order.price_ticks)] += order.qty_lots
+    return dict(levels)
+
+
+class _Conservation:
+    """Per accepted order: filled + resting + left unfilled at the end = submitted."""
+
+    def __init__(self):
+        self.open = {}
+
+    def record(self, command, events):
+        if isinstance(command, Place) and events[0][-1] != ORDER_REJECTED:
+            self.open[command.order_id] = {"command": command, "filled": 0, "spent": 0}
+        for event in events:
+            kind = event[-1]
+            if kind == TRADE:
+                maker_id, taker_id, price, qty = event[:4]
+                self.open[maker_id]["filled"] += qty
+                taker = self.open[taker_id]
+                taker["filled"] += qty
+                taker["spent"] += price * qty
+            elif kind == ORDER_DONE:
+                self._close(event)
+
+    def _close(self, event):
+        order_id, status, _reason, qty_left = event[:4]
+        order = self.open.pop(order_id)
+        command = order["command"]
+        assert status in (FILLED, CANCELLED, EXPIRED)
+        if command.quote_amount is not None:
+            assert qty_left is None
+            assert order["spent"] <= command.quote_amount
+            return
+        assert order["filled"] + qty_left == command.qty_lots, (command, order, event)
+        assert (status == FILLED) == (qty_left == 0)
+        if command.max_quote is not None:
+            assert order["spent"] <= command.max_quote
+
+    def check_live(self, book):
+        for order_id, order in self.open.items():
+            live = book.order(order_id)
+            assert live is not None, f"order {order_id} neither live nor done"
+            if isinstance(live, Place):
+                assert order["filled"] == 0
+            else:
+                assert order["filled"] + live.qty_lots == order["command"].qty_lots
+        assert len(self.open) == len(book)
+
+
+@_settings(1000)
+@given(sequences())
+def test_engine_matches_reference_book_on_random_command_sequences(command_list):
+    book = OrderBook(audit=True)
+    reference = ReferenceBook()
+    conservation = _Conservation()
+    shown_levels = {}
+    seq = 0
+    for command in command_list:
+        events = book.apply(command)
+        book.validate()
+        expected = reference.apply(command)
+        assert [e for e in events if e[-1] != LEVEL_CHANGED] == expected, command
+        for event in events:
+            if event[-1] == LEVEL_CHANGED:
+                side, price, qty, event_seq = event[:4]
+                seq += 1
+                assert event_seq == seq
+                if qty:
+                    shown_levels[(side, price)] = qty
+                else:
+                    shown_levels.pop((side, price), None)
+        assert book.seq == seq
+        assert shown_levels == _levels_of(book)
+        conservation.record(command, events)
+    assert book.resting_orders() == reference.resting_orders()
+    assert book.stop_orders() == reference.stop_orders()
+    assert book.last_price_ticks == reference.last
+    conservation.check_live(book)
+
+
+@_settings(300)
+@given(sequences(), st.data())
+def test_restored_book_continues_exactly_like_the_original(command_list, data):
+    split = data.draw(st.integers(0, len(command_list)))
+    original = OrderBook()
+    for command in command_list[:split]:
+        original.apply(command)
+    restored = OrderBook.restore(
+        original.resting_orders(),
+        original.stop_orders(),
+        last_price_ticks=original.last_price_ticks,
+        seq=original.seq,
+        audit=True,
+    )
+    restored.validate()
+    for command in command_list[split:]:
+        assert restored.apply(command) == original.apply(command)
+        restored.validate()
+    assert restored.resting_orders() == original.resting_orders()
+    assert restored.stop_orders() == original.stop_orders()
+
+
+@_settings(150)
+@given(sequences())
+def test_same_commands_always_give_the_same_events(command_list):
+    first, second = OrderBook(), OrderBook()
+    assert [first.apply(c) for c in command_list] == [second.apply(c) for c in command_list]
+    assert first.seq == second.seq
+    assert first.trade_count == second.trade_count
+
+
+@_settings(100)
+@given(
+    st.lists(st.tuples(st.sampled_from([100, 101]), qtys, users), min_size=40, max_size=160),
+    st.data(),
+)
+def test_cancel_heavy_levels_still_fill_in_time_priority(orders, data):
+    # Enough cancels inside two levels to leave ghosts behind and compact their queues.
+    book = OrderBook(audit=True)
+    reference = ReferenceBook()
+    commands = [limit(i, user, SELL, price, qty) for i, (price, qty, user) in enumerate(orders, 1)]
+    doomed = data.draw(st.sets(st.integers(1, len(orders))))
+    commands += [cancel(i) for i in sorted(doomed, key=lambda i: (i * 7919) % len(orders))]
+    commands.append(market(10_000, 99, BUY, qty=sum(qty for _, qty, _ in orders)))
+    for command in commands:
+        events = book.apply(command)
+        book.validate()
+        assert [e for e in events if e[-1] != LEVEL_CHANGED] == reference.apply(command)
+    assert book.resting_orders() == reference.resting_orders() == []

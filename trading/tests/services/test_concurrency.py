@@ -1,0 +1,58 @@
+"""Concurrent order entry, each caller on its own PostgreSQL connection."""
+
+from decimal import Decimal
+
+import pytest
+
+from trading import services
+from trading.models import Order, OrderCommand
+from trading.tests.helpers import assert_ledger_ok, balance_of, run_concurrently
+from wallets.exceptions import InsufficientBalance
+from wallets.models import LedgerEntry, LedgerKind
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+D = Decimal
+
+
+def test_concurrent_retries_with_one_client_order_id_create_one_order(market, trader, usd):
+    user = trader(market, usd="1000")
+    request = services.OrderRequest(
+        symbol="BTC-USD",
+        side="buy",
+        order_type="limit",
+        price=D(100),
+        quantity=D(1),
+        client_order_id="same-id",
+    )
+
+    results = run_concurrently(12, lambda i: services.order_place(user=user, request=request))
+
+    assert all(isinstance(r, tuple) for r in results), results
+    assert len({order.pk for order, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
+    assert Order.objects.count() == 1
+    assert OrderCommand.objects.count() == 1
+    assert LedgerEntry.objects.filter(kind=LedgerKind.ORDER_RESERVE).count() == 1
+    assert balance_of(user, usd) == (D(900), D(100))
+    assert_ledger_ok()
+
+
+def test_concurrent_orders_never_reserve_more_than_is_available(market, trader, usd):
+    user = trader(market, usd="750")
+
+    results = run_concurrently(
+        10,
+        lambda i: services.order_place(
+            user=user,
+            request=services.OrderRequest(
+                symbol="BTC-USD", side="buy", order_type="limit", price=D(100), quantity=D(1)
+            ),
+        ),
+    )
+
+    assert sum(isinstance(r, tuple) for r in results) == 7
+    assert sum(isinstance(r, InsufficientBalance) for r in results) == 3
+    assert Order.objects.count() == 7
+    assert balance_of(user, usd) == (D(50), D(700))
+    assert_ledger_ok()
