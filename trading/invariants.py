@@ -7,6 +7,7 @@ nothing.
 
 from django.db.models import F, Q, Sum
 
+from exchange_site.decimals import decimal_to_str
 from trading.models import Order, Trade
 
 MAX_LISTED = 100
@@ -44,8 +45,8 @@ def check_trades_and_orders(report) -> None:
                 5,
                 "order's filled quantity differs from the sum of its trades",
                 order_id=order_id,
-                filled=str(filled),
-                traded=str(traded.get(order_id)),
+                filled=decimal_to_str(filled),
+                traded=decimal_to_str(traded[order_id]) if order_id in traded else None,
             )
     for order_id in sorted(set(traded) - seen)[:MAX_LISTED]:
         report.add(5, "order has trades but no filled quantity", order_id=order_id)
@@ -59,5 +60,5 @@ def check_trades_and_orders(report) -> None:
             "a done order still reserves funds",
             order_id=order_id,
             status=status,
-            reserved=str(reserved),
+            reserved=decimal_to_str(reserved),
         )

@@ -122,8 +122,10 @@ def _check_shape(request: OrderRequest) -> None:
         if not value.is_finite() or value <= 0:
             raise _invalid("INVALID_NUMBER", f"{name} must be a positive number.", field=name)
         # Checked before any arithmetic: nothing this large or this fine can be stored.
-        if value.adjusted() >= 18 or value.as_tuple().exponent < -18:
-            raise _invalid("INVALID_NUMBER", f"{name} is out of range.", field=name)
+        if value.adjusted() >= 18 or value != value.quantize(AMOUNT_QUANTUM):
+            raise _invalid(
+                "INVALID_NUMBER", f"{name} is too large or has over 18 decimal places.", field=name
+            )
 
 
 def _check_market_rules(market: Market, request: OrderRequest) -> None:
@@ -159,6 +161,9 @@ def _check_market_rules(market: Market, request: OrderRequest) -> None:
         notional = request.quote_quantity
     elif request.quantity is not None and (request.price or request.stop_price):
         notional = request.quantity * (request.price or request.stop_price)
+    elif request.quantity is not None and market.last_price is not None:
+        # A market order by quantity is valued at the last trade price, as Binance does.
+        notional = request.quantity * market.last_price
     if notional is not None and notional < market.min_notional:
         raise _invalid(
             "MIN_NOTIONAL",
@@ -296,10 +301,10 @@ def order_cancel(*, user: User, order_id: int) -> Order:
     """
     order = order_get_for_user(user=user, order_id=order_id)
     order = Order.objects.select_for_update().select_related("market").get(pk=order.pk)
-    if order.market.status == Market.Status.HALTED:
-        raise MarketHalted(details={"symbol": order.market.symbol})
     if not order.is_live:
         raise OrderNotCancellable(details={"order_id": order.pk, "status": order.status})
+    if order.market.status == Market.Status.HALTED:
+        raise MarketHalted(details={"symbol": order.market.symbol})
     already = OrderCommand.objects.filter(
         order=order, kind=OrderCommand.Kind.CANCEL, processed_at__isnull=True
     ).exists()
