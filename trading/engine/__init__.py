@@ -23,7 +23,9 @@ Entry points (``OrderBook``; each returns the list of events of that one command
     it needs. Reads: ``best_bid()`` / ``best_ask()`` (O(1)), ``depth(n)`` (O(n)),
     ``order(order_id)``, ``order_id in book``, ``len(book)``, ``trade_count``.
     ``validate()`` checks internal consistency and raises ``BookInconsistency``
-    (an AssertionError).
+    (an AssertionError); FIFO order inside levels is checked in books built with
+    ``OrderBook(audit=True)``, which keep an arrival stamp per order (tests only: it costs
+    memory the 1,000,000-order budget does not have, see docs/PERFORMANCE.md).
 
 Rules
     - Price-time priority; every trade is at the maker's (resting order's) price.
@@ -33,9 +35,11 @@ Rules
       order crosses the best opposite price at all; it is allowed on limit orders only.
     - market: never rests. By ``qty_lots``, or for a buy by ``quote_amount``: whole lots
       while ``price * lots`` fits in the quote left, ending ``filled`` once it bought
-      something and the next lot does not fit. A buy by quantity carrying ``max_quote`` stops
-      before spending more (``reserve_exhausted``). An empty other side ends it with
-      ``no_liquidity``. GTC and IOC mean the same for market orders; FOK works by quantity.
+      something and the next lot does not fit (``reserve_exhausted`` if not even one lot
+      fit). A buy by quantity carrying ``max_quote`` stops before spending more
+      (``reserve_exhausted``); the matcher should always pass it (None means no cap). An
+      exhausted other side ends it with ``no_liquidity``. GTC and IOC mean the same for
+      market orders; FOK works by quantity (``invalid_tif`` with ``quote_amount``).
     - Self-trade prevention: when the next maker belongs to the taker's ``user_id``, the
       taker's remainder expires (``self_trade_prevented``); fills before that stand and the
       resting order is untouched. FOK counts only what it could fill before such an order.

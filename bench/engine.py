@@ -1,0 +1,331 @@
+"""Benchmark of the matching engine (trading.engine) on one core.
+
+Replays a workload through one OrderBook and prints one JSON line at the end:
+{"commands": N, "seconds": s, "commands_per_s": x, "trades": t, "peak_rss_mb": m}
+plus "cpu_seconds" (process CPU time of the timed part), and "resting_preloaded" and
+"preload_seconds" when --resting is given.
+
+Only the engine is timed: every command's entry point call, with all the events it builds.
+Reading or generating the workload and preloading resting orders happen before the clock
+starts; writing --trades-out happens after it stops.
+
+    python bench/engine.py                                  # seeded 200,000-command workload
+    python bench/engine.py --resting 1000000                # the same on top of 1M resting orders
+    python bench/engine.py --workload cmds.jsonl --trades-out trades.jsonl
+    python bench/engine.py --write-workload cmds.jsonl      # dump the generated workload
+
+Workload lines (JSON Lines): {"op": "limit"|"market"|"cancel", "id": int, "side": "buy"|"sell",
+"price": ticks, "qty": lots, "tif": "GTC"|"IOC"|"FOK", "user": int}; cancels name an earlier id
+and market orders have no price.
+"""
+
+import argparse
+import json
+import multiprocessing
+import random
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from trading.engine import (
+    BUY,
+    FOK,
+    GTC,
+    IOC,
+    ORDER_DONE,
+    ORDER_RESTED,
+    SELL,
+    TRADE,
+    OrderBook,
+    Resting,
+)
+
+# Command tuples start with a small int op: small ints are singletons, so `is` dispatch
+# survives the pickling that brings the generated workload back from its child process.
+LIMIT_OP = 0
+MARKET_OP = 1
+CANCEL_OP = 2
+OP_NAMES = {"limit": LIMIT_OP, "market": MARKET_OP, "cancel": CANCEL_OP}
+MID_TICKS = 100_000
+SPREAD_TICKS = 100
+
+
+def _peak_rss_mb() -> float:
+    # ru_maxrss is in kilobytes on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _resting_orders(count, seed, first_id, prices, users):
+    """Yield ``count`` non-crossing resting orders within SPREAD_TICKS of the mid price."""
+    rng = random.Random(seed ^ 0x5EED)
+    randrange = rng.randrange
+    for i in range(count):
+        offset = randrange(SPREAD_TICKS)
+        if i & 1:
+            yield Resting(
+                first_id + i,
+                users[randrange(len(users))],
+                SELL,
+                prices[offset + 1],
+                1 + randrange(10),
+            )
+        else:
+            yield Resting(
+                first_id + i, users[randrange(len(users))], BUY, prices[-offset], 1 + randrange(10)
+            )
+
+
+def generate(seed, commands, resting):
+    """Build the seeded workload as command tuples, simulating it on a scratch book.
+
+    The simulation tells which orders are live, so every cancel names a live order. The
+    mix: 65 % limit orders within +-100 ticks of the mid (a quarter of them priced to cross),
+    10 % market orders, 25 % cancels. Int objects for prices and users come from shared
+    tables so that a million resting orders do not each carry their own.
+    """
+    rng = random.Random(seed)
+    random_ = rng.random
+    randrange = rng.randrange
+    # prices[k] is MID_TICKS + k for k in -SPREAD_TICKS..SPREAD_TICKS (negative k wraps).
+    prices = list(range(MID_TICKS, MID_TICKS + SPREAD_TICKS + 1)) + list(
+        range(MID_TICKS - SPREAD_TICKS, MID_TICKS)
+    )
+    users = list(range(1, 1001))
+    sides = (BUY, SELL)
+    book = OrderBook.restore(_resting_orders(resting, seed, 1, prices, users))
+    # Live workload orders are indexed for O(1) random choice; the preloaded ones (ids
+    # 1..resting) are only counted and drawn by rejection sampling, because an index of a
+    # million ids would cost more memory than the measured book.
+    preloaded_live = resting
+    live_ids = []
+    live_index = {}
+
+    def forget(order_id):
+        i = live_index.pop(order_id, None)
+        if i is not None:
+            last = live_ids.pop()
+            if i < len(live_ids):
+                live_ids[i] = last
+                live_index[last] = i
+
+    def pick_live():
+        i = randrange(preloaded_live + len(live_ids))
+        if i >= preloaded_live:
+            return live_ids[i - preloaded_live]
+        while True:
+            order_id = 1 + randrange(resting)
+            if order_id in book:
+                return order_id
+
+    out = []
+    next_id = resting + 1
+    for _ in range(commands):
+        r = random_()
+        if r >= 0.75 and (live_ids or preloaded_live):
+            cmd = (CANCEL_OP, pick_live())
+            events = book.cancel(cmd[1])
+        elif r >= 0.65:
+            cmd = (
+                MARKET_OP,
+                next_id,
+                users[randrange(1000)],
+                sides[randrange(2)],
+                1 + randrange(10),
+            )
+            next_id += 1
+            events = book.place_market(cmd[1], cmd[2], cmd[3], cmd[4])
+        else:
+            side = sides[randrange(2)]
+            offset = randrange(SPREAD_TICKS)
+            crossing = random_() < 0.25
+            if side == BUY:
+                price = prices[offset + 1] if crossing else prices[-offset]
+            else:
+                price = prices[-offset] if crossing else prices[offset + 1]
+            t = random_()
+            tif = GTC if t < 0.9 else (IOC if t < 0.95 else FOK)
+            cmd = (LIMIT_OP, next_id, users[randrange(1000)], side, price, 1 + randrange(10), tif)
+            next_id += 1
+            events = book.place_limit(*cmd[1:])
+        out.append(cmd)
+        for event in events:
+            kind = event[-1]
+            if kind is ORDER_RESTED:
+                live_index[event[0]] = len(live_ids)
+                live_ids.append(event[0])
+            elif kind is ORDER_DONE:
+                if event[0] <= resting:
+                    preloaded_live -= 1
+                else:
+                    forget(event[0])
+    return out
+
+
+def read_workload(path):
+    """Parse a JSON Lines workload into command tuples (untimed)."""
+    intern = sys.intern
+    out = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            c = json.loads(line)
+            op = OP_NAMES.get(c["op"])
+            if op == CANCEL_OP:
+                out.append((CANCEL_OP, c["id"]))
+            elif op == MARKET_OP:
+                out.append(
+                    (MARKET_OP, c["id"], c["user"], intern(c["side"]), c["qty"], c.get("tif", IOC))
+                )
+            elif op == LIMIT_OP:
+                out.append(
+                    (
+                        LIMIT_OP,
+                        c["id"],
+                        c["user"],
+                        intern(c["side"]),
+                        c["price"],
+                        c["qty"],
+                        intern(c.get("tif", GTC)),
+                    )
+                )
+            else:
+                raise SystemExit(f"unknown op {c['op']!r} in {path}")
+    return out
+
+
+def write_workload(path, commands):
+    with open(path, "w") as f:
+        for cmd in commands:
+            op = cmd[0]
+            if op == CANCEL_OP:
+                line = {"op": "cancel", "id": cmd[1]}
+            elif op == MARKET_OP:
+                line = {"op": "market", "id": cmd[1], "user": cmd[2], "side": cmd[3], "qty": cmd[4]}
+                if len(cmd) > 5:
+                    line["tif"] = cmd[5]
+            else:
+                line = {
+                    "op": "limit",
+                    "id": cmd[1],
+                    "side": cmd[3],
+                    "price": cmd[4],
+                    "qty": cmd[5],
+                    "tif": cmd[6],
+                    "user": cmd[2],
+                }
+            f.write(json.dumps(line) + "\n")
+
+
+def run(book, commands, keep_events):
+    """Replay ``commands``: the only timed part.
+
+    Returns (wall seconds, CPU seconds, event lists or None). CPU time is reported too
+    because on a shared machine the wall clock also counts time spent descheduled.
+    """
+    place_limit = book.place_limit
+    place_market = book.place_market
+    cancel = book.cancel
+    kept = [] if keep_events else None
+    keep = kept.append if keep_events else None
+    perf_counter = time.perf_counter
+    process_time = time.process_time
+    start_cpu = process_time()
+    start = perf_counter()
+    if keep is None:
+        for cmd in commands:
+            op = cmd[0]
+            if op is LIMIT_OP:
+                place_limit(cmd[1], cmd[2], cmd[3], cmd[4], cmd[5], cmd[6])
+            elif op is CANCEL_OP:
+                cancel(cmd[1])
+            elif len(cmd) > 5:
+                place_market(cmd[1], cmd[2], cmd[3], cmd[4], None, None, cmd[5])
+            else:
+                place_market(cmd[1], cmd[2], cmd[3], cmd[4])
+    else:
+        for cmd in commands:
+            op = cmd[0]
+            if op is LIMIT_OP:
+                keep(place_limit(cmd[1], cmd[2], cmd[3], cmd[4], cmd[5], cmd[6]))
+            elif op is CANCEL_OP:
+                keep(cancel(cmd[1]))
+            elif len(cmd) > 5:
+                keep(place_market(cmd[1], cmd[2], cmd[3], cmd[4], None, None, cmd[5]))
+            else:
+                keep(place_market(cmd[1], cmd[2], cmd[3], cmd[4]))
+    seconds = perf_counter() - start
+    return seconds, process_time() - start_cpu, kept
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workload", help="JSON Lines workload to replay")
+    parser.add_argument("--trades-out", help="write every trade as a JSON line here")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--commands", type=int, default=200_000)
+    parser.add_argument("--resting", type=int, default=0, help="preload N resting orders")
+    parser.add_argument("--write-workload", help="dump the generated workload here and go on")
+    args = parser.parse_args(argv)
+
+    if args.workload:
+        commands = read_workload(args.workload)
+        first_resting_id = 1 + max((c[1] for c in commands), default=0)
+    else:
+        # The generator simulates the workload on a scratch book holding the preload too; it
+        # runs in a child process so that this second book is not part of the peak RSS
+        # reported for the measured one.
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            commands = pool.apply(generate, (args.seed, args.commands, args.resting))
+        first_resting_id = 1
+        if args.write_workload:
+            write_workload(args.write_workload, commands)
+
+    prices = list(range(MID_TICKS, MID_TICKS + SPREAD_TICKS + 1)) + list(
+        range(MID_TICKS - SPREAD_TICKS, MID_TICKS)
+    )
+    users = list(range(1, 1001))
+    preload_start = time.perf_counter()
+    book = OrderBook.restore(
+        _resting_orders(args.resting, args.seed, first_resting_id, prices, users)
+    )
+    preload_seconds = time.perf_counter() - preload_start
+
+    seconds, cpu_seconds, kept = run(book, commands, keep_events=bool(args.trades_out))
+
+    if args.trades_out:
+        with open(args.trades_out, "w") as f:
+            for events in kept:
+                for event in events:
+                    if event[-1] == TRADE:
+                        f.write(
+                            json.dumps(
+                                {
+                                    "taker": event[1],
+                                    "maker": event[0],
+                                    "price": event[2],
+                                    "qty": event[3],
+                                }
+                            )
+                            + "\n"
+                        )
+    result = {
+        "commands": len(commands),
+        "seconds": round(seconds, 4),
+        "commands_per_s": round(len(commands) / seconds) if seconds else None,
+        "trades": book.trade_count,
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "cpu_seconds": round(cpu_seconds, 4),
+    }
+    if args.resting:
+        result["resting_preloaded"] = args.resting
+        result["preload_seconds"] = round(preload_seconds, 3)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
