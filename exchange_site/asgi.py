@@ -15,12 +15,13 @@ django_asgi_app = get_asgi_application()
 # Consumers import models, so they load only after Django is set up above.
 from exchange_site.routing import websocket_urlpatterns  # noqa: E402
 from exchange_site.ws_security import browser_origin_validator  # noqa: E402
+from marketdata.auth import JwtQueryAuthMiddleware  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": browser_origin_validator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            AuthMiddlewareStack(JwtQueryAuthMiddleware(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

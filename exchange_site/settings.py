@@ -323,3 +323,16 @@ CELERY_BEAT_SCHEDULE.update(
 MARKET_ORDER_SLIPPAGE = Decimal(env.str("MARKET_ORDER_SLIPPAGE", default="0.05"))
 MATCHER_BATCH_SIZE = env.int("MATCHER_BATCH_SIZE", default=500)
 MATCHER_POLL_SECONDS = env.float("MATCHER_POLL_SECONDS", default=0.5)
+
+# --- WebSockets -----------------------------------------------------------------------
+# The matcher sends at most one order-book diff per market per this many milliseconds
+# (DESIGN §6: at least 100). Every diff costs one frame per subscriber, which is what
+# limits fan-out on small machines (docs/PERFORMANCE.md).
+MARKETDATA_DIFF_INTERVAL_MS = env.int("MARKETDATA_DIFF_INTERVAL_MS", default=250)
+WS_MAX_SUBSCRIPTIONS = env.int("WS_MAX_SUBSCRIPTIONS", default=50)
+WS_MAX_MESSAGE_BYTES = env.int("WS_MAX_MESSAGE_BYTES", default=4096)
+# Client messages per second per connection (token bucket); over the limit → close 1008.
+WS_RATE_PER_SECOND = env.float("WS_RATE_PER_SECOND", default=20.0)
+WS_RATE_BURST = env.int("WS_RATE_BURST", default=40)
+# Messages waiting for one slow client before it is resynced instead of buffered further.
+WS_OUTBOX_LIMIT = env.int("WS_OUTBOX_LIMIT", default=500)

@@ -11,6 +11,7 @@ api_v1 = [
     path("users/", include(users_urlpatterns)),
     path("", include("wallets.api.urls")),
     path("", include("trading.api.urls")),
+    path("", include("marketdata.api.urls")),
     path_with_optional_slash("health", views.health, "api-health"),
 ]
 

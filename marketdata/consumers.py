@@ -1,40 +1,230 @@
-"""The public WebSocket endpoint ``/ws/`` (DESIGN §6).
+"""The WebSocket endpoint ``/ws/`` (DESIGN §6): multiplexed market data and private events.
 
-Messages are JSON objects with ``type``. Bad JSON or an unknown type gets an ``error``
-message, never a dropped connection.
+Client messages are JSON objects with ``type``: ``subscribe`` / ``unsubscribe`` with a
+``channel`` (``orderbook``, ``trades``, ``ticker``, ``candles`` + ``interval``; ``orders``
+and ``balances`` when authenticated) and a ``symbol``; ``ping`` → ``pong``. Bad JSON, an
+unknown channel or symbol, or a private channel without auth get an ``error`` and the
+connection stays open. Exceeding the limits (message size, message rate, subscriptions)
+gets an ``error`` and then a close with code 1008.
+
+Consumers stay thin: public messages arrive already serialized from the hub and are
+forwarded as they are; each connection writes from its own bounded outbox.
 """
 
+import asyncio
 import json
+import time
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
-# Channels that exist so far; market-data streams add theirs here.
-KNOWN_CHANNELS: frozenset[str] = frozenset()
+from marketdata import streams
+from marketdata.groups import (
+    CANDLE_INTERVALS,
+    PRIVATE_CHANNELS,
+    PUBLIC_CHANNELS,
+    stream_key,
+    user_group,
+)
+from marketdata.hub import hub
+
+POLICY_VIOLATION = 1008
 
 
-def _error(code: str, message: str) -> str:
+def error_text(code: str, message: str) -> str:
     return json.dumps({"type": "error", "code": code, "message": message})
 
 
+class _Resync:
+    """An outbox entry meaning: send this orderbook stream a fresh snapshot."""
+
+    __slots__ = ("symbol",)
+
+    def __init__(self, symbol: str):
+        self.symbol = symbol
+
+
 class StreamConsumer(AsyncWebsocketConsumer):
-    """Thin: parses client messages and answers; publishing happens elsewhere."""
+    async def connect(self):
+        self.subscriptions: set[str] = set()
+        self.private: set[str] = set()
+        self.outbox: asyncio.Queue = asyncio.Queue(maxsize=settings.WS_OUTBOX_LIMIT)
+        self.tokens = float(settings.WS_RATE_BURST)
+        self.tokens_at = time.monotonic()
+        self.in_user_group = False
+        self.writer = asyncio.get_running_loop().create_task(self._write_loop())
+        await self.accept()
+        if self.scope.get("token_invalid"):
+            await self.send(text_data=error_text("TOKEN_INVALID", "The token is invalid."))
+
+    async def disconnect(self, code):
+        for stream in self.subscriptions:
+            hub.discard(stream, self)
+        self.subscriptions.clear()
+        if self.in_user_group:
+            await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
+        self.writer.cancel()
+
+    @property
+    def user(self):
+        return self.scope.get("user")
+
+    # --- outbox -------------------------------------------------------------------------
+
+    def deliver(self, stream: str, text: str) -> None:
+        try:
+            self.outbox.put_nowait(text)
+        except asyncio.QueueFull:
+            self._fell_behind()
+
+    def resync(self, stream: str) -> None:
+        if stream.startswith("orderbook:"):
+            self._queue(_Resync(stream.split(":", 1)[1]))
+
+    def _queue(self, item) -> None:
+        try:
+            self.outbox.put_nowait(item)
+        except asyncio.QueueFull:
+            self._fell_behind()
+
+    def _fell_behind(self) -> None:
+        # Its backlog is worth less than a fresh start: drop it, say so, resend snapshots.
+        while not self.outbox.empty():
+            self.outbox.get_nowait()
+        self.outbox.put_nowait(
+            error_text("SLOW_CONSUMER", "You fell behind; order books restart from a snapshot.")
+        )
+        for stream in self.subscriptions:
+            if stream.startswith("orderbook:"):
+                self.outbox.put_nowait(_Resync(stream.split(":", 1)[1]))
+
+    async def _write_loop(self) -> None:
+        outbox = self.outbox
+        send = self.base_send
+        while True:
+            item = await outbox.get()
+            if isinstance(item, _Resync):
+                item = await streams.orderbook_snapshot_text(item.symbol)
+            # base_send skips the consumer's per-message argument checks: this loop is the
+            # hot path of the fan-out (one call per message per subscriber).
+            await send({"type": "websocket.send", "text": item})
+
+    # --- client messages ----------------------------------------------------------------
 
     async def receive(self, text_data=None, bytes_data=None):
+        raw = text_data if text_data is not None else bytes_data
+        if raw is not None and len(raw) > settings.WS_MAX_MESSAGE_BYTES:
+            await self._violation("MESSAGE_TOO_LARGE", "Messages are limited in size.")
+            return
+        if not self._take_token():
+            await self._violation("RATE_LIMIT", "Too many messages.")
+            return
         try:
-            message = json.loads(text_data) if text_data is not None else None
+            message = json.loads(raw) if raw is not None else None
         except ValueError:
             message = None
         if not isinstance(message, dict):
-            await self.send(text_data=_error("BAD_MESSAGE", "Send a JSON object with a type."))
+            await self.send(text_data=error_text("BAD_MESSAGE", "Send a JSON object with a type."))
             return
         kind = message.get("type")
         if kind == "ping":
-            await self.send(text_data=json.dumps({"type": "pong"}))
+            await self.send(text_data='{"type": "pong"}')
         elif kind in ("subscribe", "unsubscribe"):
-            channel = message.get("channel")
-            if channel not in KNOWN_CHANNELS:
-                await self.send(
-                    text_data=_error("UNKNOWN_CHANNEL", f"Unknown channel: {channel!r}.")
-                )
+            await self._subscription(message, subscribe=kind == "subscribe")
         else:
-            await self.send(text_data=_error("UNKNOWN_TYPE", f"Unknown message type: {kind!r}."))
+            await self.send(text_data=error_text("UNKNOWN_TYPE", f"Unknown type: {kind!r}."))
+
+    def _take_token(self) -> bool:
+        now = time.monotonic()
+        rate, burst = settings.WS_RATE_PER_SECOND, settings.WS_RATE_BURST
+        self.tokens = min(burst, self.tokens + (now - self.tokens_at) * rate)
+        self.tokens_at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+    async def _violation(self, code: str, message: str) -> None:
+        await self.send(text_data=error_text(code, message))
+        await self.close(code=POLICY_VIOLATION)
+
+    async def _subscription(self, message: dict, *, subscribe: bool) -> None:
+        channel = message.get("channel")
+        if channel in PRIVATE_CHANNELS:
+            await self._private(channel, subscribe=subscribe)
+            return
+        if channel not in PUBLIC_CHANNELS:
+            await self.send(
+                text_data=error_text("UNKNOWN_CHANNEL", f"Unknown channel {channel!r}.")
+            )
+            return
+        symbol = await streams.symbol_known(message.get("symbol"))
+        if symbol is None:
+            unknown = message.get("symbol")
+            await self.send(text_data=error_text("UNKNOWN_SYMBOL", f"Unknown symbol {unknown!r}."))
+            return
+        interval = None
+        if channel == "candles":
+            interval = message.get("interval")
+            if interval not in CANDLE_INTERVALS:
+                choices = ", ".join(CANDLE_INTERVALS)
+                await self.send(
+                    text_data=error_text("UNKNOWN_INTERVAL", f"interval must be one of {choices}.")
+                )
+                return
+        stream = stream_key(channel, symbol, interval)
+        if not subscribe:
+            hub.discard(stream, self)
+            self.subscriptions.discard(stream)
+            await self.send(
+                text_data=json.dumps({"type": "unsubscribed", "channel": channel, "symbol": symbol})
+            )
+            return
+        if stream in self.subscriptions:
+            return
+        if len(self.subscriptions) + len(self.private) >= settings.WS_MAX_SUBSCRIPTIONS:
+            await self._violation("SUBSCRIPTION_LIMIT", "Too many subscriptions on one connection.")
+            return
+        # Join first, then snapshot: diffs that arrive meanwhile queue up behind it, and the
+        # client drops those the snapshot already covers (seq <= snapshot.seq).
+        hub.add(stream, self)
+        self.subscriptions.add(stream)
+        await self.send(
+            text_data=json.dumps({"type": "subscribed", "channel": channel, "symbol": symbol})
+        )
+        if channel == "orderbook":
+            self._queue(_Resync(symbol))
+        elif channel == "ticker":
+            text = await streams.ticker_text(symbol)
+            if text:
+                self._queue(text)
+
+    async def _private(self, channel: str, *, subscribe: bool) -> None:
+        if not (self.user and self.user.is_authenticated):
+            await self.send(
+                text_data=error_text(
+                    "AUTH_REQUIRED", f"Channel {channel!r} needs a token (?token=) or a session."
+                )
+            )
+            return
+        if subscribe:
+            if channel not in self.private and (
+                len(self.subscriptions) + len(self.private) >= settings.WS_MAX_SUBSCRIPTIONS
+            ):
+                await self._violation("SUBSCRIPTION_LIMIT", "Too many subscriptions.")
+                return
+            self.private.add(channel)
+            if not self.in_user_group:
+                await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
+                self.in_user_group = True
+            await self.send(text_data=json.dumps({"type": "subscribed", "channel": channel}))
+        else:
+            self.private.discard(channel)
+            await self.send(text_data=json.dumps({"type": "unsubscribed", "channel": channel}))
+
+    # --- private events from the matcher (Channels layer, group user.<id>) ----------------
+
+    async def user_event(self, event):
+        """``{"type": "user.event", "channel": "orders"|"balances", "text": "..."}``"""
+        if event["channel"] in self.private:
+            self._queue(event["text"])

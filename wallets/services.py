@@ -21,6 +21,7 @@ from django.utils import timezone
 from accounts.models import User
 from exchange_site.db import copy_rows
 from exchange_site.decimals import decimal_to_str
+from wallets.events import balances_publish_on_commit
 from wallets.exceptions import (
     AssetInactive,
     DemoDepositsDisabled,
@@ -141,6 +142,7 @@ def balance_credit(
     _ledger(
         BalanceChange(user_id, asset.pk, kind, reference_type, reference_id, amount, ZERO, memo)
     ).save()
+    balances_publish_on_commit([(user_id, asset.pk)])
 
 
 @transaction.atomic(savepoint=False)
@@ -171,6 +173,7 @@ def balance_reserve(
     _ledger(
         BalanceChange(user_id, asset.pk, kind, reference_type, reference_id, -amount, amount)
     ).save()
+    balances_publish_on_commit([(user_id, asset.pk)])
 
 
 @transaction.atomic(savepoint=False)
@@ -199,19 +202,24 @@ def balance_release(
     _ledger(
         BalanceChange(user_id, asset.pk, kind, reference_type, reference_id, amount, -amount)
     ).save()
+    balances_publish_on_commit([(user_id, asset.pk)])
 
 
 @transaction.atomic(savepoint=False)
-def balance_changes_apply(*, changes: Sequence[BalanceChange]) -> None:
+def balance_changes_apply(
+    *, changes: Sequence[BalanceChange], publish: bool = True
+) -> dict[tuple[int, int], tuple[Decimal, Decimal]]:
     """Apply many balance changes as one: the matcher's settlement, a withdrawal's payout.
 
     Deltas are summed per (user, asset); those rows are locked with SELECT ... FOR UPDATE
     in ``(user_id, asset_id)`` order, so two concurrent callers can never deadlock; every
     change becomes its own LedgerEntry. If any balance would go negative, raises
-    ``InsufficientBalance`` and nothing is applied.
+    ``InsufficientBalance`` and nothing is applied. Returns the new (available, locked)
+    of every balance it changed, keyed by (user_id, asset_id). With ``publish`` the owners
+    get balance events after commit; the matcher publishes its own from the return value.
     """
     if not changes:
-        return
+        return {}
     totals: dict[tuple[int, int], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
     for change in changes:
         _check_storable(change.available)
@@ -267,6 +275,12 @@ def balance_changes_apply(*, changes: Sequence[BalanceChange]) -> None:
                 updated_at=now,
             )
         LedgerEntry.objects.bulk_create([_ledger(change) for change in changes], batch_size=1000)
+    if publish:
+        balances_publish_on_commit(pairs)
+    return {
+        pair: (current[pair][1] + totals[pair][0], current[pair][2] + totals[pair][1])
+        for pair in pairs
+    }
 
 
 LEDGER_COLUMNS = (

@@ -5,8 +5,10 @@ a quote amount is counted in tick-lots (``tick_size * lot_size``), so the engine
 ``price_ticks * qty_lots`` converts back exactly.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
+
+from exchange_site.decimals import decimal_places, decimal_to_str
 
 
 class OffGrid(ValueError):
@@ -17,6 +19,12 @@ class OffGrid(ValueError):
 class MarketScale:
     tick_size: Decimal
     lot_size: Decimal
+    price_places: int = field(init=False)
+    qty_places: int = field(init=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "price_places", decimal_places(self.tick_size))
+        object.__setattr__(self, "qty_places", decimal_places(self.lot_size))
 
     @property
     def quote_unit(self) -> Decimal:
@@ -40,6 +48,14 @@ class MarketScale:
 
     def units_to_quote(self, units: int) -> Decimal:
         return self.quote_unit * units
+
+    def price_text(self, ticks: int) -> str:
+        """A price for the wire: "50000.01", with the tick's decimal places."""
+        return decimal_to_str(self.tick_size * ticks, self.price_places)
+
+    def qty_text(self, lots: int) -> str:
+        """A quantity for the wire: "0.50000", with the lot's decimal places."""
+        return decimal_to_str(self.lot_size * lots, self.qty_places)
 
 
 def _steps(amount: Decimal, step: Decimal) -> int:

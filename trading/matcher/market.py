@@ -15,6 +15,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 from exchange_site.db import copy_rows, next_ids, update_rows
+from marketdata.services import candles_apply_trades
 from trading import engine
 from trading.matcher.convert import MarketScale
 from trading.models import Market, Order, OrderCommand, Trade
@@ -144,6 +145,7 @@ class BatchResult:
     trades: list[Trade] = field(default_factory=list)
     orders: list[OrderState] = field(default_factory=list)
     level_changes: list[tuple] = field(default_factory=list)
+    balances: dict[tuple[int, int], tuple] = field(default_factory=dict)
     seq: int = 0
     first_seq: int = 0
 
@@ -165,12 +167,16 @@ class MarketMatcher:
         self.taker_fee = market.taker_fee
         self.base_asset_id = market.base_asset_id
         self.quote_asset_id = market.quote_asset_id
+        self.asset_codes = {
+            market.base_asset_id: market.base_asset.code,
+            market.quote_asset_id: market.quote_asset.code,
+        }
 
     # --- building the book from the database ------------------------------------------
 
     def restore(self) -> None:
         """Rebuild the book from open orders in the database (after start or a failure)."""
-        market = Market.objects.get(pk=self.market_id)
+        market = Market.objects.select_related("base_asset", "quote_asset").get(pk=self.market_id)
         self._load_rules(market)
         self.batches = market.batches
         scale = self.scale
@@ -335,7 +341,10 @@ class MarketMatcher:
                 # events follow. Neither changes anything stored.
 
         self._insert_trades(trades)
-        balance_changes_apply(changes=self._trade_changes(trades) + releases)
+        candles_apply_trades(market_id=self.market_id, trades=trades)
+        result.balances = balance_changes_apply(
+            changes=self._trade_changes(trades) + releases, publish=False
+        )
         update_rows(
             Order, ORDER_UPDATE_FIELDS, [state.update_row(now) for state in touched.values()]
         )

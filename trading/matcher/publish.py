@@ -1,21 +1,36 @@
-"""What the matcher tells the world after a batch commits: book snapshot and heartbeat.
+"""What the matcher tells the world after a batch commits (DESIGN §6).
 
-Only committed facts are published, and a failure here (Redis down) never touches the
-database: readers fall back to the database and the next batch publishes again.
+Only committed facts are published. Every public message is serialized once, here, and
+published on one Redis channel per stream; each ws process receives it once and forwards
+the same text to its subscribers. Book changes are coalesced into at most one diff per
+market per ``MARKETDATA_DIFF_INTERVAL_MS``, and the full snapshot in Redis is refreshed with each
+diff so its ``seq`` always matches the stream. Private events (orders, balances) go to each
+user's Channels group. A failure here (Redis down) never touches the database: clients see
+a sequence gap and resync, and the next batch publishes again.
 """
 
 import json
 import logging
 import time
+from datetime import datetime
 
+from django.conf import settings
 from django_redis import get_redis_connection
+
+from exchange_site.decimals import decimal_to_str
+from marketdata.groups import public_redis_channel
+from wallets.events import balance_message, send_user_events
 
 logger = logging.getLogger("trading.matcher")
 
 HEARTBEAT_KEY = "exchange:matcher:heartbeat:{symbol}"
 HEARTBEAT_TTL_SECONDS = 120
 BOOK_KEY = "exchange:book:{symbol}"
-SNAPSHOT_LEVELS = 1000
+TICKER_KEY = "exchange:ticker:{symbol}"
+
+
+def diff_interval_seconds() -> float:
+    return settings.MARKETDATA_DIFF_INTERVAL_MS / 1000
 
 
 def heartbeat_key(symbol: str) -> str:
@@ -24,6 +39,10 @@ def heartbeat_key(symbol: str) -> str:
 
 def book_key(symbol: str) -> str:
     return BOOK_KEY.format(symbol=symbol)
+
+
+def ticker_key(symbol: str) -> str:
+    return TICKER_KEY.format(symbol=symbol)
 
 
 def heartbeat_write(*, symbols: list[str], payload: str) -> None:
@@ -36,15 +55,12 @@ def heartbeat_write(*, symbols: list[str], payload: str) -> None:
         logger.debug("heartbeat not written (Redis unavailable)", exc_info=True)
 
 
-def book_snapshot(book, scale, symbol: str, levels: int = SNAPSHOT_LEVELS) -> dict:
-    """The book's top levels as decimal strings, with the seq they reflect."""
-    bids, asks = book.depth(levels)
+def book_snapshot(book, scale, symbol: str, levels: int | None = None) -> dict:
+    """The book's levels (all of them unless ``levels``) as decimal strings, with its seq."""
+    bids, asks = book.depth(levels if levels is not None else len(book) + 1)
 
     def side(rows):
-        return [
-            [str(scale.ticks_to_price(price)), str(scale.lots_to_qty(qty)), count]
-            for price, qty, count in rows
-        ]
+        return [[scale.price_text(price), scale.qty_text(qty), count] for price, qty, count in rows]
 
     return {
         "symbol": symbol,
@@ -55,12 +71,166 @@ def book_snapshot(book, scale, symbol: str, levels: int = SNAPSHOT_LEVELS) -> di
     }
 
 
-def publish_batch(result, matcher) -> None:
-    """After commit: refresh the depth snapshot in Redis (read by the REST order book)."""
-    if matcher.book is None or not result.level_changes:
-        return
-    try:
-        snapshot = book_snapshot(matcher.book, matcher.scale, result.symbol)
-        get_redis_connection("default").set(book_key(result.symbol), json.dumps(snapshot))
-    except Exception:
-        logger.warning("book snapshot of %s not published", result.symbol, exc_info=True)
+def _millis(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+class MarketStream:
+    """One market's coalesced book diff, waiting to be flushed."""
+
+    def __init__(self, symbol: str):
+        self.symbol = symbol
+        self.levels: dict[tuple[str, int], int] = {}
+        self.first_seq: int | None = None
+        self.seq = 0
+        self.flushed_at = 0.0
+
+
+class Publisher:
+    """Publishes committed batches; holds the book diffs being coalesced."""
+
+    def __init__(self):
+        self.markets: dict[str, MarketStream] = {}
+
+    def batch_committed(self, result, matcher) -> None:
+        """Queue the batch's book changes and publish its trades and private events now."""
+        stream = self.markets.setdefault(result.symbol, MarketStream(result.symbol))
+        for side, price_ticks, qty_lots, seq, _kind in result.level_changes:
+            if stream.first_seq is None:
+                stream.first_seq = seq
+            stream.levels[(side, price_ticks)] = qty_lots
+            stream.seq = seq
+        try:
+            self._publish_trades(result, matcher)
+        except Exception:
+            logger.warning("trades of %s not published", result.symbol, exc_info=True)
+        try:
+            self._publish_private(result, matcher)
+        except Exception:
+            logger.warning("private events of %s not published", result.symbol, exc_info=True)
+
+    def seconds_to_next_flush(self) -> float | None:
+        pending = [s for s in self.markets.values() if s.first_seq is not None]
+        if not pending:
+            return None
+        now = time.monotonic()
+        return max(0.0, min(s.flushed_at + diff_interval_seconds() - now for s in pending))
+
+    def flush_due(self, matchers, *, force: bool = False) -> None:
+        """Publish each market's pending diff whose interval has passed, with a snapshot."""
+        now = time.monotonic()
+        for matcher in matchers:
+            stream = self.markets.get(matcher.symbol)
+            if stream is None or stream.first_seq is None or matcher.book is None:
+                continue
+            if not force and now - stream.flushed_at < diff_interval_seconds():
+                continue
+            self._flush(stream, matcher)
+            stream.flushed_at = now
+
+    def snapshot(self, matcher) -> None:
+        """Store the whole book (after a restore); pending diffs are dropped, as the
+        snapshot covers them."""
+        self.markets[matcher.symbol] = MarketStream(matcher.symbol)
+        snapshot = book_snapshot(matcher.book, matcher.scale, matcher.symbol)
+        try:
+            get_redis_connection("default").set(book_key(matcher.symbol), json.dumps(snapshot))
+        except Exception:
+            logger.warning("book snapshot of %s not stored", matcher.symbol, exc_info=True)
+
+    def _flush(self, stream: MarketStream, matcher) -> None:
+        scale = matcher.scale
+        bids, asks = [], []
+        for (side, price_ticks), qty_lots in sorted(stream.levels.items()):
+            level = [scale.price_text(price_ticks), scale.qty_text(qty_lots)]
+            (bids if side == "buy" else asks).append(level)
+        bids.reverse()  # best (highest) bid first
+        diff = json.dumps(
+            {
+                "type": "update",
+                "channel": "orderbook",
+                "symbol": stream.symbol,
+                "first_seq": stream.first_seq,
+                "seq": stream.seq,
+                "bids": bids,
+                "asks": asks,
+                "ts": int(time.time() * 1000),
+            }
+        )
+        snapshot = book_snapshot(matcher.book, scale, stream.symbol)
+        stream.levels = {}
+        stream.first_seq = None
+        try:
+            pipe = get_redis_connection("default").pipeline(transaction=False)
+            pipe.set(book_key(stream.symbol), json.dumps(snapshot))
+            pipe.publish(public_redis_channel("orderbook", stream.symbol), diff)
+            pipe.execute()
+        except Exception:
+            # The diff is gone: subscribers will see a seq gap and resync from a snapshot.
+            logger.warning("book diff of %s not published", stream.symbol, exc_info=True)
+
+    def _publish_trades(self, result, matcher) -> None:
+        if not result.trades:
+            return
+        channel = public_redis_channel("trades", result.symbol)
+        published_at = int(time.time() * 1000)
+        pipe = get_redis_connection("default").pipeline(transaction=False)
+        for trade in result.trades:
+            pipe.publish(
+                channel,
+                json.dumps(
+                    {
+                        "type": "trade",
+                        "channel": "trades",
+                        "symbol": result.symbol,
+                        "id": trade.pk,
+                        "price": decimal_to_str(trade.price),
+                        "quantity": decimal_to_str(trade.quantity),
+                        "taker_side": trade.taker_side,
+                        "time": _millis(trade.created_at),
+                        "ts": published_at,
+                    }
+                ),
+            )
+        pipe.execute()
+
+    def _publish_private(self, result, matcher) -> None:
+        events = [
+            (order.user_id, "orders", order_message(result.symbol, order))
+            for order in result.orders
+        ]
+        events += [
+            (
+                user_id,
+                "balances",
+                balance_message(
+                    asset_code=matcher.asset_codes[asset_id], available=available, locked=locked
+                ),
+            )
+            for (user_id, asset_id), (available, locked) in result.balances.items()
+        ]
+        send_user_events(events)
+
+
+def order_message(symbol: str, order) -> str:
+    """An order's state for its owner's ``orders`` channel."""
+
+    def text(value):
+        return decimal_to_str(value) if value is not None else None
+
+    return json.dumps(
+        {
+            "type": "order",
+            "channel": "orders",
+            "symbol": symbol,
+            "id": order.id,
+            "side": order.side,
+            "order_type": order.order_type,
+            "status": order.status,
+            "reason": order.reason,
+            "price": text(order.price),
+            "quantity": text(order.quantity),
+            "filled_quantity": text(order.filled_quantity),
+            "filled_quote": text(order.filled_quote),
+        }
+    )

@@ -18,7 +18,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from django.utils import timezone
 
 from trading.matcher.market import MarketMatcher
-from trading.matcher.publish import heartbeat_write, publish_batch
+from trading.matcher.publish import Publisher, heartbeat_write
 from trading.matcher.wakeup import matcher_wait
 from trading.models import Market
 
@@ -44,6 +44,7 @@ class Matcher:
         self._stopping = threading.Event()
         self._locked: set[int] = set()
         self.matchers: list[MarketMatcher] = []
+        self.publisher = Publisher()
         self.batches = 0
         self.commands = 0
         self.last_batch_at = None
@@ -68,13 +69,14 @@ class Matcher:
         self.matchers = [MarketMatcher(market) for market in markets]
         try:
             while not self.stopping:
-                if not self._hold_locks():
+                if not self._hold_locks() or not self._restore_books():
                     continue
                 worked = self.run_once()
                 self._heartbeat()
                 if not worked and not self.stopping:
                     self._wait()
         finally:
+            self.publisher.flush_due(self.matchers, force=True)
             self._release_locks()
             logger.info("matcher %s stopped after %s batches", os.getpid(), self.batches)
 
@@ -100,10 +102,26 @@ class Matcher:
             self.batches += 1
             self.commands += result.commands
             self.last_batch_at = timezone.now()
-            publish_batch(result, matcher)
+            self.publisher.batch_committed(result, matcher)
+        self.publisher.flush_due(self.matchers)
         return worked
 
     # --- helpers ------------------------------------------------------------------------
+
+    def _restore_books(self) -> bool:
+        """Rebuild any book that is missing (start, or after a failure) and publish its
+        snapshot, so subscribers start from the committed state and its seq."""
+        for matcher in self.matchers:
+            if matcher.book is not None:
+                continue
+            try:
+                matcher.restore()
+            except (OperationalError, InterfaceError):
+                logger.exception("database unavailable while restoring %s", matcher.symbol)
+                self._lost_connection()
+                return False
+            self.publisher.snapshot(matcher)
+        return True
 
     def _markets(self) -> list[Market]:
         markets = Market.objects.order_by("symbol")
@@ -161,10 +179,15 @@ class Matcher:
         self._stopping.wait(1.0)
 
     def _wait(self) -> None:
+        # Wake in time to flush a pending book diff.
+        until_flush = self.publisher.seconds_to_next_flush()
+        timeout = self.poll_seconds if until_flush is None else min(self.poll_seconds, until_flush)
         try:
-            matcher_wait([m.symbol for m in self.matchers], self.poll_seconds)
+            if timeout > 0:
+                matcher_wait([m.symbol for m in self.matchers], timeout)
         except Exception:  # Redis down: poll the database instead
-            self._stopping.wait(self.poll_seconds)
+            self._stopping.wait(timeout)
+        self.publisher.flush_due(self.matchers)
 
     def _heartbeat(self) -> None:
         heartbeat_write(

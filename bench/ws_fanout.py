@@ -1,0 +1,337 @@
+"""Benchmark WebSocket fan-out: N subscribers of one market's order book and trades.
+
+    .venv/bin/python bench/ws_fanout.py [--clients 1000] [--ws-processes 2] [--seconds 20]
+                                        [--orders-per-second 60]
+
+Starts the real stack on a fresh database (``BENCH_DATABASE_URL``, default
+``postgres://postgres@127.0.0.1:5432/exchange_ws_bench``, dropped and recreated) and Redis
+database 13: ``--ws-processes`` daphne processes, one matcher, and an order feeder placing
+orders through the services at a steady rate. Client processes open ``--clients``
+WebSockets spread over the daphnes, each subscribing to the orderbook and trades of the
+market, and time every message from the moment the matcher published it (``ts``, set
+right after the batch committed) to its receipt. Prints one JSON line: p50/p99 latency,
+messages delivered per second, trades and diffs lost (a trade id any client missed; a gap
+in a client's diff sequence), and how many clients were resynced.
+"""
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SYMBOL = "BENCH-USD"
+CONNECTS_PER_SECOND = 150  # per client process
+BENCH_DATABASE_URL = os.environ.get(
+    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/exchange_ws_bench"
+)
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+ENV = {
+    **os.environ,
+    "DJANGO_SETTINGS_MODULE": "exchange_site.settings",
+    "DATABASE_URL": BENCH_DATABASE_URL,
+    "REDIS_URL": REDIS_URL,
+    "SECRET_KEY": "ws-bench-only",
+    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "DEBUG": "0",
+    "LOG_LEVEL": "WARNING",
+}
+
+
+def recreate_database() -> None:
+    import psycopg
+
+    parsed = urlparse(BENCH_DATABASE_URL)
+    name = parsed.path.lstrip("/")
+    with psycopg.connect(parsed._replace(path="/postgres").geturl(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def django_setup() -> None:
+    os.environ.update(ENV)
+    import django
+
+    django.setup()
+
+
+def prepare() -> None:
+    """Migrate, create the market, fund the traders, seed a book around 100.00."""
+    django_setup()
+    from django.core.management import call_command
+    from django.test import override_settings
+    from django_redis import get_redis_connection
+
+    from accounts.models import User
+    from trading.models import Market
+    from wallets.models import Asset
+    from wallets.services import deposit_demo_create
+
+    call_command("migrate", verbosity=0)
+    get_redis_connection("default").flushdb()
+    usd = Asset.objects.create(code="USD", name="US Dollar", precision=2)
+    bench = Asset.objects.create(code="BENCH", name="Bench coin", precision=8)
+    Market.objects.create(
+        symbol=SYMBOL,
+        base_asset=bench,
+        quote_asset=usd,
+        tick_size=Decimal("0.01"),
+        lot_size=Decimal("0.001"),
+        min_qty=Decimal("0.001"),
+        max_qty=Decimal("1000"),
+        min_notional=Decimal("0.01"),
+    )
+    caps = {"*": "1000000000"}
+    with override_settings(
+        DEMO_DEPOSITS=True, DEMO_DEPOSIT_MAX_PER_REQUEST=caps, DEMO_DEPOSIT_MAX_PER_DAY=caps
+    ):
+        for n in range(10):
+            user = User.objects.create_user(
+                email=f"feeder{n}@bench.example", username=f"feeder{n}", password=None
+            )
+            deposit_demo_create(user=user, asset_code="USD", amount=Decimal("100000000"))
+            deposit_demo_create(user=user, asset_code="BENCH", amount=Decimal("1000000"))
+
+
+def feed_orders(rate: float, seconds: float, stop_at: float) -> None:
+    """Place limit orders around 100.00 at ``rate`` per second until ``stop_at``."""
+    django_setup()
+    from accounts.models import User
+    from trading.services import OrderRequest, order_place
+
+    users = list(User.objects.filter(email__endswith="@bench.example"))
+    rng = random.Random(5)
+    interval = 1.0 / rate
+    next_at = time.monotonic()
+    while time.time() < stop_at:
+        side = rng.choice(("buy", "sell"))
+        crossing = rng.random() < 0.3
+        offset = rng.randint(1, 200)
+        ticks = 10_000 + (offset if (side == "buy") == crossing else -offset)
+        order_place(
+            user=rng.choice(users),
+            request=OrderRequest(
+                symbol=SYMBOL,
+                side=side,
+                order_type="limit",
+                quantity=Decimal("0.001") * rng.randint(1, 50),
+                price=Decimal("0.01") * ticks,
+            ),
+        )
+        next_at += interval
+        time.sleep(max(0.0, next_at - time.monotonic()))
+
+
+async def run_clients(urls: list[str], count: int, start_at: float, stop_at: float, queue):
+    import websockets
+
+    latencies: list[float] = []
+    stats = {"messages": 0, "gaps": 0, "resyncs": 0, "connected": 0, "retries": 0}
+    # Per client: the trades it received that were published inside the window (ms).
+    window = (start_at * 1000, (stop_at - 2) * 1000)
+    received: list[set[int]] = []
+    late: set[int] = set()  # trades some client may have missed by joining after them
+
+    async def client(number: int, url: str) -> None:
+        mine: set[int] = set()
+        # Connect in waves, as real clients would, rather than 1,000 handshakes at once,
+        # and retry a refused handshake like any client library does.
+        await asyncio.sleep(number / CONNECTS_PER_SECOND)
+        for attempt in range(5):
+            try:
+                ws = await websockets.connect(url, max_queue=None, open_timeout=60)
+                break
+            except (OSError, websockets.exceptions.InvalidMessage):
+                stats["retries"] += 1
+                await asyncio.sleep(0.5 * (attempt + 1))
+        else:
+            raise ConnectionError(f"could not connect to {url}")
+        received.append(mine)
+        async with ws:
+            stats["connected"] += 1
+            # Trades published before this client subscribed are not its to miss.
+            subscribed_ms = time.time() * 1000 + 1000
+            for channel in ("orderbook", "trades"):
+                await ws.send(
+                    json.dumps({"type": "subscribe", "channel": channel, "symbol": SYMBOL})
+                )
+            seq = None
+            while time.time() < stop_at:
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), timeout=max(0.1, stop_at - time.time()))
+                except TimeoutError:
+                    break
+                now = time.time()
+                message = json.loads(raw)
+                kind = message.get("type")
+                if kind == "snapshot":
+                    if seq is not None:
+                        stats["resyncs"] += 1
+                    seq = message["seq"]
+                elif kind == "update":
+                    if seq is not None and message["seq"] > seq:
+                        if message["first_seq"] > seq + 1:
+                            stats["gaps"] += 1
+                        seq = message["seq"]
+                elif kind == "trade" and window[0] <= message["ts"] <= window[1]:
+                    mine.add(message["id"])
+                elif kind == "trade" and message["ts"] < subscribed_ms:
+                    late.add(message["id"])
+                if "ts" in message and now >= start_at:
+                    latencies.append(now * 1000 - message["ts"])
+                    stats["messages"] += 1
+
+    outcomes = await asyncio.gather(
+        *(client(n, urls[n % len(urls)]) for n in range(count)), return_exceptions=True
+    )
+    errors: dict[str, int] = {}
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            errors[type(outcome).__name__] = errors.get(type(outcome).__name__, 0) + 1
+    queue.put(
+        {
+            "latencies": latencies,
+            "messages": stats["messages"],
+            "trade_ids": [sorted(ids) for ids in received],
+            "late": sorted(late),
+            "gaps": stats["gaps"],
+            "resyncs": stats["resyncs"],
+            "connected": stats["connected"],
+            "retries": stats["retries"],
+            "errors": errors,
+        }
+    )
+
+
+def client_process(urls, count, start_at, stop_at, queue):
+    import uvloop  # the load generator must not be the bottleneck
+
+    uvloop.run(run_clients(urls, count, start_at, stop_at, queue))
+
+
+def wait_port(port: int, timeout: float = 30) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"nothing listening on {port}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--ws-processes", type=int, default=2)
+    parser.add_argument("--client-processes", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--orders-per-second", type=float, default=60)
+    parser.add_argument("--base-port", type=int, default=8301)
+    args = parser.parse_args()
+
+    recreate_database()
+    context = multiprocessing.get_context("spawn")
+    setup = context.Process(target=prepare)
+    setup.start()
+    setup.join()
+    python = sys.executable
+    servers = []
+    ports = [args.base_port + n for n in range(args.ws_processes)]
+    for port in ports:
+        servers.append(
+            subprocess.Popen(
+                [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0",
+                 "exchange_site.asgi:application"],
+                cwd=ROOT, env=ENV,
+            )
+        )  # fmt: skip
+    matcher = subprocess.Popen(
+        [python, "manage.py", "run_matcher", "--markets", SYMBOL], cwd=ROOT, env=ENV
+    )
+    try:
+        for port in ports:
+            wait_port(port)
+        urls = [f"ws://127.0.0.1:{port}/ws/" for port in ports]
+        # Connecting thousands of sockets takes a while; measure only once all are in.
+        warmup = 5 + args.clients / args.client_processes / CONNECTS_PER_SECOND * 1.5
+        start_at = time.time() + warmup
+        stop_at = start_at + args.seconds
+        queue = context.Queue()
+        per_process = [args.clients // args.client_processes] * args.client_processes
+        per_process[0] += args.clients - sum(per_process)
+        clients = [
+            context.Process(target=client_process, args=(urls, n, start_at, stop_at, queue))
+            for n in per_process
+        ]
+        for process in clients:
+            process.start()
+        feeder = context.Process(
+            target=feed_orders, args=(args.orders_per_second, args.seconds, stop_at - 1)
+        )
+        feeder.start()
+        results = [queue.get(timeout=warmup + args.seconds + 120) for _ in clients]
+        feeder.join()
+        for process in clients:
+            process.join()
+    finally:
+        matcher.send_signal(signal.SIGTERM)
+        for server in servers:
+            server.send_signal(signal.SIGTERM)
+        for process in (matcher, *servers):
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    latencies = sorted(x for r in results for x in r["latencies"])
+    per_client = [set(ids) for r in results for ids in r["trade_ids"]]
+    late = set().union(*(set(r["late"]) for r in results))
+    all_trades = (set().union(*per_client) if per_client else set()) - late
+    per_client = [ids - late for ids in per_client]
+    connected = sum(r["connected"] for r in results)
+    # A trade published in the window counts as lost for every client that missed it.
+    lost = sum(len(all_trades - ids) for ids in per_client)
+    print(
+        json.dumps(
+            {
+                "clients": args.clients,
+                "connected": connected,
+                "ws_processes": args.ws_processes,
+                "seconds": args.seconds,
+                "orders_per_second": args.orders_per_second,
+                "trades": len(all_trades),
+                "messages_delivered": len(latencies),
+                "messages_per_s": round(len(latencies) / args.seconds),
+                "latency_p50_ms": round(statistics.median(latencies), 1) if latencies else None,
+                "latency_p99_ms": (
+                    round(latencies[int(len(latencies) * 0.99) - 1], 1) if latencies else None
+                ),
+                "latency_max_ms": round(latencies[-1], 1) if latencies else None,
+                "trades_lost": lost,
+                "diff_gaps": sum(r["gaps"] for r in results),
+                "resyncs": sum(r["resyncs"] for r in results),
+                "connect_retries": sum(r["retries"] for r in results),
+                "client_errors": {
+                    name: sum(r["errors"].get(name, 0) for r in results)
+                    for name in {name for r in results for name in r["errors"]}
+                },
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

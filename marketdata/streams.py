@@ -1,0 +1,84 @@
+"""What a WebSocket needs beyond forwarding: symbol checks, snapshots, the last ticker."""
+
+import asyncio
+import json
+import time
+
+import redis.asyncio as aioredis
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from trading.matcher.publish import book_key, ticker_key
+from trading.models import Market
+from trading.selectors import normalize_symbol
+
+SYMBOLS_TTL_SECONDS = 10.0
+_symbols: set[str] = set()
+_symbols_at = 0.0
+_redis_clients: dict[int, aioredis.Redis] = {}
+
+
+def _redis() -> aioredis.Redis:
+    # One client per event loop: an asyncio connection belongs to the loop that made it.
+    loop = asyncio.get_running_loop()
+    client = _redis_clients.get(id(loop))
+    if client is None:
+        client = _redis_clients[id(loop)] = aioredis.from_url(settings.REDIS_URL)
+    return client
+
+
+@database_sync_to_async
+def _load_symbols() -> set[str]:
+    return set(Market.objects.values_list("symbol", flat=True))
+
+
+async def symbol_known(symbol) -> str | None:
+    """The normalized symbol when such a market exists (cached for a few seconds)."""
+    global _symbols, _symbols_at
+    if not isinstance(symbol, str) or len(symbol) > 30:
+        return None
+    normalized = normalize_symbol(symbol)
+    if normalized not in _symbols or time.monotonic() - _symbols_at > SYMBOLS_TTL_SECONDS:
+        _symbols = await _load_symbols()
+        _symbols_at = time.monotonic()
+    return normalized if normalized in _symbols else None
+
+
+def _snapshot_message(book: dict) -> str:
+    return json.dumps(
+        {
+            "type": "snapshot",
+            "channel": "orderbook",
+            "symbol": book["symbol"],
+            "seq": book["seq"],
+            "bids": [level[:2] for level in book["bids"]],
+            "asks": [level[:2] for level in book["asks"]],
+        }
+    )
+
+
+@database_sync_to_async
+def _snapshot_from_database(symbol: str) -> dict:
+    from marketdata.selectors import orderbook_from_database
+
+    return orderbook_from_database(symbol=symbol, depth=None)
+
+
+async def orderbook_snapshot_text(symbol: str) -> str:
+    """Every level of the book with the seq it reflects: the matcher's snapshot in Redis,
+    or the database when Redis has none."""
+    try:
+        raw = await _redis().get(book_key(symbol))
+    except Exception:  # Redis down: the database has the same book
+        raw = None
+    book = json.loads(raw) if raw else await _snapshot_from_database(symbol)
+    return _snapshot_message(book)
+
+
+async def ticker_text(symbol: str) -> str | None:
+    """The last ticker message the matcher published, if any."""
+    try:
+        raw = await _redis().get(ticker_key(symbol))
+    except Exception:
+        return None
+    return raw.decode() if raw else None

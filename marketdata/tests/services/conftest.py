@@ -1,0 +1,1 @@
+from trading.tests.conftest import fund, market, trader  # noqa: F401

@@ -1,0 +1,71 @@
+"""Balance events for the owner's private WebSocket channel (``balances``).
+
+Sent after the transaction that changed the balance commits, never before, so a client
+never sees money that could still roll back. A lost event (Redis down) is not a loss of
+money: clients can always read the balance over REST.
+"""
+
+import json
+import logging
+from collections.abc import Iterable
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from exchange_site.decimals import decimal_to_str
+from marketdata.groups import user_group
+from wallets.models import Balance
+
+logger = logging.getLogger(__name__)
+
+
+def balance_message(*, asset_code: str, available, locked) -> str:
+    return json.dumps(
+        {
+            "type": "balance",
+            "channel": "balances",
+            "asset": asset_code,
+            "available": decimal_to_str(available),
+            "locked": decimal_to_str(locked),
+        }
+    )
+
+
+def send_user_events(events: Iterable[tuple[int, str, str]]) -> None:
+    """Send ``(user_id, channel, text)`` events to their owners' groups; never raises."""
+    events = list(events)
+    if not events:
+        return
+    try:
+        async_to_sync(_group_send_all)(events)
+    except Exception:
+        logger.warning("private events not sent", exc_info=True)
+
+
+async def _group_send_all(events) -> None:
+    layer = get_channel_layer()
+    for user_id, channel, text in events:
+        await layer.group_send(
+            user_group(user_id), {"type": "user.event", "channel": channel, "text": text}
+        )
+
+
+def balances_publish_on_commit(pairs: Iterable[tuple[int, int]]) -> None:
+    """After commit, tell each owner the new state of these (user_id, asset_id) balances."""
+    pairs = set(pairs)
+    transaction.on_commit(lambda: _publish(pairs))
+
+
+def _publish(pairs: set[tuple[int, int]]) -> None:
+    user_ids = {user_id for user_id, _ in pairs}
+    rows = Balance.objects.filter(user_id__in=user_ids).select_related("asset")
+    send_user_events(
+        (
+            row.user_id,
+            "balances",
+            balance_message(asset_code=row.asset.code, available=row.available, locked=row.locked),
+        )
+        for row in rows
+        if (row.user_id, row.asset_id) in pairs
+    )
