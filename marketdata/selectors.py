@@ -341,16 +341,20 @@ def candle_list(
     else:
         rows = list(candles.order_by("-open_time").values_list(*columns)[:limit])[::-1]
     places = Places.of(market)
-    return [
-        {
-            "open_time": millis(open_time),
-            "open": decimal_to_str(open_, places.price),
-            "high": decimal_to_str(high, places.price),
-            "low": decimal_to_str(low, places.price),
-            "close": decimal_to_str(close, places.price),
-            "volume": decimal_to_str(volume, places.quantity),
-            "quote_volume": decimal_to_str(quote_volume, places.quote),
-            "trade_count": trade_count,
-        }
-        for open_time, open_, high, low, close, volume, quote_volume, trade_count in rows
-    ]
+    return [candle_data(row, places) for row in rows]
+
+
+def candle_data(row: tuple, places: Places) -> dict:
+    """A candle for the wire, from (open_time, open, high, low, close, volume,
+    quote_volume, trade_count)."""
+    open_time, open_, high, low, close, volume, quote_volume, trade_count = row
+    return {
+        "open_time": millis(open_time),
+        "open": decimal_to_str(open_, places.price),
+        "high": decimal_to_str(high, places.price),
+        "low": decimal_to_str(low, places.price),
+        "close": decimal_to_str(close, places.price),
+        "volume": decimal_to_str(volume, places.quantity),
+        "quote_volume": decimal_to_str(quote_volume, places.quote),
+        "trade_count": trade_count,
+    }

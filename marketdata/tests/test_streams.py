@@ -303,3 +303,38 @@ async def test_slow_consumer_is_resynced_with_a_snapshot(settings):
     after_error = kinds[kinds.index("error") + 1 :]
     assert "snapshot" in after_error
     assert len([m for m in messages if m["type"] == "trade"]) < 10
+
+
+async def test_ticker_and_candles_follow_trades():
+    market, users = await sync_to_async(make_market_and_traders)(2)
+    matcher = await sync_to_async(start_matcher)(market)
+    communicator = await connect()
+    await subscribe(communicator, channel="ticker", symbol=market.symbol)
+    await subscribe(communicator, channel="candles", symbol=market.symbol, interval="1m")
+
+    def cross_at_101():
+        for side, user in (("sell", users[0]), ("buy", users[1])):
+            order_place(
+                user=user,
+                request=OrderRequest(
+                    symbol=market.symbol,
+                    side=side,
+                    order_type="limit",
+                    quantity=Decimal(3),
+                    price=Decimal(101),
+                ),
+            )
+        match_all(matcher)
+
+    await sync_to_async(cross_at_101)()
+    messages = await receive_all(communicator)
+    await communicator.disconnect()
+
+    ticker = next(m for m in messages if m["type"] == "ticker")
+    candle = next(m for m in messages if m["type"] == "candle")
+    assert Decimal(ticker["last"]) == 101
+    assert Decimal(ticker["volume"]) == 3
+    assert candle["interval"] == "1m"
+    assert Decimal(candle["close"]) == 101
+    assert Decimal(candle["volume"]) == 3
+    assert candle["trade_count"] == 1

@@ -146,6 +146,7 @@ class BatchResult:
     orders: list[OrderState] = field(default_factory=list)
     level_changes: list[tuple] = field(default_factory=list)
     balances: dict[tuple[int, int], tuple] = field(default_factory=dict)
+    candles: list = field(default_factory=list)
     seq: int = 0
     first_seq: int = 0
 
@@ -341,7 +342,7 @@ class MarketMatcher:
                 # events follow. Neither changes anything stored.
 
         self._insert_trades(trades)
-        candles_apply_trades(market_id=self.market_id, trades=trades)
+        result.candles = candles_apply_trades(market_id=self.market_id, trades=trades)
         result.balances = balance_changes_apply(
             changes=self._trade_changes(trades) + releases, publish=False
         )

@@ -29,6 +29,9 @@ BOOK_KEY = "exchange:book:{symbol}"
 TICKER_KEY = "exchange:ticker:{symbol}"
 
 
+STATS_INTERVAL_SECONDS = 1.0
+
+
 def diff_interval_seconds() -> float:
     return settings.MARKETDATA_DIFF_INTERVAL_MS / 1000
 
@@ -84,6 +87,10 @@ class MarketStream:
         self.first_seq: int | None = None
         self.seq = 0
         self.flushed_at = 0.0
+        # Ticker and candles: at most one update a second, after batches with trades.
+        self.candles: dict[str, object] = {}
+        self.stats_due = False
+        self.stats_flushed_at = 0.0
 
 
 class Publisher:
@@ -100,6 +107,9 @@ class Publisher:
                 stream.first_seq = seq
             stream.levels[(side, price_ticks)] = qty_lots
             stream.seq = seq
+        for candle in result.candles:
+            stream.candles[candle.interval] = candle
+        stream.stats_due = stream.stats_due or bool(result.trades)
         try:
             self._publish_trades(result, matcher)
         except Exception:
@@ -110,23 +120,79 @@ class Publisher:
             logger.warning("private events of %s not published", result.symbol, exc_info=True)
 
     def seconds_to_next_flush(self) -> float | None:
-        pending = [s for s in self.markets.values() if s.first_seq is not None]
-        if not pending:
-            return None
         now = time.monotonic()
-        return max(0.0, min(s.flushed_at + diff_interval_seconds() - now for s in pending))
+        due = [
+            s.flushed_at + diff_interval_seconds() - now
+            for s in self.markets.values()
+            if s.first_seq is not None
+        ]
+        due += [
+            s.stats_flushed_at + STATS_INTERVAL_SECONDS - now
+            for s in self.markets.values()
+            if s.stats_due
+        ]
+        return max(0.0, min(due)) if due else None
 
     def flush_due(self, matchers, *, force: bool = False) -> None:
         """Publish each market's pending diff whose interval has passed, with a snapshot."""
         now = time.monotonic()
         for matcher in matchers:
             stream = self.markets.get(matcher.symbol)
-            if stream is None or stream.first_seq is None or matcher.book is None:
+            if stream is None or matcher.book is None:
+                continue
+            if stream.stats_due and (
+                force or now - stream.stats_flushed_at >= STATS_INTERVAL_SECONDS
+            ):
+                self._flush_stats(stream, matcher)
+                stream.stats_flushed_at = now
+            if stream.first_seq is None:
                 continue
             if not force and now - stream.flushed_at < diff_interval_seconds():
                 continue
             self._flush(stream, matcher)
             stream.flushed_at = now
+
+    def _flush_stats(self, stream: MarketStream, matcher) -> None:
+        """Publish the market's ticker and its latest candle of each interval."""
+        # Imported here: marketdata.selectors imports trading.selectors, which imports this.
+        from marketdata.selectors import Places, candle_data, ticker_get
+        from trading.models import Market
+
+        candles, stream.candles, stream.stats_due = stream.candles, {}, False
+        try:
+            market = Market.objects.select_related("base_asset", "quote_asset").get(
+                pk=matcher.market_id
+            )
+            published_at = int(time.time() * 1000)
+            ticker = json.dumps(
+                {"type": "ticker", "channel": "ticker", **ticker_get(market=market),
+                 "ts": published_at}
+            )  # fmt: skip
+            places = Places.of(market)
+            pipe = get_redis_connection("default").pipeline(transaction=False)
+            pipe.set(ticker_key(stream.symbol), ticker)
+            pipe.publish(public_redis_channel("ticker", stream.symbol), ticker)
+            for interval, candle in candles.items():
+                row = (
+                    candle.open_time, candle.open, candle.high, candle.low, candle.close,
+                    candle.volume, candle.quote_volume, candle.trade_count,
+                )  # fmt: skip
+                pipe.publish(
+                    public_redis_channel("candles", stream.symbol, interval),
+                    json.dumps(
+                        {
+                            "type": "candle",
+                            "channel": "candles",
+                            "symbol": stream.symbol,
+                            "interval": interval,
+                            **candle_data(row, places),
+                            "ts": published_at,
+                        }
+                    ),
+                )
+            pipe.execute()
+        except Exception:
+            logger.warning("ticker and candles of %s not published", stream.symbol, exc_info=True)
 
     def snapshot(self, matcher) -> None:
         """Store the whole book (after a restore); pending diffs are dropped, as the
