@@ -228,3 +228,78 @@ class StreamConsumer(AsyncWebsocketConsumer):
         """``{"type": "user.event", "channel": "orders"|"balances", "text": "..."}``"""
         if event["channel"] in self.private:
             self._queue(event["text"])
+
+
+class LegacyOrderBookConsumer(StreamConsumer):
+    """``/api/v1/ws/orderbook/<symbol>``: the older one-market protocol some clients use.
+
+    In: ``ping``, ``get_order_book`` (``depth``), ``get_recent_trades`` (``limit``).
+    Out: ``pong``, ``order_book_snapshot`` (levels as ``price``, ``total_quantity``,
+    ``order_count``), ``recent_trades``, and pushed ``order_update`` (a book diff) and
+    ``trade_execution`` (one per trade). Few clients speak it, so its messages are
+    re-shaped per connection rather than published twice.
+    """
+
+    async def connect(self):
+        await super().connect()
+        self.symbol = await streams.symbol_known(self.scope["url_route"]["kwargs"]["symbol"])
+        if self.symbol is None:
+            await self._violation("UNKNOWN_SYMBOL", "Unknown symbol.")
+            return
+        for channel in ("orderbook", "trades"):
+            stream = stream_key(channel, self.symbol)
+            hub.add(stream, self)
+            self.subscriptions.add(stream)
+
+    def deliver(self, stream: str, text: str) -> None:
+        message = json.loads(text)
+        if message.get("type") == "update":
+            message["type"] = "order_update"
+        elif message.get("type") == "trade":
+            message["type"] = "trade_execution"
+        super().deliver(stream, json.dumps(message))
+
+    def resync(self, stream: str) -> None:
+        """The old protocol has no resync: its clients ask again with get_order_book."""
+
+    async def receive(self, text_data=None, bytes_data=None):
+        raw = text_data if text_data is not None else bytes_data
+        if raw is not None and len(raw) > settings.WS_MAX_MESSAGE_BYTES:
+            await self._violation("MESSAGE_TOO_LARGE", "Messages are limited in size.")
+            return
+        if not self._take_token():
+            await self._violation("RATE_LIMIT", "Too many messages.")
+            return
+        try:
+            message = json.loads(raw) if raw is not None else None
+        except ValueError:
+            message = None
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "ping":
+            await self.send(text_data='{"type": "pong"}')
+        elif kind == "get_order_book":
+            depth = _bounded_int(message.get("depth"), default=20, high=1000)
+            if depth is None:
+                await self.send(text_data=error_text("BAD_DEPTH", "depth is 1 to 1000."))
+                return
+            book = await streams.legacy_order_book(self.symbol, depth)
+            self._queue(json.dumps({"type": "order_book_snapshot", **book}))
+        elif kind == "get_recent_trades":
+            limit = _bounded_int(message.get("limit"), default=50, high=1000)
+            if limit is None:
+                await self.send(text_data=error_text("BAD_LIMIT", "limit is 1 to 1000."))
+                return
+            trades = await streams.recent_trades(self.symbol, limit)
+            self._queue(
+                json.dumps({"type": "recent_trades", "symbol": self.symbol, "trades": trades})
+            )
+        else:
+            await self.send(text_data=error_text("UNKNOWN_TYPE", f"Unknown type: {kind!r}."))
+
+
+def _bounded_int(value, *, default: int, high: int) -> int | None:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+        return None
+    return value

@@ -8,9 +8,10 @@ import redis.asyncio as aioredis
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from marketdata.selectors import orderbook_from_database, orderbook_get, trade_list_recent
 from trading.matcher.publish import book_key, ticker_key
 from trading.models import Market
-from trading.selectors import normalize_symbol
+from trading.selectors import market_get_by_symbol, normalize_symbol
 
 SYMBOLS_TTL_SECONDS = 10.0
 _symbols: set[str] = set()
@@ -59,8 +60,6 @@ def _snapshot_message(book: dict) -> str:
 
 @database_sync_to_async
 def _snapshot_from_database(symbol: str) -> dict:
-    from marketdata.selectors import orderbook_from_database
-
     return orderbook_from_database(symbol=symbol, depth=None)
 
 
@@ -82,3 +81,27 @@ async def ticker_text(symbol: str) -> str | None:
     except Exception:
         return None
     return raw.decode() if raw else None
+
+
+@database_sync_to_async
+def legacy_order_book(symbol: str, depth: int) -> dict:
+    """The book as the old protocol shapes it: levels of price, total_quantity, order_count."""
+    book = orderbook_get(market=market_get_by_symbol(symbol=symbol), depth=depth)
+
+    def levels(rows):
+        return [
+            {"price": price, "total_quantity": quantity, "order_count": count}
+            for price, quantity, count in rows
+        ]
+
+    return {
+        "symbol": book["symbol"],
+        "seq": book["seq"],
+        "bids": levels(book["bids"]),
+        "asks": levels(book["asks"]),
+    }
+
+
+@database_sync_to_async
+def recent_trades(symbol: str, limit: int) -> list[dict]:
+    return trade_list_recent(market=market_get_by_symbol(symbol=symbol), limit=limit)

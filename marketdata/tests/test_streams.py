@@ -338,3 +338,52 @@ async def test_ticker_and_candles_follow_trades():
     assert Decimal(candle["close"]) == 101
     assert Decimal(candle["volume"]) == 3
     assert candle["trade_count"] == 1
+
+
+async def test_legacy_orderbook_endpoint_speaks_the_old_protocol():
+    market, users = await sync_to_async(make_market_and_traders)(2)
+    matcher = await sync_to_async(start_matcher)(market)
+    communicator = await connect("/api/v1/ws/orderbook/BTC_USD")
+
+    def rest_then_cross():
+        for side, user, price in (("sell", users[0], 102), ("sell", users[0], 101)):
+            order_place(
+                user=user,
+                request=OrderRequest(
+                    symbol=market.symbol,
+                    side=side,
+                    order_type="limit",
+                    quantity=Decimal(2),
+                    price=Decimal(price),
+                ),
+            )
+        order_place(
+            user=users[1],
+            request=OrderRequest(
+                symbol=market.symbol,
+                side="buy",
+                order_type="limit",
+                quantity=Decimal(1),
+                price=Decimal(101),
+            ),
+        )
+        match_all(matcher)
+
+    await sync_to_async(rest_then_cross)()
+    await communicator.send_json_to({"type": "ping"})
+    await communicator.send_json_to({"type": "get_order_book", "depth": 5})
+    await communicator.send_json_to({"type": "get_recent_trades", "limit": 10})
+    await communicator.send_json_to({"type": "get_order_book", "depth": 0})
+    messages = await receive_all(communicator)
+    await communicator.disconnect()
+
+    kinds = [m["type"] for m in messages]
+    assert {"pong", "order_update", "trade_execution", "order_book_snapshot", "recent_trades"} <= (
+        set(kinds)
+    )
+    book = next(m for m in messages if m["type"] == "order_book_snapshot")
+    assert book["asks"][0] == {"price": "101", "total_quantity": "1", "order_count": 1}
+    assert book["asks"][1]["price"] == "102"
+    trades = next(m for m in messages if m["type"] == "recent_trades")["trades"]
+    assert len(trades) == 1
+    assert next(m for m in messages if m["type"] == "error")["code"] == "BAD_DEPTH"
