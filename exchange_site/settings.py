@@ -5,6 +5,7 @@ are safe for a local run; with DEBUG off, a missing SECRET_KEY or ALLOWED_HOSTS 
 start-up instead of running with an insecure fallback.
 """
 
+import contextlib
 import os
 from datetime import timedelta
 from decimal import Decimal
@@ -253,6 +254,9 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
+# WhiteNoise warns on every start when this is missing (a fresh clone before collectstatic).
+with contextlib.suppress(OSError):
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
