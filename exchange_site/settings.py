@@ -325,7 +325,7 @@ CELERY_BEAT_SCHEDULE.update(
 # A market buy by quantity reserves its estimated cost plus this margin (0.05 = 5 %); the
 # engine never spends more than the reserve and releases what is left.
 MARKET_ORDER_SLIPPAGE = Decimal(env.str("MARKET_ORDER_SLIPPAGE", default="0.05"))
-MATCHER_BATCH_SIZE = env.int("MATCHER_BATCH_SIZE", default=500)
+MATCHER_BATCH_SIZE = env.int("MATCHER_BATCH_SIZE", default=2000)
 MATCHER_POLL_SECONDS = env.float("MATCHER_POLL_SECONDS", default=0.5)
 
 # --- WebSockets -----------------------------------------------------------------------
