@@ -343,19 +343,20 @@ class MarketMatcher:
 
         self._insert_trades(trades)
         result.candles = candles_apply_trades(market_id=self.market_id, trades=trades)
+        batch = self.batches + 1
         result.balances = balance_changes_apply(
-            changes=self._trade_changes(trades) + releases, publish=False
+            changes=self._trade_changes(trades, batch) + releases, publish=False
         )
         update_rows(
             Order, ORDER_UPDATE_FIELDS, [state.update_row(now) for state in touched.values()]
         )
-        self.batches += 1
-        market_update = {"seq": book.seq, "batches": self.batches, "updated_at": now}
+        self.batches = batch
+        market_update = {"seq": book.seq, "batches": batch, "updated_at": now}
         if last_price is not None:
             market_update["last_price"] = last_price
         Market.objects.filter(pk=self.market_id).update(**market_update)
         OrderCommand.objects.filter(pk__in=[command[0] for command in commands]).update(
-            processed_at=now, batch=self.batches
+            processed_at=now, batch=batch
         )
         result.trades = trades
         result.orders = list(touched.values())
@@ -442,12 +443,18 @@ class MarketMatcher:
         if state.reserved > ZERO:
             self._release(state, state.reserved, releases)
 
-    def _trade_changes(self, trades: list[Trade]) -> list[BalanceChange]:
+    def _trade_changes(self, trades: list[Trade], batch: int) -> list[BalanceChange]:
+        """Each trade's four transfers and the two fees it takes, as ledger lines.
+
+        The fee account's side is one line per asset per batch (reference: the batch),
+        not one per trade: it receives every fee of the batch, and each fee is still on
+        its trade row and on the payer's own ledger line.
+        """
         if not trades:
             return []
-        fee_account_id = fee_account_get().pk
         base, quote = self.base_asset_id, self.quote_asset_id
         changes = []
+        base_fees = quote_fees = ZERO
         for trade in trades:
             ref = {"reference_type": "trade", "reference_id": trade.pk}
             changes += [
@@ -461,19 +468,24 @@ class MarketMatcher:
                 ),
             ]
             if trade.buyer_fee:
-                changes += [
-                    BalanceChange(
-                        trade.buyer_id, base, Kind.FEE, available=-trade.buyer_fee, **ref
-                    ),
-                    BalanceChange(fee_account_id, base, Kind.FEE, available=trade.buyer_fee, **ref),
-                ]
+                changes.append(
+                    BalanceChange(trade.buyer_id, base, Kind.FEE, available=-trade.buyer_fee, **ref)
+                )
+                base_fees += trade.buyer_fee
             if trade.seller_fee:
-                changes += [
+                changes.append(
                     BalanceChange(
                         trade.seller_id, quote, Kind.FEE, available=-trade.seller_fee, **ref
-                    ),
+                    )
+                )
+                quote_fees += trade.seller_fee
+        fee_account_id = fee_account_get().pk
+        memo = f"{self.symbol} fees of {len(trades)} trades"
+        for asset_id, fees in ((base, base_fees), (quote, quote_fees)):
+            if fees:
+                changes.append(
                     BalanceChange(
-                        fee_account_id, quote, Kind.FEE, available=trade.seller_fee, **ref
-                    ),
-                ]
+                        fee_account_id, asset_id, Kind.FEE, "matcher_batch", batch, fees, ZERO, memo
+                    )
+                )
         return changes

@@ -47,7 +47,10 @@ def test_partial_fill_of_a_resting_buy_settles_both_sides_with_fees(
             "kind", flat=True
         )
     )
-    assert kinds == [LedgerKind.FEE] * 4 + [LedgerKind.TRADE] * 4
+    # The payers' fees are on the trade; the fee account's side is one line per batch.
+    assert kinds == [LedgerKind.FEE] * 2 + [LedgerKind.TRADE] * 4
+    fee_lines = LedgerEntry.objects.filter(user=fee_account, reference_type="matcher_batch")
+    assert sorted(fee_lines.values_list("available_delta", flat=True)) == [D("0.005"), D(1)]
     assert_ledger_ok()
 
 
