@@ -111,19 +111,27 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     # --- client messages ----------------------------------------------------------------
 
-    async def receive(self, text_data=None, bytes_data=None):
+    async def _admit(self, text_data, bytes_data) -> dict | bool | None:
+        """Enforce the size and rate limits, then parse. False: the connection is being
+        closed; None: not a JSON object; else the message."""
         raw = text_data if text_data is not None else bytes_data
         if raw is not None and len(raw) > settings.WS_MAX_MESSAGE_BYTES:
             await self._violation("MESSAGE_TOO_LARGE", "Messages are limited in size.")
-            return
+            return False
         if not self._take_token():
             await self._violation("RATE_LIMIT", "Too many messages.")
-            return
+            return False
         try:
             message = json.loads(raw) if raw is not None else None
         except ValueError:
-            message = None
-        if not isinstance(message, dict):
+            return None
+        return message if isinstance(message, dict) else None
+
+    async def receive(self, text_data=None, bytes_data=None):
+        message = await self._admit(text_data, bytes_data)
+        if message is False:
+            return
+        if message is None:
             await self.send(text_data=error_text("BAD_MESSAGE", "Send a JSON object with a type."))
             return
         kind = message.get("type")
@@ -263,18 +271,10 @@ class LegacyOrderBookConsumer(StreamConsumer):
         """The old protocol has no resync: its clients ask again with get_order_book."""
 
     async def receive(self, text_data=None, bytes_data=None):
-        raw = text_data if text_data is not None else bytes_data
-        if raw is not None and len(raw) > settings.WS_MAX_MESSAGE_BYTES:
-            await self._violation("MESSAGE_TOO_LARGE", "Messages are limited in size.")
+        message = await self._admit(text_data, bytes_data)
+        if message is False:
             return
-        if not self._take_token():
-            await self._violation("RATE_LIMIT", "Too many messages.")
-            return
-        try:
-            message = json.loads(raw) if raw is not None else None
-        except ValueError:
-            message = None
-        kind = message.get("type") if isinstance(message, dict) else None
+        kind = message.get("type") if message else None
         if kind == "ping":
             await self.send(text_data='{"type": "pong"}')
         elif kind == "get_order_book":

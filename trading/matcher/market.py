@@ -80,46 +80,11 @@ class OrderState:
     Built from plain column values rather than model instances: a batch reads hundreds.
     """
 
-    __slots__ = (
-        "id",
-        "user_id",
-        "side",
-        "order_type",
-        "time_in_force",
-        "post_only",
-        "price",
-        "stop_price",
-        "quantity",
-        "quote_quantity",
-        "filled_quantity",
-        "filled_quote",
-        "fee_total",
-        "reserved",
-        "status",
-        "reason",
-        "rested_seq",
-    )
+    __slots__ = ORDER_COLUMNS
 
     def __init__(self, values: tuple):
-        (
-            self.id,
-            self.user_id,
-            self.side,
-            self.order_type,
-            self.time_in_force,
-            self.post_only,
-            self.price,
-            self.stop_price,
-            self.quantity,
-            self.quote_quantity,
-            self.filled_quantity,
-            self.filled_quote,
-            self.fee_total,
-            self.reserved,
-            self.status,
-            self.reason,
-            self.rested_seq,
-        ) = values
+        for name, value in zip(ORDER_COLUMNS, values, strict=True):
+            setattr(self, name, value)
 
     def update_row(self, now) -> tuple:
         """(id, *ORDER_UPDATE_FIELDS values): what a batch writes back."""

@@ -6,10 +6,10 @@ from decimal import Decimal
 
 from django.db import connection
 
+from exchange_site.testing import assert_error, assert_ledger_ok  # noqa: F401 (re-exported)
 from trading import services
 from trading.matcher.market import MarketMatcher
 from trading.models import Market, Order, OrderCommand, Trade
-from wallets.ledger_check import ledger_check
 from wallets.models import Balance, LedgerEntry
 
 ORDER_FIELDS = ("quantity", "price", "stop_price", "quote_quantity")
@@ -70,25 +70,6 @@ def state() -> State:
         commands=OrderCommand.objects.count(),
         trades=Trade.objects.count(),
     )
-
-
-def assert_ledger_ok() -> None:
-    """DESIGN §4 invariants 1–5 over the whole database."""
-    report = ledger_check()
-    assert report.ok, report.violations
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    """The DESIGN §7 error shape with this status and code; returns the ``error`` object."""
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error"}, body
-    error = body["error"]
-    assert error["code"] == code, error
-    assert isinstance(error["message"], str)
-    assert error["message"]
-    assert isinstance(error["details"], dict)
-    return error
 
 
 def run_concurrently(count: int, work) -> list:

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from decimal import Decimal
 
-from wallets.ledger_check import ledger_check
+from exchange_site.testing import assert_error, assert_ledger_ok  # noqa: F401 (re-exported)
 from wallets.models import Balance, BalanceAdjustment, Deposit, LedgerEntry, Withdrawal
 
 
@@ -36,21 +36,3 @@ def balance_of(user, asset) -> tuple[Decimal, Decimal]:
     """(available, locked) of one account; (0, 0) when it never held the asset."""
     row = Balance.objects.filter(user=user, asset=asset).values_list("available", "locked").first()
     return row if row is not None else (Decimal(0), Decimal(0))
-
-
-def assert_ledger_ok() -> None:
-    report = ledger_check()
-    assert report.ok, report.violations
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    """The DESIGN §7 error shape with this status and code; returns the ``error`` object."""
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error"}, body
-    error = body["error"]
-    assert error["code"] == code, error
-    assert isinstance(error["message"], str)
-    assert error["message"]
-    assert isinstance(error["details"], dict)
-    return error
