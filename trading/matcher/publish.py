@@ -262,7 +262,7 @@ class Publisher:
 
     def _publish_private(self, result, matcher) -> None:
         events = [
-            (order.user_id, "orders", order_message(result.symbol, order))
+            (order.user_id, "orders", order_message(result.symbol, order, matcher.scale))
             for order in result.orders
         ]
         events += [
@@ -278,11 +278,11 @@ class Publisher:
         send_user_events(events)
 
 
-def order_message(symbol: str, order) -> str:
+def order_message(symbol: str, order, scale) -> str:
     """An order's state for its owner's ``orders`` channel."""
 
-    def text(value):
-        return decimal_to_str(value) if value is not None else None
+    def text(value, places=0):
+        return decimal_to_str(value, places) if value is not None else None
 
     return json.dumps(
         {
@@ -294,9 +294,9 @@ def order_message(symbol: str, order) -> str:
             "order_type": order.order_type,
             "status": order.status,
             "reason": order.reason,
-            "price": text(order.price),
-            "quantity": text(order.quantity),
-            "filled_quantity": text(order.filled_quantity),
+            "price": text(order.price, scale.price_places),
+            "quantity": text(order.quantity, scale.qty_places),
+            "filled_quantity": text(order.filled_quantity, scale.qty_places),
             "filled_quote": text(order.filled_quote),
         }
     )
