@@ -202,6 +202,26 @@ def drain(market: Market, batch_size: int) -> dict:
     }
 
 
+def _drain_timing_sql(market: Market, batch_size: int) -> dict:
+    """The drain with the wall time of each kind of statement summed (first 40 chars)."""
+    totals: dict[str, list] = {}
+
+    def timed(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            entry = totals.setdefault(" ".join(str(sql).split())[:60], [0, 0.0])
+            entry[0] += 1
+            entry[1] += time.perf_counter() - started
+
+    with connection.execute_wrapper(timed):
+        result = drain(market, batch_size)
+    for sql, (count, seconds) in sorted(totals.items(), key=lambda item: -item[1][1]):
+        print(f"{seconds * 1000:9.1f} ms {count:5d}x  {sql}", file=sys.stderr)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--commands", type=int, default=50_000)
@@ -210,6 +230,9 @@ def main() -> None:
     parser.add_argument("--queue-workers", type=int, default=4, help="processes queueing")
     parser.add_argument("--skip-ledger-check", action="store_true")
     parser.add_argument("--profile", action="store_true", help="cProfile the drain (stderr)")
+    parser.add_argument(
+        "--sql-times", action="store_true", help="time each kind of SQL statement (stderr)"
+    )
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("bench/matcher.py measures PostgreSQL: set DATABASE_URL=postgres://...")
@@ -222,7 +245,9 @@ def main() -> None:
         f"({pending / queue_seconds:.0f}/s through the services)",
         file=sys.stderr,
     )
-    if args.profile:
+    if args.sql_times:
+        result = _drain_timing_sql(market, args.batch_size)
+    elif args.profile:
         import cProfile
         import pstats
 

@@ -94,8 +94,10 @@ class Order(models.Model):
     LIVE = (Status.NEW, Status.OPEN, Status.PARTIALLY_FILLED, Status.UNTRIGGERED)
     FINAL = (Status.FILLED, Status.CANCELLED, Status.REJECTED, Status.EXPIRED)
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
-    market = models.ForeignKey(Market, on_delete=models.PROTECT)
+    # No single-column FK indexes where a composite index below starts with the column:
+    # every index costs each matcher batch an insert per changed row.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, db_index=False)
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, db_index=False)
     side = models.CharField(max_length=4, choices=Side.choices)
     order_type = models.CharField(max_length=10, choices=Type.choices)
     time_in_force = models.CharField(
@@ -170,14 +172,19 @@ class Trade(models.Model):
     from what it receives.
     """
 
-    market = models.ForeignKey(Market, on_delete=models.PROTECT)
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, db_index=False)
     price = AmountField(default=None)
     quantity = AmountField(default=None)
     quote_quantity = AmountField(default=None)
     buy_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="+")
     sell_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="+")
-    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Users' trades are found through (buyer, -id) and (seller, -id) below.
+    buyer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    seller = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     taker_side = models.CharField(max_length=4, choices=Order.Side.choices)
     buyer_fee = AmountField()
     seller_fee = AmountField()
@@ -190,8 +197,6 @@ class Trade(models.Model):
             models.Index(fields=["market", "created_at"], name="trade_market_time"),
             models.Index(fields=["buyer", "-id"], name="trade_buyer_id"),
             models.Index(fields=["seller", "-id"], name="trade_seller_id"),
-            models.Index(fields=["buy_order"], name="trade_buy_order"),
-            models.Index(fields=["sell_order"], name="trade_sell_order"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -210,7 +215,8 @@ class OrderCommand(models.Model):
         PLACE = "place"
         CANCEL = "cancel"
 
-    market = models.ForeignKey(Market, on_delete=models.PROTECT)
+    # Pending commands are found through the partial index below, not a market FK index.
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, db_index=False)
     order = models.ForeignKey(Order, on_delete=models.PROTECT)
     kind = models.CharField(max_length=6, choices=Kind.choices)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -102,7 +102,9 @@ class LedgerEntry(models.Model):
     On PostgreSQL a trigger refuses UPDATE and DELETE outright.
     """
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    # (user, asset, -id) below serves lookups by user; a separate FK index would only cost
+    # every insert (the matcher writes thousands a batch).
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, db_index=False)
     asset = models.ForeignKey(Asset, on_delete=models.PROTECT)
     available_delta = AmountField()
     locked_delta = AmountField()
