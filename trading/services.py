@@ -20,11 +20,12 @@ from trading.exceptions import (
     MarketNotFound,
     NoLiquidity,
     OrderNotCancellable,
+    OrderNotFound,
     UnknownSymbol,
 )
 from trading.matcher.wakeup import matcher_wake
 from trading.models import Market, Order, OrderCommand
-from trading.selectors import asks_for_estimate, market_get_by_symbol, order_get_for_user
+from trading.selectors import asks_for_estimate, market_get_by_symbol, order_list_for_user
 from wallets.models import AMOUNT_QUANTUM, Asset
 from wallets.models import LedgerKind as Kind
 from wallets.services import balance_reserve
@@ -297,10 +298,15 @@ def order_cancel(*, user: User, order_id: int) -> Order:
     Commands are consumed in order, so a cancel of an order the matcher has not placed yet
     still lands after its place. Raises ``OrderNotFound`` (404, also for another user's
     order), ``OrderNotCancellable`` (409) when it is already done, ``MarketHalted`` (422).
-    A second cancel of the same order queues nothing more.
+    A second cancel of the same order queues nothing more. Locks the order row.
     """
-    order = order_get_for_user(user=user, order_id=order_id)
-    order = Order.objects.select_for_update().select_related("market").get(pk=order.pk)
+    # Lock the order row only: locking the joined market row too would queue this behind
+    # the matcher's batch (which updates the market) and could deadlock with it.
+    order = (
+        order_list_for_user(user=user).select_for_update(of=("self",)).filter(pk=order_id).first()
+    )
+    if order is None:
+        raise OrderNotFound(details={"order_id": order_id})
     if not order.is_live:
         raise OrderNotCancellable(details={"order_id": order.pk, "status": order.status})
     if order.market.status == Market.Status.HALTED:

@@ -477,7 +477,9 @@ def deposit_confirm(*, deposit_id: int) -> bool:
 
     Returns False (and changes nothing) when it was already confirmed.
     """
-    deposit = Deposit.objects.select_for_update().select_related("asset").get(pk=deposit_id)
+    deposit = (
+        Deposit.objects.select_for_update(of=("self",)).select_related("asset").get(pk=deposit_id)
+    )
     if deposit.status != Deposit.Status.PENDING:
         return False
     deposit.status = Deposit.Status.CONFIRMED
@@ -547,7 +549,7 @@ def withdrawal_request(*, user: User, asset_code: str, amount: Decimal, address:
 
 
 def _withdrawal_locked(*, withdrawal_id: int, user: User | None = None) -> Withdrawal:
-    withdrawals = Withdrawal.objects.select_for_update().select_related("asset")
+    withdrawals = Withdrawal.objects.select_for_update(of=("self",)).select_related("asset")
     if user is not None:
         withdrawals = withdrawals.filter(user=user)
     withdrawal = withdrawals.filter(pk=withdrawal_id).first()

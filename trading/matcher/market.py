@@ -112,8 +112,6 @@ class BatchResult:
     level_changes: list[tuple] = field(default_factory=list)
     balances: dict[tuple[int, int], tuple] = field(default_factory=dict)
     candles: list = field(default_factory=list)
-    seq: int = 0
-    first_seq: int = 0
 
 
 class MarketMatcher:
@@ -243,7 +241,7 @@ class MarketMatcher:
             return None
         now = timezone.now()
         book = self.book
-        result = BatchResult(symbol=self.symbol, commands=len(commands), first_seq=book.seq + 1)
+        result = BatchResult(symbol=self.symbol, commands=len(commands))
         trades: list[Trade] = []
         releases: list[BalanceChange] = []
         touched: dict[int, OrderState] = {}
@@ -325,7 +323,6 @@ class MarketMatcher:
         )
         result.trades = trades
         result.orders = list(touched.values())
-        result.seq = book.seq
         return result
 
     def _insert_trades(self, trades: list[Trade]) -> None:
