@@ -55,6 +55,12 @@ class User(AbstractBaseUser, PermissionsMixin):
         default=False,
         help_text="An internal account of the exchange (the fee account); cannot log in.",
     )
+    frozen_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Set by an operator: a frozen user cannot log in, trade or withdraw.",
+    )
+    frozen_reason = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -83,3 +89,64 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self):
         return self.username
+
+    @property
+    def is_frozen(self) -> bool:
+        return self.frozen_at is not None
+
+
+class ApiKey(models.Model):
+    """A bot's credential: the public ``key`` travels in ``X-MBX-APIKEY``; the secret signs
+    requests (HMAC-SHA256). The secret is kept only encrypted with a key from the settings,
+    because the server must recompute signatures and so cannot store a one-way hash."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
+    label = models.CharField(max_length=64)
+    key = models.CharField(max_length=64, unique=True)
+    secret_encrypted = models.TextField(help_text="The secret, encrypted at rest.")
+    can_read = models.BooleanField(default=True)
+    can_trade = models.BooleanField(default=False)
+    ip_allowlist = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="IP addresses or networks (CIDR) the key may be used from; empty = any.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["user", "-id"], name="accounts_apikey_user_idx")]
+
+    def __str__(self):
+        return f"{self.label} ({self.key[:8]}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class OperatorAction(models.Model):
+    """The audit trail of the operator console: who did what to which object, when and why.
+    Append-only; written by the services that carry out operator actions."""
+
+    actor = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="operator_actions", null=True
+    )
+    action = models.CharField(max_length=64)
+    target_type = models.CharField(max_length=64, help_text="app_label.model of the target.")
+    target_id = models.CharField(max_length=64, blank=True)
+    target_repr = models.CharField(max_length=200, blank=True)
+    reason = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["target_type", "target_id"], name="accounts_opaction_target_idx")
+        ]
+
+    def __str__(self):
+        return f"{self.action} {self.target_repr} by {self.actor_id}"
