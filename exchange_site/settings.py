@@ -174,8 +174,24 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- Auth -----------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+# Django's default order unless the environment picks others (the end-to-end test stack uses
+# a fast hasher so that its subprocesses can verify the test users' passwords).
+PASSWORD_HASHERS = env.list(
+    "PASSWORD_HASHERS",
+    default=[
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+        "django.contrib.auth.hashers.Argon2PasswordHasher",
+        "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+        "django.contrib.auth.hashers.ScryptPasswordHasher",
+    ],
+)
 AUTHENTICATION_BACKENDS = ["accounts.backends.EmailOrUsernameBackend"]
-LOGIN_URL = "rest_framework:login"
+# Encrypts API-key secrets at rest (Fernet). Comma-separated: the first encrypts, all decrypt,
+# so a key can be rotated. Any string works (a Fernet key is derived from it); unset, it is
+# derived from SECRET_KEY, which then must not change while keys exist.
+API_KEY_ENCRYPTION_KEY = env.list("API_KEY_ENCRYPTION_KEY", default=[]) or [SECRET_KEY]
+LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -199,7 +215,7 @@ SIMPLE_JWT = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # JWT first: its WWW-Authenticate header turns "not authenticated" into 401.
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "accounts.authentication.JWTAuthentication",  # simplejwt's, refusing frozen users
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -223,6 +239,8 @@ REST_FRAMEWORK = {
         "anon": env.str("THROTTLE_ANON", default="600/min"),
         "user": env.str("THROTTLE_USER", default="6000/min"),
         "auth": env.str("THROTTLE_AUTH", default="30/min"),
+        # The Binance-compatible API (/api/v3), per API key (or per address when public).
+        "binance": env.str("THROTTLE_BINANCE", default="6000/min"),
     },
     "EXCEPTION_HANDLER": "exchange_site.exception_handler.exchange_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -253,6 +271,11 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# The chart library comes from npm (`npm ci`, run by the Makefile) and is served as it ships,
+# with no build step; pages work without it (no chart) on a checkout that skipped npm.
+CHART_LIBRARY_DIR = BASE_DIR / "node_modules" / "lightweight-charts" / "dist"
+if CHART_LIBRARY_DIR.is_dir():
+    STATICFILES_DIRS.append(("vendor/lightweight-charts", CHART_LIBRARY_DIR))
 STATIC_ROOT = VAR_DIR / "staticfiles"
 # WhiteNoise warns on every start when this is missing (a fresh clone before collectstatic).
 with contextlib.suppress(OSError):
@@ -327,6 +350,9 @@ CELERY_BEAT_SCHEDULE.update(
 MARKET_ORDER_SLIPPAGE = Decimal(env.str("MARKET_ORDER_SLIPPAGE", default="0.05"))
 MATCHER_BATCH_SIZE = env.int("MATCHER_BATCH_SIZE", default=2000)
 MATCHER_POLL_SECONDS = env.float("MATCHER_POLL_SECONDS", default=0.5)
+# /api/v3 order and cancel answers of type RESULT/FULL wait up to this long for the matcher,
+# so that they report the order's status and fills after matching, as Binance does.
+BINANCE_ORDER_WAIT_MS = env.int("BINANCE_ORDER_WAIT_MS", default=2000)
 
 # --- WebSockets -----------------------------------------------------------------------
 # The matcher sends at most one order-book diff per market per this many milliseconds

@@ -1,0 +1,250 @@
+"""The real exchange as subprocesses, for end-to-end tests (browser, CCXT, faults).
+
+``LiveStack`` runs what ``make run`` runs — gunicorn (pages and the API), daphne (WebSockets)
+and ``run_matcher`` — against the test database and the test Redis database, with
+production-like settings (``DEBUG`` off). Tests create data through the ORM and services
+(committed: the fixture uses ``transactional_db``) and talk to the processes over HTTP and
+WebSockets. Each process's stderr is kept under ``var/test-artifacts/stack/`` because a
+failing end-to-end test is mostly debugged from there.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "var" / "test-artifacts"
+STACK_LOGS = ARTIFACTS / "stack"
+STARTUP_TIMEOUT = 30.0
+_static_collected: set[str] = set()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def database_url() -> str:
+    """The URL of the database the test process is using right now (the test database)."""
+    database = settings.DATABASES["default"]
+    host = database.get("HOST") or "127.0.0.1"
+    port = database.get("PORT") or 5432
+    user = database.get("USER") or "postgres"
+    return f"postgres://{user}@{host}:{port}/{database['NAME']}"
+
+
+class LiveStack:
+    """gunicorn + daphne + the matcher on free ports; ``start()`` then ``stop()``."""
+
+    def __init__(self, name: str = "stack", web_workers: int = 2):
+        self.name = name
+        self.web_workers = web_workers
+        self.web_port = free_port()
+        self.ws_port = free_port()
+        self.web_url = f"http://127.0.0.1:{self.web_port}"
+        self.ws_url = f"ws://127.0.0.1:{self.ws_port}"
+        self.var_dir = ARTIFACTS / "var"
+        self.processes: dict[str, subprocess.Popen] = {}
+        self._logs: dict[str, object] = {}
+
+    # --- environment -----------------------------------------------------------------
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "exchange_site.settings",
+            "DEBUG": "0",
+            "SECRET_KEY": "live-stack-test-secret-key-not-for-production-0123456789",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "CSRF_TRUSTED_ORIGINS": f"{self.web_url},http://localhost:{self.web_port}",
+            "DATABASE_URL": database_url(),
+            "REDIS_URL": settings.REDIS_URL,
+            "CELERY_BROKER_URL": settings.REDIS_URL,
+            "CELERY_RESULT_BACKEND": settings.REDIS_URL,
+            "DEMO_DEPOSITS": "1",
+            "WS_PORT": str(self.ws_port),
+            "WS_PUBLIC_URL": self.ws_url,
+            "VAR_DIR": str(self.var_dir),
+            "PORT": str(self.web_port),
+            "HOST": "127.0.0.1",
+            "WEB_CONCURRENCY": str(self.web_workers),
+            "PYTHONUNBUFFERED": "1",
+            # The test process hashes with MD5 (root conftest); the servers must verify it.
+            "PASSWORD_HASHERS": ",".join(settings.PASSWORD_HASHERS),
+        }
+
+    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen:
+        STACK_LOGS.mkdir(parents=True, exist_ok=True)
+        log = open(STACK_LOGS / f"{self.name}-{name}.log", "wb")  # noqa: SIM115 (closed in stop)
+        self._logs[name] = log
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT
+        )
+        self.processes[name] = process
+        return process
+
+    def _collect_static(self) -> None:
+        # DEBUG is off, so WhiteNoise serves only what collectstatic gathered.
+        key = str(self.var_dir)
+        if key in _static_collected:
+            return
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
+            cwd=ROOT,
+            env=self.env(),
+            check=True,
+        )
+        _static_collected.add(key)
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> LiveStack:
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        self._collect_static()
+        python = sys.executable
+        self._spawn(
+            "web",
+            [python, "-m", "gunicorn", "exchange_site.wsgi", "--config", "gunicorn.conf.py"],
+        )
+        self._spawn(
+            "ws",
+            [
+                python,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.ws_port),
+                "exchange_site.asgi:application",
+            ],
+        )
+        self.start_matcher()
+        self._wait_listening("web", self.web_port)
+        self._wait_listening("ws", self.ws_port)
+        return self
+
+    def start_matcher(self) -> None:
+        self._spawn(
+            "matcher", [sys.executable, "manage.py", "run_matcher", "--poll-seconds", "0.2"]
+        )
+        self._wait_matcher_heartbeat()
+
+    def stop_matcher(self, kill: bool = False) -> None:
+        self._stop("matcher", kill=kill)
+
+    def restart_matcher(self) -> None:
+        self.stop_matcher()
+        self.start_matcher()
+
+    def stop(self) -> None:
+        for name in list(self.processes):
+            self._stop(name)
+        for log in self._logs.values():
+            log.close()
+        self._logs.clear()
+
+    def _stop(self, name: str, kill: bool = False) -> None:
+        process = self.processes.pop(name, None)
+        if process is None or process.poll() is not None:
+            return
+        if kill:
+            process.kill()
+        else:
+            process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+    def _check_alive(self, name: str) -> None:
+        process = self.processes.get(name)
+        if process is not None and process.poll() is not None:
+            log = STACK_LOGS / f"{self.name}-{name}.log"
+            tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+            raise RuntimeError(f"The {name} process exited ({process.returncode}):\n{tail}")
+
+    def _wait_listening(self, name: str, port: int) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not _port_open(port):
+            self._check_alive(name)
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"The {name} process did not listen on {port} in time.")
+            time.sleep(0.1)
+
+    def _wait_matcher_heartbeat(self) -> None:
+        from trading.selectors import matcher_health
+
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while matcher_health().get("status") != "ok":
+            self._check_alive("matcher")
+            if time.monotonic() > deadline:
+                raise RuntimeError("The matcher sent no heartbeat in time.")
+            time.sleep(0.1)
+
+    # --- helpers for tests -----------------------------------------------------------
+
+    def wait_matcher_idle(self, timeout: float = 10.0) -> None:
+        """Block until the matcher has processed every queued command."""
+        from trading.models import OrderCommand
+
+        deadline = time.monotonic() + timeout
+        while OrderCommand.objects.filter(processed_at__isnull=True).exists():
+            self._check_alive("matcher")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"The matcher did not drain its commands in {timeout} s.")
+            time.sleep(0.05)
+
+    def create_user(
+        self,
+        *,
+        email: str,
+        username: str,
+        password: str = "correct-horse-battery",
+        funds: dict[str, str] | None = None,
+    ):
+        """A committed user with demo deposits (ledger-correct) of ``funds``."""
+        from django.test import override_settings
+
+        from accounts.services import user_register
+        from wallets.services import deposit_demo_create
+
+        user = user_register(email=email, username=username, password=password)
+        unlimited = {"*": "1000000000000"}
+        with override_settings(
+            DEMO_DEPOSITS=True,
+            DEMO_DEPOSIT_MAX_PER_REQUEST=unlimited,
+            DEMO_DEPOSIT_MAX_PER_DAY=unlimited,
+        ):
+            for code, amount in (funds or {}).items():
+                deposit_demo_create(user=user, asset_code=code, amount=Decimal(amount))
+        return user
+
+
+def seed_markets() -> None:
+    """The demo assets and markets (BTC-USD, ETH-USD, SOL-USD, ETH-BTC) and the fee account."""
+    from trading.services import markets_seed
+    from wallets.selectors import fee_account_get
+    from wallets.services import assets_seed
+
+    assets_seed()
+    markets_seed()
+    fee_account_get()
