@@ -366,3 +366,9 @@ WS_RATE_PER_SECOND = env.float("WS_RATE_PER_SECOND", default=20.0)
 WS_RATE_BURST = env.int("WS_RATE_BURST", default=40)
 # Messages waiting for one slow client before it is resynced instead of buffered further.
 WS_OUTBOX_LIMIT = env.int("WS_OUTBOX_LIMIT", default=500)
+# Bytes a client may leave unread in its socket's send buffer before its messages queue in
+# the outbox (and it is resynced when that fills) rather than being written directly.
+WS_SEND_BUFFER_BYTES = env.int("WS_SEND_BUFFER_BYTES", default=256 * 1024)
+# Write public messages as prepared frames straight to daphne's connections (marketdata.fastsend);
+# off = every message through the ASGI send (for comparison in bench/ws_fanout.py).
+WS_DIRECT_SEND = env.bool("WS_DIRECT_SEND", default=True)

@@ -10,7 +10,9 @@ failing end-to-end test is mostly debugged from there.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -24,7 +26,17 @@ ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "var" / "test-artifacts"
 STACK_LOGS = ARTIFACTS / "stack"
 STARTUP_TIMEOUT = 30.0
+PR_SET_PDEATHSIG = 1
 _static_collected: set[str] = set()
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: a killed test run must not leave servers behind."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass  # not Linux: the fixture's teardown still stops the processes
 
 
 def free_port() -> int:
@@ -95,7 +107,12 @@ class LiveStack:
         log = open(STACK_LOGS / f"{self.name}-{name}.log", "wb")  # noqa: SIM115 (closed in stop)
         self._logs[name] = log
         process = subprocess.Popen(
-            command, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT
+            command,
+            cwd=ROOT,
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
         )
         self.processes[name] = process
         return process

@@ -7,8 +7,9 @@ unknown channel or symbol, or a private channel without auth get an ``error`` an
 connection stays open. Exceeding the limits (message size, message rate, subscriptions)
 gets an ``error`` and then a close with code 1008.
 
-Consumers stay thin: public messages arrive already serialized from the hub and are
-forwarded as they are; each connection writes from its own bounded outbox.
+Consumers stay thin: public messages arrive already serialized (and framed) from the hub
+and are written as they are, straight to the connection when nothing is queued before them
+(``marketdata.fastsend``), else through the connection's bounded outbox.
 """
 
 import asyncio
@@ -19,6 +20,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from marketdata import streams
+from marketdata.fastsend import DirectWriter
 from marketdata.groups import (
     CANDLE_INTERVALS,
     PRIVATE_CHANNELS,
@@ -52,8 +54,12 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.tokens = float(settings.WS_RATE_BURST)
         self.tokens_at = time.monotonic()
         self.in_user_group = False
+        self.sending = False
+        self.direct = None
         self.writer = asyncio.get_running_loop().create_task(self._write_loop())
         await self.accept()
+        if settings.WS_DIRECT_SEND:
+            self.direct = DirectWriter.for_send(self.base_send, settings.WS_SEND_BUFFER_BYTES)
         if self.scope.get("token_invalid"):
             await self.send(text_data=error_text("TOKEN_INVALID", "The token is invalid."))
 
@@ -71,7 +77,14 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     # --- outbox -------------------------------------------------------------------------
 
-    def deliver(self, stream: str, text: str) -> None:
+    def deliver(self, stream: str, text: str, frame: bytes | None = None) -> None:
+        direct = self.direct
+        if direct is not None and frame is not None and not self.sending and self.outbox.empty():
+            # Nothing is queued before this message, so writing it now keeps the order.
+            if direct.write(frame) or not direct.is_open():
+                return
+            self._fell_behind()
+            return
         try:
             self.outbox.put_nowait(text)
         except asyncio.QueueFull:
@@ -103,11 +116,17 @@ class StreamConsumer(AsyncWebsocketConsumer):
         send = self.base_send
         while True:
             item = await outbox.get()
-            if isinstance(item, _Resync):
-                item = await streams.orderbook_snapshot_text(item.symbol)
-            # base_send skips the consumer's per-message argument checks: this loop is the
-            # hot path of the fan-out (one call per message per subscriber).
-            await send({"type": "websocket.send", "text": item})
+            self.sending = True
+            try:
+                # A client that does not read holds its messages here, where the bounded
+                # outbox notices, rather than in an ever-growing transport buffer.
+                while self.direct is not None and self.direct.backlogged():
+                    await asyncio.sleep(0.05)
+                if isinstance(item, _Resync):
+                    item = await streams.orderbook_snapshot_text(item.symbol)
+                await send({"type": "websocket.send", "text": item})
+            finally:
+                self.sending = not outbox.empty()
 
     # --- client messages ----------------------------------------------------------------
 
@@ -259,7 +278,7 @@ class LegacyOrderBookConsumer(StreamConsumer):
             hub.add(stream, self)
             self.subscriptions.add(stream)
 
-    def deliver(self, stream: str, text: str) -> None:
+    def deliver(self, stream: str, text: str, frame: bytes | None = None) -> None:
         message = json.loads(text)
         if message.get("type") == "update":
             message["type"] = "order_update"

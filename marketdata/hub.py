@@ -16,14 +16,15 @@ from typing import Protocol
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from marketdata.fastsend import text_frame
 from marketdata.groups import PUBLIC_PATTERN, PUBLIC_PREFIX
 
 logger = logging.getLogger(__name__)
 
 
 class Subscriber(Protocol):
-    def deliver(self, stream: str, text: str) -> None:
-        """Queue ``text`` for the client; must not block."""
+    def deliver(self, stream: str, text: str, frame: bytes) -> None:
+        """Send ``text`` (``frame`` is it as a WebSocket frame) to the client; must not block."""
 
     def resync(self, stream: str) -> None:
         """Messages of ``stream`` were lost: start it over with a fresh snapshot."""
@@ -71,8 +72,9 @@ class Hub:
         listeners = self.subscribers.get(stream)
         if not listeners:
             return
+        frame = text_frame(text)
         for subscriber in tuple(listeners):
-            subscriber.deliver(stream, text)
+            subscriber.deliver(stream, text, frame)
         self.delivered += len(listeners)
 
     async def _listen(self) -> None:

@@ -17,7 +17,7 @@ from django.utils import timezone
 from exchange_site.db import copy_rows, next_ids, update_rows
 from marketdata.services import candles_apply_trades
 from trading import engine
-from trading.matcher.convert import MarketScale
+from trading.matcher.convert import MarketScale, OffGrid
 from trading.models import Market, Order, OrderCommand, Trade
 from wallets.models import AMOUNT_QUANTUM, ZERO
 from wallets.models import LedgerKind as Kind
@@ -239,6 +239,22 @@ class MarketMatcher:
         )
         if not commands:
             return None
+        # The market row lock orders this batch with operators' status and rule changes
+        # (trading.services.market_status_set / market_rules_update), which take it too.
+        # NO KEY UPDATE: a plain FOR UPDATE would also block every order INSERT's foreign-key
+        # check (FOR KEY SHARE) on the market, deadlocking with order entry's balance locks.
+        status, tick_size, lot_size, self.maker_fee, self.taker_fee = (
+            Market.objects.select_for_update(no_key=True)
+            .filter(pk=self.market_id)
+            .values_list("status", "tick_size", "lot_size", "maker_fee", "taker_fee")
+            .get()
+        )
+        if status == Market.Status.HALTED:
+            return None  # the commands wait, in order, until the market resumes
+        if (tick_size, lot_size) != (self.scale.tick_size, self.scale.lot_size):
+            self.book = None  # rebuilt on the new grid (and re-published) before the next batch
+            return None
+        cancel_only = status == Market.Status.CANCEL_ONLY
         now = timezone.now()
         book = self.book
         result = BatchResult(symbol=self.symbol, commands=len(commands))
@@ -253,8 +269,18 @@ class MarketMatcher:
                 state = self.live.get(order_id) or OrderState(order_values)
                 if state.status != Order.Status.NEW:
                     continue  # already placed (cannot happen unless re-queued by hand)
+                try:
+                    place = None if cancel_only else self._place_command(state)
+                except OffGrid:
+                    place = None  # accepted just before a tick or lot size change
+                if place is None:
+                    state.status = Order.Status.REJECTED
+                    state.reason = "market_cancel_only" if cancel_only else "off_grid"
+                    self._release_rest(state, releases)
+                    touched[state.id] = state
+                    continue
                 self.live[state.id] = state
-                events = book.apply(self._place_command(state))
+                events = book.apply(place)
             else:
                 events = book.cancel(order_id)
             resting_state = None
