@@ -18,8 +18,10 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
+from accounts.exceptions import AccountFrozen
 from accounts.models import User
-from exchange_site.db import copy_rows
+from accounts.services import operator_action_record, reason_require
+from exchange_site.db import array_literal, copy_rows
 from exchange_site.decimals import decimal_to_str
 from wallets.events import balances_publish_on_commit
 from wallets.exceptions import (
@@ -27,6 +29,7 @@ from wallets.exceptions import (
     DemoDepositsDisabled,
     DepositLimitExceeded,
     DepositNotFound,
+    DepositStateConflict,
     InsufficientBalance,
     LedgerInconsistency,
     WithdrawalNotFound,
@@ -247,9 +250,9 @@ def balance_changes_apply(
             cursor.execute(
                 "UPDATE wallets_balance AS b SET available = b.available + v.available, "
                 "locked = b.locked + v.locked, updated_at = %s "
-                "FROM unnest(%s::bigint[], %s::numeric[], %s::numeric[]) "
+                "FROM unnest(%s::text::bigint[], %s::text::numeric[], %s::text::numeric[]) "
                 "AS v(id, available, locked) WHERE b.id = v.id",
-                [now, *map(list, zip(*updates, strict=True))],
+                [now, *map(array_literal, zip(*updates, strict=True))],
             )
         copy_rows(
             LedgerEntry._meta.db_table,
@@ -306,10 +309,10 @@ def _balances_locked(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], tupl
             cursor.execute(
                 "SELECT b.id, b.user_id, b.asset_id, b.available, b.locked "
                 "FROM wallets_balance AS b "
-                "JOIN unnest(%s::bigint[], %s::bigint[]) AS p(user_id, asset_id) "
+                "JOIN unnest(%s::text::bigint[], %s::text::bigint[]) AS p(user_id, asset_id) "
                 "ON b.user_id = p.user_id AND b.asset_id = p.asset_id "
                 "ORDER BY b.user_id, b.asset_id FOR UPDATE OF b",
-                [[pair[0] for pair in pairs], [pair[1] for pair in pairs]],
+                [array_literal(pair[0] for pair in pairs), array_literal(p[1] for p in pairs)],
             )
             rows = cursor.fetchall()
         return {(user_id, asset_id): (pk, a, lk) for pk, user_id, asset_id, a, lk in rows}
@@ -497,6 +500,28 @@ def deposit_confirm(*, deposit_id: int) -> bool:
     return True
 
 
+@transaction.atomic
+def deposit_confirm_by_operator(*, deposit_id: int, operator: User, reason: str) -> Deposit:
+    """An operator confirms a pending deposit now (the demo chain: no waiting for blocks)
+    and credits it, recorded in the audit trail. Locks the deposit row. Raises
+    ``ValidationError`` without a reason, ``DepositNotFound`` (404) and
+    ``DepositStateConflict`` (409) when it is no longer pending."""
+    reason = reason_require(reason)
+    if not Deposit.objects.filter(pk=deposit_id).exists():
+        raise DepositNotFound(details={"deposit_id": deposit_id})
+    if not deposit_confirm(deposit_id=deposit_id):
+        raise DepositStateConflict(details={"deposit_id": deposit_id})
+    deposit = Deposit.objects.select_related("asset").get(pk=deposit_id)
+    operator_action_record(
+        actor=operator,
+        action="deposit_confirm",
+        target=deposit,
+        reason=reason,
+        details={"amount": decimal_to_str(deposit.amount), "asset": deposit.asset.code},
+    )
+    return deposit
+
+
 def chain_block_mine() -> int:
     """One block of the simulated chain: every pending deposit gains a confirmation, and
     those that reach their asset's requirement are credited. Returns how many were."""
@@ -516,9 +541,11 @@ def chain_block_mine() -> int:
 def withdrawal_request(*, user: User, asset_code: str, amount: Decimal, address: str) -> Withdrawal:
     """Ask to send ``amount`` to ``address``; reserves amount + the asset's fee.
 
-    Raises ``ValidationError`` (400) for a bad amount or address or one under the asset's
-    minimum, ``InsufficientBalance`` (422) when available < amount + fee.
+    Raises ``AccountFrozen`` (403), ``ValidationError`` (400) for a bad amount or address or
+    one under the asset's minimum, ``InsufficientBalance`` (422) when available < amount + fee.
     """
+    if user.is_frozen:
+        raise AccountFrozen()
     asset = _active_asset(asset_code)
     amount = amount_validate(asset=asset, amount=amount)
     address = address_validate(address)
@@ -596,19 +623,26 @@ def withdrawal_cancel(*, user: User, withdrawal_id: int) -> Withdrawal:
 def withdrawal_approve(*, withdrawal_id: int, reviewer: User, note: str = "") -> Withdrawal:
     """An operator approves a requested withdrawal; processing starts after commit.
 
-    Locks the withdrawal row. Raises ``WithdrawalStateConflict`` (409) unless requested.
+    Locks the withdrawal row. Raises ``WithdrawalStateConflict`` (409) unless requested and
+    ``AccountFrozen`` (403) while its owner is frozen. Recorded in the operators' audit trail
+    with ``note`` as the reason.
     """
     from wallets.tasks import withdrawal_process_task
 
     withdrawal = _withdrawal_locked(withdrawal_id=withdrawal_id)
     if withdrawal.status != Withdrawal.Status.REQUESTED:
         raise _state_conflict(withdrawal, "approved")
+    if User.objects.filter(pk=withdrawal.user_id, frozen_at__isnull=False).exists():
+        raise AccountFrozen("The owner of this withdrawal is frozen.")
     withdrawal.status = Withdrawal.Status.APPROVED
     withdrawal.reviewed_by = reviewer
     withdrawal.reviewed_at = timezone.now()
     withdrawal.review_note = note[:500]
     withdrawal.save(
         update_fields=["status", "reviewed_by", "reviewed_at", "review_note", "updated_at"]
+    )
+    operator_action_record(
+        actor=reviewer, action="withdrawal_approve", target=withdrawal, reason=note
     )
     withdrawal_process_task.delay_on_commit(withdrawal.pk)
     return withdrawal
@@ -619,7 +653,8 @@ def withdrawal_reject(*, withdrawal_id: int, reviewer: User, reason: str) -> Wit
     """An operator rejects a requested or approved withdrawal; the reserve is released.
 
     Locks the withdrawal row. A reason is required (``ValidationError``). Raises
-    ``WithdrawalStateConflict`` (409) once processing has started.
+    ``WithdrawalStateConflict`` (409) once processing has started. Recorded in the
+    operators' audit trail.
     """
     if not reason or not reason.strip():
         raise ValidationError({"reason": ["Give the reason for the rejection."]})
@@ -634,6 +669,9 @@ def withdrawal_reject(*, withdrawal_id: int, reviewer: User, reason: str) -> Wit
     withdrawal.save(
         update_fields=["status", "reviewed_by", "reviewed_at", "review_note", "updated_at"]
     )
+    operator_action_record(
+        actor=reviewer, action="withdrawal_reject", target=withdrawal, reason=reason
+    )
     return withdrawal
 
 
@@ -642,6 +680,8 @@ def _withdrawal_broadcast(*, withdrawal_id: int) -> None:
     withdrawal = _withdrawal_locked(withdrawal_id=withdrawal_id)
     if withdrawal.status != Withdrawal.Status.APPROVED:
         return
+    if User.objects.filter(pk=withdrawal.user_id, frozen_at__isnull=False).exists():
+        return  # held while its owner is frozen; the periodic sweep sends it after an unfreeze
     # The simulated chain's transaction id; set once, so a retry never sends twice.
     withdrawal.tx_id = f"simtx-{uuid.uuid4().hex}"
     withdrawal.status = Withdrawal.Status.PROCESSING
@@ -721,8 +761,8 @@ def balance_adjust(
 ) -> BalanceAdjustment:
     """An operator credits (amount > 0) or debits (amount < 0) an available balance.
 
-    The reason is required and kept on the adjustment and its ledger entry. A debit
-    larger than the available balance raises ``InsufficientBalance``.
+    The reason is required and kept on the adjustment, its ledger entry and the operators'
+    audit trail. A debit larger than the available balance raises ``InsufficientBalance``.
     """
     if not reason or not reason.strip():
         raise ValidationError({"reason": ["Write down why the balance is adjusted."]})
@@ -744,6 +784,13 @@ def balance_adjust(
                 memo=reason.strip()[:500],
             )
         ]
+    )
+    operator_action_record(
+        actor=operator,
+        action="balance_adjust",
+        target=adjustment,
+        reason=reason,
+        details={"user_id": user.pk, "asset": asset.code, "amount": decimal_to_str(amount)},
     )
     return adjustment
 

@@ -1,0 +1,41 @@
+"""The bulk statement helpers: array literals round-trip exactly through PostgreSQL."""
+
+import datetime
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from exchange_site.db import array_literal
+
+
+def roundtrip(values, pg_type: str) -> list:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT %s::text::{pg_type}[]", [array_literal(values)])
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("values", "pg_type"),
+    [
+        ([1, 2, 9_223_372_036_854_775_807], "bigint"),
+        ([Decimal("0.000000000000000001"), Decimal("0E-18"), Decimal("-12.50"), None], "numeric"),
+        ([Decimal("1E+3"), Decimal("123456789012345678.123456789012345678")], "numeric(36, 18)"),
+        (["", "NULL", "null", "a b", 'quo"te', "back\\slash", "{brace}", "comma,", "é"], "text"),
+        (["filled", None, "partially_filled", "market_cancel_only"], "varchar(32)"),
+        ([True, False, None], "boolean"),
+    ],
+)
+def test_array_literal_roundtrips(values, pg_type):
+    assert roundtrip(values, pg_type) == values
+
+
+@pytest.mark.django_db
+def test_array_literal_roundtrips_timestamps():
+    moment = datetime.datetime(2026, 11, 23, 17, 0, 1, 123456, tzinfo=datetime.UTC)
+    assert roundtrip([moment, None], "timestamp with time zone") == [moment, None]
+
+
+def test_empty_array_literal():
+    assert array_literal([]) == "{}"
