@@ -1,9 +1,16 @@
+"""Operators' view of accounts: users (freeze / unfreeze, through ``accounts.services``),
+API keys (read-only) and the audit trail of every operator action (read-only)."""
+
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html, format_html_join
 
-from accounts.models import User
+from accounts import services
+from accounts.models import ApiKey, OperatorAction, User
+from exchange_site.admin_tools import ReadOnlyAdmin, reason_for_action, run_each, user_filter
 
 
 class AccountCreationForm(UserCreationForm):
@@ -19,18 +26,45 @@ class AccountChangeForm(UserChangeForm):
         field_classes = {"email": forms.EmailField}
 
 
+class FrozenFilter(admin.SimpleListFilter):
+    title = "frozen"
+    parameter_name = "frozen"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "frozen"), ("no", "not frozen")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(frozen_at__isnull=self.value() == "no")
+        return queryset
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     form = AccountChangeForm
     add_form = AccountCreationForm
-    list_display = ("email", "username", "full_name", "is_verified", "is_active", "is_staff")
-    list_filter = ("is_verified", "is_active", "is_staff", "is_superuser")
+    list_display = (
+        "email",
+        "username",
+        "full_name",
+        "is_verified",
+        "is_active",
+        "frozen",
+        "is_staff",
+        "created_at",
+    )
+    list_filter = (FrozenFilter, "is_verified", "is_active", "is_staff", "is_superuser", "groups")
     search_fields = ("email", "username", "full_name")
     ordering = ("-created_at",)
-    readonly_fields = ("created_at", "updated_at", "last_login")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    # Frozen state changes only through the freeze / unfreeze actions (audited).
+    readonly_fields = ("created_at", "updated_at", "last_login", "frozen_at", "frozen_reason")
     fieldsets = (
         (None, {"fields": ("email", "username", "password")}),
         ("Profile", {"fields": ("full_name", "is_verified")}),
+        ("Freeze", {"fields": ("frozen_at", "frozen_reason")}),
+        ("Activity", {"fields": ("records",)}),
         (
             "Permissions",
             {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
@@ -46,3 +80,125 @@ class UserAdmin(DjangoUserAdmin):
             },
         ),
     )
+    actions = ["freeze", "unfreeze"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*self.readonly_fields, "records") if obj else self.readonly_fields
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+        # A read-only view would print the password hash itself.
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f != "password"]})
+            for name, options in fieldsets
+        ]
+
+    @admin.display(description="frozen", boolean=True)
+    def frozen(self, obj):
+        return obj.is_frozen
+
+    @admin.display(description="records")
+    def records(self, obj):
+        links = [
+            ("trading_order", "orders"),
+            ("trading_trade", "trades"),
+            ("wallets_balance", "balances"),
+            ("wallets_ledgerentry", "ledger"),
+            ("wallets_deposit", "deposits"),
+            ("wallets_withdrawal", "withdrawals"),
+        ]
+        return format_html_join(
+            " · ",
+            '<a href="{}?user={}">{}</a>',
+            ((reverse(f"admin:{name}_changelist"), obj.pk, label) for name, label in links),
+        )
+
+    def has_freeze_permission(self, request):
+        return request.user.has_perm("accounts.freeze_user")
+
+    @admin.action(
+        description="Freeze selected users (cancels their orders)", permissions=["freeze"]
+    )
+    def freeze(self, request, queryset):
+        reason, form = reason_for_action(
+            self,
+            request,
+            queryset,
+            title="Freeze users",
+            question="Freeze these accounts? They can no longer log in, trade or withdraw; "
+            "their tokens stop working and their open orders are cancelled.",
+        )
+        if form:
+            return form
+        run_each(
+            self,
+            request,
+            queryset,
+            lambda user: services.user_freeze(user_id=user.pk, actor=request.user, reason=reason),
+            done="{count} user(s) frozen; their open orders are being cancelled.",
+        )
+        return None
+
+    @admin.action(description="Unfreeze selected users", permissions=["freeze"])
+    def unfreeze(self, request, queryset):
+        reason, form = reason_for_action(
+            self,
+            request,
+            queryset,
+            title="Unfreeze users",
+            question="Unfreeze these accounts? Logins, trading and withdrawals work again.",
+        )
+        if form:
+            return form
+        run_each(
+            self,
+            request,
+            queryset,
+            lambda user: services.user_unfreeze(user_id=user.pk, actor=request.user, reason=reason),
+            done="{count} user(s) unfrozen.",
+        )
+        return None
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(ReadOnlyAdmin):
+    list_display = ("label", "key", "user", "can_read", "can_trade", "created_at", "revoked_at")
+    list_filter = ("can_trade", user_filter("user"))
+    search_fields = ("=key", "user__email", "user__username", "label")
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
+    # The encrypted secret never leaves the database, not even to operators.
+    exclude = ("secret_encrypted",)
+
+
+@admin.register(OperatorAction)
+class OperatorActionAdmin(ReadOnlyAdmin):
+    """The audit trail: who did what to which object, when and why."""
+
+    list_display = ("created_at", "actor", "action", "target_link", "reason")
+    list_filter = ("action", "target_type", user_filter("actor", title="operator"))
+    search_fields = ("reason", "target_repr", "=target_id", "actor__email", "actor__username")
+    list_select_related = ("actor",)
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    readonly_fields = (
+        "created_at",
+        "actor",
+        "action",
+        "target_type",
+        "target_id",
+        "target_link",
+        "reason",
+        "details",
+    )
+
+    @admin.display(description="target")
+    def target_link(self, obj):
+        app_label, _, model = obj.target_type.partition(".")
+        try:
+            url = reverse(f"admin:{app_label}_{model}_change", args=[obj.target_id])
+        except NoReverseMatch:
+            return obj.target_repr
+        return format_html('<a href="{}">{}</a>', url, obj.target_repr or obj.target_id)

@@ -16,7 +16,12 @@ def _user_for_token(raw_token: str):
         token = AccessToken(raw_token)
     except TokenError:
         return None
-    return get_user_model().objects.filter(pk=token.get("user_id"), is_active=True).first()
+    # A frozen user's token opens no private stream (issue 8), like a deactivated user's.
+    return (
+        get_user_model()
+        .objects.filter(pk=token.get("user_id"), is_active=True, frozen_at__isnull=True)
+        .first()
+    )
 
 
 class JwtQueryAuthMiddleware:

@@ -47,3 +47,8 @@ class OrderNotFound(NotFoundError):
 class OrderNotCancellable(ConflictError):
     code = "ORDER_NOT_CANCELLABLE"
     message = "The order is already done."
+
+
+class MarketStatusUnchanged(ConflictError):
+    code = "MARKET_STATUS_UNCHANGED"
+    message = "The market already has this status."

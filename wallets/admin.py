@@ -1,42 +1,28 @@
 """Operators' view of money. Balances and the ledger are read-only here: every change goes
-through ``wallets.services`` (approve, reject, adjust), so the ledger always explains it."""
+through ``wallets.services`` (confirm, approve, reject, adjust), so the ledger always
+explains it and the audit trail says who did it and why."""
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import ValidationError
-from django.shortcuts import render
+from django.urls import reverse
+from django.utils.html import format_html
 
-from exchange_site.exceptions import ExchangeError
+from exchange_site.admin_tools import ReadOnlyAdmin, reason_for_action, run_each, user_filter
 from wallets import services
 from wallets.models import (
     Asset,
     Balance,
     BalanceAdjustment,
     Deposit,
+    DepositAddress,
     LedgerCheckRun,
     LedgerEntry,
     Withdrawal,
 )
 from wallets.selectors import balance_available
 
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Listed and searchable, never added, changed or deleted by hand."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-def _error_text(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(exc.messages)
-    return getattr(exc, "message", str(exc))
+__all__ = ["ReadOnlyAdmin"]  # re-exported: other apps' admins import it from here
 
 
 @admin.register(Asset)
@@ -51,6 +37,7 @@ class AssetAdmin(admin.ModelAdmin):
         "is_active",
     )
     list_editable = ("is_active",)
+    list_filter = ("is_active",)
     search_fields = ("code", "name")
 
     def get_readonly_fields(self, request, obj=None):
@@ -63,10 +50,19 @@ class AssetAdmin(admin.ModelAdmin):
 
 @admin.register(Balance)
 class BalanceAdmin(ReadOnlyAdmin):
-    list_display = ("user", "asset", "available", "locked", "updated_at")
-    list_filter = ("asset",)
+    list_display = ("user", "asset", "available", "locked", "updated_at", "adjust_link")
+    list_filter = ("asset", user_filter("user"))
     search_fields = ("user__email", "user__username")
     list_select_related = ("user", "asset")
+    show_full_result_count = False
+
+    @admin.display(description="adjust")
+    def adjust_link(self, obj):
+        # Balances never change by editing them: an adjustment posts a ledger entry.
+        url = reverse("admin:wallets_balanceadjustment_add")
+        return format_html(
+            '<a href="{}?user={}&amp;asset={}">adjust…</a>', url, obj.user_id, obj.asset_id
+        )
 
 
 @admin.register(LedgerEntry)
@@ -81,12 +77,21 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
         "locked_delta",
         "reference_type",
         "reference_id",
+        "memo",
     )
-    list_filter = ("kind", "asset", "reference_type")
+    list_filter = ("kind", "asset", "reference_type", user_filter("user"))
     search_fields = ("user__email", "user__username", "=reference_id")
     list_select_related = ("user", "asset")
     date_hierarchy = "created_at"
     show_full_result_count = False
+
+
+@admin.register(DepositAddress)
+class DepositAddressAdmin(ReadOnlyAdmin):
+    list_display = ("address", "user", "asset", "created_at")
+    list_filter = ("asset", user_filter("user"))
+    search_fields = ("=address", "user__email", "user__username")
+    list_select_related = ("user", "asset")
 
 
 @admin.register(Deposit)
@@ -103,33 +108,44 @@ class DepositAdmin(ReadOnlyAdmin):
         "is_demo",
         "tx_id",
     )
-    list_filter = ("status", "asset", "is_demo")
+    list_filter = ("status", "asset", "is_demo", user_filter("user"))
     search_fields = ("user__email", "user__username", "tx_id", "address")
     list_select_related = ("user", "asset")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
     actions = ["confirm_now"]
 
-    @admin.action(description="Confirm selected pending deposits now (credit them)")
+    def has_confirm_permission(self, request):
+        return request.user.has_perm("wallets.confirm_deposit")
+
+    @admin.action(
+        description="Confirm selected pending deposits now (credit them)",
+        permissions=["confirm"],
+    )
     def confirm_now(self, request, queryset):
-        confirmed = sum(
-            services.deposit_confirm(deposit_id=pk)
-            for pk in queryset.filter(status=Deposit.Status.PENDING).values_list("pk", flat=True)
+        reason, form = reason_for_action(
+            self,
+            request,
+            queryset,
+            title="Confirm deposits",
+            question="Confirm these deposits now and credit them to their owners?",
         )
-        self.message_user(request, f"{confirmed} deposit(s) confirmed and credited.")
-
-    def has_change_permission(self, request, obj=None):
-        # Needed for the action; the change form itself shows read-only fields only.
-        return request.user.has_perm("wallets.change_deposit")
-
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in Deposit._meta.fields]
-
-
-class RejectWithdrawalForm(forms.Form):
-    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
+        if form:
+            return form
+        run_each(
+            self,
+            request,
+            queryset,
+            lambda deposit: services.deposit_confirm_by_operator(
+                deposit_id=deposit.pk, operator=request.user, reason=reason
+            ),
+            done="{count} deposit(s) confirmed and credited.",
+        )
+        return None
 
 
 @admin.register(Withdrawal)
-class WithdrawalAdmin(admin.ModelAdmin):
+class WithdrawalAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
         "created_at",
@@ -140,67 +156,64 @@ class WithdrawalAdmin(admin.ModelAdmin):
         "address",
         "status",
         "reviewed_by",
+        "review_note",
         "tx_id",
     )
-    list_filter = ("status", "asset")
+    list_filter = ("status", "asset", user_filter("user"))
     search_fields = ("user__email", "user__username", "address", "tx_id")
     list_select_related = ("user", "asset", "reviewed_by")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
     actions = ["approve", "reject"]
 
-    def has_add_permission(self, request):
-        return False
+    def has_review_permission(self, request):
+        return request.user.has_perm("wallets.review_withdrawal")
 
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in Withdrawal._meta.fields]
-
-    @admin.action(description="Approve selected withdrawals", permissions=["change"])
+    @admin.action(description="Approve selected withdrawals (pays out)", permissions=["review"])
     def approve(self, request, queryset):
-        approved = 0
-        for withdrawal in queryset:
-            try:
-                services.withdrawal_approve(withdrawal_id=withdrawal.pk, reviewer=request.user)
-                approved += 1
-            except ExchangeError as exc:
-                self.message_user(request, f"#{withdrawal.pk}: {exc.message}", messages.WARNING)
-        if approved:
-            self.message_user(request, f"{approved} withdrawal(s) approved; processing started.")
+        reason, form = reason_for_action(
+            self,
+            request,
+            queryset,
+            title="Approve withdrawals",
+            question="Approve these withdrawals? The worker sends them on the chain.",
+        )
+        if form:
+            return form
+        run_each(
+            self,
+            request,
+            queryset,
+            lambda withdrawal: services.withdrawal_approve(
+                withdrawal_id=withdrawal.pk, reviewer=request.user, note=reason
+            ),
+            done="{count} withdrawal(s) approved; processing started.",
+        )
+        return None
 
     @admin.action(
-        description="Reject selected withdrawals (asks for a reason)", permissions=["change"]
+        description="Reject selected withdrawals (releases funds)", permissions=["review"]
     )
     def reject(self, request, queryset):
-        form = RejectWithdrawalForm(request.POST if "reason" in request.POST else None)
-        if not form.is_valid():
-            return render(
-                request,
-                "admin/wallets/withdrawal/reject.html",
-                {
-                    **self.admin_site.each_context(request),
-                    "title": "Reject withdrawals",
-                    "form": form,
-                    "withdrawals": queryset,
-                    "opts": self.model._meta,
-                    "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-                },
-            )
-        rejected = 0
-        for withdrawal in queryset:
-            try:
-                services.withdrawal_reject(
-                    withdrawal_id=withdrawal.pk,
-                    reviewer=request.user,
-                    reason=form.cleaned_data["reason"],
-                )
-                rejected += 1
-            except (ExchangeError, ValidationError) as exc:
-                self.message_user(
-                    request, f"#{withdrawal.pk}: {_error_text(exc)}", messages.WARNING
-                )
-        if rejected:
-            self.message_user(request, f"{rejected} withdrawal(s) rejected; funds released.")
+        reason, form = reason_for_action(
+            self,
+            request,
+            queryset,
+            title="Reject withdrawals",
+            question="Reject these withdrawals? Their reserved funds return to the users' "
+            "available balances.",
+        )
+        if form:
+            return form
+        run_each(
+            self,
+            request,
+            queryset,
+            lambda withdrawal: services.withdrawal_reject(
+                withdrawal_id=withdrawal.pk, reviewer=request.user, reason=reason
+            ),
+            done="{count} withdrawal(s) rejected; funds released.",
+        )
         return None
 
 
@@ -227,14 +240,16 @@ class BalanceAdjustmentForm(forms.ModelForm):
 
 @admin.register(BalanceAdjustment)
 class BalanceAdjustmentAdmin(admin.ModelAdmin):
-    """Operators credit or debit a balance here, always with a written reason."""
+    """Operators credit or debit a balance here, always with a written reason: the service
+    posts an ``adjustment`` ledger entry and records the action in the audit trail."""
 
     form = BalanceAdjustmentForm
     list_display = ("id", "created_at", "user", "asset", "amount", "reason", "created_by")
-    list_filter = ("asset",)
+    list_filter = ("asset", user_filter("user"))
     search_fields = ("user__email", "user__username", "reason")
     list_select_related = ("user", "asset", "created_by")
     autocomplete_fields = ("user",)
+    date_hierarchy = "created_at"
 
     def has_change_permission(self, request, obj=None):
         return False
@@ -243,7 +258,7 @@ class BalanceAdjustmentAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        # The service creates the adjustment and its ledger entry together.
+        # The service creates the adjustment, its ledger entry and its audit record together.
         adjustment = services.balance_adjust(
             user=obj.user,
             asset=obj.asset,
@@ -260,6 +275,7 @@ class BalanceAdjustmentAdmin(admin.ModelAdmin):
 class LedgerCheckRunAdmin(ReadOnlyAdmin):
     list_display = ("id", "finished_at", "ok", "violation_count")
     list_filter = ("ok",)
+    date_hierarchy = "finished_at"
     readonly_fields = ("started_at", "finished_at", "ok", "summary", "violations")
 
     @admin.display(description="violations")

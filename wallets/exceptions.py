@@ -48,3 +48,8 @@ class LedgerInconsistency(ExchangeError):
     code = "LEDGER_INCONSISTENCY"
     status = 500
     message = "Internal balance inconsistency."
+
+
+class DepositStateConflict(ConflictError):
+    code = "DEPOSIT_STATE"
+    message = "The deposit is no longer pending."

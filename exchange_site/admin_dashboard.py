@@ -1,0 +1,155 @@
+"""The numbers on the operators' dashboard (the admin index): per market the matcher's
+state, lag and backlog, open orders and the last 24 h of trading; withdrawals waiting for
+an operator; the last ledger check. Reads only."""
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from urllib.parse import urlencode
+
+from django.db.models import Count, Min, Sum
+from django.urls import reverse
+from django.utils import timezone
+from django_redis import get_redis_connection
+
+from trading.matcher.publish import heartbeat_key
+from trading.models import Market, Order, OrderCommand, Trade
+from trading.selectors import MATCHER_STALE_SECONDS
+from wallets.models import LedgerCheckRun, Withdrawal
+
+
+def _url(name: str, **query) -> str:
+    url = reverse(f"admin:{name}")
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+@dataclass(frozen=True)
+class MarketRow:
+    market: Market
+    matcher: str  # ok / stale / down / unknown (Redis unreachable)
+    lag_ms: int
+    pending_commands: int
+    open_orders: int
+    trades_24h: int
+    volume_24h: Decimal
+    quote_volume_24h: Decimal
+    links: dict[str, str]
+
+
+def _heartbeats(symbols: list[str]) -> dict[str, dict] | None:
+    try:
+        raw = get_redis_connection("default").mget([heartbeat_key(s) for s in symbols])
+    except Exception:  # Redis down: the dashboard still shows what the database knows
+        return None
+    return {symbol: json.loads(beat) for symbol, beat in zip(symbols, raw, strict=True) if beat}
+
+
+def _matcher_state(beat: dict | None, beats_known: bool) -> str:
+    if not beats_known:
+        return "unknown"
+    if beat is None:
+        return "down"
+    return "ok" if time.time() - beat["at"] < MATCHER_STALE_SECONDS else "stale"
+
+
+def market_rows() -> list[MarketRow]:
+    now = timezone.now()
+    since = now - timedelta(hours=24)
+    markets = list(Market.objects.select_related("base_asset", "quote_asset").order_by("symbol"))
+    pending = {
+        row["market_id"]: row
+        for row in OrderCommand.objects.filter(processed_at__isnull=True)
+        .values("market_id")
+        .annotate(count=Count("id"), oldest=Min("created_at"))
+        .order_by()
+    }
+    open_orders = dict(
+        Order.objects.filter(status__in=Order.LIVE)
+        .values("market_id")
+        .annotate(count=Count("id"))
+        .order_by()
+        .values_list("market_id", "count")
+    )
+    trades = {
+        row["market_id"]: row
+        for row in Trade.objects.filter(created_at__gte=since)
+        .values("market_id")
+        .annotate(count=Count("id"), volume=Sum("quantity"), quote_volume=Sum("quote_quantity"))
+        .order_by()
+    }
+    beats = _heartbeats([market.symbol for market in markets]) if markets else {}
+    rows = []
+    for market in markets:
+        waiting = pending.get(market.pk)
+        traded = trades.get(market.pk, {})
+        lag_ms = int((now - waiting["oldest"]).total_seconds() * 1000) if waiting else 0
+        rows.append(
+            MarketRow(
+                market=market,
+                matcher=_matcher_state((beats or {}).get(market.symbol), beats is not None),
+                lag_ms=lag_ms,
+                pending_commands=waiting["count"] if waiting else 0,
+                open_orders=open_orders.get(market.pk, 0),
+                trades_24h=traded.get("count", 0),
+                volume_24h=traded.get("volume") or Decimal(0),
+                quote_volume_24h=traded.get("quote_volume") or Decimal(0),
+                links={
+                    "market": reverse("admin:trading_market_change", args=[market.pk]),
+                    "commands": _url(
+                        "trading_ordercommand_changelist",
+                        market__id__exact=market.pk,
+                        pending="yes",
+                    ),
+                    "orders": _url(
+                        "trading_order_changelist",
+                        market__id__exact=market.pk,
+                        status__in=",".join(Order.LIVE),
+                    ),
+                    "trades": _url(
+                        "trading_trade_changelist",
+                        market__id__exact=market.pk,
+                        created_at__gte=since.replace(microsecond=0).isoformat(),
+                    ),
+                },
+            )
+        )
+    return rows
+
+
+def dashboard() -> dict:
+    """Everything the dashboard shows, with the admin links behind each number."""
+    withdrawals = dict(
+        Withdrawal.objects.filter(
+            status__in=[
+                Withdrawal.Status.REQUESTED,
+                Withdrawal.Status.APPROVED,
+                Withdrawal.Status.PROCESSING,
+            ]
+        )
+        .values("status")
+        .annotate(count=Count("id"))
+        .order_by()
+        .values_list("status", "count")
+    )
+    last_check = LedgerCheckRun.objects.order_by("-id").first()
+    return {
+        "markets": market_rows(),
+        "withdrawals": {
+            "to_review": withdrawals.get(Withdrawal.Status.REQUESTED, 0),
+            "in_progress": withdrawals.get(Withdrawal.Status.APPROVED, 0)
+            + withdrawals.get(Withdrawal.Status.PROCESSING, 0),
+            "to_review_url": _url("wallets_withdrawal_changelist", status__exact="requested"),
+            "in_progress_url": _url(
+                "wallets_withdrawal_changelist", status__in="approved,processing"
+            ),
+        },
+        "ledger_check": last_check,
+        "ledger_check_url": (
+            reverse("admin:wallets_ledgercheckrun_change", args=[last_check.pk])
+            if last_check
+            else _url("wallets_ledgercheckrun_changelist")
+        ),
+        "generated_at": timezone.now(),
+    }
