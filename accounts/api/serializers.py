@@ -1,7 +1,8 @@
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from rest_framework import serializers
 
-from accounts.models import User
+from accounts.models import ApiKey, User
+from accounts.services import API_KEY_PERMISSIONS
 
 
 class UserOutputSerializer(serializers.ModelSerializer):
@@ -55,3 +56,53 @@ class ProfileUpdateInputSerializer(serializers.Serializer):
         min_length=3, max_length=32, validators=[UnicodeUsernameValidator()]
     )
     full_name = serializers.CharField(max_length=150, allow_blank=True)
+
+
+class ApiKeyCreateInputSerializer(serializers.Serializer):
+    label = serializers.CharField(max_length=64)
+    permissions = serializers.ListField(
+        child=serializers.ChoiceField(choices=API_KEY_PERMISSIONS),
+        min_length=1,
+        max_length=len(API_KEY_PERMISSIONS),
+        default=["read"],
+        help_text="`read` (account, orders, trades) and/or `trade` (place and cancel orders).",
+    )
+    ip_allowlist = serializers.ListField(
+        child=serializers.CharField(max_length=50),
+        required=False,
+        default=list,
+        help_text="IP addresses or CIDR networks the key may be used from; empty = any.",
+    )
+
+
+class ApiKeyOutputSerializer(serializers.ModelSerializer):
+    permissions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ApiKey
+        fields = ["id", "label", "key", "permissions", "ip_allowlist", "created_at", "last_used_at"]
+        read_only_fields = fields
+
+    def get_permissions(self, api_key) -> list[str]:
+        return [
+            name
+            for name, granted in (("read", api_key.can_read), ("trade", api_key.can_trade))
+            if granted
+        ]
+
+
+class ApiKeyCreatedOutputSerializer(ApiKeyOutputSerializer):
+    secret = serializers.SerializerMethodField(
+        help_text="Shown only in this answer; the exchange cannot show it again."
+    )
+
+    class Meta(ApiKeyOutputSerializer.Meta):
+        fields = [*ApiKeyOutputSerializer.Meta.fields, "secret"]
+        read_only_fields = fields
+
+    def get_secret(self, api_key) -> str:
+        return self.context["secret"]
+
+
+class ApiKeyListOutputSerializer(serializers.Serializer):
+    results = ApiKeyOutputSerializer(many=True)

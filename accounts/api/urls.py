@@ -1,3 +1,5 @@
+from django.urls import re_path
+
 from accounts.api import views
 from exchange_site.urlpaths import path_with_optional_slash as route
 
@@ -10,4 +12,12 @@ auth_urlpatterns = [
 
 users_urlpatterns = [
     route("profile", views.ProfileApi.as_view(), "users-profile"),
+]
+
+# Mounted at /api/v1/.
+api_keys_urlpatterns = [
+    route("api-keys", views.ApiKeyListCreateApi.as_view(), "api-keys"),
+    re_path(
+        r"^api-keys/(?P<key_id>[0-9]{1,18})/?$", views.ApiKeyRevokeApi.as_view(), name="api-key"
+    ),
 ]

@@ -7,8 +7,12 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
-from accounts import services
+from accounts import selectors, services
 from accounts.api.serializers import (
+    ApiKeyCreatedOutputSerializer,
+    ApiKeyCreateInputSerializer,
+    ApiKeyListOutputSerializer,
+    ApiKeyOutputSerializer,
     LoginInputSerializer,
     ProfileUpdateInputSerializer,
     RefreshTokenInputSerializer,
@@ -120,3 +124,44 @@ class ProfileApi(APIView):
         serializer.is_valid(raise_exception=True)
         user = services.user_profile_update(user=request.user, **serializer.validated_data)
         return Response(UserOutputSerializer(user).data)
+
+
+class ApiKeyListCreateApi(APIView):
+    """The caller's active API keys; create one (its secret is in this answer only)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        tags=["api keys"], operation_id="api_keys_list", responses=ApiKeyListOutputSerializer
+    )
+    def get(self, request):
+        keys = selectors.api_key_list_for_user(user=request.user)
+        return Response({"results": ApiKeyOutputSerializer(keys, many=True).data})
+
+    @extend_schema(
+        tags=["api keys"],
+        operation_id="api_keys_create",
+        request=ApiKeyCreateInputSerializer,
+        responses={201: ApiKeyCreatedOutputSerializer, 400: None, 422: None},
+    )
+    def post(self, request):
+        serializer = ApiKeyCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        api_key, secret = services.api_key_create(user=request.user, **serializer.validated_data)
+        return Response(
+            ApiKeyCreatedOutputSerializer(api_key, context={"secret": secret}).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class ApiKeyRevokeApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        tags=["api keys"],
+        operation_id="api_keys_revoke",
+        responses={204: OpenApiResponse(description="Revoked."), 404: None},
+    )
+    def delete(self, request, key_id):
+        services.api_key_revoke(user=request.user, key_id=key_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)

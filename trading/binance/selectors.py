@@ -1,0 +1,201 @@
+"""Reads the Binance API needs beyond ``trading.selectors`` and ``marketdata.selectors``:
+symbols without a separator, trade ranges by id and time, per-order fills, and waiting for
+the matcher to settle an order before answering (Binance answers after matching)."""
+
+import re
+import time
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db.models import Max, Min, Q, QuerySet
+
+from accounts.models import User
+from marketdata.models import INTERVAL_SECONDS
+from trading.binance.errors import invalid_symbol
+from trading.models import Market, Order, OrderCommand, Trade
+from trading.selectors import order_list_for_user, trade_list_for_user
+
+_SEPARATORS = re.compile(r"[-_/]")
+
+
+def binance_symbol(symbol: str) -> str:
+    """``BTC-USD`` → ``BTCUSD``."""
+    return symbol.replace("-", "")
+
+
+def market_list() -> list[Market]:
+    return list(Market.objects.select_related("base_asset", "quote_asset").order_by("symbol"))
+
+
+def market_get_by_binance_symbol(*, symbol: str | None) -> Market:
+    """The market of ``BTCUSD`` (``BTC-USD`` and ``btcusd`` are read the same way).
+    Raises -1121 ``Invalid symbol``."""
+    wanted = _SEPARATORS.sub("", (symbol or "").strip().upper())
+    if not wanted or len(wanted) > 30:
+        raise invalid_symbol()
+    for market in market_list():
+        if binance_symbol(market.symbol) == wanted:
+            return market
+    raise invalid_symbol()
+
+
+def from_millis(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1000, UTC)
+
+
+# --- public trades ------------------------------------------------------------------------
+
+
+def trade_list_range(
+    *,
+    market: Market,
+    limit: int,
+    from_id: int | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[Trade]:
+    """Trades oldest first: from ``from_id`` on, or within [start, end], else the latest."""
+    trades = Trade.objects.filter(market=market)
+    if from_id is not None:
+        return list(trades.filter(id__gte=from_id).order_by("id")[:limit])
+    if start is not None:
+        trades = trades.filter(created_at__gte=start)
+    if end is not None:
+        trades = trades.filter(created_at__lte=end)
+    if start is not None:
+        return list(trades.order_by("id")[:limit])
+    return list(trades.order_by("-id")[:limit])[::-1]
+
+
+def trade_window_stats(*, market: Market, since_ms: int) -> dict:
+    """First and last trade id since ``since_ms`` and the last trade's quantity."""
+    window = Trade.objects.filter(market=market, created_at__gte=from_millis(since_ms))
+    ids = window.aggregate(first=Min("id"), last=Max("id"))
+    last_qty = None
+    if ids["last"] is not None:
+        last_qty = Trade.objects.filter(pk=ids["last"]).values_list("quantity", flat=True)[0]
+    return {"first_id": ids["first"], "last_id": ids["last"], "last_qty": last_qty}
+
+
+def taker_buy_volumes(
+    *, market: Market, interval: str, open_times_ms: list[int]
+) -> dict[int, tuple]:
+    """Per candle open time (ms): the base and quote volume of trades whose taker bought.
+
+    Candles do not keep this split, so it is summed from the trades of the requested range.
+    """
+    if not open_times_ms:
+        return {}
+    step_ms = INTERVAL_SECONDS[interval] * 1000
+    start, end = from_millis(min(open_times_ms)), from_millis(max(open_times_ms) + step_ms)
+    rows = (
+        Trade.objects.filter(
+            market=market,
+            taker_side=Order.Side.BUY,
+            created_at__gte=start,
+            created_at__lt=end,
+        )
+        .values_list("created_at", "quantity", "quote_quantity")
+        .iterator(chunk_size=2000)
+    )
+    volumes: dict[int, list] = {}
+    for created_at, quantity, quote in rows:
+        moment = int(created_at.timestamp() * 1000)
+        bucket = moment - moment % step_ms
+        entry = volumes.setdefault(bucket, [0, 0])
+        entry[0] += quantity
+        entry[1] += quote
+    return {bucket: tuple(values) for bucket, values in volumes.items()}
+
+
+# --- the caller's orders and trades ------------------------------------------------------
+
+
+def order_find_for_user(
+    *, user: User, market: Market, order_id: int | None, client_order_id: str | None
+) -> Order | None:
+    orders = order_list_for_user(user=user).filter(market=market)
+    if order_id is not None:
+        orders = orders.filter(pk=order_id)
+    if client_order_id is not None:
+        orders = orders.filter(client_order_id=client_order_id)
+    return orders.first()
+
+
+def order_list_range(
+    *,
+    user: User,
+    market: Market | None,
+    live_only: bool = False,
+    from_id: int | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int | None = None,
+) -> list[Order]:
+    """The user's orders oldest first: from ``from_id`` on, within [start, end], or the
+    latest ``limit``."""
+    orders = order_list_for_user(user=user).select_related("market__base_asset")
+    if market is not None:
+        orders = orders.filter(market=market)
+    if live_only:
+        orders = orders.filter(status__in=Order.LIVE)
+    if from_id is not None:
+        orders = orders.filter(pk__gte=from_id)
+    if start is not None:
+        orders = orders.filter(created_at__gte=start)
+    if end is not None:
+        orders = orders.filter(created_at__lte=end)
+    if limit is None:
+        return list(orders.order_by("id"))
+    if from_id is not None or start is not None:
+        return list(orders.order_by("id")[:limit])
+    return list(orders.order_by("-id")[:limit])[::-1]
+
+
+def trade_list_for_user_range(
+    *,
+    user: User,
+    market: Market,
+    limit: int,
+    order_id: int | None = None,
+    from_id: int | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[Trade]:
+    trades = trade_list_for_user(user=user).filter(market=market)
+    if order_id is not None:
+        trades = trades.filter(Q(buy_order_id=order_id) | Q(sell_order_id=order_id))
+    if from_id is not None:
+        return list(trades.filter(id__gte=from_id).order_by("id")[:limit])
+    if start is not None:
+        trades = trades.filter(created_at__gte=start)
+    if end is not None:
+        trades = trades.filter(created_at__lte=end)
+    if start is not None:
+        return list(trades.order_by("id")[:limit])
+    return list(trades.order_by("-id")[:limit])[::-1]
+
+
+def order_fills(*, order: Order) -> QuerySet[Trade]:
+    side_filter = {"buy_order": order} if order.side == Order.Side.BUY else {"sell_order": order}
+    return Trade.objects.filter(**side_filter).order_by("id")
+
+
+def orders_wait_settled(*, order_ids: list[int], kind: str) -> list[Order]:
+    """Wait (up to ``BINANCE_ORDER_WAIT_MS``) until the matcher has run each order's pending
+    ``kind`` command, then return the orders as they are. Binance answers an order or a
+    cancel after matching; here the matcher runs apart, usually within milliseconds. Polls
+    the command rows with a growing pause (1 ms up to 50 ms); returns the current state when
+    the time is up, so a stopped matcher delays answers but never fails them."""
+    deadline = time.monotonic() + settings.BINANCE_ORDER_WAIT_MS / 1000
+    pause = 0.001
+    pending = OrderCommand.objects.filter(
+        order_id__in=order_ids, kind=kind, processed_at__isnull=True
+    )
+    while order_ids and pending.exists() and time.monotonic() < deadline:
+        time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+        pause = min(pause * 2, 0.05)
+    orders = Order.objects.select_related(
+        "market", "market__base_asset", "market__quote_asset"
+    ).filter(pk__in=order_ids)
+    return sorted(orders, key=lambda order: order.pk)

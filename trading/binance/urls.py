@@ -1,0 +1,33 @@
+"""``/api/v3``: Binance's spot REST paths, exactly as Binance spells them (no trailing slash:
+a redirect would turn a signed POST into a GET)."""
+
+from django.urls import re_path
+
+from trading.binance import views
+
+
+def _route(name: str, view, url_name: str):
+    return re_path(rf"^{name}$", view.as_view(), name=f"binance-{url_name}")
+
+
+urlpatterns = [
+    _route("ping", views.PingApi, "ping"),
+    _route("time", views.TimeApi, "time"),
+    _route("exchangeInfo", views.ExchangeInfoApi, "exchange-info"),
+    _route("depth", views.DepthApi, "depth"),
+    _route("trades", views.TradesApi, "trades"),
+    _route("historicalTrades", views.HistoricalTradesApi, "historical-trades"),
+    _route("aggTrades", views.AggTradesApi, "agg-trades"),
+    _route("klines", views.KlinesApi, "klines"),
+    _route("uiKlines", views.KlinesApi, "ui-klines"),
+    _route("ticker/24hr", views.Ticker24hrApi, "ticker-24hr"),
+    _route("ticker/price", views.TickerPriceApi, "ticker-price"),
+    _route("ticker/bookTicker", views.BookTickerApi, "ticker-book"),
+    _route("order", views.OrderApi, "order"),
+    _route("order/test", views.OrderTestApi, "order-test"),
+    _route("openOrders", views.OpenOrdersApi, "open-orders"),
+    _route("allOrders", views.AllOrdersApi, "all-orders"),
+    _route("account", views.AccountApi, "account"),
+    _route("myTrades", views.MyTradesApi, "my-trades"),
+    re_path(r"^.*$", views.UnknownPathApi.as_view(), name="binance-unknown"),
+]

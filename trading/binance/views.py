@@ -1,0 +1,590 @@
+"""Binance's spot REST API (``/api/v3``) over the exchange's own services and selectors.
+
+Thin like every view here: read Binance's parameters, call the same services and selectors
+as ``/api/v1`` (``trading.services.order_place`` ...), answer in Binance's shapes. Public
+endpoints need no key; ``SIGNED`` ones (account, orders, trades) need ``X-MBX-APIKEY`` and a
+signature (``trading.binance.auth``). Every error is ``{"code", "msg"}``
+(``trading.binance.errors``).
+"""
+
+import re
+import secrets
+import string
+
+from django.db import transaction
+from django.db.models import Max
+from drf_spectacular.utils import extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from marketdata import selectors as marketdata_selectors
+from marketdata.groups import CANDLE_INTERVALS
+from trading import services
+from trading.api.serializers import CLIENT_ORDER_ID_PATTERN
+from trading.binance import errors, formatters
+from trading.binance import selectors as binance_selectors
+from trading.binance.auth import (
+    BinanceRateThrottle,
+    BinanceSignatureAuthentication,
+    CanRead,
+    CanTrade,
+    now_ms,
+    signed_payload,
+)
+from trading.binance.errors import BinanceError, binance_exception_handler
+from trading.binance.params import Params
+from trading.models import Market, Order, OrderCommand
+from wallets.models import Balance
+from wallets.selectors import balance_list_for_user
+
+ORDER_BOOK_MAX_LIMIT = 5000
+LIST_MAX_LIMIT = 1000
+SIGNED_PARAMS = {"timestamp", "recvWindow"}
+ORDER_PARAMS = SIGNED_PARAMS | {
+    "symbol",
+    "side",
+    "type",
+    "timeInForce",
+    "quantity",
+    "quoteOrderQty",
+    "price",
+    "newClientOrderId",
+    "stopPrice",
+    "icebergQty",
+    "trailingDelta",
+    "newOrderRespType",
+    "selfTradePreventionMode",
+    "strategyId",
+    "strategyType",
+    "computeCommissionRates",
+}
+_CLIENT_ID_ALPHABET = string.ascii_letters + string.digits
+_CLIENT_ID = re.compile(CLIENT_ORDER_ID_PATTERN)
+# Binance's order types by (our type, post-only).
+ORDER_TYPES = {
+    "LIMIT": (Order.Type.LIMIT, False),
+    "LIMIT_MAKER": (Order.Type.LIMIT, True),
+    "MARKET": (Order.Type.MARKET, False),
+    "STOP_LOSS": (Order.Type.STOP, False),
+    "STOP_LOSS_LIMIT": (Order.Type.STOP_LIMIT, False),
+}
+TIME_IN_FORCE_TYPES = ("LIMIT", "STOP_LOSS_LIMIT")
+RESPONSE_TYPES = ("ACK", "RESULT", "FULL")
+_INTERVAL_NAMES = {1: "SECOND", 60: "MINUTE", 3600: "HOUR", 86400: "DAY"}
+
+
+def _generated_client_id() -> str:
+    """Binance names an order the client did not name; so do we (22 characters)."""
+    return "".join(secrets.choice(_CLIENT_ID_ALPHABET) for _ in range(22))
+
+
+class BinanceApi(APIView):
+    """Base of every ``/api/v3`` view: Binance's errors, JSON only, throttled per address
+    before any key or signature work, parameters read from the raw request."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = []
+    renderer_classes = [JSONRenderer]
+    # Parameters come from the raw query string and body (auth.signed_payload), never from
+    # DRF's parsers: the signature covers those exact bytes.
+    parser_classes = []
+    operation = ""
+
+    def get_exception_handler(self):
+        return binance_exception_handler
+
+    def initial(self, request, *args, **kwargs):
+        throttle = BinanceRateThrottle()
+        if not throttle.allow_request(request, self):
+            self.throttled(request, throttle.wait())
+        super().initial(request, *args, **kwargs)
+
+    def params(self, request) -> Params:
+        return Params(signed_payload(request).params)
+
+    def market(self, params: Params) -> Market:
+        return binance_selectors.market_get_by_binance_symbol(
+            symbol=params.text("symbol", required=True)
+        )
+
+    def markets(self, params: Params) -> tuple[list[Market], bool]:
+        """The markets of ``symbol``, ``symbols`` or all; and whether one was asked for."""
+        if params.given("symbol") and params.given("symbols"):
+            raise BinanceError(
+                errors.PARAM_NOT_REQUIRED, "Parameter 'symbol' and 'symbols' cannot be combined."
+            )
+        if params.given("symbol"):
+            return [self.market(params)], True
+        wanted = params.symbols()
+        markets = binance_selectors.market_list()
+        if wanted is None:
+            return markets, False
+        by_symbol = {binance_selectors.binance_symbol(market.symbol): market for market in markets}
+        chosen = []
+        for symbol in wanted:
+            market = by_symbol.get(symbol.strip().upper())
+            if market is None:
+                raise errors.invalid_symbol()
+            chosen.append(market)
+        return chosen, False
+
+
+class SignedApi(BinanceApi):
+    authentication_classes = [BinanceSignatureAuthentication]
+    permission_classes = [CanRead]
+    trade_methods: tuple[str, ...] = ()
+
+    def get_permissions(self):
+        if self.request.method in self.trade_methods:
+            return [CanTrade()]
+        return [CanRead()]
+
+
+def _schema(operation_id: str):
+    # Binance documents this API; our OpenAPI schema lists only the paths.
+    return extend_schema(tags=["binance"], operation_id=operation_id, exclude=True)
+
+
+# --- general ----------------------------------------------------------------------------------
+
+
+class PingApi(BinanceApi):
+    @_schema("binance_ping")
+    def get(self, request):
+        return Response({})
+
+
+class TimeApi(BinanceApi):
+    @_schema("binance_time")
+    def get(self, request):
+        return Response({"serverTime": now_ms()})
+
+
+class ExchangeInfoApi(BinanceApi):
+    @_schema("binance_exchange_info")
+    def get(self, request):
+        markets, _single = self.markets(self.params(request))
+        rate = BinanceRateThrottle()
+        rate_limits = []
+        if rate.num_requests:
+            rate_limits.append(
+                {
+                    "rateLimitType": "REQUEST_WEIGHT",
+                    "interval": _INTERVAL_NAMES.get(rate.duration, "SECOND"),
+                    "intervalNum": 1 if rate.duration in _INTERVAL_NAMES else rate.duration,
+                    "limit": rate.num_requests,
+                }
+            )
+        return Response(
+            {
+                "timezone": "UTC",
+                "serverTime": now_ms(),
+                "rateLimits": rate_limits,
+                "exchangeFilters": [],
+                "symbols": [formatters.symbol_info(market) for market in markets],
+            }
+        )
+
+
+class UnknownPathApi(BinanceApi):
+    """Anything else under /api/v3 answers in Binance's shape, not /api/v1's."""
+
+    @_schema("binance_unknown")
+    def _unknown(self, request, *args, **kwargs):
+        raise BinanceError(errors.UNKNOWN, f"Unknown path: {request.path}.", status=404)
+
+    get = post = put = patch = delete = _unknown
+
+
+# --- market data ------------------------------------------------------------------------------
+
+
+class DepthApi(BinanceApi):
+    @_schema("binance_depth")
+    def get(self, request):
+        params = self.params(request)
+        market = self.market(params)
+        limit = params.integer("limit", default=100, low=1, high=ORDER_BOOK_MAX_LIMIT)
+        book = marketdata_selectors.orderbook_get(market=market, depth=limit)
+        # lastUpdateId is the book's seq: the same sequence as the U/u of the depth stream.
+        return Response(
+            {
+                "lastUpdateId": book["seq"],
+                "bids": [level[:2] for level in book["bids"]],
+                "asks": [level[:2] for level in book["asks"]],
+            }
+        )
+
+
+class TradesApi(BinanceApi):
+    @_schema("binance_trades")
+    def get(self, request):
+        params = self.params(request)
+        market = self.market(params)
+        limit = params.integer("limit", default=500, low=1, high=LIST_MAX_LIMIT)
+        trades = binance_selectors.trade_list_range(market=market, limit=limit)
+        return Response([formatters.public_trade(trade) for trade in trades])
+
+
+class HistoricalTradesApi(BinanceApi):
+    @_schema("binance_historical_trades")
+    def get(self, request):
+        params = self.params(request)
+        market = self.market(params)
+        limit = params.integer("limit", default=500, low=1, high=LIST_MAX_LIMIT)
+        trades = binance_selectors.trade_list_range(
+            market=market, limit=limit, from_id=params.integer("fromId")
+        )
+        return Response([formatters.public_trade(trade) for trade in trades])
+
+
+class AggTradesApi(BinanceApi):
+    @_schema("binance_agg_trades")
+    def get(self, request):
+        params = self.params(request)
+        market = self.market(params)
+        limit = params.integer("limit", default=500, low=1, high=LIST_MAX_LIMIT)
+        trades = binance_selectors.trade_list_range(
+            market=market,
+            limit=limit,
+            from_id=params.integer("fromId"),
+            start=params.millis("startTime"),
+            end=params.millis("endTime"),
+        )
+        return Response([formatters.agg_trade(trade) for trade in trades])
+
+
+class KlinesApi(BinanceApi):
+    @_schema("binance_klines")
+    def get(self, request):
+        params = self.params(request)
+        market = self.market(params)
+        interval = params.text("interval", required=True)
+        if interval not in CANDLE_INTERVALS:
+            raise BinanceError(errors.INVALID_INTERVAL, "Invalid interval.")
+        time_zone = params.text("timeZone", default="0")
+        if time_zone not in ("0", "+0", "-0", "00:00", "+00:00", "-00:00"):
+            raise BinanceError(errors.INVALID_PARAMETER, "Only timeZone 0 (UTC) is supported.")
+        candles = marketdata_selectors.candle_list(
+            market=market,
+            interval=interval,
+            start=params.millis("startTime"),
+            end=params.millis("endTime"),
+            limit=params.integer("limit", default=500, low=1, high=LIST_MAX_LIMIT),
+        )
+        taker_buy = binance_selectors.taker_buy_volumes(
+            market=market,
+            interval=interval,
+            open_times_ms=[candle["open_time"] for candle in candles],
+        )
+        return Response(
+            [
+                formatters.kline(candle, interval, taker_buy.get(candle["open_time"]))
+                for candle in candles
+            ]
+        )
+
+
+class Ticker24hrApi(BinanceApi):
+    @_schema("binance_ticker_24hr")
+    def get(self, request):
+        params = self.params(request)
+        markets, single = self.markets(params)
+        mini = params.choice("type", ("FULL", "MINI")) == "MINI"
+        tickers = marketdata_selectors.ticker_list(markets=markets)
+        rows = [
+            formatters.ticker_24hr(
+                market,
+                ticker,
+                binance_selectors.trade_window_stats(market=market, since_ms=ticker["open_time"]),
+                mini=mini,
+            )
+            for market, ticker in zip(markets, tickers, strict=True)
+        ]
+        return Response(rows[0] if single else rows)
+
+
+class TickerPriceApi(BinanceApi):
+    @_schema("binance_ticker_price")
+    def get(self, request):
+        markets, single = self.markets(self.params(request))
+        rows = [
+            {
+                "symbol": binance_selectors.binance_symbol(market.symbol),
+                "price": formatters.num(market.last_price),
+            }
+            for market in markets
+        ]
+        return Response(rows[0] if single else rows)
+
+
+class BookTickerApi(BinanceApi):
+    @_schema("binance_ticker_book")
+    def get(self, request):
+        markets, single = self.markets(self.params(request))
+        rows = []
+        for market in markets:
+            book = marketdata_selectors.orderbook_get(market=market, depth=1)
+            bid = book["bids"][0] if book["bids"] else (None, None)
+            ask = book["asks"][0] if book["asks"] else (None, None)
+            rows.append(
+                {
+                    "symbol": binance_selectors.binance_symbol(market.symbol),
+                    "bidPrice": formatters.text_num(bid[0]),
+                    "bidQty": formatters.text_num(bid[1]),
+                    "askPrice": formatters.text_num(ask[0]),
+                    "askQty": formatters.text_num(ask[1]),
+                }
+            )
+        return Response(rows[0] if single else rows)
+
+
+# --- orders -----------------------------------------------------------------------------------
+
+
+def _order_request(params: Params, market: Market) -> tuple[services.OrderRequest, str]:
+    """Binance's order parameters as our OrderRequest, and the answer type asked for."""
+    params.unread(ORDER_PARAMS)
+    side = params.choice(
+        "side",
+        ("BUY", "SELL"),
+        required=True,
+        error=BinanceError(errors.INVALID_SIDE, "Invalid side."),
+    )
+    binance_type = params.choice(
+        "type",
+        tuple(ORDER_TYPES),
+        required=True,
+        error=BinanceError(errors.INVALID_ORDER_TYPE, "Invalid orderType."),
+    )
+    order_type, post_only = ORDER_TYPES[binance_type]
+    time_in_force = params.choice(
+        "timeInForce",
+        tuple(Order.TimeInForce.values),
+        error=BinanceError(errors.INVALID_TIF, "Invalid timeInForce."),
+    )
+    if binance_type in TIME_IN_FORCE_TYPES and time_in_force is None:
+        raise errors.mandatory("timeInForce")
+    # A LIMIT_MAKER rests or is rejected: only GTC means anything for it.
+    maker_gtc = binance_type == "LIMIT_MAKER" and time_in_force == "GTC"
+    if time_in_force is not None and binance_type not in TIME_IN_FORCE_TYPES and not maker_gtc:
+        raise errors.not_required("timeInForce")
+    for unsupported in ("icebergQty", "trailingDelta"):
+        value = params.decimal(unsupported)
+        if value:
+            raise errors.not_required(unsupported)
+    params.choice("selfTradePreventionMode", ("EXPIRE_TAKER",))
+    client_order_id = params.text("newClientOrderId")
+    if client_order_id is None:
+        client_order_id = _generated_client_id()
+    elif not _CLIENT_ID.fullmatch(client_order_id):
+        raise errors.illegal_chars("newClientOrderId", CLIENT_ORDER_ID_PATTERN)
+    default_response = "FULL" if binance_type in ("LIMIT", "MARKET") else "ACK"
+    response_type = params.choice("newOrderRespType", RESPONSE_TYPES) or default_response
+    request = services.OrderRequest(
+        symbol=market.symbol,
+        side=side.lower(),
+        order_type=order_type,
+        quantity=params.decimal("quantity"),
+        price=params.decimal("price"),
+        stop_price=params.decimal("stopPrice"),
+        quote_quantity=params.decimal("quoteOrderQty"),
+        time_in_force=time_in_force or Order.TimeInForce.GTC,
+        post_only=post_only,
+        client_order_id=client_order_id,
+    )
+    return request, response_type
+
+
+def _order_answer(order: Order, response_type: str) -> dict:
+    if response_type == "ACK":
+        return formatters.order_ack(order)
+    if response_type == "RESULT":
+        return formatters.order_result(order)
+    return formatters.order_full(order, list(binance_selectors.order_fills(order=order)))
+
+
+def _order_lookup(params: Params, market: Market, request) -> Order | None:
+    order_id = params.integer("orderId")
+    client_order_id = params.text("origClientOrderId")
+    if order_id is None and client_order_id is None:
+        raise BinanceError(
+            errors.MANDATORY_PARAM_EMPTY_OR_MALFORMED,
+            "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!",
+        )
+    return binance_selectors.order_find_for_user(
+        user=request.user, market=market, order_id=order_id, client_order_id=client_order_id
+    )
+
+
+class OrderApi(SignedApi):
+    trade_methods = ("POST", "DELETE")
+
+    @_schema("binance_order_place")
+    def post(self, request):
+        self.operation = "place"
+        params = self.params(request)
+        market = self.market(params)
+        order_request, response_type = _order_request(params, market)
+        order, _created = services.order_place(user=request.user, request=order_request)
+        if response_type != "ACK":
+            order = binance_selectors.orders_wait_settled(
+                order_ids=[order.pk], kind=OrderCommand.Kind.PLACE
+            )[0]
+        return Response(_order_answer(order, response_type))
+
+    @_schema("binance_order_get")
+    def get(self, request):
+        self.operation = "query"
+        params = self.params(request)
+        order = _order_lookup(params, self.market(params), request)
+        if order is None:
+            raise BinanceError(errors.NO_SUCH_ORDER, errors.ORDER_DOES_NOT_EXIST_MSG)
+        return Response(formatters.order_query(order))
+
+    @_schema("binance_order_cancel")
+    def delete(self, request):
+        self.operation = "cancel"
+        params = self.params(request)
+        market = self.market(params)
+        order = _order_lookup(params, market, request)
+        if order is None:
+            raise BinanceError(errors.CANCEL_REJECTED, errors.UNKNOWN_ORDER_MSG)
+        cancel_id = params.text("newClientOrderId") or _generated_client_id()
+        services.order_cancel(user=request.user, order_id=order.pk)
+        order = binance_selectors.orders_wait_settled(
+            order_ids=[order.pk], kind=OrderCommand.Kind.CANCEL
+        )[0]
+        if not order.is_live and order.status != Order.Status.CANCELLED:
+            # It filled or expired before the cancel reached the book: nothing was cancelled.
+            raise BinanceError(errors.CANCEL_REJECTED, errors.UNKNOWN_ORDER_MSG)
+        return Response(formatters.order_canceled(order, cancel_id))
+
+
+class OrderTestApi(SignedApi):
+    """Validates a new order exactly as ``POST /order`` would, then places nothing."""
+
+    trade_methods = ("POST",)
+
+    @_schema("binance_order_test")
+    def post(self, request):
+        self.operation = "place"
+        params = self.params(request)
+        market = self.market(params)
+        order_request, _response_type = _order_request(params, market)
+        with transaction.atomic():
+            services.order_place(user=request.user, request=order_request)
+            # Rolled back: no order, reserve or command remains, and the matcher is not woken.
+            transaction.set_rollback(True)
+        return Response({})
+
+
+class OpenOrdersApi(SignedApi):
+    trade_methods = ("DELETE",)
+
+    @_schema("binance_open_orders")
+    def get(self, request):
+        params = self.params(request)
+        market = self.market(params) if params.given("symbol") else None
+        orders = binance_selectors.order_list_range(
+            user=request.user, market=market, live_only=True
+        )
+        return Response([formatters.order_query(order) for order in orders])
+
+    @_schema("binance_open_orders_cancel")
+    def delete(self, request):
+        self.operation = "cancel"
+        params = self.params(request)
+        market = self.market(params)
+        live = binance_selectors.order_list_range(user=request.user, market=market, live_only=True)
+        if not live:
+            raise BinanceError(errors.CANCEL_REJECTED, errors.UNKNOWN_ORDER_MSG)
+        services.order_cancel_all(user=request.user, symbol=market.symbol)
+        orders = binance_selectors.orders_wait_settled(
+            order_ids=[order.pk for order in live], kind=OrderCommand.Kind.CANCEL
+        )
+        return Response(
+            [formatters.order_canceled(order, _generated_client_id()) for order in orders]
+        )
+
+
+class AllOrdersApi(SignedApi):
+    @_schema("binance_all_orders")
+    def get(self, request):
+        params = self.params(request)
+        orders = binance_selectors.order_list_range(
+            user=request.user,
+            market=self.market(params),
+            from_id=params.integer("orderId"),
+            start=params.millis("startTime"),
+            end=params.millis("endTime"),
+            limit=params.integer("limit", default=500, low=1, high=LIST_MAX_LIMIT),
+        )
+        return Response([formatters.order_query(order) for order in orders])
+
+
+# --- account ----------------------------------------------------------------------------------
+
+
+class AccountApi(SignedApi):
+    @_schema("binance_account")
+    def get(self, request):
+        params = self.params(request)
+        omit_zero = (params.text("omitZeroBalances") or "false").lower() == "true"
+        user, api_key = request.user, request.auth
+        balances = [
+            {
+                "asset": row.asset.code,
+                "free": formatters.num(row.available),
+                "locked": formatters.num(row.locked),
+            }
+            for row in balance_list_for_user(user=user)
+            if not (omit_zero and not row.total)
+        ]
+        fees = Market.objects.aggregate(maker=Max("maker_fee"), taker=Max("taker_fee"))
+        maker, taker = fees["maker"] or 0, fees["taker"] or 0
+        updated = Balance.objects.filter(user=user).aggregate(at=Max("updated_at"))["at"]
+        return Response(
+            {
+                "makerCommission": formatters.fee_bps(maker),
+                "takerCommission": formatters.fee_bps(taker),
+                "buyerCommission": 0,
+                "sellerCommission": 0,
+                "commissionRates": {
+                    "maker": formatters.num(maker),
+                    "taker": formatters.num(taker),
+                    "buyer": formatters.ZERO,
+                    "seller": formatters.ZERO,
+                },
+                "canTrade": api_key.can_trade,
+                "canWithdraw": False,
+                "canDeposit": True,
+                "brokered": False,
+                "requireSelfTradePrevention": False,
+                "preventSor": False,
+                "updateTime": marketdata_selectors.millis(updated) if updated else 0,
+                "accountType": "SPOT",
+                "balances": balances,
+                "permissions": ["SPOT"],
+                "uid": user.pk,
+            }
+        )
+
+
+class MyTradesApi(SignedApi):
+    @_schema("binance_my_trades")
+    def get(self, request):
+        params = self.params(request)
+        trades = binance_selectors.trade_list_for_user_range(
+            user=request.user,
+            market=self.market(params),
+            limit=params.integer("limit", default=500, low=1, high=LIST_MAX_LIMIT),
+            order_id=params.integer("orderId"),
+            from_id=params.integer("fromId"),
+            start=params.millis("startTime"),
+            end=params.millis("endTime"),
+        )
+        return Response([formatters.my_trade(trade, request.user.pk) for trade in trades])
