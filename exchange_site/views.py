@@ -11,10 +11,15 @@ from rest_framework.views import APIView
 
 from exchange_site.exception_handler import error_body
 from exchange_site.health import health_report
+from marketdata.selectors import market_list, ticker_list
 
 
 def home(request):
-    return render(request, "home.html")
+    """The markets table; live updates come from the ticker streams (static/js/home.js)."""
+    markets = market_list()
+    tickers = {ticker["symbol"]: ticker for ticker in ticker_list(markets=markets)}
+    rows = [{"market": market, "ticker": tickers.get(market.symbol, {})} for market in markets]
+    return render(request, "home.html", {"rows": rows})
 
 
 class HealthApi(APIView):

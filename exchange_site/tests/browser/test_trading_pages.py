@@ -1,0 +1,159 @@
+"""The pages in a real browser against the real processes (gunicorn, daphne, the matcher):
+sign up, fund, trade from the form, and watch another user's trade arrive live."""
+
+import re
+from decimal import Decimal
+
+import httpx
+from playwright.sync_api import expect
+
+from exchange_site.testing import assert_ledger_ok
+from exchange_site.tests.browser.conftest import screenshot
+from trading.models import Order
+from wallets.models import Balance
+
+PASSWORD = "a-long-browser-pass-42"
+
+
+def _api_user(base_url: str, email: str, username: str, funds: dict[str, str]) -> httpx.Client:
+    """A second user made entirely through the REST API (register, log in, demo deposit)."""
+    client = httpx.Client(base_url=base_url, timeout=10)
+    registered = client.post(
+        "/api/v1/auth/register",
+        json={"email": email, "username": username, "password": PASSWORD},
+    )
+    assert registered.status_code == 201, registered.text
+    login = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    client.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+    for asset, amount in funds.items():
+        deposit = client.post("/api/v1/wallets/deposits", json={"asset": asset, "amount": amount})
+        assert deposit.status_code == 201, deposit.text
+    return client
+
+
+def _sign_up(page, email: str, username: str) -> None:
+    page.goto("/accounts/signup/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Repeat password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign up").click()
+    expect(page).to_have_url(re.compile(r"/wallet/$"))
+
+
+def _open_rows(page):
+    return page.locator("#open-orders tbody tr[data-order-id]")
+
+
+def test_sign_up_fund_trade_and_see_a_crossing_sell_live(live_stack, new_page, console):
+    page = new_page()
+    _sign_up(page, "trader@example.com", "trader")
+    expect(page.locator(".who")).to_have_text("trader")
+
+    # Demo deposit from the wallet page; the balance row updates without a reload.
+    deposit_form = page.locator("#demo-deposit-form")
+    deposit_form.get_by_label("Asset").select_option("USD")
+    deposit_form.get_by_label("Amount").fill("10000")
+    page.get_by_role("button", name="Deposit demo funds").click()
+    expect(page.locator("#deposit-status")).to_contain_text("Deposited 10,000.00 USD")
+    usd_row = page.locator('#balances tr[data-asset="USD"]')
+    expect(usd_row.locator('[data-field="available"]')).to_have_text("10,000.00")
+    expect(page.locator("#ledger-table tbody")).to_contain_text("Deposit")
+    screenshot(page, "wallet")
+
+    # A limit buy from the form rests in the book and shows in open orders.
+    page.goto("/trade/BTC-USD/")
+    page.evaluate("window.__sameDocument = true")
+    expect(page.locator("#order-available")).to_have_text("10,000.00")
+    page.get_by_label("Price", exact=True).fill("123.45")
+    page.get_by_label("Quantity", exact=True).fill("0.4")
+    expect(page.locator("#order-total")).to_have_text("49.38")
+    page.get_by_role("button", name="Buy BTC").click()
+    expect(page.locator("#order-status")).to_contain_text("order #")
+    expect(_open_rows(page)).to_have_count(1)
+    expect(_open_rows(page).first).to_contain_text("0.40000")
+    expect(_open_rows(page).first).to_contain_text("Open")
+    expect(page.locator('#book-bids tr[data-price="123.45"]')).to_contain_text("0.40000")
+    expect(page.locator("#order-available")).to_have_text("9,950.62")
+    live_stack.wait_matcher_idle()
+    buy = Order.objects.get(user__username="trader")
+    assert (buy.side, buy.status, buy.price) == ("buy", "open", Decimal("123.45"))
+
+    # A second user's crossing sell, through the API: the first page updates by itself.
+    seller = _api_user(live_stack.web_url, "seller@example.com", "seller", {"BTC": "1"})
+    sold = seller.post(
+        "/api/v1/orders/",
+        json={
+            "symbol": "BTC-USD",
+            "side": "sell",
+            "order_type": "limit",
+            "price": "123.45",
+            "quantity": "0.4",
+        },
+    )
+    assert sold.status_code == 201, sold.text
+    live_stack.wait_matcher_idle()
+    expect(page.locator("#recent-trades tbody tr[data-trade-id]", has_text="123.45")).to_have_count(
+        1
+    )
+    expect(_open_rows(page)).to_have_count(0)
+    expect(page.locator('#book-bids tr[data-price="123.45"]')).to_have_count(0)
+    page.get_by_role("tab", name="Order history").click()
+    history = page.locator("#order-history tbody tr[data-order-id]")
+    expect(history.first).to_contain_text("Filled")
+    expect(history.first).to_contain_text("123.45")
+    page.get_by_role("tab", name="My trades").click()
+    fills = page.locator("#my-trades tbody tr[data-trade-id]")
+    expect(fills).to_have_count(1)
+    expect(fills.first).to_contain_text("Buy")
+    expect(fills.first).to_contain_text("0.40000")
+    # New balances: 49.38 USD spent; 0.4 BTC bought less the 0.1 % maker fee.
+    expect(page.locator("#order-available")).to_have_text("9,950.62")
+    page.get_by_role("button", name="Sell", exact=True).click()
+    expect(page.get_by_role("button", name="Sell BTC")).to_be_visible()
+    expect(page.locator("#order-available")).to_have_text("0.39960000")
+    assert Balance.objects.get(user__username="trader", asset__code="BTC").available == Decimal(
+        "0.3996"
+    )
+
+    # Cancel from the page.
+    page.get_by_role("button", name="Buy", exact=True).click()
+    page.get_by_role("tab", name="Open orders").click()
+    page.get_by_label("Price", exact=True).fill("90.00")
+    page.get_by_label("Quantity", exact=True).fill("0.1")
+    page.get_by_role("button", name="Buy BTC").click()
+    expect(_open_rows(page)).to_have_count(1)
+    expect(page.locator("#order-available")).to_have_text("9,941.62")
+    order_id = _open_rows(page).first.get_attribute("data-order-id")
+    page.get_by_role("button", name=f"Cancel order {order_id}").click()
+    expect(_open_rows(page)).to_have_count(0)
+    expect(page.locator("#order-available")).to_have_text("9,950.62")
+    live_stack.wait_matcher_idle()
+    assert Order.objects.get(pk=order_id).status == "cancelled"
+    page.get_by_role("tab", name="Order history").click()
+    expect(page.locator(f'#order-history tr[data-order-id="{order_id}"]')).to_contain_text(
+        "Cancelled"
+    )
+
+    # An order beyond the balance: the API's refusal is shown inline, nothing is placed.
+    console.allow(r"status of 422")
+    orders_before = Order.objects.count()
+    page.get_by_label("Price", exact=True).fill("123.45")
+    page.get_by_label("Quantity", exact=True).fill("1000")
+    with page.expect_response(
+        lambda r: r.url.endswith("/api/v1/orders/") and r.request.method == "POST"
+    ) as refused:
+        page.get_by_role("button", name="Buy BTC").click()
+    assert refused.value.status == 422
+    api_error = refused.value.json()["error"]
+    assert api_error["code"] == "INSUFFICIENT_BALANCE"
+    error = page.locator("#order-error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text(api_error["message"])
+    assert "Traceback" not in error.inner_text()
+    assert Order.objects.count() == orders_before
+
+    assert page.evaluate("window.__sameDocument") is True, "the page reloaded"
+    screenshot(page, "trade-logged-in")
+    assert_ledger_ok()
