@@ -88,6 +88,19 @@ def load_dotenv() -> None:
         environ.Env.read_env(str(dotenv))
 
 
+def procfile_processes() -> list[str]:
+    """The Procfile's processes to start: all but the demo market maker when MARKETMAKER=off."""
+    names = [
+        line.split(":", 1)[0].strip()
+        for line in (ROOT / "Procfile").read_text().splitlines()
+        if ":" in line and not line.lstrip().startswith("#")
+    ]
+    if os.environ.get("MARKETMAKER", "on").lower() in ("off", "0", "false", "no"):
+        say("market maker off (MARKETMAKER=off)")
+        names.remove("marketmaker")
+    return names
+
+
 def main() -> int:
     VAR.mkdir(parents=True, exist_ok=True)
     load_dotenv()
@@ -125,7 +138,8 @@ def main() -> int:
             "Ctrl-C stops everything"
         )
         honcho = subprocess.Popen(
-            [str(BIN / "honcho"), "start", "-f", str(ROOT / "Procfile")], cwd=ROOT
+            [str(BIN / "honcho"), "start", "-f", str(ROOT / "Procfile"), *procfile_processes()],
+            cwd=ROOT,
         )
         # honcho gets Ctrl-C from the terminal itself; forward a SIGTERM sent to us alone.
         signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -1,6 +1,5 @@
 """Order endpoints: parse, call a service, render. Another user's order is always a 404."""
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.generics import ListAPIView
@@ -16,6 +15,7 @@ from trading.api.serializers import (
     OrderOutputSerializer,
     OrderPlaceInputSerializer,
     TradeOutputSerializer,
+    order_output,
 )
 from trading.models import Order, Trade
 
@@ -67,8 +67,7 @@ class OrderListCreateApi(ListAPIView):
             user=request.user, request=_order_request(serializer.validated_data)
         )
         return Response(
-            OrderOutputSerializer(order).data,
-            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+            order_output(order), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )
 
     @extend_schema(
@@ -114,22 +113,33 @@ class OrderBatchApi(APIView):
     def post(self, request):
         batch = OrderBatchInputSerializer(data=request.data)
         batch.is_valid(raise_exception=True)
-        results = []
+        results: list = []
+        parsed: list[tuple[int, services.OrderRequest]] = []
         for item in batch.validated_data["orders"]:
-            results.append(self._place_one(request, item))
+            serializer = OrderPlaceInputSerializer(data=item)
+            if serializer.is_valid():
+                parsed.append((len(results), _order_request(serializer.validated_data)))
+                results.append(None)
+            else:
+                results.append(self._error(request, ValidationError(serializer.errors)))
+        if parsed:
+            placed = services.order_place_batch(
+                user=request.user, requests=[order_request for _, order_request in parsed]
+            )
+            for (index, _), outcome in zip(parsed, placed, strict=True):
+                if isinstance(outcome, ExchangeError):
+                    results[index] = self._error(request, outcome)
+                else:
+                    order, created = outcome
+                    results[index] = {
+                        "status": 201 if created else 200,
+                        "order": order_output(order),
+                    }
         return Response({"results": results})
 
-    def _place_one(self, request, item) -> dict:
-        serializer = OrderPlaceInputSerializer(data=item)
-        try:
-            serializer.is_valid(raise_exception=True)
-            order, created = services.order_place(
-                user=request.user, request=_order_request(serializer.validated_data)
-            )
-        except (ExchangeError, ValidationError, DjangoValidationError) as exc:
-            response = exchange_exception_handler(exc, {"request": request, "view": self})
-            return {"status": response.status_code, **response.data}
-        return {"status": 201 if created else 200, "order": OrderOutputSerializer(order).data}
+    def _error(self, request, exc) -> dict:
+        response = exchange_exception_handler(exc, {"request": request, "view": self})
+        return {"status": response.status_code, **response.data}
 
 
 @extend_schema_view(get=extend_schema(tags=["orders"], operation_id="trades_list_mine"))
