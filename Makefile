@@ -4,15 +4,21 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# npm ci writes this file; the pages serve lightweight-charts from node_modules (no build step).
+NODE_STAMP := node_modules/.package-lock.json
 
 .PHONY: run test lint format migrate venv clean
 
-venv: $(STAMP)
+venv: $(STAMP) $(NODE_STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $(STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund; \
+	else echo "WARNING: npm not found; the trading page will have no chart (install Node.js, then make)." >&2; fi
 
 run: venv
 	$(BIN)/python scripts/run.py
@@ -21,6 +27,7 @@ test: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	scripts/ensure_services.sh
+	scripts/ensure_chromium.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: venv
@@ -35,4 +42,4 @@ migrate: venv
 	$(BIN)/python manage.py migrate
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var node_modules

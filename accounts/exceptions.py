@@ -1,3 +1,5 @@
+from django.core.exceptions import ValidationError
+
 from exchange_site.exceptions import ConflictError, ExchangeError
 
 
@@ -28,3 +30,59 @@ class TokenOwnerMismatch(ExchangeError):
     code = "PERMISSION_DENIED"
     status = 403
     message = "This refresh token belongs to another user."
+
+
+class AccountFrozen(ExchangeError):
+    code = "ACCOUNT_FROZEN"
+    status = 403
+    message = "This account is frozen by the exchange; contact support."
+
+
+class FrozenAccountLogin(ValidationError):
+    """Raised by the login backend when the password is right but the account is frozen.
+
+    A ``ValidationError`` so that every ``AuthenticationForm`` (admin, pages) shows it as the
+    form's error; ``auth_login`` turns it into ``AccountFrozen`` (403) for the API.
+    """
+
+    def __init__(self):
+        super().__init__(AccountFrozen.message, code="account_frozen")
+
+
+class ApiKeyNotFound(ExchangeError):
+    code = "API_KEY_NOT_FOUND"
+    status = 404
+    message = "API key not found."
+
+
+class ApiKeyLimit(ExchangeError):
+    code = "API_KEY_LIMIT"
+    status = 422
+    message = "Too many API keys; revoke one first."
+
+
+class ApiKeyInvalid(ExchangeError):
+    """Unknown, revoked, or its owner cannot use it (frozen, deactivated)."""
+
+    code = "API_KEY_INVALID"
+    status = 401
+    message = "Invalid API key, IP address, or permissions for this action."
+
+
+class ApiKeyIpNotAllowed(ApiKeyInvalid):
+    code = "API_KEY_IP_NOT_ALLOWED"
+
+
+class ApiKeyPermissionDenied(ApiKeyInvalid):
+    code = "API_KEY_PERMISSION_DENIED"
+
+
+class ApiSignatureInvalid(ExchangeError):
+    code = "SIGNATURE_INVALID"
+    status = 401
+    message = "Signature for this request is not valid."
+
+
+class AccountStateConflict(ConflictError):
+    code = "ACCOUNT_STATE"
+    message = "The account is not in a state that allows this."

@@ -1,5 +1,10 @@
 """Everything that writes accounts: registration, login tokens, profile changes."""
 
+import hmac
+import ipaddress
+import secrets
+import string
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import authenticate
@@ -14,14 +19,23 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts.crypto import secret_decrypt, secret_encrypt
 from accounts.exceptions import (
+    AccountFrozen,
+    AccountStateConflict,
+    ApiKeyInvalid,
+    ApiKeyIpNotAllowed,
+    ApiKeyLimit,
+    ApiKeyNotFound,
+    ApiSignatureInvalid,
     EmailTaken,
+    FrozenAccountLogin,
     InvalidCredentials,
     InvalidToken,
     TokenOwnerMismatch,
     UsernameTaken,
 )
-from accounts.models import User, normalize_email
+from accounts.models import ApiKey, OperatorAction, User, normalize_email
 
 
 def _jwt_settings():
@@ -108,9 +122,13 @@ def auth_login(*, login: str, password: str, request: HttpRequest | None = None)
     """Check a login (email or username) and password; return a token pair.
 
     Raises ``InvalidCredentials`` (401) with one message for an unknown login, a wrong
-    password and a deactivated account alike.
+    password and a deactivated account alike, and ``AccountFrozen`` (403) for the right
+    password of a frozen account.
     """
-    user = authenticate(request, username=login, password=password)
+    try:
+        user = authenticate(request, username=login, password=password)
+    except FrozenAccountLogin as exc:
+        raise AccountFrozen() from exc
     if user is None:
         raise InvalidCredentials()
     update_last_login(None, user)
@@ -140,7 +158,9 @@ def auth_token_refresh(*, refresh_token: str) -> dict[str, Any]:
     """Rotate a refresh token: blacklist it and return a new pair.
 
     Locks the token's ``OutstandingToken`` row. Raises ``InvalidToken`` (401) for a token
-    that is malformed, expired, already used or revoked, or whose user is gone or inactive.
+    that is malformed, expired, already used or revoked, or whose user is gone or inactive,
+    and ``AccountFrozen`` (403) while the user is frozen (the token stays usable after an
+    unfreeze).
     """
     refresh, outstanding = _outstanding_token_locked(refresh_token)
     user = User.objects.filter(
@@ -148,6 +168,8 @@ def auth_token_refresh(*, refresh_token: str) -> dict[str, Any]:
     ).first()
     if user is None:
         raise InvalidToken()
+    if user.is_frozen:
+        raise AccountFrozen()
     BlacklistedToken.objects.create(token=outstanding)
     return auth_tokens_issue(user=user)
 
@@ -208,3 +230,265 @@ def demo_users_seed() -> list[str]:
         else:
             lines.append(f"exists  {email}")
     return lines
+
+
+# --- Operator console (issue 8) ------------------------------------------------------------
+
+
+def _target_fields(target) -> dict[str, str]:
+    return {
+        "target_type": target._meta.label_lower,
+        "target_id": str(target.pk),
+        "target_repr": str(target)[:200],
+    }
+
+
+@transaction.atomic
+def operator_action_record(
+    *, actor: User, action: str, target, reason: str = "", details: dict | None = None
+) -> OperatorAction:
+    """Append one row to the operators' audit trail: who (``actor``) did what (``action``)
+    to which object (``target``, any model instance), and why.
+
+    Called by the service that performs the action, inside its transaction, so the record
+    exists exactly when the action took effect.
+    """
+    return OperatorAction.objects.create(
+        actor=actor,
+        action=action,
+        reason=reason.strip(),
+        details=details or {},
+        **_target_fields(target),
+    )
+
+
+def operator_actions_record(
+    *, actor: User, action: str, targets, reason: str = "", details: dict | None = None
+) -> list[OperatorAction]:
+    """``operator_action_record`` for many targets at once (one INSERT)."""
+    return OperatorAction.objects.bulk_create(
+        OperatorAction(
+            actor=actor,
+            action=action,
+            reason=reason.strip(),
+            details=details or {},
+            **_target_fields(target),
+        )
+        for target in targets
+    )
+
+
+def reason_require(reason: str | None) -> str:
+    """Every operator action states why; raises ``ValidationError`` keyed by ``reason``."""
+    if not reason or not reason.strip():
+        raise ValidationError({"reason": ["Give the reason for this action."]})
+    return reason.strip()
+
+
+@transaction.atomic
+def user_freeze(*, user_id: int, actor: User, reason: str) -> User:
+    """Freeze an account: from now on it cannot log in, refresh or use its tokens, trade or
+    withdraw; its live orders get cancel commands (the matcher cancels them and releases
+    their funds, in halted markets once trading resumes).
+
+    Locks the user row, then the orders' command queue through ``orders_cancel_queue``.
+    Raises ``ValidationError`` without a reason, ``AccountStateConflict`` (409) when the
+    account is already frozen, is the exchange's own (fee) account or is the actor's.
+    """
+    # Imported here: trading's services import this module.
+    from trading.models import Order
+    from trading.services import orders_cancel_queue
+
+    reason = reason_require(reason)
+    user = User.objects.select_for_update().get(pk=user_id)
+    if user.is_frozen:
+        raise AccountStateConflict("The account is already frozen.")
+    if user.is_system:
+        raise AccountStateConflict("The exchange's own accounts cannot be frozen.")
+    if user.pk == actor.pk:
+        raise AccountStateConflict("You cannot freeze your own account.")
+    user.frozen_at = timezone.now()
+    user.frozen_reason = reason[:500]
+    user.save(update_fields=["frozen_at", "frozen_reason", "updated_at"])
+    cancelled = orders_cancel_queue(orders=Order.objects.filter(user=user))
+    operator_action_record(
+        actor=actor,
+        action="user_freeze",
+        target=user,
+        reason=reason,
+        details={"orders_cancel_queued": cancelled},
+    )
+    return user
+
+
+@transaction.atomic
+def user_unfreeze(*, user_id: int, actor: User, reason: str) -> User:
+    """Lift a freeze: logins, tokens, trading and withdrawals work again. Orders cancelled
+    by the freeze stay cancelled. Locks the user row. Raises ``ValidationError`` without a
+    reason and ``AccountStateConflict`` (409) when the account is not frozen."""
+    reason = reason_require(reason)
+    user = User.objects.select_for_update().get(pk=user_id)
+    if not user.is_frozen:
+        raise AccountStateConflict("The account is not frozen.")
+    frozen = {"frozen_at": user.frozen_at.isoformat(), "frozen_reason": user.frozen_reason}
+    user.frozen_at = None
+    user.frozen_reason = ""
+    user.save(update_fields=["frozen_at", "frozen_reason", "updated_at"])
+    operator_action_record(
+        actor=actor, action="user_unfreeze", target=user, reason=reason, details=frozen
+    )
+    return user
+
+
+# --- API keys (issue 10) -----------------------------------------------------------------
+
+API_KEY_PERMISSIONS = ("read", "trade")
+API_KEYS_PER_USER = 30
+API_KEY_IP_ALLOWLIST_MAX = 30
+API_KEY_LENGTH = 64
+API_KEY_ALPHABET = string.ascii_letters + string.digits
+# A key's last use is written at most this often: not one UPDATE per signed request.
+API_KEY_TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+def _random_token(length: int = API_KEY_LENGTH) -> str:
+    return "".join(secrets.choice(API_KEY_ALPHABET) for _ in range(length))
+
+
+def api_key_ip_allowlist_normalize(entries) -> list[str]:
+    """Addresses and networks in canonical form (``10.0.0.0/8``, ``2001:db8::1``).
+
+    Raises Django's ``ValidationError`` keyed by ``ip_allowlist`` for anything else.
+    """
+    if entries is None:
+        return []
+    if not isinstance(entries, list | tuple) or len(entries) > API_KEY_IP_ALLOWLIST_MAX:
+        raise ValidationError(
+            {"ip_allowlist": [f"Give a list of at most {API_KEY_IP_ALLOWLIST_MAX} entries."]}
+        )
+    normalized = []
+    for entry in entries:
+        try:
+            network = ipaddress.ip_network(str(entry).strip(), strict=False)
+        except ValueError as exc:
+            raise ValidationError(
+                {"ip_allowlist": [f"{entry!r} is not an IP address or network."]}
+            ) from exc
+        text = str(network.network_address) if network.num_addresses == 1 else str(network)
+        if text not in normalized:
+            normalized.append(text)
+    return normalized
+
+
+@transaction.atomic
+def api_key_create(
+    *,
+    user: User,
+    label: str,
+    permissions: list[str],
+    ip_allowlist: list[str] | None = None,
+) -> tuple[ApiKey, str]:
+    """Issue an API key; returns (key, secret). The secret is shown to the user once and
+    kept only encrypted (``accounts.crypto``).
+
+    Locks the user's row so two concurrent creations cannot pass the per-user limit.
+    Raises ``AccountFrozen`` (403), ``ApiKeyLimit`` (422) beyond ``API_KEYS_PER_USER``
+    active keys, and ``ValidationError`` for unknown permissions or a bad allow-list.
+    """
+    User.objects.select_for_update().filter(pk=user.pk).first()
+    if getattr(user, "is_frozen", False):
+        raise AccountFrozen()
+    unknown = sorted(set(permissions) - set(API_KEY_PERMISSIONS))
+    if unknown or not permissions:
+        raise ValidationError(
+            {"permissions": [f"Choose from {', '.join(API_KEY_PERMISSIONS)} (at least one)."]}
+        )
+    allowlist = api_key_ip_allowlist_normalize(ip_allowlist)
+    if ApiKey.objects.filter(user=user, revoked_at__isnull=True).count() >= API_KEYS_PER_USER:
+        raise ApiKeyLimit(details={"limit": API_KEYS_PER_USER})
+    secret = _random_token()
+    api_key = ApiKey.objects.create(
+        user=user,
+        label=label.strip(),
+        key=_random_token(),
+        secret_encrypted=secret_encrypt(secret),
+        can_read="read" in permissions,
+        can_trade="trade" in permissions,
+        ip_allowlist=allowlist,
+    )
+    return api_key, secret
+
+
+@transaction.atomic
+def api_key_revoke(*, user: User, key_id: int) -> ApiKey:
+    """Revoke one of the user's keys: it stops working at once (the next request fails).
+
+    Raises ``ApiKeyNotFound`` (404) for another user's key, an unknown or an already
+    revoked one. Locks the key's row.
+    """
+    api_key = (
+        ApiKey.objects.select_for_update()
+        .filter(pk=key_id, user=user, revoked_at__isnull=True)
+        .first()
+    )
+    if api_key is None:
+        raise ApiKeyNotFound(details={"id": key_id})
+    api_key.revoked_at = timezone.now()
+    api_key.save(update_fields=["revoked_at"])
+    return api_key
+
+
+def _ip_allowed(api_key: ApiKey, ip: str | None) -> bool:
+    if not api_key.ip_allowlist:
+        return True
+    try:
+        address = ipaddress.ip_address(ip or "")
+    except ValueError:
+        return False
+    for entry in api_key.ip_allowlist:
+        network = ipaddress.ip_network(entry, strict=False)
+        if address.version == network.version and address in network:
+            return True
+    return False
+
+
+def api_key_authenticate(*, key: str, payload: bytes, signature: str, ip: str | None) -> ApiKey:
+    """Check a signed request: the key is active, its owner may use it, the request comes
+    from an allowed address, and ``signature`` is the lowercase hex HMAC-SHA256 of
+    ``payload`` with the key's secret. Returns the key with its ``user`` loaded.
+
+    Writes nothing (see ``api_key_touch``). Raises ``ApiKeyInvalid`` (unknown or revoked key,
+    frozen or deactivated owner), ``ApiKeyIpNotAllowed`` and ``ApiSignatureInvalid``.
+    """
+    api_key = ApiKey.objects.select_related("user").filter(key=key).first()
+    if api_key is None or not api_key.is_active:
+        raise ApiKeyInvalid()
+    owner = api_key.user
+    if not owner.is_active or owner.is_frozen or owner.is_system:
+        raise ApiKeyInvalid()
+    if not _ip_allowed(api_key, ip):
+        raise ApiKeyIpNotAllowed()
+    secret = secret_decrypt(api_key.secret_encrypted)
+    if secret is None:
+        # Encrypted under a key no longer configured: it can never verify again.
+        raise ApiKeyInvalid()
+    expected = hmac.new(secret.encode(), payload, "sha256").hexdigest()
+    if not hmac.compare_digest(expected.encode(), signature.lower().encode()):
+        raise ApiSignatureInvalid()
+    return api_key
+
+
+def api_key_touch(*, api_key: ApiKey) -> None:
+    """Record that the key was just used; at most once per ``API_KEY_TOUCH_INTERVAL``.
+
+    One conditional UPDATE (no lock held across the request), skipped entirely while the
+    loaded row shows a recent use.
+    """
+    now = timezone.now()
+    stale_before = now - API_KEY_TOUCH_INTERVAL
+    if api_key.last_used_at is not None and api_key.last_used_at > stale_before:
+        return
+    ApiKey.objects.filter(pk=api_key.pk).exclude(last_used_at__gt=stale_before).update(
+        last_used_at=now
+    )
+    api_key.last_used_at = now

@@ -253,7 +253,9 @@ def main() -> None:
 
         profiler = cProfile.Profile()
         result = profiler.runcall(drain, market, args.batch_size)
-        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
+        stats = pstats.Stats(profiler, stream=sys.stderr)
+        stats.sort_stats(os.environ.get("PROFILE_SORT", "tottime"))
+        stats.print_stats(int(os.environ.get("PROFILE_LINES", "25")))
     else:
         result = drain(market, args.batch_size)
     if not args.skip_ledger_check:

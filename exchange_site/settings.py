@@ -10,6 +10,7 @@ import os
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlparse
 
 import environ
 from celery.schedules import crontab
@@ -134,6 +135,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, channel layer, Celery broker ---------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# Redis pub/sub ignores the database number, so exchanges (or test runs) sharing one Redis
+# server on different databases would hear each other's streams: every pub/sub channel name
+# starts with this prefix, which names the database by default.
+REDIS_PUBSUB_PREFIX = env.str(
+    "REDIS_PUBSUB_PREFIX",
+    default=f"exchange:{(urlparse(REDIS_URL).path.lstrip('/') or '0')}:",
+)
 
 CACHES = {
     "default": {
@@ -152,7 +160,7 @@ CHANNEL_LAYERS = {
     "default": {
         # One Redis subscription per process and market, not per consumer (DESIGN §6).
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": REDIS_PUBSUB_PREFIX + "asgi"},
     }
 }
 

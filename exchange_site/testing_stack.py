@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -102,9 +103,13 @@ class LiveStack:
             "PASSWORD_HASHERS": ",".join(settings.PASSWORD_HASHERS),
         }
 
+    def _log_path(self, name: str) -> Path:
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.name)
+        return STACK_LOGS / f"{safe}-{name}.log"
+
     def _spawn(self, name: str, command: list[str]) -> subprocess.Popen:
         STACK_LOGS.mkdir(parents=True, exist_ok=True)
-        log = open(STACK_LOGS / f"{self.name}-{name}.log", "wb")  # noqa: SIM115 (closed in stop)
+        log = open(self._log_path(name), "wb")  # noqa: SIM115 (closed in stop)
         self._logs[name] = log
         process = subprocess.Popen(
             command,
@@ -177,6 +182,24 @@ class LiveStack:
         for log in self._logs.values():
             log.close()
         self._logs.clear()
+        self._wait_sessions_gone()
+
+    def _wait_sessions_gone(self, timeout: float = 10.0) -> None:
+        # A server's PostgreSQL backends outlive it by a moment; until they are gone the
+        # test database cannot be flushed or dropped.
+        from django.db import connection
+
+        deadline = time.monotonic() + timeout
+        with connection.cursor() as cursor:
+            while time.monotonic() < deadline:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                    "AND backend_type = 'client backend'"
+                )
+                if cursor.fetchone()[0] == 0:
+                    return
+                time.sleep(0.05)
 
     def _stop(self, name: str, kill: bool = False) -> None:
         process = self.processes.pop(name, None)
@@ -195,7 +218,7 @@ class LiveStack:
     def _check_alive(self, name: str) -> None:
         process = self.processes.get(name)
         if process is not None and process.poll() is not None:
-            log = STACK_LOGS / f"{self.name}-{name}.log"
+            log = self._log_path(name)
             tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
             raise RuntimeError(f"The {name} process exited ({process.returncode}):\n{tail}")
 

@@ -2,13 +2,14 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from accounts.api.urls import auth_urlpatterns, users_urlpatterns
+from accounts.api.urls import api_keys_urlpatterns, auth_urlpatterns, users_urlpatterns
 from exchange_site import views
 from exchange_site.urlpaths import path_with_optional_slash
 
 api_v1 = [
     path("auth/", include(auth_urlpatterns)),
     path("users/", include(users_urlpatterns)),
+    path("", include(api_keys_urlpatterns)),
     path("", include("wallets.api.urls")),
     path("", include("trading.api.urls")),
     path("", include("marketdata.api.urls")),
@@ -17,8 +18,13 @@ api_v1 = [
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("accounts/", include("accounts.urls")),
+    path("", include("trading.urls")),
+    path("", include("wallets.urls")),
     path_with_optional_slash("health", views.health_alias, "health"),
     path("api/v1/", include(api_v1)),
+    # Binance's spot API for bots and CCXT: no trailing slashes, its own error shape.
+    path("api/v3/", include("trading.binance.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

@@ -5,7 +5,9 @@ once by the matcher and received once per ws process (``marketdata.hub``). Priva
 (orders, balances) go through the Channels layer to one group per user.
 """
 
-PUBLIC_PREFIX = "exchange:md:"
+from django.conf import settings
+
+PUBLIC_PREFIX = settings.REDIS_PUBSUB_PREFIX + "md:"
 PUBLIC_PATTERN = PUBLIC_PREFIX + "*"
 
 PUBLIC_CHANNELS = ("orderbook", "trades", "ticker", "candles")

@@ -5,8 +5,9 @@ an order's filled quantity equals the sum of its trades; an order that is done r
 nothing.
 """
 
-from django.db.models import F, Q, Sum
+from django.db.models import F, Q
 
+from exchange_site.db import decimal_sums
 from exchange_site.decimals import decimal_to_str
 from trading.models import Order, Trade
 
@@ -25,16 +26,18 @@ def check_trades_and_orders(report) -> None:
     for trade_id in mismatched:
         report.add(5, "trade does not match its orders' market, owners or sides", trade_id=trade_id)
 
-    bought = dict(
-        Trade.objects.values("buy_order_id")
-        .annotate(total=Sum("quantity"))
-        .values_list("buy_order_id", "total")
-    )
-    sold = dict(
-        Trade.objects.values("sell_order_id")
-        .annotate(total=Sum("quantity"))
-        .values_list("sell_order_id", "total")
-    )
+    bought = {
+        order_id: total
+        for (order_id,), (total,) in decimal_sums(
+            Trade.objects.all(), ["buy_order_id"], ["quantity"]
+        ).items()
+    }
+    sold = {
+        order_id: total
+        for (order_id,), (total,) in decimal_sums(
+            Trade.objects.all(), ["sell_order_id"], ["quantity"]
+        ).items()
+    }
     filled_orders = Order.objects.filter(filled_quantity__gt=0).values_list("pk", "filled_quantity")
     traded = {**bought, **sold}
     seen = set()

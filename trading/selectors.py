@@ -10,6 +10,7 @@ from django.utils import timezone
 from django_redis import get_redis_connection
 
 from accounts.models import User
+from exchange_site.db import decimal_sums
 from trading.exceptions import MarketNotFound, OrderNotFound
 from trading.matcher.publish import book_key, heartbeat_key
 from trading.models import Market, Order, OrderCommand, Trade
@@ -85,19 +86,15 @@ def asks_for_estimate(*, market: Market, limit: int = 200) -> list[tuple[Decimal
 def order_reserves() -> dict[tuple[int, int], Decimal]:
     """What live orders hold locked, per (user, asset): quote for buys, base for sells."""
     reserves: dict[tuple[int, int], Decimal] = {}
-    rows = (
-        Order.objects.filter(status__in=Order.LIVE)
-        .values("user_id", "side", "market__base_asset_id", "market__quote_asset_id")
-        .annotate(total=Sum("reserved"))
+    sums = decimal_sums(
+        Order.objects.filter(status__in=Order.LIVE),
+        ["user_id", "side", "market__base_asset_id", "market__quote_asset_id"],
+        ["reserved"],
     )
-    for row in rows:
-        asset_id = (
-            row["market__quote_asset_id"]
-            if row["side"] == Order.Side.BUY
-            else row["market__base_asset_id"]
-        )
-        key = (row["user_id"], asset_id)
-        reserves[key] = reserves.get(key, Decimal(0)) + row["total"]
+    for (user_id, side, base_asset_id, quote_asset_id), (total,) in sums.items():
+        asset_id = quote_asset_id if side == Order.Side.BUY else base_asset_id
+        key = (user_id, asset_id)
+        reserves[key] = reserves.get(key, Decimal(0)) + total
     return reserves
 
 

@@ -5,19 +5,27 @@ funds with one conditional UPDATE, insert the Order and its ``place`` OrderComma
 the reserve to the ledger. The matcher is woken after commit; it alone changes the book.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import DecimalField, F, Q, QuerySet, Value
+from django.db.models.functions import Mod
 
+from accounts.exceptions import AccountFrozen
 from accounts.models import User
 from exchange_site.decimals import decimal_places, decimal_to_str
+from exchange_site.exceptions import ExchangeError
+from trading.events import user_events_send_soon
 from trading.exceptions import (
     InvalidOrder,
     MarketCancelOnly,
     MarketHalted,
     MarketNotFound,
+    MarketStatusUnchanged,
     NoLiquidity,
     OrderNotCancellable,
     OrderNotFound,
@@ -26,9 +34,11 @@ from trading.exceptions import (
 from trading.matcher.wakeup import matcher_wake
 from trading.models import Market, Order, OrderCommand
 from trading.selectors import asks_for_estimate, market_get_by_symbol, order_list_for_user
-from wallets.models import AMOUNT_QUANTUM, Asset
+from wallets.events import balance_message
+from wallets.exceptions import InsufficientBalance
+from wallets.models import AMOUNT_QUANTUM, ZERO, Asset, Balance
 from wallets.models import LedgerKind as Kind
-from wallets.services import balance_reserve
+from wallets.services import BalanceChange, balance_changes_apply
 
 ORDER_FIELDS_BY_TYPE = {
     # type: (required, forbidden)
@@ -232,10 +242,75 @@ def _existing_by_client_id(user: User, client_order_id: str | None) -> Order | N
     if not client_order_id:
         return None
     return (
-        Order.objects.select_related("market")
+        Order.objects.select_related("market", "market__quote_asset")
         .filter(user=user, client_order_id=client_order_id)
         .first()
     )
+
+
+@dataclass(frozen=True)
+class _Accepted:
+    """A validated order not yet stored, with what it must reserve."""
+
+    order: Order
+    asset: Asset
+    reserve: Decimal
+
+
+def _accept(user: User, market: Market, request: OrderRequest) -> _Accepted:
+    _check_shape(request)
+    _check_market_rules(market, request)
+    asset, reserve = _reserve_for(market, request)
+    reserve = reserve.quantize(AMOUNT_QUANTUM)
+    order = Order(
+        user=user,
+        market=market,
+        side=request.side,
+        order_type=request.order_type,
+        time_in_force=request.time_in_force,
+        post_only=request.post_only,
+        price=request.price,
+        stop_price=request.stop_price,
+        quantity=request.quantity,
+        quote_quantity=request.quote_quantity,
+        reserved=reserve,
+        client_order_id=request.client_order_id or None,
+    )
+    return _Accepted(order, asset, reserve)
+
+
+def _reserve_change(accepted: _Accepted) -> BalanceChange:
+    order = accepted.order
+    return BalanceChange(
+        order.user_id,
+        accepted.asset.pk,
+        Kind.ORDER_RESERVE,
+        "order",
+        order.pk,
+        available=-accepted.reserve,
+        locked=accepted.reserve,
+    )
+
+
+def _after_commit(accepted: list[_Accepted], balances: dict) -> None:
+    """Wake the matchers and tell the owner its new balances, once the orders are committed.
+
+    The balance events go out from a background loop (trading.events): the request does not
+    wait for Redis. The values are the ones this transaction wrote, so no re-read is needed.
+    """
+    symbols = {item.order.market.symbol for item in accepted}
+    codes = {item.asset.pk: item.asset.code for item in accepted}
+    events = [
+        (user_id, "balances", balance_message(asset_code=codes[asset_id], available=a, locked=lk))
+        for (user_id, asset_id), (a, lk) in balances.items()
+    ]
+
+    def send():
+        for symbol in symbols:
+            matcher_wake(symbol)
+        user_events_send_soon(events)
+
+    transaction.on_commit(send)
 
 
 @transaction.atomic
@@ -246,49 +321,166 @@ def order_place(*, user: User, request: OrderRequest) -> tuple[Order, bool]:
     ``created=False``; nothing more is reserved. Raises ``UnknownSymbol`` (400),
     ``InvalidOrder`` (400, with a precise code: INVALID_PRICE_TICK, INVALID_QUANTITY_STEP,
     MIN_NOTIONAL, ...), ``MarketHalted`` / ``MarketCancelOnly`` / ``NoLiquidity`` /
-    ``InsufficientBalance`` (422). The reserve is one conditional UPDATE on the balance row.
+    ``InsufficientBalance`` (422). Locks the user's balance row of the reserved asset
+    (``wallets.services.balance_changes_apply``, which refuses to overdraw). Six statements
+    between BEGIN and COMMIT without a ``client_order_id``; the matcher wake-up and the
+    balance event wait for the commit. A frozen user gets ``AccountFrozen`` (403).
     """
+    if user.is_frozen:
+        raise AccountFrozen()
     existing = _existing_by_client_id(user, request.client_order_id)
     if existing is not None:
         return existing, False
     market = _market_for_order(request.symbol)
-    _check_shape(request)
-    _check_market_rules(market, request)
-    reserve_asset, reserve = _reserve_for(market, request)
-    reserve = reserve.quantize(AMOUNT_QUANTUM)
+    accepted = _accept(user, market, request)
+    order = accepted.order
+    if order.client_order_id:
+        try:
+            # A savepoint only where a duplicate can race in: it costs two round trips.
+            with transaction.atomic():
+                order.save(force_insert=True)
+        except IntegrityError:
+            # The same client_order_id raced in from a concurrent retry: that one wins.
+            existing = _existing_by_client_id(user, request.client_order_id)
+            if existing is None:
+                raise
+            return existing, False
+    else:
+        order.save(force_insert=True)
+    balances = balance_changes_apply(changes=[_reserve_change(accepted)], publish=False)
+    OrderCommand.objects.create(market=market, order=order, kind=OrderCommand.Kind.PLACE)
+    _after_commit([accepted], balances)
+    return order, True
+
+
+class _ClientIdRace(Exception):
+    """A concurrent request stored one of the batch's client_order_ids first."""
+
+
+@transaction.atomic
+def order_place_batch(
+    *, user: User, requests: Sequence[OrderRequest]
+) -> list[tuple[Order, bool] | ExchangeError]:
+    """Accept several orders of one user in one transaction, each accepted or refused on its
+    own exactly as if ``order_place`` had been called for each in turn: a later order sees
+    what the earlier ones reserved, and a repeated ``client_order_id`` (in the database or
+    earlier in the batch) returns the first order with ``created=False``.
+
+    Returns, per request, ``(order, created)`` or the ``ExchangeError`` that refused it
+    (the errors ``order_place`` raises). Locks the user's balance rows of every asset the
+    batch reserves, in ``(user_id, asset_id)`` order like the matcher, then writes all the
+    accepted orders, their reserves and ledger lines, and their commands with a handful of
+    statements whatever the batch size. A frozen user's batch raises ``AccountFrozen`` (403).
+    """
+    if user.is_frozen:
+        raise AccountFrozen()
     try:
         with transaction.atomic():
-            order = Order.objects.create(
-                user=user,
-                market=market,
-                side=request.side,
-                order_type=request.order_type,
-                time_in_force=request.time_in_force,
-                post_only=request.post_only,
-                price=request.price,
-                stop_price=request.stop_price,
-                quantity=request.quantity,
-                quote_quantity=request.quote_quantity,
-                reserved=reserve,
-                client_order_id=request.client_order_id or None,
+            return _place_batch(user, list(requests))
+    except _ClientIdRace:
+        # Rare: a concurrent retry won a client_order_id; redo the batch one by one.
+        results: list[tuple[Order, bool] | ExchangeError] = []
+        for request in requests:
+            try:
+                with transaction.atomic():
+                    results.append(order_place(user=user, request=request))
+            except ExchangeError as exc:
+                results.append(exc)
+        return results
+
+
+def _place_batch(user: User, requests: list[OrderRequest]) -> list:
+    given_ids = {r.client_order_id for r in requests if r.client_order_id}
+    stored = {}
+    if given_ids:
+        stored = {
+            order.client_order_id: order
+            for order in Order.objects.select_related("market", "market__quote_asset").filter(
+                user=user, client_order_id__in=given_ids
             )
-    except IntegrityError:
-        # The same client_order_id raced in from a concurrent retry: that one wins.
-        existing = _existing_by_client_id(user, request.client_order_id)
-        if existing is None:
-            raise
-        return existing, False
-    balance_reserve(
-        user_id=user.pk,
-        asset=reserve_asset,
-        amount=reserve,
-        kind=Kind.ORDER_RESERVE,
-        reference_type="order",
-        reference_id=order.pk,
+        }
+    markets: dict[str, Market | ExchangeError] = {}
+    checked: list[_Accepted | ExchangeError | None] = []
+    for request in requests:
+        if request.client_order_id in stored:
+            checked.append(None)
+            continue
+        market = markets.get(request.symbol)
+        if market is None:
+            try:
+                market = _market_for_order(request.symbol)
+            except ExchangeError as exc:
+                market = exc
+            markets[request.symbol] = market
+        if isinstance(market, ExchangeError):
+            checked.append(market)
+            continue
+        try:
+            checked.append(_accept(user, market, request))
+        except ExchangeError as exc:
+            checked.append(exc)
+
+    wanted = sorted({item.asset.pk for item in checked if isinstance(item, _Accepted)})
+    # The matcher locks balance rows in (user_id, asset_id) order too: no deadlock.
+    available = dict(
+        Balance.objects.select_for_update()
+        .filter(user_id=user.pk, asset_id__in=wanted)
+        .order_by("asset_id")
+        .values_list("asset_id", "available")
     )
-    OrderCommand.objects.create(market=market, order=order, kind=OrderCommand.Kind.PLACE)
-    transaction.on_commit(lambda: matcher_wake(market.symbol))
-    return order, True
+    results: list = []
+    accepted: list[_Accepted] = []
+    by_client_id: dict[str, Order] = {}
+    for request, item in zip(requests, checked, strict=True):
+        client_id = request.client_order_id
+        if client_id in stored:
+            results.append((stored[client_id], False))
+        elif client_id and client_id in by_client_id:
+            results.append((by_client_id[client_id], False))
+        elif isinstance(item, ExchangeError):
+            results.append(item)
+        else:
+            left = available.get(item.asset.pk, ZERO)
+            if item.reserve > left:
+                results.append(_insufficient(item.asset, item.reserve, left))
+                continue
+            available[item.asset.pk] = left - item.reserve
+            accepted.append(item)
+            results.append((item.order, True))
+            if client_id:
+                by_client_id[client_id] = item.order
+    if not accepted:
+        return results
+    try:
+        with transaction.atomic():
+            Order.objects.bulk_create([item.order for item in accepted])
+    except IntegrityError as exc:
+        if not by_client_id:
+            raise
+        raise _ClientIdRace from exc
+    balances = balance_changes_apply(
+        changes=[_reserve_change(item) for item in accepted], publish=False
+    )
+    OrderCommand.objects.bulk_create(
+        [
+            OrderCommand(market=item.order.market, order=item.order, kind=OrderCommand.Kind.PLACE)
+            for item in accepted
+        ]
+    )
+    _after_commit(accepted, balances)
+    return results
+
+
+def _insufficient(asset: Asset, required: Decimal, available: Decimal) -> InsufficientBalance:
+    # The same error wallets.services raises for a reserve that does not fit.
+    return InsufficientBalance(
+        f"Insufficient {asset.code} balance.",
+        details={
+            "asset": asset.code,
+            "required": decimal_to_str(required, asset.precision),
+            "available": decimal_to_str(available, asset.precision),
+        },
+    )
 
 
 @transaction.atomic
@@ -383,3 +575,256 @@ def markets_seed() -> list[str]:
         )
         lines.append(f"{'created' if created else 'exists '} market {symbol}")
     return lines
+
+
+# --- Operator console (issue 8) ------------------------------------------------------------
+
+MARKET_STATUS_ACTIONS = {
+    Market.Status.HALTED: "market_halt",
+    Market.Status.CANCEL_ONLY: "market_cancel_only",
+    Market.Status.TRADING: "market_resume",
+}
+RULE_FIELDS = (
+    "tick_size",
+    "lot_size",
+    "min_qty",
+    "max_qty",
+    "min_notional",
+    "maker_fee",
+    "taker_fee",
+)
+FEE_QUANTUM = Decimal("0.000001")  # Market.maker_fee/taker_fee keep 6 decimal places
+
+
+@transaction.atomic
+def market_status_set(*, market_id: int, status: str, actor: User, reason: str) -> Market:
+    """Halt a market, put it in cancel-only or resume trading; effective at once.
+
+    ``halted``: order entry refuses new orders and cancels (MARKET_HALTED) and the matcher
+    runs nothing: queued commands wait, in order, until the market resumes (Binance's HALT).
+    ``cancel_only``: new orders are refused (MARKET_CANCEL_ONLY); the matcher runs cancels
+    and rejects orders that were queued before the switch, releasing their funds (BREAK).
+    Locks the market row, which the matcher also locks for each batch: the change applies
+    from the next batch on. Raises ``ValidationError`` (no reason, unknown status) and
+    ``MarketStatusUnchanged`` (409).
+    """
+    from accounts.services import operator_action_record, reason_require
+
+    reason = reason_require(reason)
+    if status not in Market.Status.values:
+        raise ValidationError({"status": [f"Unknown market status {status!r}."]})
+    market = Market.objects.select_for_update().get(pk=market_id)
+    if market.status == status:
+        raise MarketStatusUnchanged(details={"symbol": market.symbol, "status": status})
+    previous = market.status
+    market.status = status
+    market.save(update_fields=["status", "updated_at"])
+    operator_action_record(
+        actor=actor,
+        action=MARKET_STATUS_ACTIONS[status],
+        target=market,
+        reason=reason,
+        details={"from": previous, "to": status},
+    )
+    symbol = market.symbol
+    # Resuming must not wait for the matcher's next poll to run the queued commands.
+    transaction.on_commit(lambda: matcher_wake(symbol))
+    return market
+
+
+def _storable(value: Decimal) -> bool:
+    return value.is_finite() and value.adjusted() < 18 and value == value.quantize(AMOUNT_QUANTUM)
+
+
+def _off_grid_orders(market: Market, step: Decimal, fields: tuple[str, ...]) -> list[int]:
+    """Ids (up to 10) of the market's live orders with a value in ``fields`` off ``step``."""
+    step_value = Value(step, output_field=DecimalField(max_digits=36, decimal_places=18))
+    off = Q()
+    annotations = {}
+    for name in fields:
+        annotations[f"{name}_rest"] = Mod(F(name), step_value)
+        # Amounts are positive, so a remainder is either 0 or > 0; NULL fields never match.
+        off |= Q(**{f"{name}_rest__gt": 0})
+    return list(
+        Order.objects.filter(market=market, status__in=Order.LIVE)
+        .annotate(**annotations)
+        .filter(off)
+        .order_by("id")
+        .values_list("id", flat=True)[:10]
+    )
+
+
+def market_rules_validate(*, market: Market, rules: dict[str, Decimal]) -> dict[str, Decimal]:
+    """Check new trading rules for ``market`` (an unsaved market for a new listing) and
+    return those that differ from its current ones.
+
+    Refuses (``ValidationError`` keyed by field) a step that is not a positive amount with
+    at most 18 decimal places, fees outside [0, 1) or with over 6 decimal places,
+    ``min_qty > max_qty``, and a tick or lot size that the live orders' prices, stop prices
+    or quantities (or the last trade price) are not whole multiples of: the matcher keeps
+    the book in integer ticks and lots.
+    """
+    unknown = set(rules) - set(RULE_FIELDS)
+    if unknown:
+        raise ValidationError({name: ["Not a trading rule."] for name in sorted(unknown)})
+    new = {name: rules.get(name, getattr(market, name)) for name in RULE_FIELDS}
+    errors: dict[str, list[str]] = {}
+    for name in ("tick_size", "lot_size", "min_qty", "max_qty", "min_notional"):
+        value = new[name]
+        if value is None or not _storable(value) or value < 0:
+            errors[name] = ["Give a non-negative amount with at most 18 decimal places."]
+        elif value == 0 and name != "min_notional":
+            errors[name] = ["Must be greater than zero."]
+    for name in ("maker_fee", "taker_fee"):
+        value = new[name]
+        if value is None or not value.is_finite() or not Decimal(0) <= value < Decimal(1):
+            errors[name] = ["A fee rate is at least 0 and below 1 (0.001 = 0.1 %)."]
+        elif value != value.quantize(FEE_QUANTUM):
+            errors[name] = ["A fee rate has at most 6 decimal places."]
+    if not errors and new["min_qty"] > new["max_qty"]:
+        errors["max_qty"] = ["Must be at least the minimum quantity."]
+    if market.pk is not None and not errors:
+        if new["tick_size"] != market.tick_size:
+            offenders = _off_grid_orders(market, new["tick_size"], ("price", "stop_price"))
+            if offenders:
+                errors["tick_size"] = [
+                    f"{decimal_to_str(new['tick_size'])} does not divide the prices of live "
+                    f"orders {', '.join(map(str, offenders))}."
+                ]
+            elif market.last_price is not None and market.last_price % new["tick_size"]:
+                errors["tick_size"] = [
+                    f"{decimal_to_str(new['tick_size'])} does not divide the last trade "
+                    f"price {decimal_to_str(market.last_price)}."
+                ]
+        if new["lot_size"] != market.lot_size:
+            offenders = _off_grid_orders(market, new["lot_size"], ("quantity", "filled_quantity"))
+            if offenders:
+                errors["lot_size"] = [
+                    f"{decimal_to_str(new['lot_size'])} does not divide the quantities of "
+                    f"live orders {', '.join(map(str, offenders))}."
+                ]
+    if errors:
+        raise ValidationError(errors)
+    return {name: value for name, value in new.items() if value != getattr(market, name)}
+
+
+@transaction.atomic
+def market_rules_update(*, market_id: int, rules: dict[str, Decimal], actor: User, reason: str):
+    """Change a market's trading rules and fees (``rules``: field → new value).
+
+    Locks the market row first; the matcher takes the same lock for each batch, so the
+    check of the live orders and the change happen between two batches. New orders follow
+    the new rules at once; the matcher reloads them on its next batch (rebuilding the book
+    when the tick or lot size changed; an order accepted under the old rules that is off
+    the new grid is rejected there). Raises ``ValidationError`` (see
+    ``market_rules_validate``; also without a reason). Returns the market; nothing is
+    written or recorded when nothing changed.
+    """
+    from accounts.services import operator_action_record, reason_require
+
+    reason = reason_require(reason)
+    market = Market.objects.select_for_update().get(pk=market_id)
+    changes = market_rules_validate(market=market, rules=rules)
+    if not changes:
+        return market
+    details = {
+        name: [decimal_to_str(getattr(market, name)), decimal_to_str(value)]
+        for name, value in changes.items()
+    }
+    for name, value in changes.items():
+        setattr(market, name, value)
+    market.save(update_fields=[*changes, "updated_at"])
+    operator_action_record(
+        actor=actor, action="market_rules_update", target=market, reason=reason, details=details
+    )
+    symbol = market.symbol
+    transaction.on_commit(lambda: matcher_wake(symbol))
+    return market
+
+
+@transaction.atomic
+def market_create(
+    *,
+    base_asset: Asset,
+    quote_asset: Asset,
+    rules: dict[str, Decimal],
+    actor: User,
+    reason: str,
+    status: str = Market.Status.TRADING,
+) -> Market:
+    """List a new market ``BASE-QUOTE``. A running matcher picks it up when restarted
+    (``run_matcher`` loads its markets at start). Raises ``ValidationError`` for a pair
+    already listed, equal assets or bad rules."""
+    from accounts.services import operator_action_record, reason_require
+
+    reason = reason_require(reason)
+    if base_asset.pk == quote_asset.pk:
+        raise ValidationError({"quote_asset": ["The base and quote assets must differ."]})
+    symbol = f"{base_asset.code}-{quote_asset.code}"
+    if Market.objects.filter(symbol=symbol).exists():
+        raise ValidationError({"base_asset": [f"{symbol} is already listed."]})
+    market = Market(symbol=symbol, base_asset=base_asset, quote_asset=quote_asset, status=status)
+    market_rules_validate(market=market, rules=rules)
+    for name in RULE_FIELDS:
+        if name in rules:
+            setattr(market, name, rules[name])
+    market.save()
+    operator_action_record(
+        actor=actor,
+        action="market_create",
+        target=market,
+        reason=reason,
+        details={name: decimal_to_str(getattr(market, name)) for name in RULE_FIELDS},
+    )
+    return market
+
+
+@transaction.atomic
+def orders_cancel_queue(*, orders: QuerySet[Order]) -> list[int]:
+    """Queue a cancel command for each live order in ``orders`` that has none pending, in
+    any market status (in a halted market it runs when the market resumes); the matcher
+    cancels them and releases their funds. For operator paths: no ownership check.
+
+    Locks the orders' rows in id order (as ``order_cancel`` does for one). Returns the ids
+    of the orders a cancel was queued for.
+    """
+    live = list(
+        orders.filter(status__in=Order.LIVE)
+        .select_for_update(of=("self",))
+        .order_by("id")
+        .values_list("id", "market_id", "market__symbol")
+    )
+    pending = set(
+        OrderCommand.objects.filter(
+            order_id__in=[order_id for order_id, _, _ in live],
+            kind=OrderCommand.Kind.CANCEL,
+            processed_at__isnull=True,
+        ).values_list("order_id", flat=True)
+    )
+    queue = [row for row in live if row[0] not in pending]
+    OrderCommand.objects.bulk_create(
+        OrderCommand(market_id=market_id, order_id=order_id, kind=OrderCommand.Kind.CANCEL)
+        for order_id, market_id, _ in queue
+    )
+    for symbol in {symbol for _, _, symbol in queue}:
+        transaction.on_commit(lambda s=symbol: matcher_wake(s))
+    return [order_id for order_id, _, _ in queue]
+
+
+@transaction.atomic
+def orders_cancel_by_operator(*, order_ids: list[int], actor: User, reason: str) -> list[int]:
+    """An operator cancels orders: cancel commands are queued (never an edit of the order
+    rows); the matcher cancels and releases the funds. Orders already done or with a cancel
+    pending are skipped. Each queued cancel is recorded in the audit trail. Returns the ids
+    of the orders a cancel was queued for. Raises ``ValidationError`` without a reason."""
+    from accounts.services import operator_actions_record, reason_require
+
+    reason = reason_require(reason)
+    queued = orders_cancel_queue(orders=Order.objects.filter(pk__in=order_ids))
+    operator_actions_record(
+        actor=actor,
+        action="order_cancel",
+        targets=Order.objects.filter(pk__in=queued).order_by("id"),
+        reason=reason,
+    )
+    return queued

@@ -18,8 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Q, Sum
+from django.db.models import Q
 
+from exchange_site.db import decimal_sums
 from exchange_site.decimals import decimal_to_str
 from wallets.models import ZERO, Asset, Balance, BalanceAdjustment, Deposit, LedgerEntry, Withdrawal
 
@@ -43,12 +44,12 @@ def register_check(name: str, check: "Callable[[LedgerReport], None]") -> None:
 
 
 def _withdrawal_reserves() -> dict[tuple[int, int], Decimal]:
-    rows = (
-        Withdrawal.objects.filter(status__in=Withdrawal.RESERVING)
-        .values("user_id", "asset_id")
-        .annotate(amount=Sum("amount"), fee=Sum("fee"))
+    sums = decimal_sums(
+        Withdrawal.objects.filter(status__in=Withdrawal.RESERVING),
+        ["user_id", "asset_id"],
+        ["amount", "fee"],
     )
-    return {(r["user_id"], r["asset_id"]): r["amount"] + r["fee"] for r in rows}
+    return {pair: amount + fee for pair, (amount, fee) in sums.items()}
 
 
 register_reserve_source("withdrawals", _withdrawal_reserves)
@@ -100,10 +101,10 @@ def ledger_check() -> LedgerReport:
 
     # 2. Each balance is the sum of its ledger entries.
     ledger = {
-        (r["user_id"], r["asset_id"]): (r["available"], r["locked"])
-        for r in LedgerEntry.objects.values("user_id", "asset_id").annotate(
-            available=Sum("available_delta"), locked=Sum("locked_delta")
-        )
+        pair: tuple(sums)
+        for pair, sums in decimal_sums(
+            LedgerEntry.objects.all(), ["user_id", "asset_id"], ["available_delta", "locked_delta"]
+        ).items()
     }
     for pair in sorted(balances.keys() | ledger.keys()):
         held = balances.get(pair, (ZERO, ZERO))
@@ -122,8 +123,8 @@ def ledger_check() -> LedgerReport:
 
     # 3. Per asset: what is held equals what came in minus what went out.
     def per_asset(queryset, amount_field="amount"):
-        rows = queryset.values("asset_id").annotate(total=Sum(amount_field))
-        return {r["asset_id"]: r["total"] or ZERO for r in rows}
+        sums = decimal_sums(queryset, ["asset_id"], [amount_field])
+        return {asset_id: total or ZERO for (asset_id,), (total,) in sums.items()}
 
     deposited = per_asset(Deposit.objects.filter(status=Deposit.Status.CONFIRMED))
     withdrawn = per_asset(Withdrawal.objects.filter(status=Withdrawal.Status.COMPLETED))

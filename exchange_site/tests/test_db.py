@@ -39,3 +39,32 @@ def test_array_literal_roundtrips_timestamps():
 
 def test_empty_array_literal():
     assert array_literal([]) == "{}"
+
+
+@pytest.mark.django_db
+def test_decimal_sums_are_exact_in_sql_and_in_python(monkeypatch):
+    """SQLite sums DECIMAL as floating point, so off PostgreSQL the rows are summed in
+    Python; both paths must give the same exact totals."""
+    from accounts.tests.factories import UserFactory
+    from exchange_site import db
+    from wallets.models import Asset, LedgerEntry
+    from wallets.services import assets_seed, balance_credit
+
+    assets_seed()
+    usd = Asset.objects.get(code="USD")
+    user = UserFactory()
+    for amount in ("0.1", "0.2", "0.000000000000000001", "400000"):
+        balance_credit(
+            user_id=user.pk,
+            asset=usd,
+            amount=Decimal(amount),
+            kind="deposit",
+            reference_type="test",
+            reference_id=1,
+        )
+    keys, fields = ["user_id", "asset_id"], ["available_delta", "locked_delta"]
+    in_sql = db.decimal_sums(LedgerEntry.objects.all(), keys, fields)
+    monkeypatch.setattr(db.connection, "vendor", "sqlite")
+    in_python = db.decimal_sums(LedgerEntry.objects.all(), keys, fields)
+    expected = Decimal("400000.300000000000000001")
+    assert in_sql == in_python == {(user.pk, usd.pk): [expected, Decimal(0)]}
