@@ -122,3 +122,33 @@ def decimal_sums(queryset, keys: Sequence[str], fields: Sequence[str]) -> dict[t
             for index, amount in enumerate(amounts):
                 current[index] += amount
     return totals
+
+
+def insert_select(
+    instance: models.Model, expressions: dict[str, str] | None = None
+) -> tuple[str, str, list]:
+    """The pieces of ``INSERT INTO <table> (<columns>) SELECT <values> ...`` for an unsaved
+    ``instance``, as Django's own INSERT would write it (defaults, ``auto_now`` fields,
+    value preparation), primary key left to the database. ``expressions`` replaces the
+    value of some columns with SQL (e.g. ``{"reference_id": "ord.id"}``). Every value is a
+    typed parameter, because a SELECT list gives PostgreSQL nothing to infer types from.
+    Returns (column list, value list, parameters)."""
+    expressions = expressions or {}
+    columns, values, params = [], [], []
+    for field in instance._meta.concrete_fields:
+        if field.primary_key:
+            continue
+        columns.append(f'"{field.column}"')
+        if field.column in expressions:
+            values.append(expressions[field.column])
+            continue
+        value = field.get_db_prep_save(field.pre_save(instance, add=True), connection)
+        values.append(f"%s::{field.db_type(connection)}")
+        params.append(value)
+    return ", ".join(columns), ", ".join(values), params
+
+
+def row_to_instance(model: type[models.Model], values: Sequence):
+    """A model instance from a row holding its concrete fields' values in field order."""
+    names = [field.attname for field in model._meta.concrete_fields]
+    return model.from_db(connection.alias, names, list(values))

@@ -5,15 +5,17 @@ import re
 import time
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 from django_redis import get_redis_connection
 
 from accounts.models import User
-from exchange_site.db import decimal_sums
+from exchange_site.db import decimal_sums, row_to_instance
 from trading.exceptions import MarketNotFound, OrderNotFound
 from trading.matcher.publish import book_key, heartbeat_key
 from trading.models import Market, Order, OrderCommand, Trade
+from wallets.models import Asset
 
 _SEPARATORS = re.compile(r"[/_:]")
 
@@ -33,6 +35,42 @@ def market_get_by_symbol(*, symbol: str) -> Market:
     if market is None:
         raise MarketNotFound(details={"symbol": symbol})
     return market
+
+
+def _market_with_assets_sql() -> str:
+    market = ", ".join(f'm."{f.column}"' for f in Market._meta.concrete_fields)
+    base = ", ".join(f'b."{f.column}"' for f in Asset._meta.concrete_fields)
+    quote = ", ".join(f'q."{f.column}"' for f in Asset._meta.concrete_fields)
+    return (
+        f"SELECT {market}, {base}, {quote} FROM {Market._meta.db_table} AS m "
+        f"JOIN {Asset._meta.db_table} AS b ON b.id = m.base_asset_id "
+        f"JOIN {Asset._meta.db_table} AS q ON q.id = m.quote_asset_id WHERE m.symbol = %s"
+    )
+
+
+def market_get_for_order_entry(*, symbol: str) -> Market:
+    """``market_get_by_symbol`` for the order path: the same Market with both assets, read
+    with one prepared statement instead of a compiled ORM query (which cost ~1.5 ms of the
+    ~5 ms an order took). Raises ``MarketNotFound`` (404)."""
+    if connection.vendor != "postgresql":
+        return market_get_by_symbol(symbol=symbol)
+    global _MARKET_SQL
+    if _MARKET_SQL is None:
+        _MARKET_SQL = _market_with_assets_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(_MARKET_SQL, [normalize_symbol(symbol)])
+        row = cursor.fetchone()
+    if row is None:
+        raise MarketNotFound(details={"symbol": symbol})
+    market_width = len(Market._meta.concrete_fields)
+    asset_width = len(Asset._meta.concrete_fields)
+    market = row_to_instance(Market, row[:market_width])
+    market.base_asset = row_to_instance(Asset, row[market_width : market_width + asset_width])
+    market.quote_asset = row_to_instance(Asset, row[market_width + asset_width :])
+    return market
+
+
+_MARKET_SQL: str | None = None
 
 
 def order_list_for_user(*, user: User) -> QuerySet[Order]:
