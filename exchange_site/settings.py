@@ -358,6 +358,9 @@ CELERY_BEAT_SCHEDULE.update(
 MARKET_ORDER_SLIPPAGE = Decimal(env.str("MARKET_ORDER_SLIPPAGE", default="0.05"))
 MATCHER_BATCH_SIZE = env.int("MATCHER_BATCH_SIZE", default=2000)
 MATCHER_POLL_SECONDS = env.float("MATCHER_POLL_SECONDS", default=0.5)
+# After a batch that cleared the queue, wait this long before the next one so that a steady
+# stream of orders is settled a few at a time rather than one transaction per order.
+MATCHER_BATCH_WINDOW_MS = env.int("MATCHER_BATCH_WINDOW_MS", default=10)
 # /api/v3 order and cancel answers of type RESULT/FULL wait up to this long for the matcher,
 # so that they report the order's status and fills after matching, as Binance does.
 BINANCE_ORDER_WAIT_MS = env.int("BINANCE_ORDER_WAIT_MS", default=2000)

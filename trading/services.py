@@ -20,7 +20,6 @@ from accounts.models import User
 from exchange_site.db import insert_select
 from exchange_site.decimals import decimal_places, decimal_to_str
 from exchange_site.exceptions import ExchangeError
-from trading.events import user_events_send_soon
 from trading.exceptions import (
     InvalidOrder,
     MarketCancelOnly,
@@ -40,7 +39,7 @@ from trading.selectors import (
     market_get_for_order_entry,
     order_list_for_user,
 )
-from wallets.events import balance_message
+from wallets.events import balance_message, send_user_events
 from wallets.exceptions import InsufficientBalance
 from wallets.models import AMOUNT_QUANTUM, ZERO, Asset, Balance, LedgerEntry
 from wallets.models import LedgerKind as Kind
@@ -302,7 +301,7 @@ def _reserve_change(accepted: _Accepted) -> BalanceChange:
 def _after_commit(accepted: list[_Accepted], balances: dict) -> None:
     """Wake the matchers and tell the owner its new balances, once the orders are committed.
 
-    The balance events go out from a background loop (trading.events): the request does not
+    The balance events go out from a background loop (wallets.events): the request does not
     wait for Redis. The values are the ones this transaction wrote, so no re-read is needed.
     """
     symbols = {item.order.market.symbol for item in accepted}
@@ -315,7 +314,7 @@ def _after_commit(accepted: list[_Accepted], balances: dict) -> None:
     def send():
         for symbol in symbols:
             matcher_wake(symbol)
-        user_events_send_soon(events)
+        send_user_events(events)
 
     transaction.on_commit(send)
 

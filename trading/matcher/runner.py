@@ -48,6 +48,10 @@ class Matcher:
         self.batches = 0
         self.commands = 0
         self.last_batch_at = None
+        self.worked: set[str] = set()
+        self.backlog = False
+        self.batch_window = settings.MATCHER_BATCH_WINDOW_MS / 1000
+        self._next_poll = 0.0
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -67,23 +71,36 @@ class Matcher:
         markets = self._markets()
         logger.info("matcher %s starting for %s", os.getpid(), ", ".join(m.symbol for m in markets))
         self.matchers = [MarketMatcher(market) for market in markets]
+        due: set[str] | None = None  # None: every market (start, and each poll)
         try:
             while not self.stopping:
                 if not self._hold_locks() or not self._restore_books():
                     continue
-                worked = self.run_once()
+                worked = self.run_once(due)
                 self._heartbeat()
-                if not worked and not self.stopping:
-                    self._wait()
+                if worked:
+                    due = self.worked  # markets that had commands may have more
+                    if not self.backlog and self.batch_window:
+                        # No backlog: let the next commands gather for a moment instead of
+                        # paying a transaction per command under a steady trickle. An idle
+                        # matcher still answers the first command at once.
+                        self._stopping.wait(self.batch_window)
+                elif not self.stopping:
+                    due = self._wait()
         finally:
             self.publisher.flush_due(self.matchers, force=True)
             self._release_locks()
             logger.info("matcher %s stopped after %s batches", os.getpid(), self.batches)
 
-    def run_once(self) -> bool:
-        """One pass over every market; True if any command was processed."""
+    def run_once(self, due: set[str] | None = None) -> bool:
+        """One batch for each market in ``due`` (all when None); True if any command was
+        processed. ``self.worked`` names the markets that processed some."""
         worked = False
+        self.worked: set[str] = set()
+        self.backlog = False
         for matcher in self.matchers:
+            if due is not None and matcher.symbol not in due:
+                continue
             if self.stopping:
                 break
             try:
@@ -99,6 +116,8 @@ class Matcher:
             if result is None:
                 continue
             worked = True
+            self.worked.add(matcher.symbol)
+            self.backlog = self.backlog or result.commands >= self.batch_size
             self.batches += 1
             self.commands += result.commands
             self.last_batch_at = timezone.now()
@@ -178,16 +197,26 @@ class Matcher:
             connection.close()
         self._stopping.wait(1.0)
 
-    def _wait(self) -> None:
+    def _wait(self) -> set[str] | None:
+        """Wait for a wake-up; the markets to run next (None: all of them, as a poll)."""
         # Wake in time to flush a pending book diff.
         until_flush = self.publisher.seconds_to_next_flush()
         timeout = self.poll_seconds if until_flush is None else min(self.poll_seconds, until_flush)
+        woken: set[str] = set()
         try:
             if timeout > 0:
-                matcher_wait([m.symbol for m in self.matchers], timeout)
+                woken = matcher_wait([m.symbol for m in self.matchers], timeout)
         except Exception:  # Redis down: poll the database instead
             self._stopping.wait(timeout)
         self.publisher.flush_due(self.matchers)
+        if woken:
+            return woken
+        if time.monotonic() >= self._next_poll:
+            # Wake-ups are hints (one may be lost with Redis): look at every market now and
+            # then, whatever Redis said.
+            self._next_poll = time.monotonic() + self.poll_seconds
+            return None
+        return set()
 
     def _heartbeat(self) -> None:
         heartbeat_write(

@@ -30,15 +30,22 @@ def matcher_wake(symbol: str) -> None:
         logger.warning("matcher wake-up for %s not sent", symbol, exc_info=True)
 
 
-def matcher_wait(symbols: list[str], timeout_seconds: float) -> bool:
+def matcher_wait(symbols: list[str], timeout_seconds: float) -> set[str]:
     """Block until a wake-up for one of ``symbols`` arrives or the timeout passes.
 
-    Returns True on a wake-up. Raises the Redis error when Redis is unreachable, so the
-    caller can fall back to sleeping and polling.
+    Returns the symbols woken (empty on timeout), so the matcher runs only the markets
+    that have work instead of opening a transaction for each of them. Raises the Redis
+    error when Redis is unreachable, so the caller can fall back to sleeping and polling.
     """
     client = get_redis_connection("default")
-    keys = [wake_key(symbol) for symbol in symbols]
-    got = client.blpop(keys, timeout=timeout_seconds)
-    if got:
-        client.delete(*keys)
-    return bool(got)
+    by_key = {wake_key(symbol): symbol for symbol in symbols}
+    got = client.blpop(list(by_key), timeout=timeout_seconds)
+    if not got:
+        return set()
+    pipe = client.pipeline(transaction=False)
+    for key in by_key:
+        pipe.lpop(key)
+    popped = pipe.execute()
+    woken = {by_key[got[0].decode()]}
+    woken.update(symbol for symbol, value in zip(by_key.values(), popped, strict=True) if value)
+    return woken
