@@ -86,7 +86,7 @@ def user_filter(*fields: str, title: str = "user"):
 
         def lookups(self, request, model_admin):
             value = self.value()
-            if not value or not value.isdigit():
+            if not value or not (value.isascii() and value.isdigit()):
                 return []
             user = User.objects.filter(pk=value).first()
             return [(value, str(user) if user else f"#{value}")]
@@ -95,7 +95,7 @@ def user_filter(*fields: str, title: str = "user"):
             value = self.value()
             if not value:
                 return queryset
-            if not value.isdigit():
+            if not (value.isascii() and value.isdigit()):
                 return queryset.none()
             match = Q()
             for field in fields:

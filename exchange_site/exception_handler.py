@@ -9,11 +9,13 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from exchange_site.exceptions import ExchangeError
 
@@ -46,6 +48,14 @@ def exchange_exception_handler(exc: Exception, context: dict[str, Any]) -> Respo
     """DRF ``EXCEPTION_HANDLER``: every handled error leaves in the one shape."""
     if isinstance(exc, ExchangeError):
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
+    if isinstance(exc, DataError):
+        # A value the database cannot hold (a NUL character in a text, say) is bad input;
+        # the failed statement wrote nothing and the transaction is rolled back.
+        set_rollback()
+        return Response(
+            error_body("INVALID_INPUT", "The request holds a value that cannot be stored.", {}),
+            status=400,
+        )
 
     if isinstance(exc, DjangoValidationError):
         exc = drf_exceptions.ValidationError(as_serializer_error(exc))

@@ -250,6 +250,9 @@ REST_FRAMEWORK = {
         # The Binance-compatible API (/api/v3), per API key (or per address when public).
         "binance": env.str("THROTTLE_BINANCE", default="6000/min"),
     },
+    # Trusted proxies in front of the app: the client address is taken from X-Forwarded-For
+    # only that many hops deep (0: REMOTE_ADDR; None would trust any client-sent header).
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
     "EXCEPTION_HANDLER": "exchange_site.exception_handler.exchange_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "COERCE_DECIMAL_TO_STRING": True,

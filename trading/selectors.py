@@ -22,7 +22,8 @@ _SEPARATORS = re.compile(r"[/_:]")
 
 def normalize_symbol(symbol: str) -> str:
     """``btc/usd``, ``BTC_USD`` and ``BTC-USD`` all name ``BTC-USD``."""
-    return _SEPARATORS.sub("-", str(symbol).strip().upper())
+    # NUL cannot be stored or compared in PostgreSQL text: such a symbol names no market.
+    return _SEPARATORS.sub("-", str(symbol).replace("\x00", "").strip().upper())
 
 
 def market_get_by_symbol(*, symbol: str) -> Market:

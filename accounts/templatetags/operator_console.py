@@ -3,6 +3,7 @@
 from django import template
 
 from exchange_site.admin_dashboard import dashboard
+from exchange_site.decimals import decimal_to_str
 
 register = template.Library()
 
@@ -14,3 +15,9 @@ def operator_dashboard(context):
     if not user.has_perm("trading.view_market"):
         return {"shown": False}
     return {"shown": True, **dashboard()}
+
+
+@register.filter
+def plain_decimal(value) -> str:
+    """A Decimal as plain digits (1500, not Decimal.normalize's 1.5E+3)."""
+    return decimal_to_str(value) if value is not None else ""

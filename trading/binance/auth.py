@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 from django.core.exceptions import RequestDataTooBig
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from accounts import services as account_services
 from exchange_site.exceptions import ExchangeError
@@ -148,7 +148,8 @@ class BinanceSignatureAuthentication(BaseAuthentication):
                 key=key,
                 payload=signed.payload,
                 signature=signed.signature.decode("ascii"),
-                ip=request.META.get("REMOTE_ADDR"),
+                # The same client address the throttles use (NUM_PROXIES-aware).
+                ip=BaseThrottle().get_ident(request),
             )
         except ExchangeError as exc:
             raise errors.from_exchange_error(exc) from exc

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
@@ -217,6 +218,10 @@ def binance_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         exc = from_exchange_error(exc, operation=operation)
     elif isinstance(exc, DjangoValidationError):
         exc = BinanceError(ILLEGAL_CHARS, _first_message(exc.messages))
+    elif isinstance(exc, DataError):
+        # A value the database cannot hold (a NUL character, a number too large): bad
+        # input, refused before anything was written.
+        exc = BinanceError(ILLEGAL_CHARS, "Illegal characters found in a parameter.")
     elif isinstance(exc, Http404):
         exc = BinanceError(UNKNOWN, "Unknown path.", status=404)
     elif isinstance(exc, DjangoPermissionDenied):

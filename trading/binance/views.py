@@ -499,12 +499,13 @@ class OpenOrdersApi(SignedApi):
         self.operation = "cancel"
         params = self.params(request)
         market = self.market(params)
-        live = binance_selectors.order_list_range(user=request.user, market=market, live_only=True)
-        if not live:
+        # Report exactly the orders a cancel was queued for now: none on a halted market,
+        # and none of those another request is already cancelling.
+        queued = services.order_cancel_all(user=request.user, symbol=market.symbol)
+        if not queued:
             raise BinanceError(errors.CANCEL_REJECTED, errors.UNKNOWN_ORDER_MSG)
-        services.order_cancel_all(user=request.user, symbol=market.symbol)
         orders = binance_selectors.orders_wait_settled(
-            order_ids=[order.pk for order in live], kind=OrderCommand.Kind.CANCEL
+            order_ids=queued, kind=OrderCommand.Kind.CANCEL
         )
         return Response(
             [formatters.order_canceled(order, _generated_client_id()) for order in orders]

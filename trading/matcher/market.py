@@ -253,9 +253,14 @@ class MarketMatcher:
         commands = list(
             OrderCommand.objects.filter(market_id=self.market_id, processed_at__isnull=True)
             .order_by("id")
-            .values_list("id", "kind", *(f"order__{column}" for column in ORDER_COLUMNS))[
-                :batch_size
-            ]
+            .values_list(
+                "id",
+                "kind",
+                # A freeze that committed after an order's acceptance (the order was not yet
+                # visible to the freeze's cancel sweep) still stops it here.
+                "order__user__frozen_at",
+                *(f"order__{column}" for column in ORDER_COLUMNS),
+            )[:batch_size]
         )
         if not commands:
             return None
@@ -283,19 +288,26 @@ class MarketMatcher:
         touched: dict[int, OrderState] = {}
         last_price = None
 
-        for _command_id, command_kind, *order_values in commands:
+        for _command_id, command_kind, frozen_at, *order_values in commands:
             order_id = order_values[0]
             if command_kind == OrderCommand.Kind.PLACE:
                 state = self.live.get(order_id) or OrderState(order_values)
                 if state.status != Order.Status.NEW:
                     continue  # already placed (cannot happen unless re-queued by hand)
+                refusal = (
+                    "account_frozen"
+                    if frozen_at is not None
+                    else "market_cancel_only"
+                    if cancel_only
+                    else None
+                )
                 try:
-                    place = None if cancel_only else self._place_command(state)
+                    place = None if refusal else self._place_command(state)
                 except OffGrid:
                     place = None  # accepted just before a tick or lot size change
                 if place is None:
                     state.status = Order.Status.REJECTED
-                    state.reason = "market_cancel_only" if cancel_only else "off_grid"
+                    state.reason = refusal or "off_grid"
                     self._release_rest(state, releases)
                     touched[state.id] = state
                     continue

@@ -171,3 +171,23 @@ def test_dashboard_is_not_shown_to_staff_outside_the_operators(outsider_client):
 
     assert page.status_code == 200
     assert b"operator-dashboard" not in page.content
+
+
+def test_dashboard_volumes_are_plain_digits_not_exponents(operator_client):
+    market = MarketFactory()
+    alice, bob = UserFactory(), UserFactory()
+    fund(alice, market.quote_asset, "2000")
+    fund(bob, market.base_asset, "20")
+    place(alice, side="buy", price="100", quantity="10")
+    place(bob, side="sell", price="100", quantity="10")
+    drain(market)
+    html = operator_client.get("/admin/").content.decode()
+    row = html[html.index(f'data-symbol="{market.symbol}"') :].split("</tr>")[0]
+    assert "10 BTC" in row
+    assert "(1000 USD)" in row
+    assert "E+" not in row
+
+
+def test_a_non_ascii_digit_in_the_user_filter_is_not_a_server_error(operator_client):
+    response = operator_client.get("/admin/trading/order/", {"user": "\u00b2"})
+    assert response.status_code in (200, 302)

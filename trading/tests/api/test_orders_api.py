@@ -370,3 +370,10 @@ def test_placing_and_cancelling_wake_the_matcher_after_commit(
         api.delete(f"{ORDERS}/{response.json()['id']}")
 
     assert redis.llen(wake_key("BTC-USD")) == 1
+
+
+def test_a_nul_character_is_bad_input_not_a_server_error(api):
+    response = api.post(ORDERS, limit_buy(client_order_id="a\u0000b"), format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert not Order.objects.exists()

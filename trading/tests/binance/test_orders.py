@@ -301,3 +301,22 @@ def test_full_and_cancel_answers_report_the_state_after_matching(
     assert cancelled["orderId"] == resting["orderId"]
     assert cancelled["origClientOrderId"] == resting["clientOrderId"]
     assert_ledger_ok()
+
+
+def test_a_nul_character_in_a_parameter_is_refused_not_a_server_error(market, alice):
+    response = alice.signed("DELETE", "order", {"symbol": "BTCUSD", "origClientOrderId": "a\x00b"})
+    assert_binance_error(response, 400, -1100)
+    response = alice.signed("POST", "order", limit(newClientOrderId="x\x00y"))
+    assert response.status_code == 400
+    assert response.json()["code"] < 0
+    assert not Order.objects.exists()
+
+
+def test_cancel_all_on_a_halted_market_cancels_nothing_and_says_so(market, alice, no_order_wait):
+    placed = alice.signed("POST", "order", limit())
+    assert placed.status_code == 200, placed.content
+    drain(market)
+    Market.objects.filter(pk=market.pk).update(status=Market.Status.HALTED)
+    response = alice.signed("DELETE", "openOrders", {"symbol": "BTCUSD"})
+    assert_binance_error(response, 400, -2011)
+    assert Order.objects.get().status == Order.Status.OPEN

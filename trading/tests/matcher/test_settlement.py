@@ -173,3 +173,26 @@ def test_several_makers_at_one_level_fill_in_time_priority(unit_market, trader):
     ]
     assert [reload(ask).status for ask in asks] == ["filled", "filled", "open"]
     assert_ledger_ok()
+
+
+def test_an_order_whose_owner_was_frozen_before_matching_is_rejected_and_released(
+    market, trader, btc, usd, fee_account
+):
+    """A freeze can commit between an order's acceptance and its batch (the freeze's own
+    cancel sweep could not see the uncommitted order): the matcher refuses it then."""
+    from django.utils import timezone
+
+    seller = trader(market, btc="1")
+    buyer = trader(market, usd="1000")
+    place(seller, side="sell", price="100", quantity="1")
+    drain(market)
+    buy = place(buyer, side="buy", price="100", quantity="1")
+    type(buyer).objects.filter(pk=buyer.pk).update(frozen_at=timezone.now())
+
+    drain(market)
+
+    buy = reload(buy)
+    assert (buy.status, buy.reason, buy.reserved) == ("rejected", "account_frozen", 0)
+    assert not Trade.objects.exists()
+    assert balance_of(buyer, usd) == (D(1000), D(0))
+    assert_ledger_ok()
