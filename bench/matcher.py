@@ -20,38 +20,10 @@ import statistics
 import sys
 import time
 from decimal import Decimal
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exchange_site.settings")
-os.environ.setdefault("SECRET_KEY", "bench-only")
-os.environ.setdefault("ALLOWED_HOSTS", "localhost")
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
-BENCH_DATABASE_URL = os.environ.get(
-    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/exchange_bench"
-)
-os.environ["DATABASE_URL"] = BENCH_DATABASE_URL
+import benchdb
 
-
-def recreate_database(url: str) -> None:
-    """A fresh database every run: the ledger is append-only, so nothing is reset in place."""
-    from urllib.parse import urlparse
-
-    import psycopg
-
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    admin = parsed._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-recreate_database(BENCH_DATABASE_URL)
-
-import django  # noqa: E402
-
-django.setup()
+BENCH_DATABASE_URL = benchdb.setup(database="exchange_bench", redis_db=14)
 
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402

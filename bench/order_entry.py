@@ -16,43 +16,16 @@ own database, ``BENCH_DATABASE_URL`` (default
 
 import argparse
 import json
-import os
 import random
 import sys
 import time
 from decimal import Decimal
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exchange_site.settings")
-os.environ.setdefault("SECRET_KEY", "bench-only-order-entry-secret-key-0123456789abcdef")
-os.environ.setdefault("ALLOWED_HOSTS", "localhost,testserver")
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/13")
-BENCH_DATABASE_URL = os.environ.get(
-    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/exchange_bench_entry"
+import benchdb
+
+BENCH_DATABASE_URL = benchdb.setup(
+    database="exchange_bench_entry", redis_db=13, allowed_hosts="localhost,testserver"
 )
-os.environ["DATABASE_URL"] = BENCH_DATABASE_URL
-
-
-def recreate_database(url: str) -> None:
-    """A fresh database every run: the ledger is append-only, so nothing is reset in place."""
-    from urllib.parse import urlparse
-
-    import psycopg
-
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    admin = parsed._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-recreate_database(BENCH_DATABASE_URL)
-
-import django  # noqa: E402
-
-django.setup()
 
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402

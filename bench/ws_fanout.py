@@ -28,7 +28,8 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlparse
+
+from benchdb import recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -48,16 +49,6 @@ ENV = {
     "DEBUG": "0",
     "LOG_LEVEL": "WARNING",
 }
-
-
-def recreate_database() -> None:
-    import psycopg
-
-    parsed = urlparse(BENCH_DATABASE_URL)
-    name = parsed.path.lstrip("/")
-    with psycopg.connect(parsed._replace(path="/postgres").geturl(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def django_setup() -> None:
@@ -243,7 +234,7 @@ def main() -> None:
     parser.add_argument("--base-port", type=int, default=8301)
     args = parser.parse_args()
 
-    recreate_database()
+    recreate_database(BENCH_DATABASE_URL)
     context = multiprocessing.get_context("spawn")
     setup = context.Process(target=prepare)
     setup.start()

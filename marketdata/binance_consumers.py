@@ -24,13 +24,13 @@ from collections.abc import Callable
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from marketdata.fastsend import DirectWriter, text_frame
+from marketdata.fastsend import text_frame
 from marketdata.groups import CANDLE_INTERVALS, stream_key
 from marketdata.hub import hub
 from marketdata.models import INTERVAL_SECONDS
+from marketdata.outbox import OutboxConsumer
 from trading.models import Market
 
 POLICY_VIOLATION = 1008
@@ -275,28 +275,20 @@ class _Relays:
 relays = _Relays()
 
 
-class BinanceStreamConsumer(AsyncWebsocketConsumer):
+class BinanceStreamConsumer(OutboxConsumer):
     """One Binance stream connection: raw events (``/api/v3/ws``) or wrapped in
     ``{"stream", "data"}`` (``/api/v3/stream``, or after ``SET_PROPERTY combined``)."""
 
     async def connect(self):
         self.subscriptions: dict[str, str] = {}  # Binance name → hub stream
-        self.outbox: asyncio.Queue = asyncio.Queue(maxsize=settings.WS_OUTBOX_LIMIT)
-        self.tokens = float(settings.WS_RATE_BURST)
-        self.tokens_at = time.monotonic()
         self.closing = False
-        self.sending = False
-        self.direct = None
         kwargs = self.scope["url_route"]["kwargs"]
         self.combined = bool(kwargs.get("combined"))
         names = kwargs.get("streams") or ""
         if self.combined:
             query = parse_qs(self.scope.get("query_string", b"").decode())
             names = query.get("streams", [""])[0]
-        self.writer = asyncio.get_running_loop().create_task(self._write_loop())
-        await self.accept()
-        if settings.WS_DIRECT_SEND:
-            self.direct = DirectWriter.for_send(self.base_send, settings.WS_SEND_BUFFER_BYTES)
+        await self.open_outbox()
         wanted = [name for name in names.split("/") if name]
         if wanted:
             error = await self._subscribe(wanted)
@@ -307,42 +299,18 @@ class BinanceStreamConsumer(AsyncWebsocketConsumer):
         for name, hub_stream in self.subscriptions.items():
             relays.discard(hub_stream, name, self)
         self.subscriptions.clear()
-        self.writer.cancel()
+        self.close_outbox()
 
     # --- outbox ---------------------------------------------------------------------------
 
     def deliver_text(self, text: str, frame: bytes | None = None) -> None:
-        if self.closing:
-            return
-        direct = self.direct
-        if direct is not None and frame is not None and not self.sending and self.outbox.empty():
-            # Nothing is queued before this message, so writing it now keeps the order.
-            if direct.write(frame) or not direct.is_open():
-                return
-            self._fell_behind()
-            return
-        try:
-            self.outbox.put_nowait(text)
-        except asyncio.QueueFull:
-            self._fell_behind()
+        if not self.closing:
+            super().deliver_text(text, frame)
 
     def _fell_behind(self) -> None:
         # Binance drops a client that cannot keep up; it reconnects and resyncs.
         self.closing = True
         asyncio.get_running_loop().create_task(self.close(code=POLICY_VIOLATION))
-
-    async def _write_loop(self) -> None:
-        outbox = self.outbox
-        send = self.base_send
-        while True:
-            text = await outbox.get()
-            self.sending = True
-            try:
-                while self.direct is not None and self.direct.backlogged():
-                    await asyncio.sleep(0.05)
-                await send({"type": "websocket.send", "text": text})
-            finally:
-                self.sending = not outbox.empty()
 
     async def _reply(self, body: dict) -> None:
         # Through the outbox, so replies and events leave in the order they were queued.
@@ -353,16 +321,6 @@ class BinanceStreamConsumer(AsyncWebsocketConsumer):
         await self.close(code=POLICY_VIOLATION)
 
     # --- client frames --------------------------------------------------------------------
-
-    def _take_token(self) -> bool:
-        now = time.monotonic()
-        rate, burst = settings.WS_RATE_PER_SECOND, settings.WS_RATE_BURST
-        self.tokens = min(burst, self.tokens + (now - self.tokens_at) * rate)
-        self.tokens_at = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
 
     async def receive(self, text_data=None, bytes_data=None):
         raw = text_data if text_data is not None else bytes_data

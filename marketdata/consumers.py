@@ -12,15 +12,11 @@ and are written as they are, straight to the connection when nothing is queued b
 (``marketdata.fastsend``), else through the connection's bounded outbox.
 """
 
-import asyncio
 import json
-import time
 
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from marketdata import streams
-from marketdata.fastsend import DirectWriter
 from marketdata.groups import (
     CANDLE_INTERVALS,
     PRIVATE_CHANNELS,
@@ -29,6 +25,7 @@ from marketdata.groups import (
     user_group,
 )
 from marketdata.hub import hub
+from marketdata.outbox import OutboxConsumer
 
 POLICY_VIOLATION = 1008
 
@@ -46,20 +43,12 @@ class _Resync:
         self.symbol = symbol
 
 
-class StreamConsumer(AsyncWebsocketConsumer):
+class StreamConsumer(OutboxConsumer):
     async def connect(self):
         self.subscriptions: set[str] = set()
         self.private: set[str] = set()
-        self.outbox: asyncio.Queue = asyncio.Queue(maxsize=settings.WS_OUTBOX_LIMIT)
-        self.tokens = float(settings.WS_RATE_BURST)
-        self.tokens_at = time.monotonic()
         self.in_user_group = False
-        self.sending = False
-        self.direct = None
-        self.writer = asyncio.get_running_loop().create_task(self._write_loop())
-        await self.accept()
-        if settings.WS_DIRECT_SEND:
-            self.direct = DirectWriter.for_send(self.base_send, settings.WS_SEND_BUFFER_BYTES)
+        await self.open_outbox()
         if self.scope.get("token_invalid"):
             await self.send(text_data=error_text("TOKEN_INVALID", "The token is invalid."))
 
@@ -69,7 +58,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.subscriptions.clear()
         if self.in_user_group:
             await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
-        self.writer.cancel()
+        self.close_outbox()
 
     @property
     def user(self):
@@ -78,27 +67,11 @@ class StreamConsumer(AsyncWebsocketConsumer):
     # --- outbox -------------------------------------------------------------------------
 
     def deliver(self, stream: str, text: str, frame: bytes | None = None) -> None:
-        direct = self.direct
-        if direct is not None and frame is not None and not self.sending and self.outbox.empty():
-            # Nothing is queued before this message, so writing it now keeps the order.
-            if direct.write(frame) or not direct.is_open():
-                return
-            self._fell_behind()
-            return
-        try:
-            self.outbox.put_nowait(text)
-        except asyncio.QueueFull:
-            self._fell_behind()
+        self.deliver_text(text, frame)
 
     def resync(self, stream: str) -> None:
         if stream.startswith("orderbook:"):
             self._queue(_Resync(stream.split(":", 1)[1]))
-
-    def _queue(self, item) -> None:
-        try:
-            self.outbox.put_nowait(item)
-        except asyncio.QueueFull:
-            self._fell_behind()
 
     def _fell_behind(self) -> None:
         # Its backlog is worth less than a fresh start: drop it, say so, resend snapshots.
@@ -111,22 +84,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
             if stream.startswith("orderbook:"):
                 self.outbox.put_nowait(_Resync(stream.split(":", 1)[1]))
 
-    async def _write_loop(self) -> None:
-        outbox = self.outbox
-        send = self.base_send
-        while True:
-            item = await outbox.get()
-            self.sending = True
-            try:
-                # A client that does not read holds its messages here, where the bounded
-                # outbox notices, rather than in an ever-growing transport buffer.
-                while self.direct is not None and self.direct.backlogged():
-                    await asyncio.sleep(0.05)
-                if isinstance(item, _Resync):
-                    item = await streams.orderbook_snapshot_text(item.symbol)
-                await send({"type": "websocket.send", "text": item})
-            finally:
-                self.sending = not outbox.empty()
+    async def _prepare(self, item) -> str:
+        if isinstance(item, _Resync):
+            return await streams.orderbook_snapshot_text(item.symbol)
+        return item
 
     # --- client messages ----------------------------------------------------------------
 
@@ -160,16 +121,6 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await self._subscription(message, subscribe=kind == "subscribe")
         else:
             await self.send(text_data=error_text("UNKNOWN_TYPE", f"Unknown type: {kind!r}."))
-
-    def _take_token(self) -> bool:
-        now = time.monotonic()
-        rate, burst = settings.WS_RATE_PER_SECOND, settings.WS_RATE_BURST
-        self.tokens = min(burst, self.tokens + (now - self.tokens_at) * rate)
-        self.tokens_at = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
 
     async def _violation(self, code: str, message: str) -> None:
         await self.send(text_data=error_text(code, message))

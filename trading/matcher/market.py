@@ -306,7 +306,13 @@ class MarketMatcher:
                 except OffGrid:
                     place = None  # accepted just before a tick or lot size change
                 if place is None:
-                    state.status = Order.Status.REJECTED
+                    # A frozen owner's orders are cancelled (the freeze's promise), even one
+                    # that never reached the book; the market's refusals are rejections.
+                    state.status = (
+                        Order.Status.CANCELLED
+                        if refusal == "account_frozen"
+                        else Order.Status.REJECTED
+                    )
                     state.reason = refusal or "off_grid"
                     self._release_rest(state, releases)
                     touched[state.id] = state

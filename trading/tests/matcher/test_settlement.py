@@ -175,7 +175,7 @@ def test_several_makers_at_one_level_fill_in_time_priority(unit_market, trader):
     assert_ledger_ok()
 
 
-def test_an_order_whose_owner_was_frozen_before_matching_is_rejected_and_released(
+def test_an_order_whose_owner_was_frozen_before_matching_is_cancelled_and_released(
     market, trader, btc, usd, fee_account
 ):
     """A freeze can commit between an order's acceptance and its batch (the freeze's own
@@ -192,7 +192,7 @@ def test_an_order_whose_owner_was_frozen_before_matching_is_rejected_and_release
     drain(market)
 
     buy = reload(buy)
-    assert (buy.status, buy.reason, buy.reserved) == ("rejected", "account_frozen", 0)
+    assert (buy.status, buy.reason, buy.reserved) == ("cancelled", "account_frozen", 0)
     assert not Trade.objects.exists()
     assert balance_of(buyer, usd) == (D(1000), D(0))
     assert_ledger_ok()

@@ -1,0 +1,79 @@
+"""What every streaming consumer shares: a bounded outbox, direct frame writes when nothing
+is queued before a message (``marketdata.fastsend``), and the client message rate limit."""
+
+import asyncio
+import time
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from marketdata.fastsend import DirectWriter
+
+
+class OutboxConsumer(AsyncWebsocketConsumer):
+    """Call ``open_outbox()`` in ``connect`` (it accepts the connection) and
+    ``close_outbox()`` in ``disconnect``; define ``_fell_behind()``, and ``_prepare(item)``
+    when queued items are not plain text."""
+
+    async def open_outbox(self) -> None:
+        self.outbox: asyncio.Queue = asyncio.Queue(maxsize=settings.WS_OUTBOX_LIMIT)
+        self.tokens = float(settings.WS_RATE_BURST)
+        self.tokens_at = time.monotonic()
+        self.sending = False
+        self.direct: DirectWriter | None = None
+        self.writer = asyncio.get_running_loop().create_task(self._write_loop())
+        await self.accept()
+        if settings.WS_DIRECT_SEND:
+            self.direct = DirectWriter.for_send(self.base_send, settings.WS_SEND_BUFFER_BYTES)
+
+    def close_outbox(self) -> None:
+        self.writer.cancel()
+
+    def deliver_text(self, text: str, frame: bytes | None = None) -> None:
+        """Send ``text`` (``frame``: the same as a prepared WebSocket frame); never blocks."""
+        direct = self.direct
+        if direct is not None and frame is not None and not self.sending and self.outbox.empty():
+            # Nothing is queued before this message, so writing it now keeps the order.
+            if direct.write(frame) or not direct.is_open():
+                return
+            self._fell_behind()
+            return
+        self._queue(text)
+
+    def _queue(self, item) -> None:
+        try:
+            self.outbox.put_nowait(item)
+        except asyncio.QueueFull:
+            self._fell_behind()
+
+    def _fell_behind(self) -> None:
+        raise NotImplementedError
+
+    async def _prepare(self, item) -> str:
+        return item
+
+    async def _write_loop(self) -> None:
+        outbox = self.outbox
+        send = self.base_send
+        while True:
+            item = await outbox.get()
+            self.sending = True
+            try:
+                # A client that does not read holds its messages here, where the bounded
+                # outbox notices, rather than in an ever-growing transport buffer.
+                while self.direct is not None and self.direct.backlogged():
+                    await asyncio.sleep(0.05)
+                await send({"type": "websocket.send", "text": await self._prepare(item)})
+            finally:
+                self.sending = not outbox.empty()
+
+    def _take_token(self) -> bool:
+        """One client message out of the token bucket (WS_RATE_PER_SECOND, WS_RATE_BURST)."""
+        now = time.monotonic()
+        rate, burst = settings.WS_RATE_PER_SECOND, settings.WS_RATE_BURST
+        self.tokens = min(burst, self.tokens + (now - self.tokens_at) * rate)
+        self.tokens_at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
