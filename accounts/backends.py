@@ -1,31 +1,43 @@
 from django.contrib.auth.backends import ModelBackend
 
+from accounts import services
 from accounts.exceptions import FrozenAccountLogin
 from accounts.models import User
 from accounts.selectors import user_get_by_login
+from exchange_site.throttling import client_address
 
 
 class EmailOrUsernameBackend(ModelBackend):
     """Log in with the email address or the username, both case-insensitive.
 
     A frozen account cannot log in, and its existing sessions end at their next request
-    (``get_user`` goes through ``user_can_authenticate``).
+    (``get_user`` goes through ``user_can_authenticate``). Failed logins are counted per
+    account and per client address, and a login locked out after too many raises
+    ``LoginLocked`` before any password is checked (``accounts.services.login_lock_check``):
+    the API, the pages and the admin all log in through here.
     """
 
     def authenticate(self, request, username=None, password=None, **kwargs):
         login = username or kwargs.get(User.USERNAME_FIELD)
         if not login or password is None:
             return None
-        user = user_get_by_login(login=str(login))
+        login = str(login)
+        ip = client_address(request) if request is not None else None
+        user = user_get_by_login(login=login)
+        account = services.login_account_ident(login=login, user=user)
+        services.login_lock_check(account=account, ip=ip)
         if user is None:
             # Hash anyway so an unknown login takes as long as a wrong password.
             User().set_password(password)
+            services.login_failure_record(account=account, ip=ip)
             return None
         if not user.check_password(password) or not super().user_can_authenticate(user):
+            services.login_failure_record(account=account, ip=ip)
             return None
         if user.is_frozen:
             # Said only to whoever knows the password, so it reveals nothing to a guesser.
             raise FrozenAccountLogin()
+        services.login_success_record(account=account)
         return user
 
     def user_can_authenticate(self, user):

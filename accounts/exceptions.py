@@ -86,3 +86,30 @@ class ApiSignatureInvalid(ExchangeError):
 class AccountStateConflict(ConflictError):
     code = "ACCOUNT_STATE"
     message = "The account is not in a state that allows this."
+
+
+def _retry_phrase(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    return f"{(seconds + 59) // 60} minutes"
+
+
+class LoginLocked(ValidationError):
+    """Raised by the login backend while an account or an address is locked out.
+
+    A ``ValidationError`` so every ``AuthenticationForm`` (pages, admin) shows it; the API turns
+    it into ``LoginRateLimited`` (429). Said alike for every login, known or not.
+    """
+
+    def __init__(self, retry_after: int):
+        self.retry_after = retry_after
+        super().__init__(
+            f"Too many failed logins. Try again in {_retry_phrase(retry_after)}.",
+            code="login_locked",
+        )
+
+
+class LoginRateLimited(ExchangeError):
+    code = "LOGIN_LOCKED"
+    status = 429
+    message = "Too many failed logins; try again later."

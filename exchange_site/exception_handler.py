@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
@@ -55,6 +55,15 @@ def exchange_exception_handler(exc: Exception, context: dict[str, Any]) -> Respo
         return Response(
             error_body("INVALID_INPUT", "The request holds a value that cannot be stored.", {}),
             status=400,
+        )
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database is unreachable (restarting, failing over): nothing was written (the
+        # transaction died with the connection), so the client may simply try again.
+        set_rollback()
+        return Response(
+            error_body("SERVICE_UNAVAILABLE", "The service is briefly unavailable; try again.", {}),
+            status=503,
+            headers={"Retry-After": "1"},
         )
 
     if isinstance(exc, DjangoValidationError):

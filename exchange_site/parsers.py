@@ -27,3 +27,7 @@ class DecimalJSONParser(JSONParser):
             return json.load(decoded_stream, parse_float=Decimal, parse_constant=_refuse_constant)
         except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}") from exc
+        except RecursionError as exc:
+            # The stdlib decoder recurses once per "[" or "{": a body of a few thousand of
+            # them is a hostile document, not a server fault (it was a 500).
+            raise ParseError("JSON parse error - nested too deeply.") from exc

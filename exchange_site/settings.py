@@ -65,6 +65,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: the request id is in every log line, and the metrics time everything.
+    "exchange_site.observability.RequestIdMiddleware",
+    "exchange_site.observability.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -195,6 +198,15 @@ PASSWORD_HASHERS = env.list(
     ],
 )
 AUTHENTICATION_BACKENDS = ["accounts.backends.EmailOrUsernameBackend"]
+# Failed logins (API, pages, admin) per account and per client address, counted in Redis:
+# after LOGIN_SLOWDOWN_AFTER failures each retry waits LOGIN_SLOWDOWN_SECONDS (doubling), and
+# at LOGIN_LOCKOUT_FAILURES (per address: LOGIN_LOCKOUT_IP_FAILURES) logins are refused for
+# LOGIN_LOCKOUT_SECONDS. A success clears the account's count. 0 failures turns a limit off.
+LOGIN_SLOWDOWN_AFTER = env.int("LOGIN_SLOWDOWN_AFTER", default=3)
+LOGIN_SLOWDOWN_SECONDS = env.int("LOGIN_SLOWDOWN_SECONDS", default=2)
+LOGIN_LOCKOUT_FAILURES = env.int("LOGIN_LOCKOUT_FAILURES", default=5)
+LOGIN_LOCKOUT_IP_FAILURES = env.int("LOGIN_LOCKOUT_IP_FAILURES", default=20)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
 # Encrypts API-key secrets at rest (Fernet). Comma-separated: the first encrypts, all decrypt,
 # so a key can be rotated. Any string works (a Fernet key is derived from it); unset, it is
 # derived from SECRET_KEY, which then must not change while keys exist.
@@ -220,6 +232,8 @@ SIMPLE_JWT = {
 }
 
 # --- REST framework -------------------------------------------------------------------
+# Every request rate below is on unless THROTTLING=off (benchmarks).
+THROTTLING = env.bool("THROTTLING", default=True)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # JWT first: its WWW-Authenticate header turns "not authenticated" into 401.
@@ -239,16 +253,28 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "exchange_site.pagination.StandardPagination",
     "PAGE_SIZE": 50,
+    # Scoped limits (exchange_site/throttling.py): per API key, per user, else per address.
+    # Views for orders, market data and credentials pick their own scopes.
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "exchange_site.throttling.PrivateReadRateThrottle",
+        "exchange_site.throttling.PrivateWriteRateThrottle",
+        "exchange_site.throttling.AnonRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
-        "anon": env.str("THROTTLE_ANON", default="600/min"),
-        "user": env.str("THROTTLE_USER", default="6000/min"),
+        # Per user or API key: 16 users at 500 orders/s in all stay under; a burst of a few
+        # hundred back-to-back requests from one does not.
+        "orders": env.str("THROTTLE_ORDERS", default="50/s"),
+        "cancels": env.str("THROTTLE_CANCELS", default="50/s"),
+        "private_read": env.str("THROTTLE_PRIVATE_READ", default="20/s"),
+        "private_write": env.str("THROTTLE_PRIVATE_WRITE", default="20/s"),
+        # Per client address.
+        "market_data": env.str("THROTTLE_MARKET_DATA", default="50/s"),
         "auth": env.str("THROTTLE_AUTH", default="30/min"),
-        # The Binance-compatible API (/api/v3), per API key (or per address when public).
+        "anon": env.str("THROTTLE_ANON", default="600/min"),
+        # The Binance-compatible API (/api/v3): request weight per address, like Binance's
+        # REQUEST_WEIGHT, and new orders per API key.
         "binance": env.str("THROTTLE_BINANCE", default="6000/min"),
+        "binance_orders": env.str("THROTTLE_BINANCE_ORDERS", default="500/10s"),
     },
     # Trusted proxies in front of the app: the client address is taken from X-Forwarded-For
     # only that many hops deep (0: REMOTE_ADDR; None would trust any client-sent header).
@@ -272,6 +298,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        # The error shape on every documented 4xx (exchange_site/openapi.py).
+        "exchange_site.openapi.postprocess_error_responses",
+    ],
 }
 
 # --- Internationalisation, static files -----------------------------------------------
@@ -302,24 +333,64 @@ WHITENOISE_USE_FINDERS = True
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=SESSION_COOKIE_SECURE)
+# No script reads either cookie: pages hand the CSRF token to fetch() in a <meta> tag.
+SESSION_COOKIE_HTTPONLY = env.bool("SESSION_COOKIE_HTTPONLY", default=True)
+CSRF_COOKIE_HTTPONLY = env.bool("CSRF_COOKIE_HTTPONLY", default=True)
+SESSION_COOKIE_SAMESITE = env.str("SESSION_COOKIE_SAMESITE", default="Lax")
+CSRF_COOKIE_SAMESITE = env.str("CSRF_COOKIE_SAMESITE", default="Lax")
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
-SECURE_CONTENT_TYPE_NOSNIFF = True
-X_FRAME_OPTIONS = "DENY"
+# Opt-in: browsers remember both for the whole max-age, so every subdomain must serve HTTPS.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_CONTENT_TYPE_NOSNIFF = env.bool("SECURE_CONTENT_TYPE_NOSNIFF", default=True)
+SECURE_REFERRER_POLICY = env.str("SECURE_REFERRER_POLICY", default="same-origin")
+SECURE_CROSS_ORIGIN_OPENER_POLICY = env.str(
+    "SECURE_CROSS_ORIGIN_OPENER_POLICY", default="same-origin"
+)
+X_FRAME_OPTIONS = env.str("X_FRAME_OPTIONS", default="DENY")
+# CORS stays closed: no view sends Access-Control-Allow-Origin, so browsers refuse other
+# sites' scripts the answers; bots (/api/v3, CCXT) are not browsers and need no CORS.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
 
+# LOG_FORMAT=json: one JSON object per line (python-json-logger) for log collectors. Every
+# line carries the request id of the HTTP request it belongs to ("-" outside a request).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "exchange_site.observability.RequestIdFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(process)d %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
     },
 }
+
+# --- Metrics (exchange_site/metrics.py) -----------------------------------------------
+# Every process of the host writes its samples here and /metrics adds them up
+# (prometheus-client's multiprocess mode); empty it before starting the processes.
+PROMETHEUS_MULTIPROC_DIR = Path(
+    env.str("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "prometheus"))
+)
+# /metrics answers these addresses (CIDR allowed), and anyone with METRICS_TOKEN as a
+# bearer token; everyone else gets a 403.
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- Wallets --------------------------------------------------------------------------
 FEE_ACCOUNT_EMAIL = "fees@exchange.internal"

@@ -11,6 +11,7 @@ failing end-to-end test is mostly debugged from there.
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import re
 import signal
@@ -66,8 +67,21 @@ def database_url() -> str:
 class LiveStack:
     """gunicorn + daphne + the matcher on free ports; ``start()`` then ``stop()``."""
 
-    def __init__(self, name: str = "stack", web_workers: int = 2):
+    def __init__(
+        self,
+        name: str = "stack",
+        web_workers: int = 2,
+        *,
+        database_url: str | None = None,
+        redis_url: str | None = None,
+        poll_seconds: float = 0.2,
+    ):
+        """``database_url`` / ``redis_url``: run against other servers than the test
+        database and Redis (fault tests break private ones; see ``testing_faults``)."""
         self.name = name
+        self.database_url = database_url
+        self.redis_url = redis_url
+        self.poll_seconds = poll_seconds
         self.web_workers = web_workers
         self.web_port = free_port()
         self.ws_port = free_port()
@@ -80,6 +94,7 @@ class LiveStack:
     # --- environment -----------------------------------------------------------------
 
     def env(self) -> dict[str, str]:
+        redis_url = self.redis_url or settings.REDIS_URL
         return {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "exchange_site.settings",
@@ -87,10 +102,10 @@ class LiveStack:
             "SECRET_KEY": "live-stack-test-secret-key-not-for-production-0123456789",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "CSRF_TRUSTED_ORIGINS": f"{self.web_url},http://localhost:{self.web_port}",
-            "DATABASE_URL": database_url(),
-            "REDIS_URL": settings.REDIS_URL,
-            "CELERY_BROKER_URL": settings.REDIS_URL,
-            "CELERY_RESULT_BACKEND": settings.REDIS_URL,
+            "DATABASE_URL": self.database_url or database_url(),
+            "REDIS_URL": redis_url,
+            "CELERY_BROKER_URL": redis_url,
+            "CELERY_RESULT_BACKEND": redis_url,
             "DEMO_DEPOSITS": "1",
             "WS_PORT": str(self.ws_port),
             "WS_PUBLIC_URL": self.ws_url,
@@ -163,14 +178,16 @@ class LiveStack:
         self._wait_listening("ws", self.ws_port)
         return self
 
-    def start_matcher(self) -> None:
-        self._spawn(
-            "matcher", [sys.executable, "manage.py", "run_matcher", "--poll-seconds", "0.2"]
-        )
-        self._wait_matcher_heartbeat()
+    def start_matcher(self, name: str = "matcher", *args: str, wait: bool = True) -> None:
+        """``run_matcher`` (more ``args`` if given) as the process ``name``; ``wait``: until
+        every market has a heartbeat."""
+        command = [sys.executable, "manage.py", "run_matcher"]
+        self._spawn(name, [*command, "--poll-seconds", str(self.poll_seconds), *args])
+        if wait:
+            self._wait_matcher_heartbeat(name)
 
-    def stop_matcher(self, kill: bool = False) -> None:
-        self._stop("matcher", kill=kill)
+    def stop_matcher(self, kill: bool = False, name: str = "matcher") -> None:
+        self._stop(name, kill=kill)
 
     def restart_matcher(self) -> None:
         self.stop_matcher()
@@ -182,7 +199,8 @@ class LiveStack:
         for log in self._logs.values():
             log.close()
         self._logs.clear()
-        self._wait_sessions_gone()
+        if self.database_url is None:
+            self._wait_sessions_gone()
 
     def _wait_sessions_gone(self, timeout: float = 10.0) -> None:
         # A server's PostgreSQL backends outlive it by a moment; until they are gone the
@@ -230,12 +248,45 @@ class LiveStack:
                 raise RuntimeError(f"The {name} process did not listen on {port} in time.")
             time.sleep(0.1)
 
-    def _wait_matcher_heartbeat(self) -> None:
-        from trading.selectors import matcher_health
+    def _query(self, sql: str) -> list[tuple]:
+        """A read on the stack's database (the test database unless ``database_url``)."""
+        if self.database_url is None:
+            from django.db import connection
 
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
+                return cursor.fetchall()
+        import psycopg
+
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            return conn.execute(sql).fetchall()
+
+    def matcher_beating(self) -> bool:
+        """Every market has a fresh matcher heartbeat in the stack's Redis."""
+        if self.database_url is None and self.redis_url is None:
+            from trading.selectors import matcher_health
+
+            return matcher_health().get("status") == "ok"
+        import redis
+
+        from trading.matcher.publish import heartbeat_key
+        from trading.selectors import MATCHER_STALE_SECONDS
+
+        symbols = [row[0] for row in self._query("SELECT symbol FROM trading_market")]
+        try:
+            beats = redis.Redis.from_url(self.env()["REDIS_URL"]).mget(
+                [heartbeat_key(symbol) for symbol in symbols]
+            )
+        except redis.RedisError:
+            return False
+        return all(
+            beat and time.time() - json.loads(beat)["at"] < MATCHER_STALE_SECONDS for beat in beats
+        )
+
+    def _wait_matcher_heartbeat(self, name: str = "matcher") -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT
-        while matcher_health().get("status") != "ok":
-            self._check_alive("matcher")
+        while not self.matcher_beating():
+            self._check_alive(name)
             if time.monotonic() > deadline:
                 raise RuntimeError("The matcher sent no heartbeat in time.")
             time.sleep(0.1)
@@ -244,10 +295,9 @@ class LiveStack:
 
     def wait_matcher_idle(self, timeout: float = 10.0) -> None:
         """Block until the matcher has processed every queued command."""
-        from trading.models import OrderCommand
-
+        pending = "SELECT EXISTS (SELECT 1 FROM trading_ordercommand WHERE processed_at IS NULL)"
         deadline = time.monotonic() + timeout
-        while OrderCommand.objects.filter(processed_at__isnull=True).exists():
+        while self._query(pending)[0][0]:
             self._check_alive("matcher")
             if time.monotonic() > deadline:
                 raise AssertionError(f"The matcher did not drain its commands in {timeout} s.")

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from accounts.api.urls import api_keys_urlpatterns, auth_urlpatterns, users_urlpatterns
 from exchange_site import views
+from exchange_site.metrics import metrics_view
 from exchange_site.urlpaths import path_with_optional_slash
 
 api_v1 = [
@@ -22,6 +23,8 @@ urlpatterns = [
     path("", include("trading.urls")),
     path("", include("wallets.urls")),
     path_with_optional_slash("health", views.health_alias, "health"),
+    # Prometheus scrapes; open to METRICS_ALLOWED_IPS or the METRICS_TOKEN bearer only.
+    path_with_optional_slash("metrics", metrics_view, "metrics"),
     path("api/v1/", include(api_v1)),
     # Binance's spot API for bots and CCXT: no trailing slashes, its own error shape.
     path("api/v3/", include("trading.binance.urls")),

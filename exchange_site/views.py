@@ -1,6 +1,9 @@
 """Site-wide views: the home page, health, and the error pages in the API's error shape."""
 
-from django.http import JsonResponse
+import sys
+
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
@@ -83,5 +86,24 @@ _server_error = _error_view(
 )
 
 
+_UNAVAILABLE_MESSAGE = "The service is briefly unavailable; try again."
+# No template: base.html reads the session user, which needs the database that is gone.
+_UNAVAILABLE_PAGE = (
+    "<!doctype html><html lang=en><meta charset=utf-8><title>503 · Exchange</title>"
+    f"<h1>503</h1><p>{_UNAVAILABLE_MESSAGE}</p><p><a href=/>Back to the markets</a></p></html>"
+)
+
+
 def server_error(request):
+    # Django calls this inside its ``except`` block, so the exception is still at hand: a
+    # lost database is an outage to wait out (503), not a bug (500).
+    if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
+        if _wants_json(request):
+            response = JsonResponse(
+                error_body("SERVICE_UNAVAILABLE", _UNAVAILABLE_MESSAGE), status=503
+            )
+        else:
+            response = HttpResponse(_UNAVAILABLE_PAGE, status=503)
+        response["Retry-After"] = "1"
+        return response
     return _server_error(request)

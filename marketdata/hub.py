@@ -16,6 +16,7 @@ from typing import Protocol
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from exchange_site.metrics import ws_sent_fanout
 from marketdata.fastsend import text_frame
 from marketdata.groups import PUBLIC_PATTERN, PUBLIC_PREFIX
 
@@ -76,10 +77,17 @@ class Hub:
         for subscriber in tuple(listeners):
             subscriber.deliver(stream, text, frame)
         self.delivered += len(listeners)
+        ws_sent_fanout.inc(len(listeners))  # once per fan-out, not per connection
+
+    def _resync_all(self) -> None:
+        for stream, listeners in list(self.subscribers.items()):
+            for subscriber in tuple(listeners):
+                subscriber.resync(stream)
 
     async def _listen(self) -> None:
         """Receive every public message once; reconnect with backoff when Redis goes away."""
         backoff = 0.2
+        lost = False
         while True:
             client = aioredis.from_url(settings.REDIS_URL)
             pubsub = client.pubsub(ignore_subscribe_messages=True)
@@ -87,6 +95,11 @@ class Hub:
                 await pubsub.psubscribe(PUBLIC_PATTERN)
                 self._subscribed.set()
                 backoff = 0.2
+                if lost:
+                    # Whatever was published between the loss and now (the matcher may
+                    # have been publishing for a while) is lost too: start over again.
+                    lost = False
+                    self._resync_all()
                 async for message in pubsub.listen():
                     if message.get("type") != "pmessage":
                         continue
@@ -96,11 +109,12 @@ class Hub:
                 raise
             except Exception:
                 self._subscribed.clear()
-                logger.warning("market-data subscription lost; reconnecting", exc_info=True)
-                # Messages published meanwhile are lost: every subscriber must resync.
-                for stream, listeners in list(self.subscribers.items()):
-                    for subscriber in tuple(listeners):
-                        subscriber.resync(stream)
+                if not lost:
+                    logger.warning("market-data subscription lost; reconnecting", exc_info=True)
+                    # Messages published meanwhile are lost: every subscriber must resync
+                    # (from the database while Redis is away), and again once it is back.
+                    self._resync_all()
+                lost = True
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             finally:

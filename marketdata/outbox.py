@@ -7,6 +7,7 @@ import time
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from exchange_site.metrics import WS_CONNECTIONS, WS_MESSAGES_DROPPED, ws_sent_outbox
 from marketdata.fastsend import DirectWriter
 
 
@@ -23,11 +24,16 @@ class OutboxConsumer(AsyncWebsocketConsumer):
         self.direct: DirectWriter | None = None
         self.writer = asyncio.get_running_loop().create_task(self._write_loop())
         await self.accept()
+        WS_CONNECTIONS.inc()
+        self.counted = True
         if settings.WS_DIRECT_SEND:
             self.direct = DirectWriter.for_send(self.base_send, settings.WS_SEND_BUFFER_BYTES)
 
     def close_outbox(self) -> None:
         self.writer.cancel()
+        if getattr(self, "counted", False):
+            self.counted = False
+            WS_CONNECTIONS.dec()
 
     def deliver_text(self, text: str, frame: bytes | None = None) -> None:
         """Send ``text`` (``frame``: the same as a prepared WebSocket frame); never blocks."""
@@ -36,7 +42,7 @@ class OutboxConsumer(AsyncWebsocketConsumer):
             # Nothing is queued before this message, so writing it now keeps the order.
             if direct.write(frame) or not direct.is_open():
                 return
-            self._fell_behind()
+            self._dropped()
             return
         self._queue(text)
 
@@ -44,7 +50,12 @@ class OutboxConsumer(AsyncWebsocketConsumer):
         try:
             self.outbox.put_nowait(item)
         except asyncio.QueueFull:
-            self._fell_behind()
+            self._dropped()
+
+    def _dropped(self) -> None:
+        # This message and the backlog that ``_fell_behind`` throws away.
+        WS_MESSAGES_DROPPED.inc(self.outbox.qsize() + 1)
+        self._fell_behind()
 
     def _fell_behind(self) -> None:
         raise NotImplementedError
@@ -64,6 +75,7 @@ class OutboxConsumer(AsyncWebsocketConsumer):
                 while self.direct is not None and self.direct.backlogged():
                     await asyncio.sleep(0.05)
                 await send({"type": "websocket.send", "text": await self._prepare(item)})
+                ws_sent_outbox.inc()
             finally:
                 self.sending = not outbox.empty()
 

@@ -9,6 +9,7 @@ Ctrl-C stops every child, and the embedded Redis last.
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -113,6 +114,13 @@ def main() -> int:
     env.setdefault("DEBUG", "0")
     env.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
     env.setdefault("DEMO_DEPOSITS", "1")
+    # /metrics adds up every process's prometheus-client files: start from none, not from
+    # the counters of the last run's processes.
+    metrics_dir = Path(
+        env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(Path(env["VAR_DIR"]) / "prometheus"))
+    )
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True, exist_ok=True)
     if not env.get("SECRET_KEY"):
         env["SECRET_KEY"] = secret_key()
 

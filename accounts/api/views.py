@@ -2,9 +2,9 @@
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
 from accounts import selectors, services
@@ -20,6 +20,8 @@ from accounts.api.serializers import (
     TokenPairOutputSerializer,
     UserOutputSerializer,
 )
+from accounts.exceptions import LoginRateLimited
+from exchange_site.throttling import AuthRateThrottle
 
 
 class _PublicAuthApi(APIView):
@@ -27,8 +29,7 @@ class _PublicAuthApi(APIView):
 
     authentication_classes = []
     permission_classes = [AllowAny]
-    throttle_classes = [AnonRateThrottle, ScopedRateThrottle]
-    throttle_scope = "auth"
+    throttle_classes = [AuthRateThrottle]
 
 
 class RegisterApi(_PublicAuthApi):
@@ -45,17 +46,29 @@ class RegisterApi(_PublicAuthApi):
         return Response(UserOutputSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
+class LoginLocked(Throttled):
+    """A login locked out after failures: 429 ``LOGIN_LOCKED`` with ``Retry-After``."""
+
+    default_code = "login_locked"
+
+
 class LoginApi(_PublicAuthApi):
     @extend_schema(
         tags=["auth"],
         operation_id="auth_login",
         request=LoginInputSerializer,
-        responses={200: TokenPairOutputSerializer, 401: None},
+        responses={200: TokenPairOutputSerializer, 401: None, 429: None},
     )
     def post(self, request):
         serializer = LoginInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        tokens = services.auth_login(**serializer.validated_data, request=request)
+        try:
+            tokens = services.auth_login(**serializer.validated_data, request=request)
+        except LoginRateLimited as exc:
+            # DRF's Throttled carries the Retry-After header the error shape alone lacks.
+            raise LoginLocked(
+                wait=exc.details["retry_after"], detail=LoginRateLimited.message
+            ) from exc
         return Response(tokens)
 
 
@@ -76,7 +89,7 @@ class LogoutApi(APIView):
     """Revokes a refresh token. An access token is optional; if given, it must be the owner's."""
 
     permission_classes = [AllowAny]
-    throttle_classes = [AnonRateThrottle, UserRateThrottle]
+    throttle_classes = [AuthRateThrottle]
 
     @extend_schema(
         tags=["auth"],

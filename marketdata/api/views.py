@@ -1,16 +1,15 @@
 """Public market-data endpoints: no authentication (so no session or CSRF work), throttled
 per client address. Parse the query, call a selector, render."""
 
-import logging
 from datetime import UTC, datetime
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
+from exchange_site.throttling import MarketDataRateThrottle
 from marketdata import selectors
 from marketdata.api.serializers import (
     CandleListQuerySerializer,
@@ -24,8 +23,6 @@ from marketdata.api.serializers import (
 )
 from trading.selectors import market_get_by_symbol
 
-logger = logging.getLogger("marketdata")
-
 TAGS = ["market data"]
 SYMBOL = OpenApiParameter(
     "symbol",
@@ -36,23 +33,11 @@ SYMBOL = OpenApiParameter(
 _TIMESTAMP = serializers.DateTimeField()
 
 
-class PublicAnonRateThrottle(AnonRateThrottle):
-    """DRF's per-address throttle, open when its store (Redis) is down: the order book and
-    trades still answer from the database then, and a throttle must not turn that into a
-    500."""
-
-    def allow_request(self, request, view):
-        try:
-            return super().allow_request(request, view)
-        except Exception as exc:
-            logger.warning("public request not throttled: the cache failed (%s)", exc)
-            return True
-
-
 class PublicApi(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
-    throttle_classes = [PublicAnonRateThrottle]
+    # Per address, open while Redis is down: the book and trades still answer then.
+    throttle_classes = [MarketDataRateThrottle]
 
     @staticmethod
     def query(serializer_class, request) -> dict:

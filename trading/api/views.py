@@ -1,7 +1,12 @@
 """Order endpoints: parse, call a service, render. Another user's order is always a 404."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import status
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.serializers import ValidationError
@@ -9,6 +14,12 @@ from rest_framework.views import APIView
 
 from exchange_site.exception_handler import exchange_exception_handler
 from exchange_site.exceptions import ExchangeError
+from exchange_site.throttling import (
+    OrderBatchRateThrottle,
+    OrderCancelRateThrottle,
+    OrderPlaceRateThrottle,
+    PrivateReadRateThrottle,
+)
 from trading import selectors, services
 from trading.api.serializers import (
     OrderBatchInputSerializer,
@@ -37,6 +48,7 @@ class OrderListCreateApi(ListAPIView):
 
     serializer_class = OrderOutputSerializer
     queryset = Order.objects.none()  # for the schema; requests use get_queryset
+    throttle_classes = [PrivateReadRateThrottle, OrderPlaceRateThrottle, OrderCancelRateThrottle]
 
     def get_queryset(self):
         orders = selectors.order_list_for_user(user=self.request.user)
@@ -56,7 +68,8 @@ class OrderListCreateApi(ListAPIView):
         tags=["orders"],
         operation_id="orders_place",
         request=OrderPlaceInputSerializer,
-        responses={201: OrderOutputSerializer, 200: OrderOutputSerializer},
+        # 422: not enough balance, or the market is halted or has no liquidity for it.
+        responses={201: OrderOutputSerializer, 200: OrderOutputSerializer, 422: None},
         description="Accepts the order (201) and queues it for the matcher; a retry with a "
         "`client_order_id` already used returns the first order (200).",
     )
@@ -74,7 +87,13 @@ class OrderListCreateApi(ListAPIView):
         tags=["orders"],
         operation_id="orders_cancel_all",
         parameters=[OpenApiParameter("symbol", str)],
-        responses={202: None},
+        responses={
+            202: inline_serializer(
+                "OrderCancelAllOutput",
+                {"cancelling": serializers.ListField(child=serializers.IntegerField())},
+            ),
+            404: None,
+        },
         description="Queue a cancel of every live order (of one market with `?symbol=`).",
     )
     def delete(self, request):
@@ -85,6 +104,8 @@ class OrderListCreateApi(ListAPIView):
 
 
 class OrderDetailApi(APIView):
+    throttle_classes = [PrivateReadRateThrottle, OrderCancelRateThrottle]
+
     @extend_schema(tags=["orders"], operation_id="orders_get", responses=OrderOutputSerializer)
     def get(self, request, order_id):
         order = selectors.order_get_for_user(user=request.user, order_id=order_id)
@@ -93,7 +114,7 @@ class OrderDetailApi(APIView):
     @extend_schema(
         tags=["orders"],
         operation_id="orders_cancel",
-        responses={202: OrderOutputSerializer},
+        responses={202: OrderOutputSerializer, 409: None},
         description="Queue the cancel; the matcher decides and releases the reserve.",
     )
     def delete(self, request, order_id):
@@ -102,6 +123,8 @@ class OrderDetailApi(APIView):
 
 
 class OrderBatchApi(APIView):
+    throttle_classes = [OrderBatchRateThrottle]
+
     @extend_schema(
         tags=["orders"],
         operation_id="orders_place_batch",
@@ -152,6 +175,7 @@ class MyTradeListApi(ListAPIView):
 
     serializer_class = TradeOutputSerializer
     queryset = Trade.objects.none()  # for the schema; requests use get_queryset
+    throttle_classes = [PrivateReadRateThrottle]
 
     def get_queryset(self):
         trades = selectors.trade_list_for_user(user=self.request.user)

@@ -8,17 +8,25 @@ request must fail. Parameters are parsed here too (query string and form body), 
 request, because Binance reads them from both places whatever the method.
 """
 
+import logging
 import re
 import time
 from urllib.parse import parse_qsl
 
+from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
-from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle
 
 from accounts import services as account_services
 from exchange_site.exceptions import ExchangeError
+from exchange_site.throttling import (
+    ExchangeRateThrottle,
+    rate_parse,
+    scope_rate,
+    throttling_enabled,
+)
 from trading.binance import errors
 from trading.binance.errors import BinanceError
 
@@ -29,6 +37,8 @@ MAX_RECV_WINDOW_MS = 60000
 # Binance refuses a timestamp more than this far in the future.
 MAX_CLOCK_AHEAD_MS = 1000
 _SIGNATURE_PREFIX = b"signature="
+
+logger = logging.getLogger("trading.binance")
 
 
 def now_ms() -> int:
@@ -175,24 +185,55 @@ class CanTrade(BasePermission):
         return True
 
 
-class BinanceRateThrottle(SimpleRateThrottle):
-    """Requests per client address (Binance limits request weight per IP), checked before
-    any key or signature work so that floods of bad signatures are limited too. Open when
-    its store (Redis) is down: a throttle must not turn an outage into errors."""
+class BinanceRateThrottle(BaseThrottle):
+    """Request weight per client address in the current window (a minute by default), as
+    Binance limits ``REQUEST_WEIGHT`` per IP; checked before any key or signature work so that
+    floods of bad signatures are limited too. ``used`` is what ``X-MBX-USED-WEIGHT-1M``
+    reports. Open when its store (Redis) is down: a throttle must not turn an outage into
+    errors."""
 
     scope = "binance"
 
-    def get_rate(self):
-        # Read at call time: the settings can change (tests, reloads) after import.
-        from rest_framework.settings import api_settings
+    def __init__(self):
+        self.num_requests, self.duration = rate_parse(scope_rate(self.scope))
+        self.used: int | None = None
+        self.retry_after = 0.0
 
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+    def header_name(self) -> str:
+        """Binance's ``X-MBX-USED-WEIGHT-<interval>``, from the configured window."""
+        return f"X-MBX-USED-WEIGHT-{interval_name(self.duration or 60)}"
 
-    def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
-
-    def allow_request(self, request, view):
-        try:
-            return super().allow_request(request, view)
-        except Exception:
+    def allow_request(self, request, view, weight: int = 1):
+        if not throttling_enabled() or self.num_requests is None:
             return True
+        now = time.time()
+        window = int(now // self.duration)
+        key = f"throttle_{self.scope}_{self.get_ident(request)}_{window}"
+        try:
+            cache.add(key, 0, timeout=self.duration + 1)
+            self.used = cache.incr(key, weight)
+        except Exception as exc:
+            logger.warning("/api/v3 request not throttled: the cache failed (%s)", exc)
+            return True
+        if self.used > self.num_requests:
+            self.retry_after = (window + 1) * self.duration - now
+            return False
+        return True
+
+    def wait(self):
+        return self.retry_after
+
+
+class BinanceOrderThrottle(ExchangeRateThrottle):
+    """New orders per API key, like Binance's ``ORDERS`` limit (refused with -1015)."""
+
+    scope = "binance_orders"
+    methods = frozenset({"POST"})
+
+
+def interval_name(seconds: int) -> str:
+    """Binance's interval suffix: ``10S``, ``1M``, ``1H``, ``1D``."""
+    for unit_seconds, letter in ((86400, "D"), (3600, "H"), (60, "M")):
+        if seconds % unit_seconds == 0:
+            return f"{seconds // unit_seconds}{letter}"
+    return f"{seconds}S"

@@ -10,10 +10,12 @@ signature (``trading.binance.auth``). Every error is ``{"code", "msg"}``
 import re
 import secrets
 import string
+from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Max
 from drf_spectacular.utils import extend_schema
+from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -26,10 +28,12 @@ from trading.api.serializers import CLIENT_ORDER_ID_PATTERN
 from trading.binance import errors, formatters
 from trading.binance import selectors as binance_selectors
 from trading.binance.auth import (
+    BinanceOrderThrottle,
     BinanceRateThrottle,
     BinanceSignatureAuthentication,
     CanRead,
     CanTrade,
+    interval_name,
     now_ms,
     signed_payload,
 )
@@ -92,15 +96,37 @@ class BinanceApi(APIView):
     # DRF's parsers: the signature covers those exact bytes.
     parser_classes = []
     operation = ""
+    # Binance's request weight of the endpoint (https://developers.binance.com/docs/
+    # binance-spot-api-docs/rest-api/limits); ``request_weight`` where it depends on the call.
+    weight = 1
+    weight_throttle: BinanceRateThrottle | None = None
 
     def get_exception_handler(self):
         return binance_exception_handler
 
+    def request_weight(self, request) -> int:
+        return self.weight
+
+    def _weight(self, request) -> int:
+        try:
+            return max(1, self.request_weight(request))
+        except BinanceError:
+            # Bad parameters are refused by the view itself; they weigh the least.
+            return 1
+
     def initial(self, request, *args, **kwargs):
-        throttle = BinanceRateThrottle()
-        if not throttle.allow_request(request, self):
-            self.throttled(request, throttle.wait())
+        self.weight_throttle = BinanceRateThrottle()
+        if not self.weight_throttle.allow_request(request, self, weight=self._weight(request)):
+            # Per address: -1003 (SignedApi.throttled is the per-key order limit).
+            raise Throttled(self.weight_throttle.wait())
         super().initial(request, *args, **kwargs)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        throttle = self.weight_throttle
+        if throttle is not None and throttle.used is not None:
+            response[throttle.header_name()] = str(throttle.used)
+        return response
 
     def params(self, request) -> Params:
         return Params(signed_payload(request).params)
@@ -136,11 +162,40 @@ class SignedApi(BinanceApi):
     authentication_classes = [BinanceSignatureAuthentication]
     permission_classes = [CanRead]
     trade_methods: tuple[str, ...] = ()
+    order_throttle: BinanceOrderThrottle | None = None
 
     def get_permissions(self):
         if self.request.method in self.trade_methods:
             return [CanTrade()]
         return [CanRead()]
+
+    def get_throttles(self):
+        throttles = super().get_throttles()
+        self.order_throttle = next(
+            (throttle for throttle in throttles if isinstance(throttle, BinanceOrderThrottle)),
+            None,
+        )
+        return throttles
+
+    def throttled(self, request, wait):
+        # The only DRF throttle of a signed view is the API key's order count.
+        limit = self.order_throttle
+        raise BinanceError(
+            errors.TOO_MANY_ORDERS,
+            f"Too many new orders; current limit is {limit.num_requests} orders per "
+            f"{interval_name(limit.duration)}.",
+            status=429,
+            headers={"Retry-After": str(int((wait or 1) + 0.999))},
+        )
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        limit = self.order_throttle
+        if limit is not None and limit.num_requests is not None and limit.history:
+            window_start = limit.now - limit.duration
+            count = sum(1 for at in limit.history if at > window_start)
+            response[f"X-MBX-ORDER-COUNT-{interval_name(limit.duration)}"] = str(count)
+        return response
 
 
 def _schema(operation_id: str):
@@ -164,6 +219,8 @@ class TimeApi(BinanceApi):
 
 
 class ExchangeInfoApi(BinanceApi):
+    weight = 20
+
     @_schema("binance_exchange_info")
     def get(self, request):
         markets, _single = self.markets(self.params(request))
@@ -203,6 +260,10 @@ class UnknownPathApi(BinanceApi):
 
 
 class DepthApi(BinanceApi):
+    def request_weight(self, request) -> int:
+        limit = self.params(request).integer("limit", default=100, low=1, high=5000)
+        return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
+
     @_schema("binance_depth")
     def get(self, request):
         params = self.params(request)
@@ -220,6 +281,8 @@ class DepthApi(BinanceApi):
 
 
 class TradesApi(BinanceApi):
+    weight = 25
+
     @_schema("binance_trades")
     def get(self, request):
         params = self.params(request)
@@ -230,6 +293,8 @@ class TradesApi(BinanceApi):
 
 
 class HistoricalTradesApi(BinanceApi):
+    weight = 25
+
     @_schema("binance_historical_trades")
     def get(self, request):
         params = self.params(request)
@@ -242,6 +307,8 @@ class HistoricalTradesApi(BinanceApi):
 
 
 class AggTradesApi(BinanceApi):
+    weight = 4
+
     @_schema("binance_agg_trades")
     def get(self, request):
         params = self.params(request)
@@ -258,6 +325,8 @@ class AggTradesApi(BinanceApi):
 
 
 class KlinesApi(BinanceApi):
+    weight = 2
+
     @_schema("binance_klines")
     def get(self, request):
         params = self.params(request)
@@ -289,6 +358,15 @@ class KlinesApi(BinanceApi):
 
 
 class Ticker24hrApi(BinanceApi):
+    def request_weight(self, request) -> int:
+        params = self.params(request)
+        if params.given("symbol"):
+            return 2
+        symbols = params.symbols()
+        if symbols is None:
+            return 80
+        return 2 if len(symbols) <= 20 else 40 if len(symbols) <= 100 else 80
+
     @_schema("binance_ticker_24hr")
     def get(self, request):
         params = self.params(request)
@@ -308,6 +386,10 @@ class Ticker24hrApi(BinanceApi):
 
 
 class TickerPriceApi(BinanceApi):
+    def request_weight(self, request) -> int:
+        params = self.params(request)
+        return 2 if params.given("symbol") or params.given("symbols") else 4
+
     @_schema("binance_ticker_price")
     def get(self, request):
         markets, single = self.markets(self.params(request))
@@ -322,6 +404,8 @@ class TickerPriceApi(BinanceApi):
 
 
 class BookTickerApi(BinanceApi):
+    request_weight = TickerPriceApi.request_weight
+
     @_schema("binance_ticker_book")
     def get(self, request):
         markets, single = self.markets(self.params(request))
@@ -422,6 +506,10 @@ def _order_lookup(params: Params, market: Market, request) -> Order | None:
 
 class OrderApi(SignedApi):
     trade_methods = ("POST", "DELETE")
+    throttle_classes = [BinanceOrderThrottle]
+
+    def request_weight(self, request) -> int:
+        return 4 if request.method == "GET" else 1
 
     @_schema("binance_order_place")
     def post(self, request):
@@ -485,6 +573,11 @@ class OrderTestApi(SignedApi):
 class OpenOrdersApi(SignedApi):
     trade_methods = ("DELETE",)
 
+    def request_weight(self, request) -> int:
+        if request.method != "GET":
+            return 1
+        return 6 if self.params(request).given("symbol") else 80
+
     @_schema("binance_open_orders")
     def get(self, request):
         params = self.params(request)
@@ -513,6 +606,8 @@ class OpenOrdersApi(SignedApi):
 
 
 class AllOrdersApi(SignedApi):
+    weight = 20
+
     @_schema("binance_all_orders")
     def get(self, request):
         params = self.params(request)
@@ -531,6 +626,8 @@ class AllOrdersApi(SignedApi):
 
 
 class AccountApi(SignedApi):
+    weight = 20
+
     @_schema("binance_account")
     def get(self, request):
         params = self.params(request)
@@ -546,7 +643,8 @@ class AccountApi(SignedApi):
             if not (omit_zero and not row.total)
         ]
         fees = Market.objects.aggregate(maker=Max("maker_fee"), taker=Max("taker_fee"))
-        maker, taker = fees["maker"] or 0, fees["taker"] or 0
+        # No market listed yet: Max() is None, and the formatters take Decimals only.
+        maker, taker = fees["maker"] or Decimal(0), fees["taker"] or Decimal(0)
         updated = Balance.objects.filter(user=user).aggregate(at=Max("updated_at"))["at"]
         return Response(
             {
@@ -576,6 +674,8 @@ class AccountApi(SignedApi):
 
 
 class MyTradesApi(SignedApi):
+    weight = 20
+
     @_schema("binance_my_trades")
     def get(self, request):
         params = self.params(request)

@@ -18,6 +18,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from django.utils import timezone
 
 from trading.matcher.market import MarketMatcher
+from trading.matcher.metrics import MatcherMetrics
 from trading.matcher.publish import Publisher, heartbeat_write
 from trading.matcher.wakeup import matcher_wait
 from trading.models import Market
@@ -45,6 +46,7 @@ class Matcher:
         self._locked: set[int] = set()
         self.matchers: list[MarketMatcher] = []
         self.publisher = Publisher()
+        self.metrics = MatcherMetrics()
         self.batches = 0
         self.commands = 0
         self.last_batch_at = None
@@ -78,6 +80,7 @@ class Matcher:
                     continue
                 worked = self.run_once(due)
                 self._heartbeat()
+                self.metrics.backlog_observe(self.matchers)
                 if worked:
                     due = self.worked  # markets that had commands may have more
                     if not self.backlog and self.batch_window:
@@ -90,6 +93,7 @@ class Matcher:
         finally:
             self.publisher.flush_due(self.matchers, force=True)
             self._release_locks()
+            self.metrics.close()
             logger.info("matcher %s stopped after %s batches", os.getpid(), self.batches)
 
     def run_once(self, due: set[str] | None = None) -> bool:
@@ -103,6 +107,7 @@ class Matcher:
                 continue
             if self.stopping:
                 break
+            started = time.perf_counter()
             try:
                 result = matcher.run_batch(self.batch_size)
             except (OperationalError, InterfaceError):
@@ -121,6 +126,7 @@ class Matcher:
             self.batches += 1
             self.commands += result.commands
             self.last_batch_at = timezone.now()
+            self.metrics.batch_done(matcher, result, time.perf_counter() - started)
             self.publisher.batch_committed(result, matcher)
         self.publisher.flush_due(self.matchers)
         return worked

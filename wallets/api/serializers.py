@@ -48,12 +48,6 @@ class WalletOutputSerializer(serializers.Serializer):
     total = AssetAmountField()
 
 
-class BalanceAmountsOutputSerializer(serializers.Serializer):
-    available = serializers.CharField()
-    locked = serializers.CharField()
-    total = serializers.CharField()
-
-
 class LedgerEntryOutputSerializer(serializers.ModelSerializer):
     asset = serializers.CharField(source="asset.code")
     available_delta = AssetAmountField()

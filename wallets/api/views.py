@@ -1,7 +1,7 @@
 """Wallet endpoints: the caller's own balances, ledger, deposits and withdrawals only."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny
@@ -13,7 +13,6 @@ from wallets import selectors, services
 from wallets.api.filters import LedgerFilter
 from wallets.api.serializers import (
     AssetOutputSerializer,
-    BalanceAmountsOutputSerializer,
     DepositAddressOutputSerializer,
     DepositCreateInputSerializer,
     DepositOutputSerializer,
@@ -44,14 +43,24 @@ class WalletListApi(APIView):
         return Response(WalletOutputSerializer(balances, many=True).data)
 
 
+_AMOUNT_TEXT = {"type": "string", "format": "decimal", "example": "10.50"}
+ACCOUNT_BALANCE_SCHEMA = {
+    "type": "object",
+    "additionalProperties": {
+        "type": "object",
+        "properties": {"available": _AMOUNT_TEXT, "locked": _AMOUNT_TEXT, "total": _AMOUNT_TEXT},
+        "required": ["available", "locked", "total"],
+    },
+    "example": {"USD": {"available": "900.00", "locked": "100.00", "total": "1000.00"}},
+}
+
+
 class AccountBalanceApi(APIView):
     @extend_schema(
         tags=["wallets"],
         operation_id="account_balance",
-        responses=inline_serializer(
-            "AccountBalanceOutput",
-            {"<ASSET>": BalanceAmountsOutputSerializer()},
-        ),
+        # A map keyed by the assets held, which no serializer describes.
+        responses={200: ACCOUNT_BALANCE_SCHEMA},
         description='Balances keyed by asset code: `{"USD": {"available", "locked", "total"}}`.',
     )
     def get(self, request):
@@ -94,7 +103,8 @@ class DepositListCreateApi(ListAPIView):
         tags=["wallets"],
         operation_id="deposits_create",
         request=DepositCreateInputSerializer,
-        responses={201: DepositOutputSerializer},
+        # 403: demo deposits are off; 422: over the per-request or daily cap, asset inactive.
+        responses={201: DepositOutputSerializer, 403: None, 422: None},
         description="Demo faucet: credits at once when the exchange runs with DEMO_DEPOSITS on.",
     )
     def post(self, request):
@@ -131,7 +141,8 @@ class WithdrawalListCreateApi(ListAPIView):
         tags=["wallets"],
         operation_id="withdrawals_create",
         request=WithdrawalCreateInputSerializer,
-        responses={201: WithdrawalOutputSerializer},
+        # 403: the account is frozen; 422: not enough balance, asset inactive.
+        responses={201: WithdrawalOutputSerializer, 403: None, 422: None},
         description="Reserves amount + the asset's fee until an operator approves or rejects.",
     )
     def post(self, request):
@@ -159,7 +170,8 @@ class WithdrawalDetailApi(APIView):
     @extend_schema(
         tags=["wallets"],
         operation_id="withdrawals_cancel",
-        responses=WithdrawalOutputSerializer,
+        # 200 with the cancelled withdrawal (not a bodiless 204); 409 once it is past `requested`.
+        responses={200: WithdrawalOutputSerializer, 409: None},
         description="Cancel a withdrawal that is still `requested`; its reserve is released.",
     )
     def delete(self, request, withdrawal_id):

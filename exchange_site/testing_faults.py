@@ -1,0 +1,273 @@
+"""Private Redis and PostgreSQL servers that fault-injection tests may break.
+
+The machine's shared PostgreSQL and Redis serve everyone's tests at once, so a test that
+stops or restarts a server starts its own first: ``PrivateRedis`` runs ``redis-server`` on a
+free port, ``PrivatePostgres`` a throwaway cluster (``initdb`` in a temporary directory) on
+another. Both are context managers and can be stopped and started again on the same port,
+which is the fault. The real processes run against them through
+``LiveStack(database_url=..., redis_url=...)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+import redis
+
+from exchange_site.testing_stack import ROOT, STACK_LOGS, _die_with_parent, _port_open, free_port
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+STARTUP_TIMEOUT = 30.0
+
+
+def _pg_bin() -> Path:
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if candidates:
+        return candidates[-1].parent
+    initdb = shutil.which("initdb")
+    if initdb is None:
+        raise RuntimeError("PostgreSQL's initdb was not found")
+    return Path(initdb).parent
+
+
+class PrivateRedis:
+    """``redis-server`` on a free port, without persistence: a restart loses everything,
+    like a crashed production Redis."""
+
+    def __init__(self, name: str = "redis"):
+        self.name = name
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+        self._log = None
+
+    def start(self) -> PrivateRedis:
+        STACK_LOGS.mkdir(parents=True, exist_ok=True)
+        if self._log is None:
+            self._log = open(STACK_LOGS / f"{self.name}.log", "ab")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [
+                REDIS_SERVER,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+        )
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while True:
+            try:
+                if redis.Redis.from_url(self.url, socket_timeout=1).ping():
+                    return self
+            except redis.RedisError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"private redis-server on {self.port} did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        self.process = None
+
+    def restart(self, down_seconds: float = 0.0) -> None:
+        """Stop (every client connection drops, every key is lost), wait, start again."""
+        self.stop()
+        time.sleep(down_seconds)
+        self.start()
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url)
+
+    def __enter__(self) -> PrivateRedis:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+class PrivatePostgres:
+    """A throwaway PostgreSQL cluster on a free port with one database, ``exchange``.
+
+    initdb refuses to run as root, so as root the cluster belongs to the ``postgres`` user.
+    Durability is off (``fsync``): the cluster dies with the test.
+    """
+
+    def __init__(self, name: str = "postgres", database: str = "exchange"):
+        self.name = name
+        self.database = database
+        self.port = free_port()
+        self.bin = _pg_bin()
+        self.directory = Path(tempfile.mkdtemp(prefix="exchange-pg-"))
+        self.data = self.directory / "data"
+        self.log = STACK_LOGS / f"{name}.log"
+        self.url = f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+        self.dsn = f"host=127.0.0.1 port={self.port} user=postgres dbname={database}"
+        self._initialised = False
+
+    def _as_owner(self, command: list[str]) -> list[str]:
+        if os.geteuid() == 0:
+            return ["runuser", "-u", "postgres", "--", *command]
+        return command
+
+    def _run(self, command: list[str]) -> None:
+        result = subprocess.run(
+            self._as_owner(command), capture_output=True, text=True, timeout=120, check=False
+        )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"{' '.join(command)} failed ({result.returncode}):\n"
+                f"{result.stdout[-2000:]}{result.stderr[-2000:]}"
+            )
+
+    def _init(self) -> None:
+        STACK_LOGS.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, "postgres", "postgres")
+            self.log.touch()
+            shutil.chown(self.log, "postgres", "postgres")
+        self._run(
+            [
+                str(self.bin / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ]
+        )
+        self._initialised = True
+
+    def start(self) -> PrivatePostgres:
+        if not self._initialised:
+            self._init()
+        options = (
+            f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        self._run(
+            [
+                str(self.bin / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-o",
+                options,
+                "-l",
+                str(self.log),
+                "-w",
+                "-t",
+                str(int(STARTUP_TIMEOUT)),
+                "start",
+            ]
+        )
+        self._ensure_database()
+        return self
+
+    def stop(self) -> None:
+        """Fast shutdown: every session is terminated, like a database that went away."""
+        if not self._initialised or not (self.data / "postmaster.pid").exists():
+            return
+        self._run([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"])
+
+    @property
+    def running(self) -> bool:
+        return _port_open(self.port)
+
+    def _ensure_database(self) -> None:
+        admin = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", [self.database]
+            ).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{self.database}"')
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "DATABASE_URL": self.url, "DATABASE_POOL": "0"}
+
+    def manage(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
+        """``manage.py <args>`` against this cluster."""
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env={**self.env(), **env},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise RuntimeError(
+                f"manage.py {' '.join(args)} failed ({result.returncode}):\n"
+                f"{result.stdout[-3000:]}{result.stderr[-3000:]}"
+            )
+        return result
+
+    def migrate(self) -> None:
+        self.manage("migrate", "--noinput", "-v", "0")
+
+    def setup_exchange(self, users: list[dict] | None = None, **env: str) -> None:
+        """Migrate, seed the demo markets and the fee account, and create ``users``
+        (``{"email", "username", "password", "funds"}``) with ledger-correct demo deposits.
+        ``env``: settings for the run (the servers' ``PASSWORD_HASHERS``, say)."""
+        self.migrate()
+        script = (
+            "import json\n"
+            "from decimal import Decimal\n"
+            "from django.test import override_settings\n"
+            "from accounts.services import user_register\n"
+            "from wallets.services import deposit_demo_create\n"
+            "from exchange_site.testing_stack import seed_markets\n"
+            "seed_markets()\n"
+            "unlimited = {'*': '1000000000000'}\n"
+            "with override_settings(DEMO_DEPOSITS=True, DEMO_DEPOSIT_MAX_PER_REQUEST=unlimited,"
+            " DEMO_DEPOSIT_MAX_PER_DAY=unlimited):\n"
+            "    for spec in json.loads(USERS):\n"
+            "        user = user_register(email=spec['email'], username=spec['username'],"
+            " password=spec['password'])\n"
+            "        for code, amount in spec.get('funds', {}).items():\n"
+            "            deposit_demo_create(user=user, asset_code=code, amount=Decimal(amount))\n"
+        )
+        script = f"USERS = {json.dumps(json.dumps(users or []))}\n" + script
+        self.manage("shell", "-c", script, **{"DEBUG": "1", **env})
+
+    def query(self, sql: str, params: list | None = None) -> list[tuple]:
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            return conn.execute(sql, params or []).fetchall()
+
+    def __enter__(self) -> PrivatePostgres:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.directory, ignore_errors=True)
