@@ -95,8 +95,11 @@ class LiveStack:
 
     def env(self) -> dict[str, str]:
         redis_url = self.redis_url or settings.REDIS_URL
+        # Importing exchange_site.asgi in the test process sets DATABASE_POOL=1 in its
+        # environment; the WSGI web process must not inherit it (daphne sets it itself).
+        inherited = {k: v for k, v in os.environ.items() if k != "DATABASE_POOL"}
         return {
-            **os.environ,
+            **inherited,
             "DJANGO_SETTINGS_MODULE": "exchange_site.settings",
             "DEBUG": "0",
             "SECRET_KEY": "live-stack-test-secret-key-not-for-production-0123456789",
