@@ -27,7 +27,7 @@ def _answers(host: str, port: int) -> bool:
 def pytest_configure(config):
     """Fail the whole run at once, loudly, when a service the tests need is down."""
     database = settings.DATABASES["default"]
-    if database["ENGINE"] != "django.db.backends.postgresql":
+    if database["ENGINE"] != "exchange_site.postgresql":
         pytest.exit(
             "The tests need PostgreSQL: set DATABASE_URL=postgres://... (not SQLite).",
             returncode=2,

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 
 _NUMBERS = (int, Decimal)
 _BARE_ELEMENT = re.compile(r"[A-Za-z0-9_.:+-]+")
@@ -134,18 +134,25 @@ def insert_select(
     typed parameter, because a SELECT list gives PostgreSQL nothing to infer types from.
     Returns (column list, value list, parameters)."""
     expressions = expressions or {}
-    columns, values, params = [], [], []
-    for field in instance._meta.concrete_fields:
-        if field.primary_key:
-            continue
-        columns.append(f'"{field.column}"')
-        if field.column in expressions:
-            values.append(expressions[field.column])
-            continue
-        value = field.get_db_prep_save(field.pre_save(instance, add=True), connection)
-        values.append(f"%s::{field.db_type(connection)}")
-        params.append(value)
-    return ", ".join(columns), ", ".join(values), params
+    database = connections[DEFAULT_DB_ALIAS]  # once, not through the proxy for every field
+    key = (type(instance), database.vendor, tuple(sorted(expressions.items())))
+    template = _INSERT_TEMPLATES.get(key)
+    if template is None:
+        # The column and cast lists depend only on the model: computing ``db_type`` for
+        # every field was most of the cost of building an order's statement.
+        fields = [field for field in instance._meta.concrete_fields if not field.primary_key]
+        columns = ", ".join(f'"{field.column}"' for field in fields)
+        values = ", ".join(
+            expressions.get(field.column) or f"%s::{field.db_type(database)}" for field in fields
+        )
+        valued = [field for field in fields if field.column not in expressions]
+        template = _INSERT_TEMPLATES[key] = (columns, values, valued)
+    columns, values, valued = template
+    params = [field.get_db_prep_save(field.pre_save(instance, True), database) for field in valued]
+    return columns, values, params
+
+
+_INSERT_TEMPLATES: dict[tuple, tuple[str, str, list]] = {}
 
 
 def row_to_instance(model: type[models.Model], values: Sequence):

@@ -15,6 +15,7 @@ down: a limiter must not turn a cache outage into errors.
 
 import logging
 import re
+import secrets
 from collections.abc import Iterable
 
 from django.conf import settings
@@ -72,6 +73,46 @@ def client_ident(request) -> str:
     return f"ip:{client_address(request)}"
 
 
+# The sliding window of one key in ONE atomic round trip: drop what aged out, count, and add
+# this request's entries if they fit. DRF's default (GET the pickled history list, SET it back)
+# costs two round trips and lets two workers' concurrent requests both pass the last slot.
+# Returns {allowed, count in the window, seconds until enough entries age out}.
+_SLIDING_WINDOW_LUA = """
+local now, duration = tonumber(ARGV[1]), tonumber(ARGV[2])
+local limit, cost = tonumber(ARGV[3]), tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - duration)
+local count = redis.call('ZCARD', KEYS[1])
+if count + cost > limit then
+  local oldest = redis.call('ZRANGE', KEYS[1], count + cost - limit - 1, count + cost - limit - 1,
+                            'WITHSCORES')
+  local wait = duration
+  if oldest[2] then wait = tonumber(oldest[2]) + duration - now end
+  return {0, count, tostring(wait)}
+end
+for i = 1, cost do redis.call('ZADD', KEYS[1], now, ARGV[5] .. i) end
+redis.call('EXPIRE', KEYS[1], math.ceil(duration) + 1)
+return {1, count + cost, '0'}
+"""
+
+
+_sliding_window = None
+
+
+def _sliding_window_script(redis):
+    """The registered script (EVALSHA, loaded again by redis-py if the server lost it)."""
+    global _sliding_window
+    if _sliding_window is None:
+        _sliding_window = redis.register_script(_SLIDING_WINDOW_LUA)
+    return _sliding_window
+
+
+def _redis_client(cache):
+    """The raw redis-py client behind a django-redis cache, or None for another backend."""
+    client = getattr(cache, "client", None)
+    get_client = getattr(client, "get_client", None)
+    return get_client(write=True) if get_client is not None else None
+
+
 class ExchangeRateThrottle(SimpleRateThrottle):
     """A sliding-window limit of one scope, for the requests it ``applies`` to.
 
@@ -88,6 +129,10 @@ class ExchangeRateThrottle(SimpleRateThrottle):
         self.rate = self.num_requests = self.duration = None
         self.history: list[float] = []
         self.cost_needed = 1
+        # Requests of the scope in the window, this one included when allowed (the Binance
+        # API reports it as X-MBX-ORDER-COUNT-*); None until a request was counted.
+        self.count: int | None = None
+        self._wait: float | None = None
 
     def get_rate(self):
         return scope_rate(self.scope)
@@ -126,13 +171,40 @@ class ExchangeRateThrottle(SimpleRateThrottle):
 
     def _allow(self, request, view) -> bool:
         self.key = self.get_cache_key(request, view)
-        self.history = self.cache.get(self.key, [])
         self.now = self.timer()
+        redis = _redis_client(self.cache)
+        if redis is None:
+            return self._allow_in_cache()
+        allowed, count, wait = _sliding_window_script(redis)(
+            client=redis,
+            keys=[self.cache.make_key(self.key)],
+            args=[
+                repr(self.now),
+                self.duration,
+                self.num_requests,
+                self.cost_needed,
+                f"{self.now!r}:{secrets.token_hex(4)}:",
+            ],
+        )
+        self.count = int(count)
+        if allowed:
+            return True
+        self._wait = float(wait)
+        return self.throttle_failure()
+
+    def _allow_in_cache(self) -> bool:
+        """DRF's history list in the cache, for a cache that is not Redis (not atomic)."""
+        self.history = self.cache.get(self.key, [])
         while self.history and self.history[-1] <= self.now - self.duration:
             self.history.pop()
-        if len(self.history) + self.cost_needed > self.num_requests:
+        self.count = len(self.history)
+        if self.count + self.cost_needed > self.num_requests:
+            index = self.num_requests - self.cost_needed
+            in_range = 0 <= index < len(self.history)
+            self._wait = self.history[index] + self.duration - self.now if in_range else None
             return self.throttle_failure()
         self.history[:0] = [self.now] * self.cost_needed
+        self.count += self.cost_needed
         self.cache.set(self.key, self.history, self.duration)
         return True
 
@@ -140,10 +212,9 @@ class ExchangeRateThrottle(SimpleRateThrottle):
         """Seconds until enough of the window's requests have aged out for this one."""
         if self.num_requests is None:
             return None
-        index = self.num_requests - self.cost_needed
-        if index < 0 or index >= len(self.history):
+        if self._wait is None:
             return float(self.duration)
-        return max(self.history[index] + self.duration - self.now, 0.001)
+        return max(self._wait, 0.001)
 
 
 class OrderPlaceRateThrottle(ExchangeRateThrottle):

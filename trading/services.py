@@ -33,7 +33,7 @@ from trading.exceptions import (
     OrderNotFound,
     UnknownSymbol,
 )
-from trading.matcher.wakeup import matcher_wake
+from trading.matcher.wakeup import matcher_wake, matcher_wake_soon
 from trading.models import Market, Order, OrderCommand
 from trading.selectors import (
     asks_for_estimate,
@@ -235,9 +235,9 @@ def _reserve_for(market: Market, request: OrderRequest) -> tuple[Asset, Decimal]
     return market.quote_asset, _market_buy_reserve(market, request.quantity)
 
 
-def _market_for_order(symbol: str) -> Market:
+def _market_for_order(symbol: str, *, max_age: float = 0.0, refresh: bool = False) -> Market:
     try:
-        market = market_get_for_order_entry(symbol=symbol)
+        market = market_get_for_order_entry(symbol=symbol, max_age=max_age, refresh=refresh)
     except MarketNotFound as exc:
         # In an order body an unknown symbol is bad input (400), not a missing resource.
         raise UnknownSymbol(details={"symbol": symbol}) from exc
@@ -318,7 +318,7 @@ def _after_commit(accepted: list[_Accepted], balances: dict) -> None:
     def send():
         _accepted([item.order for item in accepted])  # committed: /api/v3 order/test is not
         for symbol in symbols:
-            matcher_wake(symbol)
+            matcher_wake_soon(symbol)
         send_user_events(events)
 
     transaction.on_commit(send)
@@ -359,9 +359,16 @@ def _order_place(*, user: User, request: OrderRequest) -> tuple[Order, bool]:
         raise AccountFrozen()
     if request.client_order_id or connection.vendor != "postgresql":
         return _order_place_in_transaction(user=user, request=request)
-    # The common case: one statement, atomic on its own (DESIGN §3's one transaction).
-    accepted = _accept(user, _market_for_order(request.symbol), request)
+    # The common case: one statement, atomic on its own (DESIGN §3's one transaction). The
+    # market may be a copy read a moment ago: the statement re-checks its status and rules.
+    max_age = settings.ORDER_ENTRY_MARKET_CACHE_SECONDS
+    accepted = _accept(user, _market_for_order(request.symbol, max_age=max_age), request)
     balances = _place_in_one_statement(accepted)
+    if balances is None and max_age > 0:
+        # Refused or the market changed since it was read: decide on a fresh read.
+        market = _market_for_order(request.symbol, max_age=max_age, refresh=True)
+        accepted = _accept(user, market, request)
+        balances = _place_in_one_statement(accepted)
     if balances is None:
         raise _refusal(accepted)
     _after_commit([accepted], balances)
@@ -409,6 +416,7 @@ def _place_in_one_statement(accepted: _Accepted) -> dict | None:
     the new balances like ``balance_changes_apply``, or None when nothing was written (the
     caller finds out why)."""
     order, asset, reserve = accepted.order, accepted.asset, accepted.reserve
+    market = order.market
     order_columns, order_values, order_params = insert_select(order)
     ledger = LedgerEntry(
         user_id=order.user_id,
@@ -425,7 +433,8 @@ def _place_in_one_statement(accepted: _Accepted) -> dict | None:
         "WITH bal AS ("
         "UPDATE wallets_balance AS b SET available = b.available - %s, "
         "locked = b.locked + %s, updated_at = %s FROM trading_market AS m "
-        "WHERE m.id = %s AND m.status = %s "
+        "WHERE m.id = %s AND m.status = %s AND m.tick_size = %s AND m.lot_size = %s "
+        "AND m.min_qty = %s AND m.max_qty = %s AND m.min_notional = %s "
         "AND b.user_id = %s AND b.asset_id = %s AND b.available >= %s "
         "RETURNING b.available, b.locked), "
         f"ord AS (INSERT INTO trading_order ({order_columns}) SELECT {order_values} FROM bal "
@@ -442,6 +451,12 @@ def _place_in_one_statement(accepted: _Accepted) -> dict | None:
         order.updated_at,
         order.market_id,
         Market.Status.TRADING,
+        # The rules the order was validated against, which may come from a cached market.
+        market.tick_size,
+        market.lot_size,
+        market.min_qty,
+        market.max_qty,
+        market.min_notional,
         order.user_id,
         asset.pk,
         reserve,
@@ -636,7 +651,7 @@ def order_cancel(*, user: User, order_id: int) -> Order:
             market_id=order.market_id, order=order, kind=OrderCommand.Kind.CANCEL
         )
         symbol = order.market.symbol
-        transaction.on_commit(lambda: matcher_wake(symbol))
+        transaction.on_commit(lambda: matcher_wake_soon(symbol))
     return order
 
 

@@ -1,12 +1,22 @@
 """The bulk statement helpers: array literals round-trip exactly through PostgreSQL."""
 
 import datetime
+import time
 from decimal import Decimal
 
+import psycopg
 import pytest
 from django.db import connection
 
 from exchange_site.db import array_literal
+
+
+def conninfo() -> str:
+    """The test database as a libpq connection string, for a second, plain connection."""
+    params = connection.get_connection_params()
+    return psycopg.conninfo.make_conninfo(
+        **{k: v for k, v in params.items() if k in ("dbname", "user", "host", "port", "password")}
+    )
 
 
 def roundtrip(values, pg_type: str) -> list:
@@ -68,3 +78,26 @@ def test_decimal_sums_are_exact_in_sql_and_in_python(monkeypatch):
     in_python = db.decimal_sums(LedgerEntry.objects.all(), keys, fields)
     expected = Decimal("400000.300000000000000001")
     assert in_sql == in_python == {(user.pk, usd.pk): [expected, Decimal(0)]}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_health_check_sees_a_connection_the_server_closed_and_the_next_request_reconnects():
+    """The backend's health check reads the socket instead of sending ``SELECT 1``: a
+    connection PostgreSQL terminated between two requests is replaced, not used (503)."""
+    from django.test import Client
+
+    client = Client()
+    assert client.get("/api/v1/markets").status_code == 200
+    assert connection.is_usable()
+    backend_pid = connection.connection.info.backend_pid
+    with psycopg.connect(conninfo(), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [backend_pid])
+    deadline = time.monotonic() + 5
+    while connection.is_usable() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not connection.is_usable()
+
+    # What a real server's request_started does (the test client skips it).
+    connection.close_if_unusable_or_obsolete()
+    assert client.get("/api/v1/markets").status_code == 200
+    assert connection.connection.info.backend_pid != backend_pid

@@ -14,6 +14,7 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from datetime import timedelta
 
 import pytest
@@ -415,3 +416,16 @@ def test_credentials_of_a_removed_user_stop_working_at_once(how):
     assert profile_page["Location"].startswith("/accounts/login/")
     if how == "deleted":
         assert not ApiKey.objects.filter(key=signed.key).exists()
+
+
+def test_a_token_already_used_is_still_refused_once_it_expires(settings):
+    """Verified tokens are remembered by the authentication; their expiry is checked anew."""
+    user = UserFactory()
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "ACCESS_TOKEN_LIFETIME": timedelta(seconds=1)}
+    access = account_services.auth_tokens_issue(user=user)["access_token"]
+    bearer = APIClient()
+    bearer.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    assert bearer.get(PROFILE).status_code == 200
+    assert bearer.get(PROFILE).status_code == 200
+    time.sleep(1.1)
+    assert_error(bearer.get(PROFILE), 401, "TOKEN_INVALID")

@@ -4,6 +4,8 @@ the Binance API's weight header and per-key order limit, THROTTLING=off and a Re
 import os
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -126,6 +128,22 @@ def test_default_order_limit_passes_the_load_test_and_stops_a_burst(db):
     assert allowed[:50] == [True] * 50
     assert sum(allowed) < 100
     assert 0 < throttle.wait() <= 1
+
+
+def test_concurrent_requests_never_pass_the_limit_together(rates):
+    """The window is checked and updated in one Redis step: 8 workers racing for 20 slots
+    get exactly 20 between them (a read-then-write window lets several take the last slot)."""
+    rates(orders="20/min")
+    barrier = threading.Barrier(8)
+
+    def worker() -> int:
+        throttle = OrderPlaceRateThrottle()
+        barrier.wait()
+        return sum(throttle.allow_request(_order_request(7), None) for _ in range(10))
+
+    with ThreadPoolExecutor(8) as pool:
+        allowed = sum(pool.map(lambda _: worker(), range(8)))
+    assert allowed == 20
 
 
 def test_back_to_back_orders_from_one_user_meet_the_default_limit(db):

@@ -191,10 +191,8 @@ class SignedApi(BinanceApi):
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
         limit = self.order_throttle
-        if limit is not None and limit.num_requests is not None and limit.history:
-            window_start = limit.now - limit.duration
-            count = sum(1 for at in limit.history if at > window_start)
-            response[f"X-MBX-ORDER-COUNT-{interval_name(limit.duration)}"] = str(count)
+        if limit is not None and limit.num_requests is not None and limit.count:
+            response[f"X-MBX-ORDER-COUNT-{interval_name(limit.duration)}"] = str(limit.count)
         return response
 
 

@@ -8,6 +8,8 @@ import logging
 
 from django_redis import get_redis_connection
 
+from exchange_site.background import after_commit
+
 logger = logging.getLogger(__name__)
 
 WAKE_KEY = "exchange:matcher:wake:{symbol}"
@@ -15,6 +17,12 @@ WAKE_KEY = "exchange:matcher:wake:{symbol}"
 
 def wake_key(symbol: str) -> str:
     return WAKE_KEY.format(symbol=symbol)
+
+
+def matcher_wake_soon(symbol: str) -> None:
+    """``matcher_wake`` from the background loop (exchange_site.background): the request
+    that committed the command does not wait for Redis."""
+    after_commit.submit(matcher_wake, symbol)
 
 
 def matcher_wake(symbol: str) -> None:

@@ -1,5 +1,6 @@
 """The order endpoints (DESIGN §3, §7): place, read, list, cancel, market states, paths."""
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -354,22 +355,31 @@ def test_the_order_list_filters_by_status_and_symbol(api, alice, market, trader)
     assert_error(api.get(f"{ORDERS}?symbol=NOPE-USD"), 404, "UNKNOWN_SYMBOL")
 
 
+def _woken(redis, symbol: str, timeout: float = 2.0) -> bool:
+    """The wake-up is sent from the background loop after the commit: give it a moment."""
+    deadline = time.monotonic() + timeout
+    while redis.llen(wake_key(symbol)) == 0 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return redis.llen(wake_key(symbol)) == 1
+
+
 def test_placing_and_cancelling_wake_the_matcher_after_commit(
     api, alice, market, django_capture_on_commit_callbacks
 ):
     redis = get_redis_connection("default")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = api.post(ORDERS, limit_buy(), format="json")
+    time.sleep(0.1)
     assert redis.llen(wake_key("BTC-USD")) == 0  # nothing before the commit
     for callback in callbacks:
         callback()
-    assert redis.llen(wake_key("BTC-USD")) == 1
+    assert _woken(redis, "BTC-USD")
     redis.delete(wake_key("BTC-USD"))
 
     with django_capture_on_commit_callbacks(execute=True):
         api.delete(f"{ORDERS}/{response.json()['id']}")
 
-    assert redis.llen(wake_key("BTC-USD")) == 1
+    assert _woken(redis, "BTC-USD")
 
 
 def test_a_nul_character_is_bad_input_not_a_server_error(api):

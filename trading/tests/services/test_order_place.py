@@ -248,3 +248,24 @@ def test_client_order_ids_are_per_user(market, rich, trader):
 
     assert theirs.pk != mine.pk
     assert Order.objects.filter(client_order_id="same").count() == 2
+
+
+def test_a_market_changed_behind_the_cache_applies_to_the_very_next_order(market, rich, settings):
+    """Order entry reuses a market read a moment ago, but the placing statement re-checks
+    the rules and status: a change made by another process (no signal here) still counts."""
+    settings.ORDER_ENTRY_MARKET_CACHE_SECONDS = 60
+    services.order_place(user=rich, request=request(price="100.5", quantity="1"))
+
+    Market.objects.filter(pk=market.pk).update(tick_size=D("1"))
+    before = state()
+    with pytest.raises(InvalidOrder) as refused:
+        services.order_place(user=rich, request=request(price="100.5", quantity="1"))
+    assert refused.value.code == "INVALID_PRICE_TICK"
+    assert state() == before
+    order, _ = services.order_place(user=rich, request=request(price="101", quantity="1"))
+    assert order.status == "new"
+
+    Market.objects.filter(pk=market.pk).update(status=Market.Status.HALTED)
+    with pytest.raises(MarketHalted):
+        services.order_place(user=rich, request=request(price="101", quantity="1"))
+    assert Order.objects.count() == 2
