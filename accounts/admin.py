@@ -1,15 +1,16 @@
-"""Operators' view of accounts: users (freeze / unfreeze, through ``accounts.services``),
-API keys (read-only) and the audit trail of every operator action (read-only)."""
+"""Operators' view of accounts: users (freeze / unfreeze, two-factor reset, through the
+services), API keys (read-only) and the audit trail of every operator action (read-only)."""
 
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.db.models import Exists, OuterRef
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 
-from accounts import services
-from accounts.models import ApiKey, OperatorAction, User
+from accounts import services, twofactor
+from accounts.models import ApiKey, OperatorAction, RecoveryCode, TwoFactorDevice, User
 from exchange_site.admin_tools import ReadOnlyAdmin, reason_for_action, run_each, user_filter
 
 
@@ -50,6 +51,7 @@ class UserAdmin(DjangoUserAdmin):
         "is_verified",
         "is_active",
         "frozen",
+        "two_factor",
         "is_staff",
         "created_at",
     )
@@ -59,11 +61,19 @@ class UserAdmin(DjangoUserAdmin):
     date_hierarchy = "created_at"
     show_full_result_count = False
     # Frozen state changes only through the freeze / unfreeze actions (audited).
-    readonly_fields = ("created_at", "updated_at", "last_login", "frozen_at", "frozen_reason")
+    readonly_fields = (
+        "created_at",
+        "updated_at",
+        "last_login",
+        "frozen_at",
+        "frozen_reason",
+        "two_factor",
+    )
     fieldsets = (
         (None, {"fields": ("email", "username", "password")}),
         ("Profile", {"fields": ("full_name", "is_verified")}),
         ("Freeze", {"fields": ("frozen_at", "frozen_reason")}),
+        ("Security", {"fields": ("two_factor",)}),
         ("Activity", {"fields": ("records",)}),
         (
             "Permissions",
@@ -80,7 +90,11 @@ class UserAdmin(DjangoUserAdmin):
             },
         ),
     )
-    actions = ["freeze", "unfreeze"]
+    actions = ["freeze", "unfreeze", "reset_two_factor"]
+
+    def get_queryset(self, request):
+        enabled = TwoFactorDevice.objects.filter(user=OuterRef("pk"), confirmed_at__isnull=False)
+        return super().get_queryset(request).annotate(two_factor_on=Exists(enabled))
 
     def get_readonly_fields(self, request, obj=None):
         return (*self.readonly_fields, "records") if obj else self.readonly_fields
@@ -98,6 +112,10 @@ class UserAdmin(DjangoUserAdmin):
     @admin.display(description="frozen", boolean=True)
     def frozen(self, obj):
         return obj.is_frozen
+
+    @admin.display(description="2FA", boolean=True, ordering="two_factor_on")
+    def two_factor(self, obj):
+        return getattr(obj, "two_factor_on", False)
 
     @admin.display(description="records")
     def records(self, obj):
@@ -161,6 +179,30 @@ class UserAdmin(DjangoUserAdmin):
         )
         return None
 
+    @admin.action(description="Reset two-factor authentication", permissions=["freeze"])
+    def reset_two_factor(self, request, queryset):
+        reason, form = reason_for_action(
+            self,
+            request,
+            queryset,
+            title="Reset two-factor authentication",
+            question="Remove these users' two-factor authentication (authenticator and "
+            "recovery codes)? Their password alone logs them in until they set it up again. "
+            "Do this only once you have verified who is asking.",
+        )
+        if form:
+            return form
+        run_each(
+            self,
+            request,
+            queryset,
+            lambda user: twofactor.two_factor_reset(
+                user_id=user.pk, actor=request.user, reason=reason
+            ),
+            done="Two-factor authentication reset for {count} user(s).",
+        )
+        return None
+
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(ReadOnlyAdmin):
@@ -202,3 +244,32 @@ class OperatorActionAdmin(ReadOnlyAdmin):
         except NoReverseMatch:
             return obj.target_repr
         return format_html('<a href="{}">{}</a>', url, obj.target_repr or obj.target_id)
+
+
+class _UserSecurityAdmin(ReadOnlyAdmin):
+    """Read-only, for whoever may view users (the operators): whether and since when a user
+    has two-factor authentication; the secret and the code hashes never leave the database."""
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("accounts.view_user")
+
+    def has_module_permission(self, request):
+        return self.has_view_permission(request)
+
+
+@admin.register(TwoFactorDevice)
+class TwoFactorDeviceAdmin(_UserSecurityAdmin):
+    list_display = ("user", "confirmed_at", "created_at")
+    list_filter = (user_filter("user"),)
+    search_fields = ("user__email", "user__username")
+    list_select_related = ("user",)
+    exclude = ("secret_encrypted", "last_used_step")
+
+
+@admin.register(RecoveryCode)
+class RecoveryCodeAdmin(_UserSecurityAdmin):
+    list_display = ("id", "user", "created_at", "used_at")
+    list_filter = (user_filter("user"),)
+    search_fields = ("user__email", "user__username")
+    list_select_related = ("user",)
+    exclude = ("code_hash",)

@@ -1,7 +1,15 @@
 from django.contrib.auth.backends import ModelBackend
 
-from accounts import services
-from accounts.exceptions import FrozenAccountLogin
+from accounts import services, twofactor
+from accounts.exceptions import (
+    FrozenAccountLogin,
+    LoginLocked,
+    LoginRateLimited,
+    OtpInvalid,
+    OtpInvalidLogin,
+    OtpRequired,
+    OtpRequiredLogin,
+)
 from accounts.models import User
 from accounts.selectors import user_get_by_login
 from exchange_site.throttling import client_address
@@ -15,9 +23,14 @@ class EmailOrUsernameBackend(ModelBackend):
     account and per client address, and a login locked out after too many raises
     ``LoginLocked`` before any password is checked (``accounts.services.login_lock_check``):
     the API, the pages and the admin all log in through here.
+
+    With two-factor authentication on, the right password is not enough: ``otp_code`` must be
+    a current code or a recovery code, else ``OtpRequiredLogin`` / ``OtpInvalidLogin`` (form
+    errors; ``auth_login`` makes them 401s). A wrong code counts as a failed login, and only a
+    full success clears the account's count, so codes cannot be guessed behind a right password.
     """
 
-    def authenticate(self, request, username=None, password=None, **kwargs):
+    def authenticate(self, request, username=None, password=None, otp_code=None, **kwargs):
         login = username or kwargs.get(User.USERNAME_FIELD)
         if not login or password is None:
             return None
@@ -37,6 +50,14 @@ class EmailOrUsernameBackend(ModelBackend):
         if user.is_frozen:
             # Said only to whoever knows the password, so it reveals nothing to a guesser.
             raise FrozenAccountLogin()
+        try:
+            twofactor.two_factor_login_check(user=user, otp_code=otp_code, ip=ip)
+        except OtpRequired as exc:
+            raise OtpRequiredLogin(user) from exc
+        except OtpInvalid as exc:
+            raise OtpInvalidLogin() from exc
+        except LoginRateLimited as exc:
+            raise LoginLocked(retry_after=exc.details["retry_after"]) from exc
         services.login_success_record(account=account)
         return user
 

@@ -113,3 +113,61 @@ class LoginRateLimited(ExchangeError):
     code = "LOGIN_LOCKED"
     status = 429
     message = "Too many failed logins; try again later."
+
+
+# --- Two-factor authentication ------------------------------------------------------------
+# On an action (withdrawal, API key, 2FA changes) the caller is authenticated and must step
+# up: 403, so a client does not take it for an expired token. On login: 401, like a password.
+
+
+class OtpRequired(ExchangeError):
+    code = "OTP_REQUIRED"
+    status = 403
+    message = (
+        "Two-factor authentication is on: give the code from your authenticator app "
+        "(or a recovery code) in `otp_code`."
+    )
+
+
+class OtpInvalid(ExchangeError):
+    code = "OTP_INVALID"
+    status = 403
+    message = "The authentication code is wrong, expired or already used."
+
+
+class LoginOtpRequired(OtpRequired):
+    status = 401
+
+
+class LoginOtpInvalid(OtpInvalid):
+    status = 401
+
+
+class PasswordIncorrect(ExchangeError):
+    code = "PASSWORD_INVALID"
+    status = 403
+    message = "The password is wrong."
+
+
+class TwoFactorStateConflict(ConflictError):
+    code = "TWO_FACTOR_STATE"
+    message = "Two-factor authentication is not in a state that allows this."
+
+
+class OtpRequiredLogin(ValidationError):
+    """Raised by the login backend when the password is right but the account's second factor
+    is missing. Carries the user, so the login page can ask for the code in a second step;
+    any other ``AuthenticationForm`` (admin, browsable API) shows it and logs nobody in."""
+
+    def __init__(self, user):
+        self.user = user
+        super().__init__(
+            "This account uses two-factor authentication: log in on the exchange's login "
+            "page, which asks for the code.",
+            code="otp_required",
+        )
+
+
+class OtpInvalidLogin(ValidationError):
+    def __init__(self):
+        super().__init__(OtpInvalid.message, code="otp_invalid")

@@ -1,8 +1,11 @@
 """Forms of the account pages. They validate input; the writes stay in accounts.services."""
 
 from django import forms
+from django.contrib.auth import authenticate
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.validators import UnicodeUsernameValidator
+
+from accounts.exceptions import OtpRequiredLogin
 
 
 class NoSuffixMixin:
@@ -21,6 +24,58 @@ class LoginForm(NoSuffixMixin, AuthenticationForm):
         max_length=254,
         widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "username"}),
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Set when the password was right and the account asks for its second factor: the
+        # view then takes the user to the code step instead of logging in.
+        self.otp_user = None
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if username is not None and password:
+            try:
+                self.user_cache = authenticate(self.request, username=username, password=password)
+            except OtpRequiredLogin as exc:
+                self.otp_user = exc.user
+                return self.cleaned_data
+            if self.user_cache is None:
+                raise self.get_invalid_login_error()
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
+
+
+def otp_code_field(**kwargs) -> forms.CharField:
+    attrs = {"autocomplete": "one-time-code", "inputmode": "numeric", "spellcheck": "false"}
+    return forms.CharField(
+        label=kwargs.pop("label", "Authentication code"),
+        max_length=64,
+        help_text=kwargs.pop(
+            "help_text", "The 6-digit code from your authenticator app, or a recovery code."
+        ),
+        widget=forms.TextInput(attrs=attrs),
+        **kwargs,
+    )
+
+
+class OtpCodeForm(NoSuffixMixin, forms.Form):
+    otp_code = otp_code_field()
+
+    def __init__(self, *args, autofocus: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if autofocus:
+            self.fields["otp_code"].widget.attrs["autofocus"] = True
+
+
+class TwoFactorDisableForm(NoSuffixMixin, forms.Form):
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        max_length=128,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    otp_code = otp_code_field()
 
 
 class SignupForm(NoSuffixMixin, forms.Form):

@@ -150,3 +150,54 @@ class OperatorAction(models.Model):
 
     def __str__(self):
         return f"{self.action} {self.target_repr} by {self.actor_id}"
+
+
+class TwoFactorDevice(models.Model):
+    """A user's TOTP authenticator (RFC 6238: 6 digits, 30 s steps, SHA-1, as every
+    authenticator app expects). Created by enrolment, enabled once the user proves the app
+    works by entering a first code; one per user.
+
+    The secret is kept only encrypted (``accounts.crypto``): the server must recompute codes,
+    so a one-way hash would not do, the same reason as for API-key secrets."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="two_factor")
+    secret_encrypted = models.TextField(help_text="The TOTP secret, encrypted at rest.")
+    confirmed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When enabled; empty while the enrolment is pending."
+    )
+    last_used_step = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Time step (unix time // 30) of the last accepted code: a code is accepted "
+        "once, and never one older than the last.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"2FA of {self.user_id} ({'on' if self.is_enabled else 'pending'})"
+
+    @property
+    def is_enabled(self) -> bool:
+        return self.confirmed_at is not None
+
+
+class RecoveryCode(models.Model):
+    """A one-time code that stands in for the authenticator when it is lost. Only its
+    SHA-256 is stored: the codes are random with 80 bits of entropy, so a salted slow hash
+    would add nothing but time."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="recovery_codes")
+    code_hash = models.CharField(max_length=64)
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "code_hash"], name="accounts_recoverycode_user_hash_unique"
+            )
+        ]
+
+    def __str__(self):
+        return f"recovery code {self.pk} of {self.user_id}"

@@ -39,7 +39,11 @@ from accounts.exceptions import (
     InvalidCredentials,
     InvalidToken,
     LoginLocked,
+    LoginOtpInvalid,
+    LoginOtpRequired,
     LoginRateLimited,
+    OtpInvalidLogin,
+    OtpRequiredLogin,
     TokenOwnerMismatch,
     UsernameTaken,
 )
@@ -128,18 +132,31 @@ def auth_tokens_issue(*, user: User) -> dict[str, Any]:
 
 
 @transaction.atomic
-def auth_login(*, login: str, password: str, request: HttpRequest | None = None) -> dict:
-    """Check a login (email or username) and password; return a token pair.
+def auth_login(
+    *,
+    login: str,
+    password: str,
+    otp_code: str | None = None,
+    request: HttpRequest | None = None,
+) -> dict:
+    """Check a login (email or username) and password, and with two-factor authentication on
+    the ``otp_code`` too (``accounts.twofactor``); return a token pair.
 
     Raises ``InvalidCredentials`` (401) with one message for an unknown login, a wrong
     password and a deactivated account alike, and ``AccountFrozen`` (403) for the right
-    password of a frozen account, and ``LoginRateLimited`` (429, ``details.retry_after``)
-    while the login or the address is locked out after failures (see ``login_lock_check``).
+    password of a frozen account, ``LoginOtpRequired`` / ``LoginOtpInvalid`` (401) for the
+    right password without the code or with a wrong one (a failed login), and
+    ``LoginRateLimited`` (429, ``details.retry_after``) while the login or the address is
+    locked out after failures (see ``login_lock_check``).
     """
     try:
-        user = authenticate(request, username=login, password=password)
+        user = authenticate(request, username=login, password=password, otp_code=otp_code)
     except FrozenAccountLogin as exc:
         raise AccountFrozen() from exc
+    except OtpRequiredLogin as exc:
+        raise LoginOtpRequired(details={"field": "otp_code"}) from exc
+    except OtpInvalidLogin as exc:
+        raise LoginOtpInvalid(details={"field": "otp_code"}) from exc
     except LoginLocked as exc:
         raise LoginRateLimited(exc.messages[0], details={"retry_after": exc.retry_after}) from exc
     if user is None:
@@ -400,14 +417,22 @@ def api_key_create(
     label: str,
     permissions: list[str],
     ip_allowlist: list[str] | None = None,
+    otp_code: str | None = None,
+    ip: str | None = None,
 ) -> tuple[ApiKey, str]:
     """Issue an API key; returns (key, secret). The secret is shown to the user once and
     kept only encrypted (``accounts.crypto``).
 
-    Locks the user's row so two concurrent creations cannot pass the per-user limit.
-    Raises ``AccountFrozen`` (403), ``ApiKeyLimit`` (422) beyond ``API_KEYS_PER_USER``
-    active keys, and ``ValidationError`` for unknown permissions or a bad allow-list.
+    Locks the user's row so two concurrent creations cannot pass the per-user limit, then
+    the user's two-factor device. Raises ``AccountFrozen`` (403), ``ApiKeyLimit`` (422)
+    beyond ``API_KEYS_PER_USER`` active keys, ``ValidationError`` for unknown permissions or
+    a bad allow-list, and with two-factor authentication on ``OtpRequired`` /
+    ``OtpInvalid`` (403) or ``LoginRateLimited`` (429) unless ``otp_code`` is a current code
+    (see ``accounts.twofactor.two_factor_require``; ``ip`` is the client's, for its lockout).
     """
+    # Imported here: accounts.twofactor builds on this module.
+    from accounts.twofactor import two_factor_require
+
     User.objects.select_for_update().filter(pk=user.pk).first()
     if getattr(user, "is_frozen", False):
         raise AccountFrozen()
@@ -419,6 +444,7 @@ def api_key_create(
     allowlist = api_key_ip_allowlist_normalize(ip_allowlist)
     if ApiKey.objects.filter(user=user, revoked_at__isnull=True).count() >= API_KEYS_PER_USER:
         raise ApiKeyLimit(details={"limit": API_KEYS_PER_USER})
+    two_factor_require(user=user, otp_code=otp_code, ip=ip)
     secret = _random_token()
     api_key = ApiKey.objects.create(
         user=user,

@@ -1,4 +1,7 @@
-"""Account pages: sign up, log in, log out and the profile (with the user's API keys)."""
+"""Account pages: sign up, log in (with a second step for two-factor authentication), log out
+and the profile (with the user's API keys and two-factor authentication)."""
+
+import time
 
 from django.contrib import messages
 from django.contrib.auth import login, logout
@@ -6,12 +9,21 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts import services
+from accounts import selectors, services, twofactor
 from accounts.exceptions import EmailTaken, UsernameTaken
-from accounts.forms import LoginForm, ProfileForm, SignupForm
+from accounts.forms import LoginForm, OtpCodeForm, ProfileForm, SignupForm, TwoFactorDisableForm
+from accounts.models import User
+from exchange_site.exceptions import ExchangeError
+from exchange_site.throttling import client_address
+
+BACKEND = "accounts.backends.EmailOrUsernameBackend"
+# Between the password and the code: who, since when, and where to go after.
+TWO_FACTOR_PENDING = "two_factor_login"
+TWO_FACTOR_PENDING_SECONDS = 300
 
 
 def _safe_next(request, default: str) -> str:
@@ -50,7 +62,7 @@ def signup(request):
         except (EmailTaken, UsernameTaken, ValidationError) as exc:
             _add_service_errors(form, exc)
         else:
-            login(request, user, backend="accounts.backends.EmailOrUsernameBackend")
+            login(request, user, backend=BACKEND)
             messages.success(request, "Welcome! Fund your wallet with a demo deposit to trade.")
             return redirect(_safe_next(request, "/wallet/"))
     return render(request, "accounts/signup.html", {"form": form})
@@ -61,8 +73,46 @@ class ExchangeLoginView(LoginView):
     authentication_form = LoginForm
     redirect_authenticated_user = True
 
+    def form_valid(self, form):
+        if form.otp_user is None:
+            return super().form_valid(form)
+        # The password was right; nobody is logged in until the code is too.
+        self.request.session[TWO_FACTOR_PENDING] = {
+            "user_id": form.otp_user.pk,
+            "at": time.time(),
+            "next": self.get_success_url(),
+        }
+        return redirect("login-code")
+
 
 login_view = ExchangeLoginView.as_view()
+
+
+@require_http_methods(["GET", "POST"])
+def login_code(request):
+    """The login's second step: the code from the authenticator app (or a recovery code) for
+    the account whose password was just given. Wrong codes count as failed logins."""
+    pending = request.session.get(TWO_FACTOR_PENDING) or {}
+    user = None
+    if time.time() - pending.get("at", 0) < TWO_FACTOR_PENDING_SECONDS:
+        user = User.objects.filter(pk=pending.get("user_id"), is_active=True).first()
+    if user is None or user.is_frozen:
+        request.session.pop(TWO_FACTOR_PENDING, None)
+        messages.info(request, "Please log in again.")
+        return redirect("login")
+    form = OtpCodeForm(request.POST or None, autofocus=True)
+    if request.method == "POST" and form.is_valid():
+        try:
+            twofactor.two_factor_require(
+                user=user, otp_code=form.cleaned_data["otp_code"], ip=client_address(request)
+            )
+        except ExchangeError as exc:
+            form.add_error("otp_code", exc.message)
+        else:
+            request.session.pop(TWO_FACTOR_PENDING, None)
+            login(request, user, backend=BACKEND)
+            return redirect(pending.get("next") or "/")
+    return render(request, "accounts/login_code.html", {"form": form})
 
 
 @require_http_methods(["GET", "POST"])
@@ -73,6 +123,32 @@ def logout_view(request):
         messages.info(request, "You are logged out.")
         return redirect("home")
     return render(request, "accounts/logout.html")
+
+
+def _render_profile(request, *, form=None, **two_factor_context):
+    user = request.user
+    if form is None:
+        form = ProfileForm(initial={"username": user.username, "full_name": user.full_name})
+    status = selectors.two_factor_status(user=user)
+    context = {
+        "form": form,
+        "two_factor": status,
+        "otp_form": two_factor_context.pop("otp_form", None) or OtpCodeForm(prefix="confirm"),
+        "regenerate_form": two_factor_context.pop("regenerate_form", None)
+        or OtpCodeForm(prefix="regenerate"),
+        "disable_form": two_factor_context.pop("disable_form", None)
+        or TwoFactorDisableForm(prefix="disable"),
+        **two_factor_context,
+    }
+    if status["pending"]:
+        pending = twofactor.two_factor_pending_secret(user=user)
+        if pending is not None:
+            secret, uri = pending
+            context["enrolment"] = {
+                "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+                "qr_code": twofactor.qr_code_data_uri(uri),
+            }
+    return render(request, "accounts/profile.html", context)
 
 
 @login_required
@@ -93,4 +169,61 @@ def profile(request):
         else:
             messages.success(request, "Profile saved.")
             return redirect("profile")
-    return render(request, "accounts/profile.html", {"form": form})
+    return _render_profile(request, form=form)
+
+
+@login_required
+@require_POST
+def profile_two_factor(request):
+    """The profile's two-factor forms (``action``: begin, confirm, regenerate, disable). New
+    recovery codes are rendered in this answer only, never stored to show again."""
+    user = request.user
+    action = request.POST.get("action")
+    ip = client_address(request)
+    try:
+        if action == "begin":
+            twofactor.two_factor_enrol_begin(user=user)
+            return redirect(reverse("profile") + "#two-factor")
+        if action == "confirm":
+            otp_form = OtpCodeForm(request.POST, prefix="confirm")
+            if not otp_form.is_valid():
+                return _render_profile(request, otp_form=otp_form)
+            try:
+                codes = twofactor.two_factor_enrol_confirm(
+                    user=user, otp_code=otp_form.cleaned_data["otp_code"], ip=ip
+                )
+            except ExchangeError as exc:
+                otp_form.add_error("otp_code", exc.message)
+                return _render_profile(request, otp_form=otp_form)
+            messages.success(request, "Two-factor authentication is on.")
+            return _render_profile(request, recovery_codes=codes)
+        if action == "regenerate":
+            regenerate_form = OtpCodeForm(request.POST, prefix="regenerate")
+            if not regenerate_form.is_valid():
+                return _render_profile(request, regenerate_form=regenerate_form)
+            try:
+                codes = twofactor.two_factor_recovery_codes_regenerate(
+                    user=user, otp_code=regenerate_form.cleaned_data["otp_code"], ip=ip
+                )
+            except ExchangeError as exc:
+                regenerate_form.add_error("otp_code", exc.message)
+                return _render_profile(request, regenerate_form=regenerate_form)
+            messages.success(request, "New recovery codes made; the old ones no longer work.")
+            return _render_profile(request, recovery_codes=codes)
+        if action == "disable":
+            disable_form = TwoFactorDisableForm(request.POST, prefix="disable")
+            if not disable_form.is_valid():
+                return _render_profile(request, disable_form=disable_form)
+            try:
+                twofactor.two_factor_disable(user=user, **disable_form.cleaned_data, ip=ip)
+            except ExchangeError as exc:
+                field = exc.details.get("field", "otp_code")
+                disable_form.add_error(field if field in disable_form.fields else None, exc.message)
+                return _render_profile(request, disable_form=disable_form)
+            messages.success(request, "Two-factor authentication is off.")
+            return redirect(reverse("profile") + "#two-factor")
+    except ExchangeError as exc:
+        messages.error(request, exc.message)
+        return redirect(reverse("profile") + "#two-factor")
+    messages.error(request, "Unknown action.")
+    return redirect(reverse("profile") + "#two-factor")

@@ -47,7 +47,13 @@ def _message_of(detail: Any) -> str:
 def exchange_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF ``EXCEPTION_HANDLER``: every handled error leaves in the one shape."""
     if isinstance(exc, ExchangeError):
-        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
+        headers = None
+        if exc.status == 429 and "retry_after" in exc.details:
+            # A lockout raised by a service (a wrong two-factor code) tells when to retry.
+            headers = {"Retry-After": str(exc.details["retry_after"])}
+        return Response(
+            error_body(exc.code, exc.message, exc.details), status=exc.status, headers=headers
+        )
     if isinstance(exc, DataError):
         # A value the database cannot hold (a NUL character in a text, say) is bad input;
         # the failed statement wrote nothing and the transaction is rolled back.

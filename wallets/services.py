@@ -21,6 +21,7 @@ from django.utils import timezone
 from accounts.exceptions import AccountFrozen
 from accounts.models import User
 from accounts.services import operator_action_record, reason_require
+from accounts.twofactor import two_factor_require
 from exchange_site.db import array_literal, copy_rows
 from exchange_site.decimals import decimal_to_str
 from wallets.events import balances_publish_on_commit
@@ -538,11 +539,23 @@ def chain_block_mine() -> int:
 
 
 @transaction.atomic
-def withdrawal_request(*, user: User, asset_code: str, amount: Decimal, address: str) -> Withdrawal:
+def withdrawal_request(
+    *,
+    user: User,
+    asset_code: str,
+    amount: Decimal,
+    address: str,
+    otp_code: str | None = None,
+    ip: str | None = None,
+) -> Withdrawal:
     """Ask to send ``amount`` to ``address``; reserves amount + the asset's fee.
 
     Raises ``AccountFrozen`` (403), ``ValidationError`` (400) for a bad amount or address or
-    one under the asset's minimum, ``InsufficientBalance`` (422) when available < amount + fee.
+    one under the asset's minimum, ``InsufficientBalance`` (422) when available < amount + fee,
+    and with two-factor authentication on ``OtpRequired`` / ``OtpInvalid`` (403) or
+    ``LoginRateLimited`` (429) unless ``otp_code`` is a current code (the check locks the
+    user's two-factor device row, before the balance row; ``ip`` is the client's, for the
+    lockout). A code is spent only when the withdrawal is made: a refusal rolls it back.
     """
     if user.is_frozen:
         raise AccountFrozen()
@@ -561,6 +574,7 @@ def withdrawal_request(*, user: User, asset_code: str, amount: Decimal, address:
     if _too_large(amount + asset.withdrawal_fee):
         # amount + fee is what gets reserved; past 18 integer digits it cannot be stored.
         raise ValidationError({"amount": ["Too large."]})
+    two_factor_require(user=user, otp_code=otp_code, ip=ip)
     withdrawal = Withdrawal.objects.create(
         user=user, asset=asset, amount=amount, fee=asset.withdrawal_fee, address=address
     )

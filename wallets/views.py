@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import render
 
+from accounts.selectors import two_factor_is_enabled
 from exchange_site.decimals import decimal_to_str
 from wallets import selectors
 
@@ -69,5 +70,6 @@ def wallet(request):
         "ledger_page": ledger_page,
         "withdrawals": withdrawals,
         "demo_deposits": settings.DEMO_DEPOSITS,
+        "two_factor_enabled": two_factor_is_enabled(user=user),
     }
     return render(request, "wallets/wallet.html", context)

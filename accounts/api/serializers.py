@@ -29,12 +29,19 @@ class LoginInputSerializer(serializers.Serializer):
         max_length=254, required=False, help_text="Username (or email) when `email` is absent."
     )
     password = serializers.CharField(max_length=128, trim_whitespace=False)
+    otp_code = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        help_text="With two-factor authentication on: a current code, or a recovery code. "
+        "Without it the answer is 401 `OTP_REQUIRED`.",
+    )
 
     def validate(self, attrs):
         login = attrs.get("email") or attrs.get("username")
         if not login:
             raise serializers.ValidationError({"email": ["Give an email or a username."]})
-        return {"login": login, "password": attrs["password"]}
+        return {"login": login, "password": attrs["password"], "otp_code": attrs.get("otp_code")}
 
 
 class TokenPairOutputSerializer(serializers.Serializer):
@@ -73,6 +80,12 @@ class ApiKeyCreateInputSerializer(serializers.Serializer):
         default=list,
         help_text="IP addresses or CIDR networks the key may be used from; empty = any.",
     )
+    otp_code = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        help_text="With two-factor authentication on: a current code, or a recovery code.",
+    )
 
 
 class ApiKeyOutputSerializer(serializers.ModelSerializer):
@@ -106,3 +119,46 @@ class ApiKeyCreatedOutputSerializer(ApiKeyOutputSerializer):
 
 class ApiKeyListOutputSerializer(serializers.Serializer):
     results = ApiKeyOutputSerializer(many=True)
+
+
+# --- Two-factor authentication --------------------------------------------------------------
+
+
+class OtpCodeField(serializers.CharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 64)
+        kwargs.setdefault("help_text", "A current code from the authenticator app.")
+        super().__init__(**kwargs)
+
+
+class TwoFactorStatusOutputSerializer(serializers.Serializer):
+    enabled = serializers.BooleanField()
+    pending = serializers.BooleanField(help_text="An enrolment waits for its first code.")
+    enabled_at = serializers.DateTimeField(allow_null=True)
+    recovery_codes_left = serializers.IntegerField()
+
+
+class TwoFactorEnrolOutputSerializer(serializers.Serializer):
+    secret = serializers.CharField(help_text="The key to type into the app (base32).")
+    provisioning_uri = serializers.CharField(help_text="The `otpauth://` URI the QR code holds.")
+    qr_code = serializers.CharField(help_text="The QR code as an SVG `data:` URI.")
+
+
+class TwoFactorConfirmInputSerializer(serializers.Serializer):
+    otp_code = OtpCodeField()
+
+
+class TwoFactorCodeInputSerializer(serializers.Serializer):
+    otp_code = OtpCodeField(help_text="A current code, or a recovery code.")
+
+
+class TwoFactorDisableInputSerializer(serializers.Serializer):
+    password = serializers.CharField(max_length=128, trim_whitespace=False)
+    otp_code = OtpCodeField(help_text="A current code, or a recovery code.")
+
+
+class RecoveryCodesOutputSerializer(serializers.Serializer):
+    recovery_codes = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Each works once in place of a code. Shown only in this answer.",
+    )

@@ -12,6 +12,11 @@ auth_urlpatterns = [
 
 users_urlpatterns = [
     route("profile", views.ProfileApi.as_view(), "users-profile"),
+    route("2fa", views.TwoFactorStatusApi.as_view(), "users-2fa-status"),
+    route("2fa/enrol", views.TwoFactorEnrolApi.as_view(), "users-2fa-enrol"),
+    route("2fa/confirm", views.TwoFactorConfirmApi.as_view(), "users-2fa-confirm"),
+    route("2fa/disable", views.TwoFactorDisableApi.as_view(), "users-2fa-disable"),
+    route("2fa/recovery-codes", views.TwoFactorRecoveryCodesApi.as_view(), "users-2fa-recovery"),
 ]
 
 # Mounted at /api/v1/.

@@ -7,7 +7,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import selectors, services
+from accounts import selectors, services, twofactor
 from accounts.api.serializers import (
     ApiKeyCreatedOutputSerializer,
     ApiKeyCreateInputSerializer,
@@ -15,13 +15,19 @@ from accounts.api.serializers import (
     ApiKeyOutputSerializer,
     LoginInputSerializer,
     ProfileUpdateInputSerializer,
+    RecoveryCodesOutputSerializer,
     RefreshTokenInputSerializer,
     RegisterInputSerializer,
     TokenPairOutputSerializer,
+    TwoFactorCodeInputSerializer,
+    TwoFactorConfirmInputSerializer,
+    TwoFactorDisableInputSerializer,
+    TwoFactorEnrolOutputSerializer,
+    TwoFactorStatusOutputSerializer,
     UserOutputSerializer,
 )
 from accounts.exceptions import LoginRateLimited
-from exchange_site.throttling import AuthRateThrottle
+from exchange_site.throttling import AuthRateThrottle, client_address
 
 
 class _PublicAuthApi(APIView):
@@ -57,7 +63,8 @@ class LoginApi(_PublicAuthApi):
         tags=["auth"],
         operation_id="auth_login",
         request=LoginInputSerializer,
-        responses={200: TokenPairOutputSerializer, 401: None, 429: None},
+        # 401 also `OTP_REQUIRED` / `OTP_INVALID`: the password was right, the code is needed.
+        responses={200: TokenPairOutputSerializer, 401: None, 403: None, 429: None},
     )
     def post(self, request):
         serializer = LoginInputSerializer(data=request.data)
@@ -155,12 +162,15 @@ class ApiKeyListCreateApi(APIView):
         tags=["api keys"],
         operation_id="api_keys_create",
         request=ApiKeyCreateInputSerializer,
-        responses={201: ApiKeyCreatedOutputSerializer, 400: None, 422: None},
+        # 403: frozen, or a two-factor code missing (`OTP_REQUIRED`) or wrong (`OTP_INVALID`).
+        responses={201: ApiKeyCreatedOutputSerializer, 400: None, 403: None, 422: None},
     )
     def post(self, request):
         serializer = ApiKeyCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        api_key, secret = services.api_key_create(user=request.user, **serializer.validated_data)
+        api_key, secret = services.api_key_create(
+            user=request.user, **serializer.validated_data, ip=client_address(request)
+        )
         return Response(
             ApiKeyCreatedOutputSerializer(api_key, context={"secret": secret}).data,
             status=status.HTTP_201_CREATED,
@@ -178,3 +188,105 @@ class ApiKeyRevokeApi(APIView):
     def delete(self, request, key_id):
         services.api_key_revoke(user=request.user, key_id=key_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _login_locked(exc: LoginRateLimited) -> LoginLocked:
+    return LoginLocked(wait=exc.details["retry_after"], detail=exc.message)
+
+
+class _TwoFactorApi(APIView):
+    """The caller's own two-factor authentication; wrong codes count as failed logins, and a
+    lockout answers 429 ``LOGIN_LOCKED`` with ``Retry-After``."""
+
+    permission_classes = [IsAuthenticated]
+
+    def handle_exception(self, exc):
+        if isinstance(exc, LoginRateLimited):
+            exc = _login_locked(exc)
+        return super().handle_exception(exc)
+
+
+def _status(user) -> Response:
+    return Response(TwoFactorStatusOutputSerializer(selectors.two_factor_status(user=user)).data)
+
+
+class TwoFactorStatusApi(_TwoFactorApi):
+    @extend_schema(
+        tags=["two-factor"],
+        operation_id="two_factor_status",
+        responses=TwoFactorStatusOutputSerializer,
+    )
+    def get(self, request):
+        return _status(request.user)
+
+
+class TwoFactorEnrolApi(_TwoFactorApi):
+    @extend_schema(
+        tags=["two-factor"],
+        operation_id="two_factor_enrol_begin",
+        request=None,
+        responses={200: TwoFactorEnrolOutputSerializer, 409: None},
+        description="A new secret for the authenticator app (again on each call, until "
+        "confirmed). 409 `TWO_FACTOR_STATE` when it is already on.",
+    )
+    def post(self, request):
+        _device, secret, uri = twofactor.two_factor_enrol_begin(user=request.user)
+        data = {
+            "secret": secret,
+            "provisioning_uri": uri,
+            "qr_code": twofactor.qr_code_data_uri(uri),
+        }
+        return Response(TwoFactorEnrolOutputSerializer(data).data)
+
+
+class TwoFactorConfirmApi(_TwoFactorApi):
+    @extend_schema(
+        tags=["two-factor"],
+        operation_id="two_factor_enrol_confirm",
+        request=TwoFactorConfirmInputSerializer,
+        responses={200: RecoveryCodesOutputSerializer, 409: None},
+        description="The first code from the app turns two-factor authentication on; the "
+        "answer holds the recovery codes, shown this once. 403 `OTP_INVALID` for a wrong code.",
+    )
+    def post(self, request):
+        serializer = TwoFactorConfirmInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        codes = twofactor.two_factor_enrol_confirm(
+            user=request.user, **serializer.validated_data, ip=client_address(request)
+        )
+        return Response(RecoveryCodesOutputSerializer({"recovery_codes": codes}).data)
+
+
+class TwoFactorDisableApi(_TwoFactorApi):
+    @extend_schema(
+        tags=["two-factor"],
+        operation_id="two_factor_disable",
+        request=TwoFactorDisableInputSerializer,
+        responses={200: TwoFactorStatusOutputSerializer, 409: None},
+        description="Needs the password (403 `PASSWORD_INVALID`) and a current or recovery "
+        "code (403 `OTP_INVALID`).",
+    )
+    def post(self, request):
+        serializer = TwoFactorDisableInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        twofactor.two_factor_disable(
+            user=request.user, **serializer.validated_data, ip=client_address(request)
+        )
+        return _status(request.user)
+
+
+class TwoFactorRecoveryCodesApi(_TwoFactorApi):
+    @extend_schema(
+        tags=["two-factor"],
+        operation_id="two_factor_recovery_codes_regenerate",
+        request=TwoFactorCodeInputSerializer,
+        responses={200: RecoveryCodesOutputSerializer, 409: None},
+        description="New recovery codes replace all the old ones; shown this once.",
+    )
+    def post(self, request):
+        serializer = TwoFactorCodeInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        codes = twofactor.two_factor_recovery_codes_regenerate(
+            user=request.user, **serializer.validated_data, ip=client_address(request)
+        )
+        return Response(RecoveryCodesOutputSerializer({"recovery_codes": codes}).data)

@@ -47,7 +47,7 @@ form.addEventListener("submit", async (event) => {
   const button = form.querySelector("button[type=submit]");
   button.disabled = true;
   try {
-    const created = await post("/api/v1/api-keys", {
+    const body = {
       label: form.label.value.trim(),
       permissions: [...form.querySelectorAll('input[name="permissions"]:checked')].map(
         (input) => input.value,
@@ -56,7 +56,10 @@ form.addEventListener("submit", async (event) => {
         .split(/[\s,]+/)
         .map((ip) => ip.trim())
         .filter(Boolean),
-    });
+    };
+    // Present only with two-factor authentication on: creating a key then needs a code.
+    if (form.otp_code) body.otp_code = form.otp_code.value.trim();
+    const created = await post("/api/v1/api-keys", body);
     const secretBox = document.getElementById("api-key-secret");
     secretBox.querySelector('[data-field="key"]').textContent = created.key;
     secretBox.querySelector('[data-field="secret"]').textContent = created.secret;

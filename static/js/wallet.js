@@ -160,11 +160,14 @@ withdrawForm.addEventListener("submit", async (event) => {
   const button = withdrawForm.querySelector("button[type=submit]");
   button.disabled = true;
   try {
-    const withdrawal = await post("/api/v1/wallets/withdrawals", {
+    const body = {
       asset: withdrawForm.asset.value,
       amount: withdrawForm.amount.value.trim(),
       address: withdrawForm.address.value.trim(),
-    });
+    };
+    // Present only with two-factor authentication on: a withdrawal then needs a code.
+    if (withdrawForm.otp_code) body.otp_code = withdrawForm.otp_code.value.trim();
+    const withdrawal = await post("/api/v1/wallets/withdrawals", body);
     document.querySelector("#withdrawals .empty-row")?.remove();
     document.querySelector("#withdrawals tbody").insertAdjacentHTML("afterbegin", withdrawalRow(withdrawal));
     notice(
@@ -172,6 +175,7 @@ withdrawForm.addEventListener("submit", async (event) => {
       `Withdrawal of ${group(withdrawal.amount)} ${withdrawal.asset} requested; it waits for review.`,
     );
     withdrawForm.amount.value = "";
+    if (withdrawForm.otp_code) withdrawForm.otp_code.value = "";
     refresh();
   } catch (error) {
     showError("withdraw-error", error);

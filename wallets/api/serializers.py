@@ -103,6 +103,12 @@ class WithdrawalCreateInputSerializer(serializers.Serializer):
     asset = AssetCodeField()
     amount = DecimalInputField()
     address = serializers.CharField(max_length=128, trim_whitespace=False)
+    otp_code = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        help_text="With two-factor authentication on: a current code, or a recovery code.",
+    )
 
 
 class WithdrawalOutputSerializer(serializers.ModelSerializer):

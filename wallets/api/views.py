@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from exchange_site.decimals import decimal_to_str
+from exchange_site.throttling import client_address
 from wallets import selectors, services
 from wallets.api.filters import LedgerFilter
 from wallets.api.serializers import (
@@ -141,9 +142,12 @@ class WithdrawalListCreateApi(ListAPIView):
         tags=["wallets"],
         operation_id="withdrawals_create",
         request=WithdrawalCreateInputSerializer,
-        # 403: the account is frozen; 422: not enough balance, asset inactive.
+        # 403: the account is frozen, or a two-factor code is missing or wrong;
+        # 422: not enough balance, asset inactive.
         responses={201: WithdrawalOutputSerializer, 403: None, 422: None},
-        description="Reserves amount + the asset's fee until an operator approves or rejects.",
+        description="Reserves amount + the asset's fee until an operator approves or rejects. "
+        "With two-factor authentication on, `otp_code` must hold a current code (or a "
+        "recovery code): else 403 `OTP_REQUIRED` / `OTP_INVALID`.",
     )
     def post(self, request):
         serializer = WithdrawalCreateInputSerializer(data=request.data)
@@ -153,6 +157,8 @@ class WithdrawalListCreateApi(ListAPIView):
             asset_code=serializer.validated_data["asset"].code,
             amount=serializer.validated_data["amount"],
             address=serializer.validated_data["address"],
+            otp_code=serializer.validated_data.get("otp_code"),
+            ip=client_address(request),
         )
         return Response(WithdrawalOutputSerializer(withdrawal).data, status=status.HTTP_201_CREATED)
 
