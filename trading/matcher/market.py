@@ -155,6 +155,7 @@ class MarketMatcher:
         }
         # Looked up once per restore, not per batch: the fee account never changes.
         self.fee_account_id = fee_account_get().pk
+        self._compiled: dict[str, tuple[str, tuple]] = {}
 
     # --- building the book from the database ------------------------------------------
 
@@ -249,18 +250,35 @@ class MarketMatcher:
             self.batches = None
             raise
 
+    def _rows(self, name: str, build) -> list[tuple]:
+        """The rows of the ``values_list`` queryset ``build()`` makes, compiled once per
+        matcher: these queries never change shape or parameters, and compiling them again
+        for every batch was most of a small batch's CPU (a steady trickle of orders makes
+        batches of a few commands)."""
+        if connection.vendor != "postgresql":
+            return list(build())  # other backends convert column values in Python
+        compiled = self._compiled.get(name)
+        if compiled is None:
+            compiled = self._compiled[name] = build().query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(*compiled)
+            return cursor.fetchall()
+
     def _run_batch(self, batch_size: int) -> BatchResult | None:
-        commands = list(
-            OrderCommand.objects.filter(market_id=self.market_id, processed_at__isnull=True)
-            .order_by("id")
-            .values_list(
-                "id",
-                "kind",
-                # A freeze that committed after an order's acceptance (the order was not yet
-                # visible to the freeze's cancel sweep) still stops it here.
-                "order__user__frozen_at",
-                *(f"order__{column}" for column in ORDER_COLUMNS),
-            )[:batch_size]
+        commands = self._rows(
+            f"commands-{batch_size}",
+            lambda: (
+                OrderCommand.objects.filter(market_id=self.market_id, processed_at__isnull=True)
+                .order_by("id")
+                .values_list(
+                    "id",
+                    "kind",
+                    # A freeze that committed after an order's acceptance (the order was not yet
+                    # visible to the freeze's cancel sweep) still stops it here.
+                    "order__user__frozen_at",
+                    *(f"order__{column}" for column in ORDER_COLUMNS),
+                )[:batch_size]
+            ),
         )
         if not commands:
             return None
@@ -268,11 +286,13 @@ class MarketMatcher:
         # (trading.services.market_status_set / market_rules_update), which take it too.
         # NO KEY UPDATE: a plain FOR UPDATE would also block every order INSERT's foreign-key
         # check (FOR KEY SHARE) on the market, deadlocking with order entry's balance locks.
-        status, tick_size, lot_size, self.maker_fee, self.taker_fee = (
-            Market.objects.select_for_update(no_key=True)
-            .filter(pk=self.market_id)
-            .values_list("status", "tick_size", "lot_size", "maker_fee", "taker_fee")
-            .get()
+        ((status, tick_size, lot_size, self.maker_fee, self.taker_fee),) = self._rows(
+            "market-lock",
+            lambda: (
+                Market.objects.select_for_update(no_key=True)
+                .filter(pk=self.market_id)
+                .values_list("status", "tick_size", "lot_size", "maker_fee", "taker_fee")
+            ),
         )
         if status == Market.Status.HALTED:
             return None  # the commands wait, in order, until the market resumes
@@ -378,14 +398,25 @@ class MarketMatcher:
             Order, ORDER_UPDATE_FIELDS, [state.update_row(now) for state in touched.values()]
         )
         self.batches = batch
-        market_update = {"seq": book.seq, "batches": batch, "updated_at": now}
-        if last_price is not None:
-            market_update["last_price"] = last_price
-        Market.objects.filter(pk=self.market_id).update(**market_update)
+        self._market_update(book.seq, batch, now, last_price)
         self._mark_processed([command[0] for command in commands], now, batch)
         result.trades = trades
         result.orders = list(touched.values())
         return result
+
+    def _market_update(self, seq: int, batch: int, now, last_price) -> None:
+        if connection.vendor != "postgresql":
+            market_update = {"seq": seq, "batches": batch, "updated_at": now}
+            if last_price is not None:
+                market_update["last_price"] = last_price
+            Market.objects.filter(pk=self.market_id).update(**market_update)
+            return
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'UPDATE "{Market._meta.db_table}" SET "seq" = %s, "batches" = %s, '
+                '"updated_at" = %s, "last_price" = COALESCE(%s, "last_price") WHERE "id" = %s',
+                [seq, batch, now, last_price, self.market_id],
+            )
 
     def _mark_processed(self, command_ids: list[int], now, batch: int) -> None:
         if connection.vendor != "postgresql":
