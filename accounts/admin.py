@@ -51,7 +51,7 @@ class UserAdmin(DjangoUserAdmin):
         "is_verified",
         "is_active",
         "frozen",
-        "two_factor",
+        "two_factor_enabled",
         "is_staff",
         "created_at",
     )
@@ -67,13 +67,13 @@ class UserAdmin(DjangoUserAdmin):
         "last_login",
         "frozen_at",
         "frozen_reason",
-        "two_factor",
+        "two_factor_enabled",
     )
     fieldsets = (
         (None, {"fields": ("email", "username", "password")}),
         ("Profile", {"fields": ("full_name", "is_verified")}),
         ("Freeze", {"fields": ("frozen_at", "frozen_reason")}),
-        ("Security", {"fields": ("two_factor",)}),
+        ("Security", {"fields": ("two_factor_enabled",)}),
         ("Activity", {"fields": ("records",)}),
         (
             "Permissions",
@@ -113,8 +113,10 @@ class UserAdmin(DjangoUserAdmin):
     def frozen(self, obj):
         return obj.is_frozen
 
+    # Not named ``two_factor``: that is the user's reverse relation to its device, which the
+    # admin would show (a link, one query a row) instead of this column.
     @admin.display(description="2FA", boolean=True, ordering="two_factor_on")
-    def two_factor(self, obj):
+    def two_factor_enabled(self, obj):
         return getattr(obj, "two_factor_on", False)
 
     @admin.display(description="records")

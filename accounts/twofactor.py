@@ -281,10 +281,13 @@ def two_factor_reset(*, user_id: int, actor: User, reason: str) -> User:
 
     Locks the user row, then the device row. Recorded in the audit trail. Raises
     ``ValidationError`` without a reason and ``TwoFactorStateConflict`` (409) when the user
-    has none (enabled or pending).
+    has none (enabled or pending) or is the actor (an operator turns their own off with their
+    password and a code, like everyone: a hijacked operator session must not skip that).
     """
     reason = services.reason_require(reason)
     user = User.objects.select_for_update().get(pk=user_id)
+    if user.pk == actor.pk:
+        raise TwoFactorStateConflict("You cannot reset your own two-factor authentication.")
     device = _device_locked(user)
     if device is None:
         raise TwoFactorStateConflict("This user has no two-factor authentication.")

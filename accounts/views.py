@@ -11,6 +11,8 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import selectors, services, twofactor
@@ -88,6 +90,8 @@ class ExchangeLoginView(LoginView):
 login_view = ExchangeLoginView.as_view()
 
 
+@sensitive_post_parameters("otp_code")
+@never_cache
 @require_http_methods(["GET", "POST"])
 def login_code(request):
     """The login's second step: the code from the authenticator app (or a recovery code) for
@@ -151,6 +155,8 @@ def _render_profile(request, *, form=None, **two_factor_context):
     return render(request, "accounts/profile.html", context)
 
 
+# never_cache: the page shows a pending enrolment's key and new recovery codes.
+@never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
 def profile(request):
@@ -172,6 +178,10 @@ def profile(request):
     return _render_profile(request, form=form)
 
 
+@sensitive_post_parameters(
+    "confirm-otp_code", "regenerate-otp_code", "disable-otp_code", "disable-password"
+)
+@never_cache
 @login_required
 @require_POST
 def profile_two_factor(request):

@@ -200,6 +200,12 @@ class _TwoFactorApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
+    def finalize_response(self, request, response, *args, **kwargs):
+        # Secrets and recovery codes travel in these answers: no cache may keep them.
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Cache-Control"] = "no-store"
+        return response
+
     def handle_exception(self, exc):
         if isinstance(exc, LoginRateLimited):
             exc = _login_locked(exc)

@@ -266,7 +266,16 @@ def test_admin_shows_two_factor_and_resets_it_with_a_reason(operator):
     client = session_for(operator)
     listing = client.get(USERS)
     assert listing.status_code == 200
-    assert b"2FA" in listing.content
+    # The column is the boolean (on / off), not the user's device shown as a link.
+    cells = re.findall(r'<td class="field-two_factor_enabled">(.*?)</td>', listing.content.decode())
+    yes = '<img src="/static/admin/img/icon-yes.svg" alt="True">'
+    no = '<img src="/static/admin/img/icon-no.svg" alt="False">'
+    assert cells.count(yes) == 1  # only ``user`` has it on (the operator and system: off)
+    assert set(cells) == {yes, no}
+    device = TwoFactorDevice.objects.get(user=user)
+    change_page = client.get(f"{USERS}{user.pk}/change/").content.decode()
+    assert f"/admin/accounts/twofactordevice/{device.pk}/change/" not in change_page
+    assert re.search(r"field-two_factor_enabled.*?icon-yes\.svg", change_page, re.S)
     data = {"action": "reset_two_factor", ACTION_CHECKBOX_NAME: [user.pk], "index": 0}
     response = client.post(USERS, data)
     assert response.status_code == 200
@@ -314,3 +323,42 @@ def test_admin_login_of_a_two_factor_account_is_refused_with_a_hint(operator):
     assert response.status_code == 200
     assert b"login page" in response.content
     assert logged_in_as(client) is None
+
+
+def test_an_operator_cannot_reset_their_own_two_factor(operator):
+    enable_two_factor(operator)
+    client = session_for(operator)
+    data = {
+        "action": "reset_two_factor",
+        ACTION_CHECKBOX_NAME: [operator.pk],
+        "index": 0,
+        "reason": "lost my phone",
+    }
+    response = client.post(USERS, data, follow=True)
+    assert b"your own two-factor" in response.content
+    assert TwoFactorDevice.objects.filter(user=operator, confirmed_at__isnull=False).exists()
+    assert not OperatorAction.objects.filter(action="two_factor_reset").exists()
+
+
+def test_the_browsable_api_login_refuses_a_two_factor_account():
+    user = UserFactory()
+    enable_two_factor(user)
+    client = Client()
+    response = client.post(
+        "/api-auth/login/", {"username": user.email, "password": DEFAULT_PASSWORD}
+    )
+    assert response.status_code == 200
+    assert b"login page" in response.content
+    assert logged_in_as(client) is None
+    assert client.get("/api/v1/users/2fa").status_code in (401, 403)
+
+
+def test_pages_with_codes_and_keys_are_never_cached():
+    user = UserFactory()
+    client = session_for(user)
+    client.post(TWO_FA, {"action": "begin"})
+    assert "no-store" in client.get(PROFILE)["Cache-Control"]
+    response = client.post(TWO_FA, {"action": "confirm", "confirm-otp_code": "000000"})
+    assert "no-store" in response["Cache-Control"]
+    anonymous = Client()
+    assert "no-store" in anonymous.get(CODE)["Cache-Control"]

@@ -90,6 +90,7 @@ def test_enrol_confirm_and_status(alice):
     }
     response = client.post(f"{TWO_FA}/enrol")
     assert response.status_code == 200, response.content
+    assert response["Cache-Control"] == "no-store"
     body = response.json()
     assert body["provisioning_uri"].startswith("otpauth://totp/")
     assert f"secret={body['secret']}" in body["provisioning_uri"]

@@ -246,6 +246,15 @@ def test_operator_reset_is_audited_and_needs_a_reason():
     assert OperatorAction.objects.filter(action="two_factor_reset").count() == 1
 
 
+def test_an_operator_cannot_reset_their_own():
+    operator = UserFactory(is_staff=True)
+    enable_two_factor(operator)
+    with pytest.raises(TwoFactorStateConflict):
+        twofactor.two_factor_reset(user_id=operator.pk, actor=operator, reason="lost phone")
+    assert selectors.two_factor_is_enabled(user=operator)
+    assert not OperatorAction.objects.filter(action="two_factor_reset").exists()
+
+
 def test_the_qr_code_is_an_inline_svg():
     import base64
 
