@@ -28,6 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "var" / "test-artifacts"
 STACK_LOGS = ARTIFACTS / "stack"
 STARTUP_TIMEOUT = 30.0
+# The stack's signing key; a process that issues tokens or API keys for it (bench/soak.py)
+# must use the same one.
+STACK_SECRET_KEY = "live-stack-test-secret-key-not-for-production-0123456789"
 PR_SET_PDEATHSIG = 1
 _static_collected: set[str] = set()
 
@@ -65,7 +68,8 @@ def database_url() -> str:
 
 
 class LiveStack:
-    """gunicorn + daphne + the matcher on free ports; ``start()`` then ``stop()``."""
+    """gunicorn + daphne + the matcher on free ports; ``start()`` then ``stop()``. A Celery
+    worker is started only on request (``start_worker``)."""
 
     def __init__(
         self,
@@ -75,13 +79,17 @@ class LiveStack:
         database_url: str | None = None,
         redis_url: str | None = None,
         poll_seconds: float = 0.2,
+        append_logs: bool = False,
     ):
         """``database_url`` / ``redis_url``: run against other servers than the test
-        database and Redis (fault tests break private ones; see ``testing_faults``)."""
+        database and Redis (fault tests break private ones; see ``testing_faults``).
+        ``append_logs``: a restarted process appends to its log instead of starting it
+        afresh (the soak restarts processes many times and wants every incarnation)."""
         self.name = name
         self.database_url = database_url
         self.redis_url = redis_url
         self.poll_seconds = poll_seconds
+        self.append_logs = append_logs
         self.web_workers = web_workers
         self.web_port = free_port()
         self.ws_port = free_port()
@@ -90,6 +98,8 @@ class LiveStack:
         self.var_dir = ARTIFACTS / "var"
         self.processes: dict[str, subprocess.Popen] = {}
         self._logs: dict[str, object] = {}
+        self._log_starts: dict[str, int] = {}
+        self._groups: set[str] = set()  # processes started as leaders of their own group
 
     # --- environment -----------------------------------------------------------------
 
@@ -102,7 +112,7 @@ class LiveStack:
             **inherited,
             "DJANGO_SETTINGS_MODULE": "exchange_site.settings",
             "DEBUG": "0",
-            "SECRET_KEY": "live-stack-test-secret-key-not-for-production-0123456789",
+            "SECRET_KEY": STACK_SECRET_KEY,
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "CSRF_TRUSTED_ORIGINS": f"{self.web_url},http://localhost:{self.web_port}",
             "DATABASE_URL": self.database_url or database_url(),
@@ -125,10 +135,16 @@ class LiveStack:
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.name)
         return STACK_LOGS / f"{safe}-{name}.log"
 
-    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, command: list[str], *, group: bool = False) -> subprocess.Popen:
+        """``group``: the process leads a process group of its own, so a kill reaches the
+        children it forks (Celery's pool) too."""
         STACK_LOGS.mkdir(parents=True, exist_ok=True)
-        log = open(self._log_path(name), "wb")  # noqa: SIM115 (closed in stop)
+        previous = self._logs.pop(name, None)
+        if previous is not None:
+            previous.close()
+        log = open(self._log_path(name), "ab" if self.append_logs else "wb")  # noqa: SIM115 (closed in stop)
         self._logs[name] = log
+        self._log_starts[name] = log.tell()
         process = subprocess.Popen(
             command,
             cwd=ROOT,
@@ -136,9 +152,23 @@ class LiveStack:
             stdout=log,
             stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent,
+            process_group=0 if group else None,
         )
+        if group:
+            self._groups.add(name)
+        else:
+            self._groups.discard(name)
         self.processes[name] = process
         return process
+
+    def log_text(self, name: str) -> str:
+        """What the current incarnation of process ``name`` has written so far."""
+        path = self._log_path(name)
+        if not path.exists():
+            return ""
+        with open(path, "rb") as log:
+            log.seek(self._log_starts.get(name, 0))
+            return log.read().decode(errors="replace")
 
     def _collect_static(self) -> None:
         # DEBUG is off, so WhiteNoise serves only what collectstatic gathered.
@@ -158,28 +188,26 @@ class LiveStack:
     def start(self) -> LiveStack:
         self.var_dir.mkdir(parents=True, exist_ok=True)
         self._collect_static()
-        python = sys.executable
-        self._spawn(
-            "web",
-            [python, "-m", "gunicorn", "exchange_site.wsgi", "--config", "gunicorn.conf.py"],
-        )
-        self._spawn(
-            "ws",
-            [
-                python,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.ws_port),
-                "exchange_site.asgi:application",
-            ],
-        )
+        self.start_web(wait=False)
+        self.start_ws(wait=False)
         self.start_matcher()
         self._wait_listening("web", self.web_port)
         self._wait_listening("ws", self.ws_port)
         return self
+
+    def start_web(self, wait: bool = True) -> None:
+        """gunicorn on ``web_port``; ``wait``: until it listens."""
+        command = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"]
+        self._spawn("web", [*command, "exchange_site.wsgi"])
+        if wait:
+            self._wait_listening("web", self.web_port)
+
+    def start_ws(self, wait: bool = True) -> None:
+        """daphne on ``ws_port``; ``wait``: until it listens."""
+        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.ws_port)]
+        self._spawn("ws", [*command, "exchange_site.asgi:application"])
+        if wait:
+            self._wait_listening("ws", self.ws_port)
 
     def start_matcher(self, name: str = "matcher", *args: str, wait: bool = True) -> None:
         """``run_matcher`` (more ``args`` if given) as the process ``name``; ``wait``: until
@@ -195,6 +223,28 @@ class LiveStack:
     def restart_matcher(self) -> None:
         self.stop_matcher()
         self.start_matcher()
+
+    def start_worker(self, name: str = "worker", *args: str, wait: bool = True) -> None:
+        """``celery -A exchange_site worker`` (more ``args`` if given) as the process
+        ``name``, leading its own process group; ``wait``: until it says it is ready."""
+        command = [sys.executable, "-m", "celery", "-A", "exchange_site", "worker"]
+        self._spawn(
+            name,
+            [*command, "--loglevel", "INFO", "--hostname", f"{name}-{self.web_port}@%h", *args],
+            group=True,
+        )
+        if wait:
+            deadline = time.monotonic() + STARTUP_TIMEOUT
+            while " ready." not in self.log_text(name):
+                self._check_alive(name)
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"The {name} process did not get ready in time.")
+                time.sleep(0.1)
+
+    def stop_worker(self, kill: bool = False, name: str = "worker") -> None:
+        """SIGTERM: Celery's warm shutdown (the running task finishes); ``kill``: SIGKILL to
+        the whole group, pool children included, as an out-of-memory kill would."""
+        self._stop(name, kill=kill)
 
     def stop(self) -> None:
         for name in list(self.processes):
@@ -224,17 +274,33 @@ class LiveStack:
 
     def _stop(self, name: str, kill: bool = False) -> None:
         process = self.processes.pop(name, None)
-        if process is None or process.poll() is not None:
+        group = name in self._groups
+        self._groups.discard(name)
+        if process is None:
             return
-        if kill:
-            process.kill()
-        else:
-            process.terminate()
+        if process.poll() is None:
+            if kill:
+                self._signal(process, signal.SIGKILL, group=group)
+            else:
+                process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._signal(process, signal.SIGKILL, group=group)
+                process.wait(timeout=5)
+        if group:
+            # Children left behind by a leader that is gone (none after a clean exit).
+            self._signal(process, signal.SIGKILL, group=True)
+
+    @staticmethod
+    def _signal(process: subprocess.Popen, signum: int, *, group: bool) -> None:
         try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+            if group:
+                os.killpg(process.pid, signum)
+            else:
+                process.send_signal(signum)
+        except ProcessLookupError:
+            pass
 
     def _check_alive(self, name: str) -> None:
         process = self.processes.get(name)

@@ -362,7 +362,9 @@ def _advisory_lock_holders() -> set[int]:
 
     rows = _django_query(
         "SELECT DISTINCT a.client_port FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
-        f"WHERE l.locktype = 'advisory' AND l.classid = {ADVISORY_LOCK_FAMILY} AND l.granted"
+        f"WHERE l.locktype = 'advisory' AND l.classid = {ADVISORY_LOCK_FAMILY} AND l.granted "
+        # Advisory locks belong to one database: other matchers on this server don't count.
+        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
     )
     return {row[0] for row in rows}
 
