@@ -11,12 +11,15 @@ the account and the client address, so six digits cannot be brute-forced.
 import base64
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import time
 
 import pyotp
 import segno
+from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -31,6 +34,8 @@ from accounts.exceptions import (
     TwoFactorStateConflict,
 )
 from accounts.models import RecoveryCode, TwoFactorDevice, User
+
+logger = logging.getLogger(__name__)
 
 RECOVERY_CODE_COUNT = 10
 RECOVERY_CODE_LENGTH = 16
@@ -110,15 +115,62 @@ def _code_accept(
     account or the address is locked out; returns whether the code was accepted."""
     account = services.login_account_ident(login="", user=user)
     services.login_lock_check(account=account, ip=ip)
+    _failure_budget_check(user)
     step = _totp_match(device, code)
     if step is not None:
         device.last_used_step = step
         device.save(update_fields=["last_used_step"])
     elif not (recovery and _recovery_use(user, code)):
         services.login_failure_record(account=account, ip=ip)
+        _failure_budget_spend(user)
         return False
     services.login_success_record(account=account)
+    _failure_budget_reset(user)
     return True
+
+
+# The login lockout's count restarts after each lock, so on its own it lets a caller who knows
+# the password try 5 codes every 15 minutes, forever. Consecutive wrong codes are also counted
+# over OTP_FAILURE_WINDOW_SECONDS (a day): at OTP_MAX_FAILURES every code, right or wrong, is
+# refused until the window ends or an operator resets two-factor authentication. Like the
+# lockout it lives in the cache, so a refused request's rollback does not undo the count,
+# and it is open while the cache is down.
+
+
+def _failure_key(user: User) -> str:
+    return f"otp-failures:{user.pk}"
+
+
+def _failure_budget_check(user: User) -> None:
+    limit = settings.OTP_MAX_FAILURES
+    if limit <= 0:
+        return
+    try:
+        failures = cache.get(_failure_key(user), 0)
+        wait = cache.ttl(_failure_key(user)) if failures >= limit else 0
+    except Exception as exc:
+        logger.warning("two-factor failure count not checked: the cache failed (%s)", exc)
+        return
+    if failures >= limit:
+        raise LoginLocked(retry_after=max(int(wait or 0), 1))
+
+
+def _failure_budget_spend(user: User) -> None:
+    if settings.OTP_MAX_FAILURES <= 0:
+        return
+    try:
+        # add() starts the window at the first failure; incr() never extends it.
+        cache.add(_failure_key(user), 0, timeout=settings.OTP_FAILURE_WINDOW_SECONDS)
+        cache.incr(_failure_key(user))
+    except Exception as exc:
+        logger.warning("two-factor failure not counted: the cache failed (%s)", exc)
+
+
+def _failure_budget_reset(user: User) -> None:
+    try:
+        cache.delete(_failure_key(user))
+    except Exception as exc:
+        logger.warning("two-factor failure count not cleared: the cache failed (%s)", exc)
 
 
 def _check(*, user: User, device: TwoFactorDevice, otp_code: str | None, ip, recovery=True):
@@ -299,6 +351,7 @@ def two_factor_reset(*, user_id: int, actor: User, reason: str) -> User:
     }
     RecoveryCode.objects.filter(user=user).delete()
     device.delete()
+    _failure_budget_reset(user)
     services.operator_action_record(
         actor=actor, action="two_factor_reset", target=user, reason=reason, details=details
     )

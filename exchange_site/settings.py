@@ -210,6 +210,10 @@ LOGIN_SLOWDOWN_SECONDS = env.int("LOGIN_SLOWDOWN_SECONDS", default=2)
 LOGIN_LOCKOUT_FAILURES = env.int("LOGIN_LOCKOUT_FAILURES", default=5)
 LOGIN_LOCKOUT_IP_FAILURES = env.int("LOGIN_LOCKOUT_IP_FAILURES", default=20)
 LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
+# Consecutive wrong two-factor codes of one account within OTP_FAILURE_WINDOW_SECONDS: at
+# OTP_MAX_FAILURES every code is refused until the window ends (or an operator resets 2FA).
+OTP_MAX_FAILURES = env.int("OTP_MAX_FAILURES", default=20)
+OTP_FAILURE_WINDOW_SECONDS = env.int("OTP_FAILURE_WINDOW_SECONDS", default=86400)
 # Encrypts API-key secrets at rest (Fernet). Comma-separated: the first encrypts, all decrypt,
 # so a key can be rotated. Any string works (a Fernet key is derived from it); unset, it is
 # derived from SECRET_KEY, which then must not change while keys exist.

@@ -277,3 +277,30 @@ def test_users_without_two_factor_are_unaffected():
         "enabled_at": None,
         "recovery_codes_left": 0,
     }
+
+
+def test_consecutive_wrong_codes_exhaust_a_daily_budget_that_outlives_the_lockout(settings):
+    """The login lockout forgets its count after each lock; the two-factor budget does not:
+    at OTP_MAX_FAILURES even the right code is refused, until an operator reset."""
+    settings.LOGIN_LOCKOUT_FAILURES = 0  # the 15-minute lockout off: only the budget counts
+    settings.LOGIN_LOCKOUT_IP_FAILURES = 0
+    settings.OTP_MAX_FAILURES = 3
+    user = UserFactory()
+    secret, _codes = enable_two_factor(user)
+    TwoFactorDevice.objects.filter(user=user).update(last_used_step=None)
+    wrong = f"{(int(code_at(secret)) + 500_000) % 1_000_000:06d}"
+    for _ in range(2):
+        with pytest.raises(OtpInvalid):
+            twofactor.two_factor_require(user=user, otp_code=wrong)
+    twofactor.two_factor_require(user=user, otp_code=code_at(secret))  # resets the count
+    for _ in range(3):
+        with pytest.raises(OtpInvalid):
+            twofactor.two_factor_require(user=user, otp_code=wrong)
+    with pytest.raises(LoginRateLimited) as refused:
+        twofactor.two_factor_require(user=user, otp_code=code_at(secret, 1))
+    assert 0 < refused.value.details["retry_after"] <= settings.OTP_FAILURE_WINDOW_SECONDS
+
+    operator = UserFactory(is_staff=True, is_superuser=True)
+    twofactor.two_factor_reset(user_id=user.pk, actor=operator, reason="locked out, ID checked")
+    secret, _codes = enable_two_factor(user)
+    twofactor.two_factor_require(user=user, otp_code=code_at(secret, 1))
