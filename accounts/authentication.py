@@ -4,7 +4,9 @@ Access tokens are stateless, so without this check a token issued before a freez
 keep working until it expires.
 """
 
+from django.core.signals import setting_changed
 from django.db import connection
+from django.dispatch import receiver
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from rest_framework import exceptions
 from rest_framework_simplejwt.authentication import JWTAuthentication as SimpleJWTAuthentication
@@ -21,6 +23,13 @@ from exchange_site.db import row_to_instance
 # an order request. A hit still checks the expiry; the user is read on every request.
 _VALIDATED_TOKENS: dict[bytes, object] = {}
 _VALIDATED_TOKENS_MAX = 4096
+
+
+@receiver(setting_changed)
+def _forget_validated_tokens(*, setting, **_kwargs) -> None:
+    # A new signing key (tests override it) must not keep accepting tokens signed with the old.
+    if setting in ("SIMPLE_JWT", "SECRET_KEY"):
+        _VALIDATED_TOKENS.clear()
 
 
 class AccountFrozenFailed(exceptions.AuthenticationFailed):
