@@ -262,7 +262,7 @@ def test_ccxt_pro_watches_the_book_and_every_trade(live_stack, traders):
             await watcher.load_markets()
             await trader_a.load_markets()
             await trader_b.load_markets()
-            book = await watcher.watch_order_book(SYMBOL)
+            book = await asyncio.wait_for(watcher.watch_order_book(SYMBOL), 10)
             first_nonce = book["nonce"]
 
             async def watch_trades():
