@@ -182,6 +182,23 @@ def profile(request):
     "confirm-otp_code", "regenerate-otp_code", "disable-otp_code", "disable-password"
 )
 @never_cache
+def _recovery_codes_form(request, prefix: str, form_name: str, service, *, done: str):
+    """A code form whose service answers with new recovery codes (confirm, regenerate): the
+    form again with the error, or the profile showing the codes this once."""
+    form = OtpCodeForm(request.POST, prefix=prefix)
+    if not form.is_valid():
+        return _render_profile(request, **{form_name: form})
+    try:
+        codes = service(
+            user=request.user, otp_code=form.cleaned_data["otp_code"], ip=client_address(request)
+        )
+    except ExchangeError as exc:
+        form.add_error("otp_code", exc.message)
+        return _render_profile(request, **{form_name: form})
+    messages.success(request, done)
+    return _render_profile(request, recovery_codes=codes)
+
+
 @login_required
 @require_POST
 def profile_two_factor(request):
@@ -195,31 +212,21 @@ def profile_two_factor(request):
             twofactor.two_factor_enrol_begin(user=user)
             return redirect(reverse("profile") + "#two-factor")
         if action == "confirm":
-            otp_form = OtpCodeForm(request.POST, prefix="confirm")
-            if not otp_form.is_valid():
-                return _render_profile(request, otp_form=otp_form)
-            try:
-                codes = twofactor.two_factor_enrol_confirm(
-                    user=user, otp_code=otp_form.cleaned_data["otp_code"], ip=ip
-                )
-            except ExchangeError as exc:
-                otp_form.add_error("otp_code", exc.message)
-                return _render_profile(request, otp_form=otp_form)
-            messages.success(request, "Two-factor authentication is on.")
-            return _render_profile(request, recovery_codes=codes)
+            return _recovery_codes_form(
+                request,
+                "confirm",
+                "otp_form",
+                twofactor.two_factor_enrol_confirm,
+                done="Two-factor authentication is on.",
+            )
         if action == "regenerate":
-            regenerate_form = OtpCodeForm(request.POST, prefix="regenerate")
-            if not regenerate_form.is_valid():
-                return _render_profile(request, regenerate_form=regenerate_form)
-            try:
-                codes = twofactor.two_factor_recovery_codes_regenerate(
-                    user=user, otp_code=regenerate_form.cleaned_data["otp_code"], ip=ip
-                )
-            except ExchangeError as exc:
-                regenerate_form.add_error("otp_code", exc.message)
-                return _render_profile(request, regenerate_form=regenerate_form)
-            messages.success(request, "New recovery codes made; the old ones no longer work.")
-            return _render_profile(request, recovery_codes=codes)
+            return _recovery_codes_form(
+                request,
+                "regenerate",
+                "regenerate_form",
+                twofactor.two_factor_recovery_codes_regenerate,
+                done="New recovery codes made; the old ones no longer work.",
+            )
         if action == "disable":
             disable_form = TwoFactorDisableForm(request.POST, prefix="disable")
             if not disable_form.is_valid():

@@ -106,13 +106,6 @@ def _sliding_window_script(redis):
     return _sliding_window
 
 
-def _redis_client(cache):
-    """The raw redis-py client behind a django-redis cache, or None for another backend."""
-    client = getattr(cache, "client", None)
-    get_client = getattr(client, "get_client", None)
-    return get_client(write=True) if get_client is not None else None
-
-
 class ExchangeRateThrottle(SimpleRateThrottle):
     """A sliding-window limit of one scope, for the requests it ``applies`` to.
 
@@ -127,7 +120,6 @@ class ExchangeRateThrottle(SimpleRateThrottle):
     def __init__(self):
         # SimpleRateThrottle reads its rate once here; ours is read on each request.
         self.rate = self.num_requests = self.duration = None
-        self.history: list[float] = []
         self.cost_needed = 1
         # Requests of the scope in the window, this one included when allowed (the Binance
         # API reports it as X-MBX-ORDER-COUNT-*); None until a request was counted.
@@ -172,9 +164,7 @@ class ExchangeRateThrottle(SimpleRateThrottle):
     def _allow(self, request, view) -> bool:
         self.key = self.get_cache_key(request, view)
         self.now = self.timer()
-        redis = _redis_client(self.cache)
-        if redis is None:
-            return self._allow_in_cache()
+        redis = self.cache.client.get_client(write=True)  # the cache is django-redis
         allowed, count, wait = _sliding_window_script(redis)(
             client=redis,
             keys=[self.cache.make_key(self.key)],
@@ -191,22 +181,6 @@ class ExchangeRateThrottle(SimpleRateThrottle):
             return True
         self._wait = float(wait)
         return self.throttle_failure()
-
-    def _allow_in_cache(self) -> bool:
-        """DRF's history list in the cache, for a cache that is not Redis (not atomic)."""
-        self.history = self.cache.get(self.key, [])
-        while self.history and self.history[-1] <= self.now - self.duration:
-            self.history.pop()
-        self.count = len(self.history)
-        if self.count + self.cost_needed > self.num_requests:
-            index = self.num_requests - self.cost_needed
-            in_range = 0 <= index < len(self.history)
-            self._wait = self.history[index] + self.duration - self.now if in_range else None
-            return self.throttle_failure()
-        self.history[:0] = [self.now] * self.cost_needed
-        self.count += self.cost_needed
-        self.cache.set(self.key, self.history, self.duration)
-        return True
 
     def wait(self):
         """Seconds until enough of the window's requests have aged out for this one."""

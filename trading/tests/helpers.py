@@ -1,12 +1,13 @@
 """Order entry, matcher drives and assertions shared by the trading tests."""
 
-import threading
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import connection
-
-from exchange_site.testing import assert_error, assert_ledger_ok  # noqa: F401 (re-exported)
+from exchange_site.testing import (  # noqa: F401 (re-exported)
+    assert_error,
+    assert_ledger_ok,
+    run_concurrently,
+)
 from trading import services
 from trading.matcher.market import MarketMatcher
 from trading.models import Market, Order, OrderCommand, Trade
@@ -70,27 +71,3 @@ def state() -> State:
         commands=OrderCommand.objects.count(),
         trades=Trade.objects.count(),
     )
-
-
-def run_concurrently(count: int, work) -> list:
-    """Run ``work(i)`` in ``count`` threads released together, each on its own database
-    connection; returns each result or the exception it raised."""
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def worker(i):
-        try:
-            barrier.wait(timeout=10)
-            results[i] = work(i)
-        except Exception as exc:
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads)
-    return results

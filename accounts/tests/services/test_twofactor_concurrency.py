@@ -1,11 +1,9 @@
 """Concurrent uses of one two-factor code, each on its own PostgreSQL connection: the device
 row lock lets exactly one through, for a TOTP code, a recovery code and a withdrawal."""
 
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.test import override_settings
 
 from accounts import twofactor
@@ -13,6 +11,7 @@ from accounts.exceptions import OtpInvalid
 from accounts.models import RecoveryCode
 from accounts.tests.factories import UserFactory
 from accounts.tests.twofactor_helpers import enable_two_factor, fresh_code
+from exchange_site.testing import run_concurrently
 from wallets import services as wallet_services
 from wallets.models import Withdrawal
 from wallets.tests.factories import AssetFactory
@@ -30,28 +29,6 @@ def no_lockout(settings):
     settings.LOGIN_SLOWDOWN_SECONDS = 0
 
 
-def run_concurrently(work):
-    barrier = threading.Barrier(THREADS)
-    results = [None] * THREADS
-
-    def worker(i):
-        try:
-            barrier.wait(timeout=10)
-            results[i] = work(i)
-        except Exception as exc:
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
-
-
 def _one_accepted(results):
     accepted = [r for r in results if not isinstance(r, Exception)]
     refused = [r for r in results if isinstance(r, OtpInvalid)]
@@ -65,7 +42,7 @@ def test_one_totp_code_is_accepted_once_under_concurrency():
     secret, _codes = enable_two_factor(user)
     code = fresh_code(user, secret)
     results = run_concurrently(
-        lambda i: twofactor.two_factor_require(user=user, otp_code=code) or "ok"
+        THREADS, lambda i: twofactor.two_factor_require(user=user, otp_code=code) or "ok"
     )
     _one_accepted(results)
 
@@ -74,7 +51,7 @@ def test_one_recovery_code_is_accepted_once_under_concurrency():
     user = UserFactory()
     _secret, codes = enable_two_factor(user)
     results = run_concurrently(
-        lambda i: twofactor.two_factor_require(user=user, otp_code=codes[0]) or "ok"
+        THREADS, lambda i: twofactor.two_factor_require(user=user, otp_code=codes[0]) or "ok"
     )
     _one_accepted(results)
     assert RecoveryCode.objects.filter(user=user, used_at__isnull=False).count() == 1
@@ -91,9 +68,10 @@ def test_one_code_makes_one_withdrawal_under_concurrency():
     secret, _codes = enable_two_factor(user)
     code = fresh_code(user, secret)
     results = run_concurrently(
+        THREADS,
         lambda i: wallet_services.withdrawal_request(
             user=user, asset_code=asset.code, amount=Decimal(1), address=f"addr-{i}", otp_code=code
-        )
+        ),
     )
     [withdrawal] = _one_accepted(results)
     assert isinstance(withdrawal, Withdrawal)

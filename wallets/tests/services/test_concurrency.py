@@ -1,12 +1,11 @@
 """Concurrent callers, each on its own PostgreSQL connection, can never overdraw."""
 
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from accounts.tests.factories import UserFactory
+from exchange_site.testing import run_concurrently
 from wallets import services
 from wallets.exceptions import DepositLimitExceeded, InsufficientBalance
 from wallets.models import Deposit, LedgerEntry, Withdrawal
@@ -15,29 +14,6 @@ from wallets.tests.factories import AssetFactory
 from wallets.tests.helpers import assert_ledger_ok, balance_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def run_concurrently(count, work):
-    """Run ``work(i)`` in ``count`` threads released together; return results or exceptions."""
-    barrier = threading.Barrier(count)
-    results = [None] * count
-
-    def worker(i):
-        try:
-            barrier.wait(timeout=10)
-            results[i] = work(i)
-        except Exception as exc:
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
 
 
 def test_concurrent_withdrawals_never_overdraw(fund):
