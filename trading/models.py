@@ -234,6 +234,15 @@ class OrderCommand(models.Model):
                 condition=Q(processed_at__isnull=True),
             ),
         ]
+        constraints = [
+            # A second cancel of an order already being cancelled queues nothing: the
+            # one-statement cancel relies on this index (ON CONFLICT DO NOTHING).
+            models.UniqueConstraint(
+                fields=["order"],
+                condition=Q(kind="cancel", processed_at__isnull=True),
+                name="one_pending_cancel_per_order",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.kind} order {self.order_id}"

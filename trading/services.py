@@ -15,10 +15,11 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import DecimalField, F, Q, QuerySet, Value
 from django.db.models.functions import Mod
+from django.utils import timezone
 
 from accounts.exceptions import AccountFrozen
 from accounts.models import User
-from exchange_site.db import insert_select
+from exchange_site.db import insert_select, row_to_instance
 from exchange_site.decimals import decimal_places, decimal_to_str
 from exchange_site.exceptions import ExchangeError
 from exchange_site.metrics import ORDERS_ACCEPTED, orders_refused
@@ -623,26 +624,106 @@ def _insufficient(asset: Asset, required: Decimal, available: Decimal) -> Insuff
     )
 
 
-@transaction.atomic
 def order_cancel(*, user: User, order_id: int) -> Order:
     """Queue a cancel of the user's live order; the matcher decides and releases the reserve.
 
     Commands are consumed in order, so a cancel of an order the matcher has not placed yet
     still lands after its place. Raises ``OrderNotFound`` (404, also for another user's
     order), ``OrderNotCancellable`` (409) when it is already done, ``MarketHalted`` (422).
-    A second cancel of the same order queues nothing more. Locks the order row.
+    A second cancel of the same order queues nothing more: at most one cancel per order is
+    pending (a partial unique index). Locks the order row. On PostgreSQL the lock, the
+    checks and the insert are one statement (``_cancel_in_one_statement``); the matcher is
+    woken after it.
     """
-    # Lock the order row only: locking the joined market row too would queue this behind
-    # the matcher's batch (which updates the market) and could deadlock with it.
-    order = (
-        order_list_for_user(user=user).select_for_update(of=("self",)).filter(pk=order_id).first()
-    )
+    if connection.vendor != "postgresql":
+        return _order_cancel_in_transaction(user=user, order_id=order_id)
+    order, queued = _cancel_in_one_statement(user.pk, order_id)
+    _cancel_checks(order, order_id)
+    if queued:
+        symbol = order.market.symbol
+        transaction.on_commit(lambda: matcher_wake_soon(symbol))
+    return order
+
+
+def _cancel_checks(order: Order | None, order_id: int) -> None:
     if order is None:
         raise OrderNotFound(details={"order_id": order_id})
     if not order.is_live:
         raise OrderNotCancellable(details={"order_id": order.pk, "status": order.status})
     if order.market.status == Market.Status.HALTED:
         raise MarketHalted(details={"symbol": order.market.symbol})
+
+
+def _cancel_sql() -> str:
+    """The cancel statement: lock the order row, and insert the cancel command only if the
+    order is live, its market not halted and no cancel is pending. Every column of the
+    order, its market and the market's assets comes back, aliased ``c0``, ``c1``, ..."""
+    tables = [("o", Order), ("m", Market), ("b", Asset), ("q", Asset)]
+    columns = [(alias, field) for alias, model in tables for field in model._meta.concrete_fields]
+    select = ", ".join(
+        f'{alias}."{field.column}" AS c{n}' for n, (alias, field) in enumerate(columns)
+    )
+    position = {(alias, field.name): f"c{n}" for n, (alias, field) in enumerate(columns)}
+    command = OrderCommand._meta
+    return (
+        f"WITH target AS (SELECT {select} FROM {Order._meta.db_table} AS o "
+        f"JOIN {Market._meta.db_table} AS m ON m.id = o.market_id "
+        f"JOIN {Asset._meta.db_table} AS b ON b.id = m.base_asset_id "
+        f"JOIN {Asset._meta.db_table} AS q ON q.id = m.quote_asset_id "
+        "WHERE o.id = %s AND o.user_id = %s FOR UPDATE OF o), "
+        f"cmd AS (INSERT INTO {command.db_table} (market_id, order_id, kind, created_at) "
+        f"SELECT {position['o', 'market']}, {position['o', 'id']}, %s, %s FROM target "
+        f"WHERE {position['o', 'status']} = ANY(%s) AND {position['m', 'status']} <> %s "
+        "ON CONFLICT (order_id) WHERE kind = 'cancel' AND processed_at IS NULL DO NOTHING "
+        "RETURNING 1) "
+        "SELECT target.*, EXISTS (SELECT 1 FROM cmd) FROM target"
+    )
+
+
+_CANCEL_SQL: str | None = None
+
+
+def _cancel_in_one_statement(user_id: int, order_id: int) -> tuple[Order | None, bool]:
+    """(the order as locked, whether a cancel was queued); (None, False) when the user has
+    no such order. The row lock waits for a matcher batch that is updating the order, and
+    the order then comes back as that batch left it."""
+    global _CANCEL_SQL
+    if _CANCEL_SQL is None:
+        _CANCEL_SQL = _cancel_sql()
+    params = [
+        order_id,
+        user_id,
+        OrderCommand.Kind.CANCEL,
+        timezone.now(),
+        list(Order.LIVE),
+        Market.Status.HALTED,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_CANCEL_SQL, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None, False
+    widths = [len(model._meta.concrete_fields) for model in (Order, Market, Asset, Asset)]
+    parts, start = [], 0
+    for width in widths:
+        parts.append(row[start : start + width])
+        start += width
+    order = row_to_instance(Order, parts[0])
+    order.market = row_to_instance(Market, parts[1])
+    order.market.base_asset = row_to_instance(Asset, parts[2])
+    order.market.quote_asset = row_to_instance(Asset, parts[3])
+    return order, row[-1]
+
+
+@transaction.atomic
+def _order_cancel_in_transaction(*, user: User, order_id: int) -> Order:
+    """``order_cancel`` off PostgreSQL (SQLite under ``make run``): ORM statements."""
+    # Lock the order row only: locking the joined market row too would queue this behind
+    # the matcher's batch (which updates the market) and could deadlock with it.
+    order = (
+        order_list_for_user(user=user).select_for_update(of=("self",)).filter(pk=order_id).first()
+    )
+    _cancel_checks(order, order_id)
     already = OrderCommand.objects.filter(
         order=order, kind=OrderCommand.Kind.CANCEL, processed_at__isnull=True
     ).exists()
@@ -675,7 +756,8 @@ def order_cancel_all(*, user: User, symbol: str | None = None) -> list[int]:
         for order in orders
         if order.pk not in pending
     ]
-    OrderCommand.objects.bulk_create(commands)
+    # A cancel of one of these that raced in since the read above is already pending.
+    OrderCommand.objects.bulk_create(commands, ignore_conflicts=True)
     for market_symbol in {command.order.market.symbol for command in commands}:
         transaction.on_commit(lambda s=market_symbol: matcher_wake(s))
     return [command.order_id for command in commands]

@@ -121,7 +121,7 @@ class OrderDetailApi(APIView):
     @extend_schema(tags=["orders"], operation_id="orders_get", responses=OrderOutputSerializer)
     def get(self, request, order_id):
         order = selectors.order_get_for_user(user=request.user, order_id=order_id)
-        return Response(OrderOutputSerializer(order).data)
+        return Response(order_output(order))
 
     @extend_schema(
         tags=["orders"],
@@ -131,7 +131,7 @@ class OrderDetailApi(APIView):
     )
     def delete(self, request, order_id):
         order = services.order_cancel(user=request.user, order_id=order_id)
-        return Response(OrderOutputSerializer(order).data, status=status.HTTP_202_ACCEPTED)
+        return Response(order_output(order), status=status.HTTP_202_ACCEPTED)
 
 
 class OrderBatchApi(APIView):

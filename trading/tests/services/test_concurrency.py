@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 import pytest
+from django.db import IntegrityError, transaction
 
 from trading import services
 from trading.models import Order, OrderCommand
@@ -56,3 +57,48 @@ def test_concurrent_orders_never_reserve_more_than_is_available(market, trader, 
     assert Order.objects.count() == 7
     assert balance_of(user, usd) == (D(50), D(700))
     assert_ledger_ok()
+
+
+def _resting_order(user) -> Order:
+    order, _ = services.order_place(
+        user=user,
+        request=services.OrderRequest(
+            symbol="BTC-USD", side="buy", order_type="limit", price=D(100), quantity=D(1)
+        ),
+    )
+    return order
+
+
+def test_concurrent_cancels_of_one_order_queue_one_cancel(market, trader, usd):
+    user = trader(market, usd="1000")
+    order = _resting_order(user)
+
+    results = run_concurrently(8, lambda i: services.order_cancel(user=user, order_id=order.pk))
+
+    assert all(isinstance(r, Order) and r.pk == order.pk for r in results), results
+    assert OrderCommand.objects.filter(order=order, kind="cancel").count() == 1
+
+
+def test_cancel_all_racing_single_cancels_queues_one_cancel_per_order(market, trader, usd):
+    user = trader(market, usd="1000")
+    orders = [_resting_order(user) for _ in range(3)]
+
+    def work(i):
+        if i % 2:
+            return services.order_cancel_all(user=user)
+        return services.order_cancel(user=user, order_id=orders[i % 3].pk)
+
+    results = run_concurrently(8, work)
+
+    assert not [r for r in results if isinstance(r, Exception)], results
+    for order in orders:
+        assert OrderCommand.objects.filter(order=order, kind="cancel").count() == 1
+
+
+def test_the_database_refuses_a_second_pending_cancel(market, trader, usd):
+    user = trader(market, usd="1000")
+    order = _resting_order(user)
+    services.order_cancel(user=user, order_id=order.pk)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        OrderCommand.objects.create(market=market, order=order, kind="cancel")
