@@ -391,15 +391,17 @@ class MarketMatcher:
         self._insert_trades(trades)
         result.candles = candles_apply_trades(market_id=self.market_id, trades=trades)
         batch = self.batches + 1
-        result.balances = balance_changes_apply(
-            changes=self._trade_changes(trades, batch) + releases, publish=False
-        )
         update_rows(
             Order, ORDER_UPDATE_FIELDS, [state.update_row(now) for state in touched.values()]
         )
-        self.batches = batch
         self._market_update(book.seq, batch, now, last_price)
         self._mark_processed([command[0] for command in commands], now, batch)
+        # Balances last: their row locks are held until the commit, and order entry waits
+        # on them to reserve; taken earlier they were held across the writes above.
+        result.balances = balance_changes_apply(
+            changes=self._trade_changes(trades, batch) + releases, publish=False
+        )
+        self.batches = batch
         result.trades = trades
         result.orders = list(touched.values())
         return result
