@@ -261,15 +261,20 @@ class HttpClient:
 
 
 async def client(
-    url: str, token: str, plan: Plan, stats: Stats, stop: asyncio.Event, seed: int
+    url: str, tokens: list[str], plan: Plan, stats: Stats, stop: asyncio.Event, seed: int
 ) -> None:
+    """One closed-loop client: a request, its answer, the next. With several users' tokens
+    it takes them in turn (each user's own orders are the ones it cancels), so that more
+    users than clients share the load and no one user meets its order rate limit."""
     rng = random.Random(seed)
-    http = HttpClient(url, token)
+    sessions = [(HttpClient(url, token), deque(maxlen=1000)) for token in tokens]
     names = [name for name, _ in plan.mix]
     weights = [weight for _, weight in plan.mix]
-    mine: deque[int] = deque(maxlen=1000)
+    turn = 0
     try:
         while not stop.is_set():
+            http, mine = sessions[turn % len(sessions)]
+            turn += 1
             kind = rng.choices(names, weights)[0]
             if kind == "cancel" and not mine:
                 kind = "limit"
@@ -299,7 +304,8 @@ async def client(
             stats.requests += 1
             _count(stats, kind, plan, status, payload, mine)
     finally:
-        http.close()
+        for http, _ in sessions:
+            http.close()
 
 
 def _market_share(plan: Plan) -> float:
@@ -350,6 +356,14 @@ async def preflight(url: str, token: str) -> None:
         raise ValueError(f"{url}/api/v1/users/profile answered {status}")
 
 
+def _tokens_of_client(tokens: list[tuple[int, str]], n: int, clients: int) -> list[str]:
+    """Client ``n``'s users: every ``clients``-th from the ``n``-th, or one shared user when
+    there are fewer users than clients."""
+    if len(tokens) <= clients:
+        return [tokens[n % len(tokens)][1]]
+    return [token for _, token in tokens[n::clients]]
+
+
 async def drive(options: dict, plan: Plan, tokens: list[tuple[int, str]]) -> tuple[Stats, float]:
     stats = Stats()
     stop = asyncio.Event()
@@ -363,9 +377,12 @@ async def drive(options: dict, plan: Plan, tokens: list[tuple[int, str]]) -> tup
         progress = tqdm(total=total, unit="order", file=sys.stderr, dynamic_ncols=True)
     await preflight(url, tokens[0][1])
     started = time.perf_counter()
+    clients = options["clients"]
     tasks = [
-        asyncio.create_task(client(url, tokens[n % len(tokens)][1], plan, stats, stop, seed + n))
-        for n in range(options["clients"])
+        asyncio.create_task(
+            client(url, _tokens_of_client(tokens, n, clients), plan, stats, stop, seed + n)
+        )
+        for n in range(clients)
     ]
     shown = 0
     while True:

@@ -55,11 +55,24 @@ def test_loadtest_places_cancels_drains_and_checks_the_ledger(stack):
         user__email__startswith="loadtest-", status__in=Order.LIVE
     ).exists()
 
-    code, report, text = run(stack.web_url, clients=2, batch=True, orders=200, duration=10.0)
+    code, report, text = run(
+        stack.web_url, clients=2, users=4, batch=True, orders=200, duration=10.0
+    )
 
     assert code == 0, text
     assert report["mode"] == "batch"
     assert report["orders_accepted"] >= 200
+    # Two clients took turns with four users: all eight users of the two runs placed orders.
+    traders = Order.objects.filter(user__email__startswith="loadtest-").values("user_id")
+    assert traders.distinct().count() == 8
+
+
+def test_clients_share_the_users_between_them():
+    tokens = [(n, f"token-{n}") for n in range(5)]
+
+    assert loadtest._tokens_of_client(tokens, 0, 2) == ["token-0", "token-2", "token-4"]
+    assert loadtest._tokens_of_client(tokens, 1, 2) == ["token-1", "token-3"]
+    assert loadtest._tokens_of_client(tokens, 6, 8) == ["token-1"]  # fewer users than clients
 
 
 def test_loadtest_fails_when_a_target_is_missed(stack):
