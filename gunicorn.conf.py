@@ -8,11 +8,13 @@ import os
 from pathlib import Path
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
-# One sync worker per core. On the 2-core box a DB-bound DRF view did 655 requests/s with
-# 2 sync workers, 626 with 3, 629 with 4 and 571 as gthread 2x8 (whose p99 also rose from
-# 76 to 116 ms): order entry is CPU-bound, so threads only add GIL hand-offs, and a worker
-# per core leaves PostgreSQL, the matcher and Redis their share of the CPU.
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Sync workers, one more than the cores. On the 2-core box a DB-bound DRF view did 655
+# requests/s with 2 sync workers, 626 with 3 and 571 as gthread 2x8 (whose p99 also rose
+# from 76 to 116 ms): threads only add GIL hand-offs. Order entry waits on PostgreSQL and
+# Redis several times per request, and a third worker fills those waits: single orders
+# went from 376 to 439 accepted/s and batches from ~2,400 to ~2,900 (docs/PERFORMANCE.md);
+# a fourth added nothing.
+workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 worker_class = "gthread" if threads > 1 else "sync"
 # A sync worker serves one connection at a time; the kernel queues the rest.

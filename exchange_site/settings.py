@@ -40,7 +40,7 @@ PORT = env.int("PORT", default=8000)
 WS_PORT = env.int("WS_PORT", default=8001)
 # Where browsers open WebSockets. Empty means "the page's host on WS_PORT" (resolved in JS).
 WS_PUBLIC_URL = env.str("WS_PUBLIC_URL", default="")
-WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=2)
+WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=3)
 
 INSTALLED_APPS = [
     "daphne",

@@ -109,7 +109,7 @@ def main() -> int:
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("PORT", "8000")
     env.setdefault("WS_PORT", "8001")
-    env.setdefault("WEB_CONCURRENCY", "2")
+    env.setdefault("WEB_CONCURRENCY", "3")
     env.setdefault("VAR_DIR", str(VAR))
     env.setdefault("DEBUG", "0")
     env.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
