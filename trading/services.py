@@ -561,6 +561,11 @@ def _place_batch(user: User, requests: list[OrderRequest]) -> list:
             checked.append(exc)
 
     wanted = sorted({item.asset.pk for item in checked if isinstance(item, _Accepted)})
+    ids = None
+    if connection.vendor == "postgresql" and wanted:
+        # Before the balance locks, which the matcher may be waiting for: every statement
+        # and every bit of Python between them and the commit makes it wait longer.
+        ids = _batch_ids(sum(isinstance(item, _Accepted) for item in checked))
     # The matcher locks balance rows in (user_id, asset_id) order too: no deadlock.
     before = {
         asset_id: (available, locked)
@@ -594,8 +599,8 @@ def _place_batch(user: User, requests: list[OrderRequest]) -> list:
     if not accepted:
         return results
     try:
-        if connection.vendor == "postgresql":
-            balances = _write_batch(user, accepted, before)
+        if ids is not None:
+            balances = _write_batch(user, accepted, before, ids)
         else:
             balances = _write_batch_with_the_orm(accepted)
     except IntegrityError as exc:
@@ -607,6 +612,7 @@ def _place_batch(user: User, requests: list[OrderRequest]) -> list:
 
 
 _ORDER_INSERT_FIELDS = tuple(field.name for field in Order._meta.concrete_fields)
+_ORDER_ATTNAMES = tuple(field.attname for field in Order._meta.concrete_fields)
 _LEDGER_INSERT_FIELDS = (
     "user",
     "asset",
@@ -621,27 +627,40 @@ _LEDGER_INSERT_FIELDS = (
 _COMMAND_INSERT_FIELDS = ("id", "market", "order", "kind", "created_at")
 
 
-def _write_batch(user: User, accepted: list[_Accepted], before: dict) -> dict:
-    """Store a batch's accepted orders, reserves, ledger lines and place commands with two
-    statements whatever its size: the ids first (the commands must follow the batch's
-    order), then one data-modifying WITH of ``INSERT ... SELECT * FROM unnest(arrays)``.
-    The balance rows are already locked; ``before`` holds their (available, locked)."""
+def _batch_ids(count: int) -> tuple[list[int], list[int]]:
+    """``count`` new order ids and as many command ids, each list ascending: the commands
+    must follow the batch's order. Ids a refused order does not use are left as gaps."""
     with connection.cursor() as cursor:
-        cursor.execute(_BATCH_IDS_SQL, [len(accepted)])
+        cursor.execute(_BATCH_IDS_SQL, [count])
         ids = cursor.fetchall()
-    order_ids = sorted(order_id for order_id, _ in ids)
-    command_ids = sorted(command_id for _, command_id in ids)
+    return sorted(order_id for order_id, _ in ids), sorted(command_id for _, command_id in ids)
+
+
+# nextval per row, in row order: each column comes back ascending, and sorting makes sure.
+_BATCH_IDS_SQL = (
+    "SELECT nextval(pg_get_serial_sequence('trading_order', 'id')), "
+    "nextval(pg_get_serial_sequence('trading_ordercommand', 'id')) "
+    "FROM generate_series(1, %s)"
+)
+
+
+def _write_batch(
+    user: User, accepted: list[_Accepted], before: dict, ids: tuple[list[int], list[int]]
+) -> dict:
+    """Store a batch's accepted orders, reserves, ledger lines and place commands in ONE
+    statement whatever its size: a data-modifying WITH of ``INSERT ... SELECT * FROM
+    unnest(arrays)`` and the reserve UPDATE, with the ids ``_batch_ids`` reserved. The
+    balance rows are already locked; ``before`` holds their (available, locked)."""
     now = timezone.now()
-    database = connection
-    fields = [Order._meta.get_field(name) for name in _ORDER_INSERT_FIELDS]
     order_rows, ledger_rows, command_rows = [], [], []
     reserved: dict[int, Decimal] = {}
-    for item, order_id, command_id in zip(accepted, order_ids, command_ids, strict=True):
+    for item, order_id, command_id in zip(accepted, *ids, strict=False):
         order = item.order
         order.pk = order_id
-        order_rows.append(
-            tuple(field.get_db_prep_save(field.pre_save(order, True), database) for field in fields)
-        )
+        # What Django's INSERT would store: the auto_now fields are the only ones that
+        # change on save, and every other value is already in its stored form.
+        order.created_at = order.updated_at = now
+        order_rows.append(tuple(getattr(order, name) for name in _ORDER_ATTNAMES))
         order._state.adding = False
         reserve = item.reserve
         ledger_rows.append(
@@ -658,7 +677,7 @@ def _write_batch(user: User, accepted: list[_Accepted], before: dict) -> dict:
             )
         )
         command_rows.append((command_id, order.market_id, order_id, OrderCommand.Kind.PLACE, now))
-        reserved[item.asset.pk] = reserved.get(item.asset.pk, ZERO) + item.reserve
+        reserved[item.asset.pk] = reserved.get(item.asset.pk, ZERO) + reserve
     orders_sql, orders_params = unnest_insert(Order, _ORDER_INSERT_FIELDS, order_rows)
     ledger_sql, ledger_params = unnest_insert(LedgerEntry, _LEDGER_INSERT_FIELDS, ledger_rows)
     command_sql, command_params = unnest_insert(OrderCommand, _COMMAND_INSERT_FIELDS, command_rows)
@@ -687,14 +706,6 @@ def _write_batch(user: User, accepted: list[_Accepted], before: dict) -> dict:
         )
         for asset_id in assets
     }
-
-
-# nextval per row, in row order: each column comes back ascending, and sorting makes sure.
-_BATCH_IDS_SQL = (
-    "SELECT nextval(pg_get_serial_sequence('trading_order', 'id')), "
-    "nextval(pg_get_serial_sequence('trading_ordercommand', 'id')) "
-    "FROM generate_series(1, %s)"
-)
 
 
 def _write_batch_with_the_orm(accepted: list[_Accepted]) -> dict:

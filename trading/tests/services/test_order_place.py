@@ -269,3 +269,47 @@ def test_a_market_changed_behind_the_cache_applies_to_the_very_next_order(market
     with pytest.raises(MarketHalted):
         services.order_place(user=rich, request=request(price="101", quantity="1"))
     assert Order.objects.count() == 2
+
+
+def _stored(order_id: int) -> dict:
+    row = Order.objects.filter(pk=order_id).values().get()
+    return {k: v for k, v in row.items() if k not in ("id", "created_at", "updated_at")}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"price": "100.5", "quantity": "0.25", "client_order_id": "a/b:c.1"},
+        {"side": "sell", "price": "101", "quantity": "1", "post_only": True},
+        {"order_type": "market", "quote_quantity": "50"},
+        {"order_type": "stop_limit", "stop_price": "90", "price": "89", "quantity": "1"},
+        {"price": "99", "quantity": "2", "time_in_force": "IOC"},
+    ],
+)
+def test_a_batch_stores_each_order_exactly_as_a_single_placement_does(market, rich, fields):
+    single, _ = services.order_place(user=rich, request=request(**fields))
+    if fields.get("client_order_id"):
+        fields = {**fields, "client_order_id": fields["client_order_id"] + "-batch"}
+    ((batched, created),) = services.order_place_batch(user=rich, requests=[request(**fields)])
+
+    assert created
+    expected = {**_stored(single.pk), "client_order_id": fields.get("client_order_id")}
+    assert _stored(batched.pk) == expected
+    assert batched.created_at == Order.objects.get(pk=batched.pk).created_at
+    command = OrderCommand.objects.get(order_id=batched.pk)
+    assert (command.kind, command.market_id, command.processed_at) == ("place", market.pk, None)
+    reserve = LedgerEntry.objects.get(reference_id=batched.pk, kind=LedgerKind.ORDER_RESERVE)
+    assert reserve.locked_delta == batched.reserved == single.reserved
+    assert_ledger_ok()
+
+
+def test_a_batch_commands_follow_the_batch_order(market, rich):
+    requests = [request(price=str(100 + n), quantity="0.1") for n in range(20)]
+
+    placed = services.order_place_batch(user=rich, requests=requests)
+
+    order_ids = [order.pk for order, _ in placed]
+    commands = list(OrderCommand.objects.order_by("id").values_list("order_id", flat=True))
+    assert commands == order_ids == sorted(order_ids)
+    prices = list(Order.objects.order_by("id").values_list("price", flat=True))
+    assert prices == [D(100 + n) for n in range(20)]
