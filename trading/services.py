@@ -769,7 +769,13 @@ def _cancel_checks(order: Order | None, order_id: int) -> None:
 def _cancel_sql() -> str:
     """The cancel statement: lock the order row, and insert the cancel command only if the
     order is live, its market not halted and no cancel is pending. Every column of the
-    order, its market and the market's assets comes back, aliased ``c0``, ``c1``, ..."""
+    order, its market and the market's assets comes back, aliased ``c0``, ``c1``, ...
+
+    The lock is FOR NO KEY UPDATE, like the matcher's own UPDATE of the row: it orders the
+    cancel with the matcher and with other cancels of the order, and does not block the
+    foreign-key checks (FOR KEY SHARE) of another transaction's pending cancel for it,
+    which this statement may be waiting for in the unique index: FOR UPDATE deadlocked
+    there against ``order_cancel_all``."""
     tables = [("o", Order), ("m", Market), ("b", Asset), ("q", Asset)]
     columns = [(alias, field) for alias, model in tables for field in model._meta.concrete_fields]
     select = ", ".join(
@@ -782,7 +788,7 @@ def _cancel_sql() -> str:
         f"JOIN {Market._meta.db_table} AS m ON m.id = o.market_id "
         f"JOIN {Asset._meta.db_table} AS b ON b.id = m.base_asset_id "
         f"JOIN {Asset._meta.db_table} AS q ON q.id = m.quote_asset_id "
-        "WHERE o.id = %s AND o.user_id = %s FOR UPDATE OF o), "
+        "WHERE o.id = %s AND o.user_id = %s FOR NO KEY UPDATE OF o), "
         f"cmd AS (INSERT INTO {command.db_table} (market_id, order_id, kind, created_at) "
         f"SELECT {position['o', 'market']}, {position['o', 'id']}, %s, %s FROM target "
         f"WHERE {position['o', 'status']} = ANY(%s) AND {position['m', 'status']} <> %s "
@@ -854,7 +860,14 @@ def order_cancel_all(*, user: User, symbol: str | None = None) -> list[int]:
 
     Returns the ids of the orders a cancel was queued for. Halted markets are skipped.
     """
-    orders = Order.objects.filter(user=user, status__in=Order.LIVE).select_related("market")
+    # In id order: the cancels are inserted in that order, so two callers cancelling some of
+    # the same orders wait on each other's pending-cancel index entries in the same order
+    # and cannot deadlock.
+    orders = (
+        Order.objects.filter(user=user, status__in=Order.LIVE)
+        .select_related("market")
+        .order_by("id")
+    )
     if symbol:
         orders = orders.filter(market=market_get_by_symbol(symbol=symbol))
     orders = orders.exclude(market__status=Market.Status.HALTED)
@@ -1124,7 +1137,7 @@ def orders_cancel_queue(*, orders: QuerySet[Order]) -> list[int]:
     """
     live = list(
         orders.filter(status__in=Order.LIVE)
-        .select_for_update(of=("self",))
+        .select_for_update(of=("self",), no_key=True)
         .order_by("id")
         .values_list("id", "market_id", "market__symbol")
     )
