@@ -68,6 +68,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-rate", type=float, default=None, help="Fail under this orders/s.")
     parser.add_argument("--max-p99-ms", type=float, default=None, help="Fail over this p99.")
     parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
+    parser.add_argument(
+        "--vacuum",
+        action="store_true",
+        help="VACUUM ANALYZE the order-entry tables first (for servers without autovacuum).",
+    )
 
 
 @dataclass
@@ -462,6 +467,30 @@ def percentile(values: list[float], share: float) -> float:
     return statistics.quantiles(values, n=1000, method="inclusive")[int(share * 1000) - 1]
 
 
+def autovacuum_on() -> bool:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW autovacuum")
+        return cursor.fetchone()[0] == "on"
+
+
+def vacuum_order_tables() -> None:
+    """VACUUM ANALYZE the tables order entry and the matcher churn. Without autovacuum
+    their dead rows pile up run after run, and every run is slower than the one before
+    (here 511 accepted orders/s on a fresh database, 447 four runs later, 504-516 again
+    after a VACUUM)."""
+    from django.db import connection
+
+    from accounts.models import User
+    from trading.models import Order, OrderCommand, Trade
+    from wallets.models import Balance, LedgerEntry
+
+    with connection.cursor() as cursor:
+        for model in (Order, OrderCommand, Balance, LedgerEntry, Trade, User):
+            cursor.execute(f'VACUUM (ANALYZE) "{model._meta.db_table}"')
+
+
 def run(options: dict, out=sys.stdout) -> int:
     """The whole load test; returns the exit code."""
     from django.db import close_old_connections
@@ -470,6 +499,15 @@ def run(options: dict, out=sys.stdout) -> int:
     from trading.models import Trade
     from trading.services import order_cancel_all
 
+    autovacuum = autovacuum_on()
+    if options["vacuum"]:
+        vacuum_order_tables()
+    elif not autovacuum:
+        print(
+            "warning: PostgreSQL's autovacuum is off: dead rows pile up and each run is "
+            "slower than the last; use --vacuum (or VACUUM ANALYZE) between runs",
+            file=sys.stderr,
+        )
     plan, tokens, users = prepare(options)
     window_start = timezone.now()
     stats, elapsed = _run_loop(drive(options, plan, tokens))
@@ -493,6 +531,8 @@ def run(options: dict, out=sys.stdout) -> int:
         "matcher_lag_ms": lag_ms,
         "matcher_pending": pending,
         "errors": dict(sorted(stats.errors.items())),
+        "autovacuum": autovacuum,
+        "vacuumed": options["vacuum"],
     }
     if not options["keep_orders"]:
         for user in users:
@@ -548,6 +588,11 @@ def _table(report: dict) -> str:
     errors = report["errors"] or {"none": 0}
     rows += [(f"errors {name}", f"{count:,}") for name, count in errors.items()]
     rows += [
+        (
+            "PostgreSQL autovacuum",
+            ("on" if report["autovacuum"] else "off")
+            + (", tables vacuumed before the run" if report["vacuumed"] else ""),
+        ),
         ("matcher drained", "yes" if report["drained"] else "NO"),
         ("check_ledger", "ok" if report["ledger_ok"] else "FAILED"),
     ]

@@ -39,10 +39,13 @@ def run(url: str, **overrides) -> tuple[int, dict, str]:
 
 
 def test_loadtest_places_cancels_drains_and_checks_the_ledger(stack):
-    code, report, text = run(stack.web_url, clients=4, duration=2.0)
+    code, report, text = run(stack.web_url, clients=4, duration=2.0, vacuum=True)
 
     assert code == 0, text
     assert report["mode"] == "single"
+    assert report["vacuumed"] is True
+    assert report["autovacuum"] in (True, False)
+    assert "PostgreSQL autovacuum" in text
     assert report["ok"]
     assert report["ledger_ok"]
     assert report["orders_accepted"] > 10
