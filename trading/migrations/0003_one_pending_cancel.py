@@ -2,12 +2,15 @@ from django.db import migrations, models
 
 # Before the constraint: an order with several pending cancels (order_cancel_all raced
 # order_cancel) keeps its first one. The others would have been no-ops for the matcher.
+# Portable SQL: SQLite (`make run`) runs this migration too.
 DROP_DUPLICATE_PENDING_CANCELS = """
-DELETE FROM trading_ordercommand AS c
-USING trading_ordercommand AS first
-WHERE c.kind = 'cancel' AND c.processed_at IS NULL
-  AND first.kind = 'cancel' AND first.processed_at IS NULL
-  AND first.order_id = c.order_id AND first.id < c.id
+DELETE FROM trading_ordercommand
+WHERE kind = 'cancel' AND processed_at IS NULL AND EXISTS (
+    SELECT 1 FROM trading_ordercommand AS earlier
+    WHERE earlier.kind = 'cancel' AND earlier.processed_at IS NULL
+      AND earlier.order_id = trading_ordercommand.order_id
+      AND earlier.id < trading_ordercommand.id
+)
 """
 
 
