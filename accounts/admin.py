@@ -11,7 +11,7 @@ from django.utils.html import format_html, format_html_join
 
 from accounts import services, twofactor
 from accounts.models import ApiKey, OperatorAction, RecoveryCode, TwoFactorDevice, User
-from exchange_site.admin_tools import ReadOnlyAdmin, reason_for_action, run_each, user_filter
+from exchange_site.admin_tools import ReadOnlyAdmin, run_each_with_reason, user_filter
 
 
 class AccountCreationForm(UserCreationForm):
@@ -142,68 +142,48 @@ class UserAdmin(DjangoUserAdmin):
         description="Freeze selected users (cancels their orders)", permissions=["freeze"]
     )
     def freeze(self, request, queryset):
-        reason, form = reason_for_action(
+        return run_each_with_reason(
             self,
             request,
             queryset,
+            lambda user, reason: services.user_freeze(
+                user_id=user.pk, actor=request.user, reason=reason
+            ),
             title="Freeze users",
             question="Freeze these accounts? They can no longer log in, trade or withdraw; "
             "their tokens stop working and their open orders are cancelled.",
-        )
-        if form:
-            return form
-        run_each(
-            self,
-            request,
-            queryset,
-            lambda user: services.user_freeze(user_id=user.pk, actor=request.user, reason=reason),
             done="{count} user(s) frozen; their open orders are being cancelled.",
         )
-        return None
 
     @admin.action(description="Unfreeze selected users", permissions=["freeze"])
     def unfreeze(self, request, queryset):
-        reason, form = reason_for_action(
+        return run_each_with_reason(
             self,
             request,
             queryset,
+            lambda user, reason: services.user_unfreeze(
+                user_id=user.pk, actor=request.user, reason=reason
+            ),
             title="Unfreeze users",
             question="Unfreeze these accounts? Logins, trading and withdrawals work again.",
-        )
-        if form:
-            return form
-        run_each(
-            self,
-            request,
-            queryset,
-            lambda user: services.user_unfreeze(user_id=user.pk, actor=request.user, reason=reason),
             done="{count} user(s) unfrozen.",
         )
-        return None
 
     @admin.action(description="Reset two-factor authentication", permissions=["freeze"])
     def reset_two_factor(self, request, queryset):
-        reason, form = reason_for_action(
+        return run_each_with_reason(
             self,
             request,
             queryset,
+            lambda user, reason: twofactor.two_factor_reset(
+                user_id=user.pk, actor=request.user, reason=reason
+            ),
             title="Reset two-factor authentication",
             question="Remove these users' two-factor authentication (authenticator and "
             "recovery codes)? Their password alone logs them in until they set it up again. "
             "Do this only once you have verified who is asking.",
-        )
-        if form:
-            return form
-        run_each(
-            self,
-            request,
-            queryset,
-            lambda user: twofactor.two_factor_reset(
-                user_id=user.pk, actor=request.user, reason=reason
-            ),
             done="Two-factor authentication reset for {count} user(s).",
         )
-        return None
 
 
 @admin.register(ApiKey)

@@ -467,9 +467,13 @@ def percentile(values: list[float], share: float) -> float:
     return statistics.quantiles(values, n=1000, method="inclusive")[int(share * 1000) - 1]
 
 
-def autovacuum_on() -> bool:
+def autovacuum_on() -> bool | None:
+    """PostgreSQL's ``autovacuum`` setting; None on another database (SQLite under
+    ``make run``), which has no such thing."""
     from django.db import connection
 
+    if connection.vendor != "postgresql":
+        return None
     with connection.cursor() as cursor:
         cursor.execute("SHOW autovacuum")
         return cursor.fetchone()[0] == "on"
@@ -500,9 +504,9 @@ def run(options: dict, out=sys.stdout) -> int:
     from trading.services import order_cancel_all
 
     autovacuum = autovacuum_on()
-    if options["vacuum"]:
+    if options["vacuum"] and autovacuum is not None:
         vacuum_order_tables()
-    elif not autovacuum:
+    elif autovacuum is False:
         print(
             "warning: PostgreSQL's autovacuum is off: dead rows pile up and each run is "
             "slower than the last; use --vacuum (or VACUUM ANALYZE) between runs",
@@ -532,7 +536,7 @@ def run(options: dict, out=sys.stdout) -> int:
         "matcher_pending": pending,
         "errors": dict(sorted(stats.errors.items())),
         "autovacuum": autovacuum,
-        "vacuumed": options["vacuum"],
+        "vacuumed": options["vacuum"] and autovacuum is not None,
     }
     if not options["keep_orders"]:
         for user in users:
@@ -590,7 +594,7 @@ def _table(report: dict) -> str:
     rows += [
         (
             "PostgreSQL autovacuum",
-            ("on" if report["autovacuum"] else "off")
+            {True: "on", False: "off", None: "n/a (not PostgreSQL)"}[report["autovacuum"]]
             + (", tables vacuumed before the run" if report["vacuumed"] else ""),
         ),
         ("matcher drained", "yes" if report["drained"] else "NO"),

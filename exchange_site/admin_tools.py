@@ -77,6 +77,18 @@ def run_each(modeladmin, request, objects, call, *, done: str) -> int:
     return count
 
 
+def run_each_with_reason(
+    modeladmin, request, queryset, call, *, title: str, question: str, done: str
+):
+    """A reason-asking action whole: ``reason_for_action``, then ``run_each`` with
+    ``call(obj, reason)``. Returns what the action returns: the form, or None once done."""
+    reason, form = reason_for_action(modeladmin, request, queryset, title=title, question=question)
+    if form:
+        return form
+    run_each(modeladmin, request, queryset, lambda obj: call(obj, reason), done=done)
+    return None
+
+
 def user_filter(*fields: str, title: str = "user"):
     """A list filter on one user, chosen by id in the URL (``?user=42``): the dashboard and
     the user pages link to it; a select of every user would not scale."""

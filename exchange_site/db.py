@@ -180,3 +180,14 @@ def row_to_instance(model: type[models.Model], values: Sequence):
     """A model instance from a row holding its concrete fields' values in field order."""
     names = [field.attname for field in model._meta.concrete_fields]
     return model.from_db(connection.alias, names, list(values))
+
+
+def row_to_instances(models_in_row: Sequence[type[models.Model]], values: Sequence) -> list:
+    """One instance per model from a row of joined tables holding each model's concrete
+    fields in turn, in the order of ``models_in_row``."""
+    instances, start = [], 0
+    for model in models_in_row:
+        end = start + len(model._meta.concrete_fields)
+        instances.append(row_to_instance(model, values[start:end]))
+        start = end
+    return instances

@@ -7,7 +7,12 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
-from exchange_site.admin_tools import ReadOnlyAdmin, reason_for_action, run_each, user_filter
+from exchange_site.admin_tools import (
+    ReadOnlyAdmin,
+    reason_for_action,
+    run_each_with_reason,
+    user_filter,
+)
 from trading import services
 from trading.models import Market, Order, OrderCommand, Trade
 
@@ -101,19 +106,17 @@ class MarketAdmin(admin.ModelAdmin):
         obj.pk, obj.symbol = market.pk, market.symbol
 
     def _set_status(self, request, queryset, status: str, *, title: str, question: str):
-        reason, form = reason_for_action(self, request, queryset, title=title, question=question)
-        if form:
-            return form
-        run_each(
+        return run_each_with_reason(
             self,
             request,
             queryset,
-            lambda market: services.market_status_set(
+            lambda market, reason: services.market_status_set(
                 market_id=market.pk, status=status, actor=request.user, reason=reason
             ),
+            title=title,
+            question=question,
             done=f"{{count}} market(s) now {status.replace('_', '-')}.",
         )
-        return None
 
     @admin.action(
         description="Halt selected markets (no orders, no cancels)", permissions=["status"]

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django_redis import get_redis_connection
 
 from accounts.models import User
-from exchange_site.db import decimal_sums, row_to_instance
+from exchange_site.db import decimal_sums, row_to_instances
 from trading.exceptions import MarketNotFound, OrderNotFound
 from trading.matcher.publish import book_key, heartbeat_key
 from trading.models import Market, Order, OrderCommand, Trade
@@ -76,11 +76,7 @@ def market_get_for_order_entry(
     if row is None:
         _MARKET_CACHE.pop(key, None)
         raise MarketNotFound(details={"symbol": symbol})
-    market_width = len(Market._meta.concrete_fields)
-    asset_width = len(Asset._meta.concrete_fields)
-    market = row_to_instance(Market, row[:market_width])
-    market.base_asset = row_to_instance(Asset, row[market_width : market_width + asset_width])
-    market.quote_asset = row_to_instance(Asset, row[market_width + asset_width :])
+    market, market.base_asset, market.quote_asset = row_to_instances((Market, Asset, Asset), row)
     if max_age > 0:
         _MARKET_CACHE[key] = (time.monotonic() + max_age, market)
     return market

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from accounts.exceptions import AccountFrozen
 from accounts.models import User
-from exchange_site.db import array_literal, insert_select, row_to_instance, unnest_insert
+from exchange_site.db import array_literal, insert_select, row_to_instances, unnest_insert
 from exchange_site.decimals import decimal_places, decimal_to_str
 from exchange_site.exceptions import ExchangeError
 from exchange_site.metrics import ORDERS_ACCEPTED, orders_refused
@@ -47,7 +47,7 @@ from wallets.exceptions import InsufficientBalance
 from wallets.models import AMOUNT_QUANTUM, ZERO, Asset, Balance, LedgerEntry
 from wallets.models import LedgerKind as Kind
 from wallets.selectors import balance_available
-from wallets.services import BalanceChange, balance_changes_apply
+from wallets.services import LEDGER_COLUMNS, BalanceChange, balance_changes_apply, ledger_row
 
 logger = logging.getLogger("trading.orders")
 
@@ -613,17 +613,6 @@ def _place_batch(user: User, requests: list[OrderRequest]) -> list:
 
 _ORDER_INSERT_FIELDS = tuple(field.name for field in Order._meta.concrete_fields)
 _ORDER_ATTNAMES = tuple(field.attname for field in Order._meta.concrete_fields)
-_LEDGER_INSERT_FIELDS = (
-    "user",
-    "asset",
-    "available_delta",
-    "locked_delta",
-    "kind",
-    "reference_type",
-    "reference_id",
-    "memo",
-    "created_at",
-)
 _COMMAND_INSERT_FIELDS = ("id", "market", "order", "kind", "created_at")
 
 
@@ -662,24 +651,11 @@ def _write_batch(
         order.created_at = order.updated_at = now
         order_rows.append(tuple(getattr(order, name) for name in _ORDER_ATTNAMES))
         order._state.adding = False
-        reserve = item.reserve
-        ledger_rows.append(
-            (
-                user.pk,
-                item.asset.pk,
-                -reserve,
-                reserve,
-                Kind.ORDER_RESERVE,
-                "order",
-                order_id,
-                "",
-                now,
-            )
-        )
+        ledger_rows.append(ledger_row(_reserve_change(item), now))
         command_rows.append((command_id, order.market_id, order_id, OrderCommand.Kind.PLACE, now))
-        reserved[item.asset.pk] = reserved.get(item.asset.pk, ZERO) + reserve
+        reserved[item.asset.pk] = reserved.get(item.asset.pk, ZERO) + item.reserve
     orders_sql, orders_params = unnest_insert(Order, _ORDER_INSERT_FIELDS, order_rows)
-    ledger_sql, ledger_params = unnest_insert(LedgerEntry, _LEDGER_INSERT_FIELDS, ledger_rows)
+    ledger_sql, ledger_params = unnest_insert(LedgerEntry, LEDGER_COLUMNS, ledger_rows)
     command_sql, command_params = unnest_insert(OrderCommand, _COMMAND_INSERT_FIELDS, command_rows)
     assets = sorted(reserved)
     with connection.cursor() as cursor:
@@ -821,15 +797,10 @@ def _cancel_in_one_statement(user_id: int, order_id: int) -> tuple[Order | None,
         row = cursor.fetchone()
     if row is None:
         return None, False
-    widths = [len(model._meta.concrete_fields) for model in (Order, Market, Asset, Asset)]
-    parts, start = [], 0
-    for width in widths:
-        parts.append(row[start : start + width])
-        start += width
-    order = row_to_instance(Order, parts[0])
-    order.market = row_to_instance(Market, parts[1])
-    order.market.base_asset = row_to_instance(Asset, parts[2])
-    order.market.quote_asset = row_to_instance(Asset, parts[3])
+    order, market, market.base_asset, market.quote_asset = row_to_instances(
+        (Order, Market, Asset, Asset), row[:-1]
+    )
+    order.market = market
     return order, row[-1]
 
 

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
 
-from exchange_site.admin_tools import ReadOnlyAdmin, reason_for_action, run_each, user_filter
+from exchange_site.admin_tools import ReadOnlyAdmin, run_each_with_reason, user_filter
 from wallets import services
 from wallets.models import (
     Asset,
@@ -123,25 +123,17 @@ class DepositAdmin(ReadOnlyAdmin):
         permissions=["confirm"],
     )
     def confirm_now(self, request, queryset):
-        reason, form = reason_for_action(
+        return run_each_with_reason(
             self,
             request,
             queryset,
-            title="Confirm deposits",
-            question="Confirm these deposits now and credit them to their owners?",
-        )
-        if form:
-            return form
-        run_each(
-            self,
-            request,
-            queryset,
-            lambda deposit: services.deposit_confirm_by_operator(
+            lambda deposit, reason: services.deposit_confirm_by_operator(
                 deposit_id=deposit.pk, operator=request.user, reason=reason
             ),
+            title="Confirm deposits",
+            question="Confirm these deposits now and credit them to their owners?",
             done="{count} deposit(s) confirmed and credited.",
         )
-        return None
 
 
 @admin.register(Withdrawal)
@@ -171,50 +163,34 @@ class WithdrawalAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Approve selected withdrawals (pays out)", permissions=["review"])
     def approve(self, request, queryset):
-        reason, form = reason_for_action(
+        return run_each_with_reason(
             self,
             request,
             queryset,
-            title="Approve withdrawals",
-            question="Approve these withdrawals? The worker sends them on the chain.",
-        )
-        if form:
-            return form
-        run_each(
-            self,
-            request,
-            queryset,
-            lambda withdrawal: services.withdrawal_approve(
+            lambda withdrawal, reason: services.withdrawal_approve(
                 withdrawal_id=withdrawal.pk, reviewer=request.user, note=reason
             ),
+            title="Approve withdrawals",
+            question="Approve these withdrawals? The worker sends them on the chain.",
             done="{count} withdrawal(s) approved; processing started.",
         )
-        return None
 
     @admin.action(
         description="Reject selected withdrawals (releases funds)", permissions=["review"]
     )
     def reject(self, request, queryset):
-        reason, form = reason_for_action(
+        return run_each_with_reason(
             self,
             request,
             queryset,
+            lambda withdrawal, reason: services.withdrawal_reject(
+                withdrawal_id=withdrawal.pk, reviewer=request.user, reason=reason
+            ),
             title="Reject withdrawals",
             question="Reject these withdrawals? Their reserved funds return to the users' "
             "available balances.",
-        )
-        if form:
-            return form
-        run_each(
-            self,
-            request,
-            queryset,
-            lambda withdrawal: services.withdrawal_reject(
-                withdrawal_id=withdrawal.pk, reviewer=request.user, reason=reason
-            ),
             done="{count} withdrawal(s) rejected; funds released.",
         )
-        return None
 
 
 class BalanceAdjustmentForm(forms.ModelForm):

@@ -255,24 +255,7 @@ def balance_changes_apply(
                 "AS v(id, available, locked) WHERE b.id = v.id",
                 [now, *map(array_literal, zip(*updates, strict=True))],
             )
-        copy_rows(
-            LedgerEntry._meta.db_table,
-            LEDGER_COLUMNS,
-            [
-                (
-                    c.user_id,
-                    c.asset_id,
-                    c.available,
-                    c.locked,
-                    c.kind,
-                    c.reference_type,
-                    c.reference_id,
-                    c.memo,
-                    now,
-                )
-                for c in changes
-            ],
-        )
+        copy_rows(LedgerEntry._meta.db_table, LEDGER_COLUMNS, [ledger_row(c, now) for c in changes])
     else:
         for balance_id, available_delta, locked_delta in updates:
             Balance.objects.filter(pk=balance_id).update(
@@ -300,6 +283,22 @@ LEDGER_COLUMNS = (
     "memo",
     "created_at",
 )
+
+
+def ledger_row(change: BalanceChange, now) -> tuple:
+    """The LedgerEntry row of ``change``, in the order of ``LEDGER_COLUMNS`` (for COPY or
+    ``exchange_site.db.unnest_insert``)."""
+    return (
+        change.user_id,
+        change.asset_id,
+        change.available,
+        change.locked,
+        change.kind,
+        change.reference_type,
+        change.reference_id,
+        change.memo,
+        now,
+    )
 
 
 def _balances_locked(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], tuple]:
