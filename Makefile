@@ -1,5 +1,6 @@
 # One command to run the exchange, one to test it. Both build .venv from the pinned
-# requirements first, so a fresh clone needs nothing but Python 3.11.
+# requirements first, so a fresh clone needs nothing but Python 3.11: PostgreSQL and Redis
+# come from the machine when they answer, else from wheels (devservers/).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -26,9 +27,8 @@ run: venv
 test: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	scripts/ensure_services.sh
 	scripts/ensure_chromium.sh
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python scripts/test.py $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

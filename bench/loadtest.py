@@ -467,13 +467,10 @@ def percentile(values: list[float], share: float) -> float:
     return statistics.quantiles(values, n=1000, method="inclusive")[int(share * 1000) - 1]
 
 
-def autovacuum_on() -> bool | None:
-    """PostgreSQL's ``autovacuum`` setting; None on another database (SQLite under
-    ``make run``), which has no such thing."""
+def autovacuum_on() -> bool:
+    """PostgreSQL's ``autovacuum`` setting."""
     from django.db import connection
 
-    if connection.vendor != "postgresql":
-        return None
     with connection.cursor() as cursor:
         cursor.execute("SHOW autovacuum")
         return cursor.fetchone()[0] == "on"
@@ -504,9 +501,9 @@ def run(options: dict, out=sys.stdout) -> int:
     from trading.services import order_cancel_all
 
     autovacuum = autovacuum_on()
-    if options["vacuum"] and autovacuum is not None:
+    if options["vacuum"]:
         vacuum_order_tables()
-    elif autovacuum is False:
+    elif not autovacuum:
         print(
             "warning: PostgreSQL's autovacuum is off: dead rows pile up and each run is "
             "slower than the last; use --vacuum (or VACUUM ANALYZE) between runs",

