@@ -100,8 +100,8 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
 @pytest.fixture
 def live_stack(transactional_db, request):
     """The real processes (gunicorn, daphne, run_matcher) on the test database; see
-    ``exchange_site.testing_stack``. The demo markets exist before the matcher starts."""
-    from exchange_site.testing_stack import LiveStack, seed_markets
+    ``testsupport.stack``. The demo markets exist before the matcher starts."""
+    from testsupport.stack import LiveStack, seed_markets
 
     seed_markets()
     stack = LiveStack(name=request.node.name[:60])

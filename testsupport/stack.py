@@ -6,6 +6,10 @@ production-like settings (``DEBUG`` off). Tests create data through the ORM and 
 (committed: the fixture uses ``transactional_db``) and talk to the processes over HTTP and
 WebSockets. Each process's stderr is kept under ``var/test-artifacts/stack/`` because a
 failing end-to-end test is mostly debugged from there.
+
+The exchange's own modules are imported inside the functions that use them: bench/soak.py
+imports this module (``STACK_SECRET_KEY``) before it has configured Django, which importing
+models would need.
 """
 
 from __future__ import annotations
@@ -82,7 +86,7 @@ class LiveStack:
         append_logs: bool = False,
     ):
         """``database_url`` / ``redis_url``: run against other servers than the test
-        database and Redis (fault tests break private ones; see ``testing_faults``).
+        database and Redis (fault tests break private ones; see ``testsupport.faults``).
         ``append_logs``: a restarted process appends to its log instead of starting it
         afresh (the soak restarts processes many times and wants every incarnation)."""
         self.name = name

@@ -22,7 +22,7 @@ from pathlib import Path
 import psycopg
 import redis
 
-from exchange_site.testing_stack import ROOT, STACK_LOGS, _die_with_parent, _port_open, free_port
+from testsupport.stack import ROOT, STACK_LOGS, _die_with_parent, _port_open, free_port
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 STARTUP_TIMEOUT = 30.0
@@ -245,7 +245,7 @@ class PrivatePostgres:
             "from django.test import override_settings\n"
             "from accounts.services import user_register\n"
             "from wallets.services import deposit_demo_create\n"
-            "from exchange_site.testing_stack import seed_markets\n"
+            "from testsupport.stack import seed_markets\n"
             "seed_markets()\n"
             "unlimited = {'*': '1000000000000'}\n"
             "with override_settings(DEMO_DEPOSITS=True, DEMO_DEPOSIT_MAX_PER_REQUEST=unlimited,"
