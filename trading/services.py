@@ -17,6 +17,7 @@ from django.db.models import DecimalField, F, Q, QuerySet, Value
 from django.db.models.functions import Mod
 from django.utils import timezone
 
+from accounts.audit import operator_action_record, operator_actions_record, reason_require
 from accounts.exceptions import AccountFrozen
 from accounts.models import User
 from exchange_site.db import array_literal, insert_select, row_to_instances, unnest_insert
@@ -926,8 +927,6 @@ def market_status_set(*, market_id: int, status: str, actor: User, reason: str) 
     from the next batch on. Raises ``ValidationError`` (no reason, unknown status) and
     ``MarketStatusUnchanged`` (409).
     """
-    from accounts.services import operator_action_record, reason_require
-
     reason = reason_require(reason)
     if status not in Market.Status.values:
         raise ValidationError({"status": [f"Unknown market status {status!r}."]})
@@ -1038,8 +1037,6 @@ def market_rules_update(*, market_id: int, rules: dict[str, Decimal], actor: Use
     ``market_rules_validate``; also without a reason). Returns the market; nothing is
     written or recorded when nothing changed.
     """
-    from accounts.services import operator_action_record, reason_require
-
     reason = reason_require(reason)
     market = Market.objects.select_for_update().get(pk=market_id)
     changes = market_rules_validate(market=market, rules=rules)
@@ -1073,8 +1070,6 @@ def market_create(
     """List a new market ``BASE-QUOTE``. A running matcher picks it up when restarted
     (``run_matcher`` loads its markets at start). Raises ``ValidationError`` for a pair
     already listed, equal assets or bad rules."""
-    from accounts.services import operator_action_record, reason_require
-
     reason = reason_require(reason)
     if base_asset.pk == quote_asset.pk:
         raise ValidationError({"quote_asset": ["The base and quote assets must differ."]})
@@ -1129,14 +1124,19 @@ def orders_cancel_queue(*, orders: QuerySet[Order]) -> list[int]:
     return [order_id for order_id, _, _ in queue]
 
 
+def user_orders_cancel_queue(*, user: User) -> list[int]:
+    """The freeze hook (``accounts.hooks``, registered in ``TradingConfig.ready``): a frozen
+    user's live orders get cancel commands, inside the freeze's transaction. Returns the
+    ids of the orders a cancel was queued for (kept in the freeze's audit record)."""
+    return orders_cancel_queue(orders=Order.objects.filter(user=user))
+
+
 @transaction.atomic
 def orders_cancel_by_operator(*, order_ids: list[int], actor: User, reason: str) -> list[int]:
     """An operator cancels orders: cancel commands are queued (never an edit of the order
     rows); the matcher cancels and releases the funds. Orders already done or with a cancel
     pending are skipped. Each queued cancel is recorded in the audit trail. Returns the ids
     of the orders a cancel was queued for. Raises ``ValidationError`` without a reason."""
-    from accounts.services import operator_actions_record, reason_require
-
     reason = reason_require(reason)
     queued = orders_cancel_queue(orders=Order.objects.filter(pk__in=order_ids))
     operator_actions_record(

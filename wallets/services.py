@@ -18,9 +18,9 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
+from accounts.audit import operator_action_record, reason_require
 from accounts.exceptions import AccountFrozen
 from accounts.models import User
-from accounts.services import operator_action_record, reason_require
 from accounts.twofactor import two_factor_require
 from exchange_site.db import array_literal, copy_rows
 from exchange_site.decimals import decimal_to_str
