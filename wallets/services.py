@@ -33,6 +33,7 @@ from wallets.balances import (  # noqa: F401 (re-exported: the primitives' publi
     balance_credit,
     balance_release,
     balance_reserve,
+    balances_lock,
     ensure_balance_rows,
     insufficient_balance,
     ledger_row,
