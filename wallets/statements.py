@@ -25,22 +25,26 @@ class SqlPart(NamedTuple):
     params: list
 
 
-def reserve_cte(*, name: str, change: BalanceChange, now, gate: str) -> SqlPart:
+def reserve_cte(
+    *, name: str, change: BalanceChange, now, gate_table: str, gate_condition: SqlPart
+) -> SqlPart:
     """``<name> AS (UPDATE ... RETURNING b.available, b.locked)``: moves ``change.locked``
     from the available to the locked balance of ``change``'s user and asset, and returns
     the new (available, locked). Updates nothing, and returns no row, when the available
-    balance does not cover it, or when the caller's CTE ``gate`` has no row: the caller's
-    own condition (order entry's: the market still trades under the rules the order was
-    checked against). ``change`` must be a reserve (``available == -locked``)."""
+    balance does not cover it or when no row of the caller's ``gate_table`` (a FROM item,
+    ``trading_market AS m``) meets ``gate_condition``: the caller's own condition (order
+    entry's: the market still trades under the rules the order was checked against).
+    ``change`` must be a reserve (``available == -locked``)."""
     amount = change.locked
     if change.available != -amount:
         raise ValueError(f"{change!r} is not a reserve")
     return SqlPart(
         f"{name} AS (UPDATE wallets_balance AS b SET available = b.available - %s, "
-        f"locked = b.locked + %s, updated_at = %s FROM {gate} "
-        "WHERE b.user_id = %s AND b.asset_id = %s AND b.available >= %s "
+        f"locked = b.locked + %s, updated_at = %s FROM {gate_table} "
+        f"WHERE {gate_condition.sql} "
+        "AND b.user_id = %s AND b.asset_id = %s AND b.available >= %s "
         "RETURNING b.available, b.locked)",
-        [amount, amount, now, change.user_id, change.asset_id, amount],
+        [amount, amount, now, *gate_condition.params, change.user_id, change.asset_id, amount],
     )
 
 

@@ -46,7 +46,7 @@ from wallets.services import (
     balances_lock,
     insufficient_balance,
 )
-from wallets.statements import ledger_insert_cte, reserve_cte, reserves_batch
+from wallets.statements import SqlPart, ledger_insert_cte, reserve_cte, reserves_batch
 
 logger = logging.getLogger("trading.orders")
 
@@ -418,16 +418,33 @@ def _place_in_one_statement(accepted: _Accepted) -> dict | None:
     order, market = accepted.order, accepted.order.market
     order_columns, order_values, order_params = insert_select(order)
     change = _reserve_change(accepted)
-    # The market's row gates the reserve: no row, no reserve, and then nothing is written.
-    reserve = reserve_cte(name="bal", change=change, now=order.updated_at, gate="mkt")
+    # The market row gates the reserve: no row, no reserve, and then nothing is written.
+    market_trades = SqlPart(
+        "m.id = %s AND m.status = %s AND m.tick_size = %s AND m.lot_size = %s "
+        "AND m.min_qty = %s AND m.max_qty = %s AND m.min_notional = %s",
+        [
+            order.market_id,
+            Market.Status.TRADING,
+            # The rules the order was validated against, which may come from a cached market.
+            market.tick_size,
+            market.lot_size,
+            market.min_qty,
+            market.max_qty,
+            market.min_notional,
+        ],
+    )
+    reserve = reserve_cte(
+        name="bal",
+        change=change,
+        now=order.updated_at,
+        gate_table="trading_market AS m",
+        gate_condition=market_trades,
+    )
     ledger = ledger_insert_cte(name="led", change=change, source="ord", reference_id="ord.id")
     command = OrderCommand(market_id=order.market_id, kind=OrderCommand.Kind.PLACE)
     command_columns, command_values, command_params = insert_select(command, {"order_id": "ord.id"})
     sql = (
-        "WITH mkt AS (SELECT 1 FROM trading_market AS m "
-        "WHERE m.id = %s AND m.status = %s AND m.tick_size = %s AND m.lot_size = %s "
-        "AND m.min_qty = %s AND m.max_qty = %s AND m.min_notional = %s), "
-        f"{reserve.sql}, "
+        f"WITH {reserve.sql}, "
         f"ord AS (INSERT INTO trading_order ({order_columns}) SELECT {order_values} FROM bal "
         "RETURNING id), "
         f"{ledger.sql}, "
@@ -435,20 +452,7 @@ def _place_in_one_statement(accepted: _Accepted) -> dict | None:
         f"SELECT {command_values} FROM ord) "
         "SELECT ord.id, bal.available, bal.locked FROM ord, bal"
     )
-    params = [
-        order.market_id,
-        Market.Status.TRADING,
-        # The rules the order was validated against, which may come from a cached market.
-        market.tick_size,
-        market.lot_size,
-        market.min_qty,
-        market.max_qty,
-        market.min_notional,
-        *reserve.params,
-        *order_params,
-        *ledger.params,
-        *command_params,
-    ]
+    params = [*reserve.params, *order_params, *ledger.params, *command_params]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
