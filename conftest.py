@@ -6,9 +6,12 @@ from urllib.parse import urlparse
 
 import pytest
 from django.conf import settings
+from django_redis import get_redis_connection
+from pytest_django.fixtures import _set_suffix_to_test_databases
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
+from testsupport.stack import LiveStack, seed_markets
 
 START_POSTGRES = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
 START_REDIS = (
@@ -46,8 +49,6 @@ def pytest_configure(config):
 @pytest.fixture(autouse=True)
 def _clean_redis():
     """Each test starts with an empty Redis database (throttle counters, cache)."""
-    from django_redis import get_redis_connection
-
     get_redis_connection("default").flushdb()
 
 
@@ -95,17 +96,13 @@ def auth_client(tokens):
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     """One test database per pytest process (``test_exchange_p<pid>``), so two suites
     running at once on one machine never drop each other's database."""
-    from pytest_django.fixtures import _set_suffix_to_test_databases
-
     _set_suffix_to_test_databases(suffix=f"p{os.getpid()}")
 
 
 @pytest.fixture
 def live_stack(transactional_db, request):
     """The real processes (gunicorn, daphne, run_matcher) on the test database; see
-    ``exchange_site.testing_stack``. The demo markets exist before the matcher starts."""
-    from exchange_site.testing_stack import LiveStack, seed_markets
-
+    ``testsupport.stack``. The demo markets exist before the matcher starts."""
     seed_markets()
     stack = LiveStack(name=request.node.name[:60])
     try:

@@ -121,18 +121,22 @@ class UserAdmin(DjangoUserAdmin):
 
     @admin.display(description="records")
     def records(self, obj):
+        # By app label and model name, not by import: accounts sits below these apps.
         links = [
-            ("trading_order", "orders"),
-            ("trading_trade", "trades"),
-            ("wallets_balance", "balances"),
-            ("wallets_ledgerentry", "ledger"),
-            ("wallets_deposit", "deposits"),
-            ("wallets_withdrawal", "withdrawals"),
+            ("trading", "order", "orders"),
+            ("trading", "trade", "trades"),
+            ("wallets", "balance", "balances"),
+            ("wallets", "ledgerentry", "ledger"),
+            ("wallets", "deposit", "deposits"),
+            ("wallets", "withdrawal", "withdrawals"),
         ]
         return format_html_join(
             " · ",
             '<a href="{}?user={}">{}</a>',
-            ((reverse(f"admin:{name}_changelist"), obj.pk, label) for name, label in links),
+            (
+                (reverse(f"admin:{app}_{model}_changelist"), obj.pk, label)
+                for app, model, label in links
+            ),
         )
 
     def has_freeze_permission(self, request):

@@ -1,6 +1,6 @@
 from django.contrib.auth.backends import ModelBackend
 
-from accounts import services, twofactor
+from accounts import lockout, twofactor
 from accounts.exceptions import (
     FrozenAccountLogin,
     LoginLocked,
@@ -21,7 +21,7 @@ class EmailOrUsernameBackend(ModelBackend):
     A frozen account cannot log in, and its existing sessions end at their next request
     (``get_user`` goes through ``user_can_authenticate``). Failed logins are counted per
     account and per client address, and a login locked out after too many raises
-    ``LoginLocked`` before any password is checked (``accounts.services.login_lock_check``):
+    ``LoginLocked`` before any password is checked (``accounts.lockout.login_lock_check``):
     the API, the pages and the admin all log in through here.
 
     With two-factor authentication on, the right password is not enough: ``otp_code`` must be
@@ -37,15 +37,15 @@ class EmailOrUsernameBackend(ModelBackend):
         login = str(login)
         ip = client_address(request) if request is not None else None
         user = user_get_by_login(login=login)
-        account = services.login_account_ident(login=login, user=user)
-        services.login_lock_check(account=account, ip=ip)
+        account = lockout.login_account_ident(login=login, user=user)
+        lockout.login_lock_check(account=account, ip=ip)
         if user is None:
             # Hash anyway so an unknown login takes as long as a wrong password.
             User().set_password(password)
-            services.login_failure_record(account=account, ip=ip)
+            lockout.login_failure_record(account=account, ip=ip)
             return None
         if not user.check_password(password) or not super().user_can_authenticate(user):
-            services.login_failure_record(account=account, ip=ip)
+            lockout.login_failure_record(account=account, ip=ip)
             return None
         if user.is_frozen:
             # Said only to whoever knows the password, so it reveals nothing to a guesser.
@@ -58,7 +58,7 @@ class EmailOrUsernameBackend(ModelBackend):
             raise OtpInvalidLogin() from exc
         except LoginRateLimited as exc:
             raise LoginLocked(retry_after=exc.details["retry_after"]) from exc
-        services.login_success_record(account=account)
+        lockout.login_success_record(account=account)
         return user
 
     def user_can_authenticate(self, user):

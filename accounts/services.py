@@ -1,21 +1,16 @@
 """Everything that writes accounts: registration, login tokens, profile changes."""
 
-import hashlib
 import hmac
 import ipaddress
 import logging
-import math
 import secrets
 import string
-import time
 from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import update_last_login
 from django.contrib.auth.password_validation import validate_password
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
@@ -25,6 +20,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts.audit import operator_action_record, reason_require
 from accounts.crypto import secret_decrypt, secret_encrypt
 from accounts.exceptions import (
     AccountFrozen,
@@ -47,7 +43,9 @@ from accounts.exceptions import (
     TokenOwnerMismatch,
     UsernameTaken,
 )
-from accounts.models import ApiKey, OperatorAction, User, normalize_email
+from accounts.hooks import freeze_hooks_run
+from accounts.models import ApiKey, User, normalize_email
+from accounts.twofactor import two_factor_require
 
 logger = logging.getLogger("accounts")
 
@@ -265,70 +263,17 @@ def demo_users_seed() -> list[str]:
 # --- Operator console (issue 8) ------------------------------------------------------------
 
 
-def _target_fields(target) -> dict[str, str]:
-    return {
-        "target_type": target._meta.label_lower,
-        "target_id": str(target.pk),
-        "target_repr": str(target)[:200],
-    }
-
-
-@transaction.atomic
-def operator_action_record(
-    *, actor: User, action: str, target, reason: str = "", details: dict | None = None
-) -> OperatorAction:
-    """Append one row to the operators' audit trail: who (``actor``) did what (``action``)
-    to which object (``target``, any model instance), and why.
-
-    Called by the service that performs the action, inside its transaction, so the record
-    exists exactly when the action took effect.
-    """
-    return OperatorAction.objects.create(
-        actor=actor,
-        action=action,
-        reason=reason.strip(),
-        details=details or {},
-        **_target_fields(target),
-    )
-
-
-def operator_actions_record(
-    *, actor: User, action: str, targets, reason: str = "", details: dict | None = None
-) -> list[OperatorAction]:
-    """``operator_action_record`` for many targets at once (one INSERT)."""
-    return OperatorAction.objects.bulk_create(
-        OperatorAction(
-            actor=actor,
-            action=action,
-            reason=reason.strip(),
-            details=details or {},
-            **_target_fields(target),
-        )
-        for target in targets
-    )
-
-
-def reason_require(reason: str | None) -> str:
-    """Every operator action states why; raises ``ValidationError`` keyed by ``reason``."""
-    if not reason or not reason.strip():
-        raise ValidationError({"reason": ["Give the reason for this action."]})
-    return reason.strip()
-
-
 @transaction.atomic
 def user_freeze(*, user_id: int, actor: User, reason: str) -> User:
     """Freeze an account: from now on it cannot log in, refresh or use its tokens, trade or
     withdraw; its live orders get cancel commands (the matcher cancels them and releases
     their funds, in halted markets once trading resumes).
 
-    Locks the user row, then the orders' command queue through ``orders_cancel_queue``.
+    Locks the user row, then runs the freeze hooks other apps registered
+    (``accounts.hooks``): trading's queues the cancels, locking the orders' rows.
     Raises ``ValidationError`` without a reason, ``AccountStateConflict`` (409) when the
     account is already frozen, is the exchange's own (fee) account or is the actor's.
     """
-    # Imported here: trading's services import this module.
-    from trading.models import Order
-    from trading.services import orders_cancel_queue
-
     reason = reason_require(reason)
     user = User.objects.select_for_update().get(pk=user_id)
     if user.is_frozen:
@@ -340,13 +285,12 @@ def user_freeze(*, user_id: int, actor: User, reason: str) -> User:
     user.frozen_at = timezone.now()
     user.frozen_reason = reason[:500]
     user.save(update_fields=["frozen_at", "frozen_reason", "updated_at"])
-    cancelled = orders_cancel_queue(orders=Order.objects.filter(user=user))
     operator_action_record(
         actor=actor,
         action="user_freeze",
         target=user,
         reason=reason,
-        details={"orders_cancel_queued": cancelled},
+        details=freeze_hooks_run(user=user),
     )
     return user
 
@@ -430,9 +374,6 @@ def api_key_create(
     ``OtpInvalid`` (403) or ``LoginRateLimited`` (429) unless ``otp_code`` is a current code
     (see ``accounts.twofactor.two_factor_require``; ``ip`` is the client's, for its lockout).
     """
-    # Imported here: accounts.twofactor builds on this module.
-    from accounts.twofactor import two_factor_require
-
     User.objects.select_for_update().filter(pk=user.pk).first()
     if getattr(user, "is_frozen", False):
         raise AccountFrozen()
@@ -531,89 +472,3 @@ def api_key_touch(*, api_key: ApiKey) -> None:
         last_used_at=now
     )
     api_key.last_used_at = now
-
-
-# --- login lockout ------------------------------------------------------------------------
-# Counters and locks live in the cache (Redis), so every web process sees the same ones.
-# An account is counted by its id when the login names one and by the login text when it
-# does not: both lock alike, so a lock says nothing about whether an account exists.
-
-
-def login_account_ident(*, login: str, user: User | None) -> str:
-    return f"user:{user.pk}" if user is not None else f"login:{login.strip().lower()[:254]}"
-
-
-def _login_keys(kind: str, ident: str) -> tuple[str, str]:
-    digest = hashlib.sha256(ident.encode()).hexdigest()[:32]
-    return f"login-fail:{kind}:{digest}", f"login-lock:{kind}:{digest}"
-
-
-def _login_idents(account: str, ip: str | None) -> list[tuple[str, str, int]]:
-    idents = [("account", account, settings.LOGIN_LOCKOUT_FAILURES)]
-    if ip:
-        idents.append(("ip", ip, settings.LOGIN_LOCKOUT_IP_FAILURES))
-    return [entry for entry in idents if entry[2] > 0]
-
-
-def _login_penalty(failures: int, lock_at: int) -> int:
-    """Seconds a login must wait after ``failures``: nothing, a doubling slow-down over the
-    last failures before the lock, then the lock."""
-    if failures >= lock_at:
-        return settings.LOGIN_LOCKOUT_SECONDS
-    slow_steps = max(settings.LOGIN_LOCKOUT_FAILURES - settings.LOGIN_SLOWDOWN_AFTER, 0)
-    slow_from = lock_at - slow_steps
-    if settings.LOGIN_SLOWDOWN_SECONDS <= 0 or failures < slow_from:
-        return 0
-    return min(
-        settings.LOGIN_SLOWDOWN_SECONDS * 2 ** (failures - slow_from),
-        settings.LOGIN_LOCKOUT_SECONDS,
-    )
-
-
-def login_lock_check(*, account: str, ip: str | None) -> None:
-    """Raise ``LoginLocked`` (with the seconds left) while the account or address must wait.
-
-    Checked before the password, so a locked login refuses even the right one. Open when the
-    cache is down: an outage must not lock everybody out.
-    """
-    now = time.time()
-    wait = 0.0
-    try:
-        for kind, ident, _lock_at in _login_idents(account, ip):
-            until = cache.get(_login_keys(kind, ident)[1])
-            if until is not None:
-                wait = max(wait, float(until) - now)
-    except Exception as exc:
-        logger.warning("login lockout not checked: the cache failed (%s)", exc)
-        return
-    if wait > 0:
-        raise LoginLocked(retry_after=math.ceil(wait))
-
-
-def login_failure_record(*, account: str, ip: str | None) -> None:
-    """Count a failed login against the account and the address; slow them down or lock them
-    once they reach their limits (settings ``LOGIN_*``). Counts expire
-    ``LOGIN_LOCKOUT_SECONDS`` after the first failure."""
-    window = settings.LOGIN_LOCKOUT_SECONDS
-    try:
-        for kind, ident, lock_at in _login_idents(account, ip):
-            count_key, lock_key = _login_keys(kind, ident)
-            cache.add(count_key, 0, timeout=window)
-            failures = cache.incr(count_key)
-            penalty = _login_penalty(failures, lock_at)
-            if penalty:
-                cache.set(lock_key, time.time() + penalty, timeout=penalty)
-                if failures >= lock_at:
-                    # The lock is the sentence: the count starts again after it.
-                    cache.delete(count_key)
-    except Exception as exc:
-        logger.warning("failed login not counted: the cache failed (%s)", exc)
-
-
-def login_success_record(*, account: str) -> None:
-    """A successful login clears the account's count (the address's stays: one good account
-    must not reset a guesser's count)."""
-    try:
-        cache.delete_many(list(_login_keys("account", account)))
-    except Exception as exc:
-        logger.warning("login count not cleared: the cache failed (%s)", exc)

@@ -4,7 +4,7 @@ them, and the one check every protected action calls (``two_factor_require``).
 Codes are 6 digits over 30-second steps (what every authenticator app speaks), accepted one
 step either side of the server's clock. A code is accepted once: the device remembers the last
 step used and refuses it and anything older, so a code seen over a shoulder or in a log cannot
-be replayed. Wrong codes count against the login lockout (``accounts.services.login_*``) of
+be replayed. Wrong codes count against the login lockout (``accounts.lockout.login_*``) of
 the account and the client address, so six digits cannot be brute-forced.
 """
 
@@ -23,7 +23,8 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from accounts import services
+from accounts import lockout
+from accounts.audit import operator_action_record, reason_require
 from accounts.crypto import secret_decrypt, secret_encrypt
 from accounts.exceptions import (
     LoginLocked,
@@ -113,18 +114,18 @@ def _code_accept(
     """Check ``code`` (a TOTP code, or a recovery code when ``recovery``) against the locked
     ``device`` and record the outcome in the login lockout. Raises ``LoginLocked`` while the
     account or the address is locked out; returns whether the code was accepted."""
-    account = services.login_account_ident(login="", user=user)
-    services.login_lock_check(account=account, ip=ip)
+    account = lockout.login_account_ident(login="", user=user)
+    lockout.login_lock_check(account=account, ip=ip)
     _failure_budget_check(user)
     step = _totp_match(device, code)
     if step is not None:
         device.last_used_step = step
         device.save(update_fields=["last_used_step"])
     elif not (recovery and _recovery_use(user, code)):
-        services.login_failure_record(account=account, ip=ip)
+        lockout.login_failure_record(account=account, ip=ip)
         _failure_budget_spend(user)
         return False
-    services.login_success_record(account=account)
+    lockout.login_success_record(account=account)
     _failure_budget_reset(user)
     return True
 
@@ -298,13 +299,13 @@ def two_factor_disable(
     (403) and ``LoginRateLimited`` (429) when locked out.
     """
     device = _enabled_device_locked(user)
-    account = services.login_account_ident(login="", user=user)
+    account = lockout.login_account_ident(login="", user=user)
     try:
-        services.login_lock_check(account=account, ip=ip)
+        lockout.login_lock_check(account=account, ip=ip)
     except LoginLocked as exc:
         raise LoginRateLimited(exc.messages[0], details={"retry_after": exc.retry_after}) from exc
     if not user.check_password(password or ""):
-        services.login_failure_record(account=account, ip=ip)
+        lockout.login_failure_record(account=account, ip=ip)
         raise PasswordIncorrect(details={"field": "password"})
     _check(user=user, device=device, otp_code=otp_code, ip=ip)
     RecoveryCode.objects.filter(user=user).delete()
@@ -336,7 +337,7 @@ def two_factor_reset(*, user_id: int, actor: User, reason: str) -> User:
     has none (enabled or pending) or is the actor (an operator turns their own off with their
     password and a code, like everyone: a hijacked operator session must not skip that).
     """
-    reason = services.reason_require(reason)
+    reason = reason_require(reason)
     user = User.objects.select_for_update().get(pk=user_id)
     if user.pk == actor.pk:
         raise TwoFactorStateConflict("You cannot reset your own two-factor authentication.")
@@ -352,7 +353,7 @@ def two_factor_reset(*, user_id: int, actor: User, reason: str) -> User:
     RecoveryCode.objects.filter(user=user).delete()
     device.delete()
     _failure_budget_reset(user)
-    services.operator_action_record(
+    operator_action_record(
         actor=actor, action="two_factor_reset", target=user, reason=reason, details=details
     )
     return user

@@ -5,7 +5,7 @@ worker are killed and restarted at random; then every invariant is checked.
         [--subscribers 8] [--kill-every-min 20 --kill-every-max 60] [--markdown]
     .venv/bin/python bench/soak.py --render soak.log     (the markdown of a saved run's output)
 
-Starts gunicorn, daphne, ``run_matcher`` and a Celery worker (``exchange_site.testing_stack``)
+Starts gunicorn, daphne, ``run_matcher`` and a Celery worker (``testsupport.stack``)
 on a fresh PostgreSQL database (``--database``, default ``exchange_soak``, dropped and
 recreated; ``BENCH_DATABASE_URL`` overrides) and Redis database ``--redis-db`` (default 11;
 an exported ``REDIS_URL`` wins). Then, for ``--duration`` seconds:
@@ -183,7 +183,7 @@ def prepare(args: argparse.Namespace, stats: Stats) -> dict:
 
     from accounts.models import User
     from accounts.services import api_key_create, auth_tokens_issue
-    from exchange_site.testing_stack import seed_markets
+    from testsupport.stack import seed_markets
     from trading.marketmaker import START_PRICES
     from trading.selectors import market_get_by_symbol
     from wallets.services import (
@@ -810,7 +810,7 @@ async def start_process(stack, target: str, redis_url: str) -> None:
     The process is spawned from this (the main) thread on purpose: the stack's processes get
     SIGTERM when the thread that spawned them ends (``PR_SET_PDEATHSIG`` follows the thread),
     and executor threads end when the event loop closes."""
-    from exchange_site.testing_stack import _port_open
+    from testsupport.stack import _port_open
 
     if target == "worker":
         stack.start_worker("worker", "--concurrency", "1", wait=False)
@@ -1393,7 +1393,7 @@ def main(argv: list[str] | None = None) -> int:
         line = [ln for ln in text.splitlines() if ln.startswith("{")][-1]
         print(markdown(json.loads(line)))
         return 0
-    from exchange_site.testing_stack import STACK_SECRET_KEY
+    from testsupport.stack import STACK_SECRET_KEY
 
     # This process issues the traders' tokens and API keys: it signs as the stack does.
     os.environ["SECRET_KEY"] = STACK_SECRET_KEY
@@ -1406,7 +1406,7 @@ def main(argv: list[str] | None = None) -> int:
 
     database_url = setup(database=args.database, redis_db=args.redis_db)
     redis_url = os.environ["REDIS_URL"]
-    from exchange_site.testing_stack import LiveStack
+    from testsupport.stack import LiveStack
 
     stats = Stats()
     print(f"soak: seed {args.seed}, database {database_url}, redis {redis_url}", flush=True)

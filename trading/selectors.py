@@ -65,8 +65,6 @@ def market_get_for_order_entry(
         cached = _MARKET_CACHE.get(key)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-    if connection.vendor != "postgresql":
-        return market_get_by_symbol(symbol=symbol)
     global _MARKET_SQL
     if _MARKET_SQL is None:
         _MARKET_SQL = _market_with_assets_sql()

@@ -1,45 +1,60 @@
 """Everything that changes money. Balances change here and only here (DESIGN §4).
 
-Every balance change is a conditional UPDATE (or an UPDATE of rows locked in
-``(user_id, asset_id)`` order) paired with a LedgerEntry written in the same transaction,
-so the ledger always explains the balance and concurrent callers can never overdraw.
+This module is the public face of the wallets' writes: the balance primitives
+(``wallets.balances``) and the simulated chain's steps (``wallets.chain``) are re-exported
+from here, and every other app calls them through it. Every balance change is a conditional
+UPDATE (or an UPDATE of rows locked in ``(user_id, asset_id)`` order) paired with a
+LedgerEntry written in the same transaction, so the ledger always explains the balance and
+concurrent callers can never overdraw.
 """
 
 import secrets
 import uuid
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from decimal import Context, Decimal
-from typing import NamedTuple
+from collections.abc import Sequence
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q, Sum
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
+from accounts.audit import operator_action_record, reason_require
 from accounts.exceptions import AccountFrozen
 from accounts.models import User
-from accounts.services import operator_action_record, reason_require
 from accounts.twofactor import two_factor_require
-from exchange_site.db import array_literal, copy_rows
 from exchange_site.decimals import decimal_to_str
-from wallets.events import balances_publish_on_commit
+from wallets.balances import (  # noqa: F401 (re-exported: the primitives' public home)
+    AMOUNT_CONTEXT,
+    LEDGER_COLUMNS,
+    BalanceChange,
+    amount_too_large,
+    balance_changes_apply,
+    balance_credit,
+    balance_release,
+    balance_reserve,
+    balances_lock,
+    ensure_balance_rows,
+    insufficient_balance,
+    ledger_row,
+)
+from wallets.chain import (  # noqa: F401 (re-exported)
+    chain_block_mine,
+    deposit_confirm,
+    withdrawal_lock,
+    withdrawal_process,
+    withdrawals_process_pending,
+)
 from wallets.exceptions import (
     AssetInactive,
     DemoDepositsDisabled,
     DepositLimitExceeded,
     DepositNotFound,
     DepositStateConflict,
-    InsufficientBalance,
-    LedgerInconsistency,
-    WithdrawalNotFound,
     WithdrawalStateConflict,
 )
-from wallets.ledger_check import ledger_check
+from wallets.ledger_check import ledger_check, ledger_check_run  # noqa: F401 (re-exported)
 from wallets.models import (
-    AMOUNT_DECIMAL_PLACES,
-    AMOUNT_MAX_DIGITS,
     AMOUNT_QUANTUM,
     ZERO,
     Asset,
@@ -47,281 +62,11 @@ from wallets.models import (
     BalanceAdjustment,
     Deposit,
     DepositAddress,
-    LedgerCheckRun,
-    LedgerEntry,
     LedgerKind,
     Withdrawal,
 )
-from wallets.selectors import asset_get_by_code, balance_available, fee_account_get
-
-# --- Balance primitives -----------------------------------------------------------------
-
-
-class BalanceChange(NamedTuple):
-    """One ledger line to apply: deltas of ``available`` and ``locked`` for one account.
-
-    A NamedTuple rather than a frozen dataclass: the matcher builds thousands per batch.
-    """
-
-    user_id: int
-    asset_id: int
-    kind: str
-    reference_type: str
-    reference_id: int | None = None
-    available: Decimal = ZERO
-    locked: Decimal = ZERO
-    memo: str = ""
-
-
-# Wide enough for every storable amount (36 digits): under the default 28-digit context,
-# quantizing 1e10 or more to 18 places raises InvalidOperation.
-_AMOUNT_CONTEXT = Context(prec=AMOUNT_MAX_DIGITS)
-
-
-def _too_large(amount: Decimal) -> bool:
-    return amount.adjusted() >= AMOUNT_MAX_DIGITS - AMOUNT_DECIMAL_PLACES
-
-
-def _check_storable(amount: Decimal) -> Decimal:
-    # The database keeps 18 places; a finer amount would be rounded there and the ledger
-    # would stop matching the balance, so callers must round before they get here.
-    if (
-        not amount.is_finite()
-        or _too_large(amount)
-        or amount != amount.quantize(AMOUNT_QUANTUM, context=_AMOUNT_CONTEXT)
-    ):
-        raise ValueError(f"amount {amount!r} is not storable with 18 decimal places")
-    return amount
-
-
-def _insufficient(*, user_id: int, asset: Asset | int, required: Decimal) -> InsufficientBalance:
-    asset = asset if isinstance(asset, Asset) else Asset.objects.get(pk=asset)
-    available = balance_available(user_id=user_id, asset_id=asset.pk)
-    return InsufficientBalance(
-        f"Insufficient {asset.code} balance.",
-        details={
-            "asset": asset.code,
-            "required": decimal_to_str(required, asset.precision),
-            "available": decimal_to_str(available, asset.precision),
-        },
-    )
-
-
-def _ledger(change: BalanceChange) -> LedgerEntry:
-    return LedgerEntry(
-        user_id=change.user_id,
-        asset_id=change.asset_id,
-        available_delta=change.available,
-        locked_delta=change.locked,
-        kind=change.kind,
-        reference_type=change.reference_type,
-        reference_id=change.reference_id,
-        memo=change.memo,
-    )
-
-
-def _ensure_balance_rows(pairs: Iterable[tuple[int, int]]) -> None:
-    # INSERT ... ON CONFLICT DO NOTHING: concurrent first credits cannot collide.
-    Balance.objects.bulk_create(
-        [Balance(user_id=user_id, asset_id=asset_id) for user_id, asset_id in pairs],
-        ignore_conflicts=True,
-    )
-
-
-@transaction.atomic(savepoint=False)
-def balance_credit(
-    *,
-    user_id: int,
-    asset: Asset,
-    amount: Decimal,
-    kind: str,
-    reference_type: str,
-    reference_id: int | None = None,
-    memo: str = "",
-) -> None:
-    """Add ``amount`` (> 0) to the available balance, creating the balance row if needed."""
-    _check_storable(amount)
-    _ensure_balance_rows([(user_id, asset.pk)])
-    Balance.objects.filter(user_id=user_id, asset_id=asset.pk).update(
-        available=F("available") + amount, updated_at=timezone.now()
-    )
-    _ledger(
-        BalanceChange(user_id, asset.pk, kind, reference_type, reference_id, amount, ZERO, memo)
-    ).save()
-    balances_publish_on_commit([(user_id, asset.pk)])
-
-
-@transaction.atomic(savepoint=False)
-def balance_reserve(
-    *,
-    user_id: int,
-    asset: Asset,
-    amount: Decimal,
-    kind: str,
-    reference_type: str,
-    reference_id: int | None = None,
-) -> None:
-    """Move ``amount`` from available to locked with one conditional UPDATE.
-
-    Raises ``InsufficientBalance`` (422, with ``required`` and ``available``) when the
-    available balance is smaller; nothing changes then.
-    """
-    _check_storable(amount)
-    updated = Balance.objects.filter(
-        user_id=user_id, asset_id=asset.pk, available__gte=amount
-    ).update(
-        available=F("available") - amount,
-        locked=F("locked") + amount,
-        updated_at=timezone.now(),
-    )
-    if not updated:
-        raise _insufficient(user_id=user_id, asset=asset, required=amount)
-    _ledger(
-        BalanceChange(user_id, asset.pk, kind, reference_type, reference_id, -amount, amount)
-    ).save()
-    balances_publish_on_commit([(user_id, asset.pk)])
-
-
-@transaction.atomic(savepoint=False)
-def balance_release(
-    *,
-    user_id: int,
-    asset: Asset,
-    amount: Decimal,
-    kind: str,
-    reference_type: str,
-    reference_id: int | None = None,
-) -> None:
-    """Move ``amount`` from locked back to available.
-
-    Raises ``LedgerInconsistency`` if less than ``amount`` is locked: a caller released a
-    reserve it never made, which is a bug.
-    """
-    _check_storable(amount)
-    updated = Balance.objects.filter(user_id=user_id, asset_id=asset.pk, locked__gte=amount).update(
-        available=F("available") + amount,
-        locked=F("locked") - amount,
-        updated_at=timezone.now(),
-    )
-    if not updated:
-        raise LedgerInconsistency(details={"asset": asset.code, "release": str(amount)})
-    _ledger(
-        BalanceChange(user_id, asset.pk, kind, reference_type, reference_id, amount, -amount)
-    ).save()
-    balances_publish_on_commit([(user_id, asset.pk)])
-
-
-@transaction.atomic(savepoint=False)
-def balance_changes_apply(
-    *, changes: Sequence[BalanceChange], publish: bool = True
-) -> dict[tuple[int, int], tuple[Decimal, Decimal]]:
-    """Apply many balance changes as one: the matcher's settlement, a withdrawal's payout.
-
-    Deltas are summed per (user, asset); those rows are locked with SELECT ... FOR UPDATE
-    in ``(user_id, asset_id)`` order, so two concurrent callers can never deadlock; every
-    change becomes its own LedgerEntry. If any balance would go negative, raises
-    ``InsufficientBalance`` and nothing is applied. Returns the new (available, locked)
-    of every balance it changed, keyed by (user_id, asset_id). With ``publish`` the owners
-    get balance events after commit; the matcher publishes its own from the return value.
-    """
-    if not changes:
-        return {}
-    totals: dict[tuple[int, int], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
-    for change in changes:
-        _check_storable(change.available)
-        _check_storable(change.locked)
-        delta = totals[(change.user_id, change.asset_id)]
-        delta[0] += change.available
-        delta[1] += change.locked
-    pairs = sorted(totals)
-    _ensure_balance_rows(pair for pair in pairs if totals[pair][0] > 0 or totals[pair][1] > 0)
-    current = _balances_locked(pairs)
-    for pair in pairs:
-        available_delta, locked_delta = totals[pair]
-        row = current.get(pair)
-        if row is None or row[1] + available_delta < 0:
-            raise _insufficient(user_id=pair[0], asset=pair[1], required=-available_delta)
-        if row[2] + locked_delta < 0:
-            raise LedgerInconsistency(details={"user_id": pair[0], "asset_id": pair[1]})
-    now = timezone.now()
-    updates = [(current[pair][0], *totals[pair]) for pair in pairs]
-    if connection.vendor == "postgresql":
-        # The matcher's hot path: three statements whatever the batch size.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE wallets_balance AS b SET available = b.available + v.available, "
-                "locked = b.locked + v.locked, updated_at = %s "
-                "FROM unnest(%s::text::bigint[], %s::text::numeric[], %s::text::numeric[]) "
-                "AS v(id, available, locked) WHERE b.id = v.id",
-                [now, *map(array_literal, zip(*updates, strict=True))],
-            )
-        copy_rows(LedgerEntry._meta.db_table, LEDGER_COLUMNS, [ledger_row(c, now) for c in changes])
-    else:
-        for balance_id, available_delta, locked_delta in updates:
-            Balance.objects.filter(pk=balance_id).update(
-                available=F("available") + available_delta,
-                locked=F("locked") + locked_delta,
-                updated_at=now,
-            )
-        LedgerEntry.objects.bulk_create([_ledger(change) for change in changes], batch_size=1000)
-    if publish:
-        balances_publish_on_commit(pairs)
-    return {
-        pair: (current[pair][1] + totals[pair][0], current[pair][2] + totals[pair][1])
-        for pair in pairs
-    }
-
-
-LEDGER_COLUMNS = (
-    "user_id",
-    "asset_id",
-    "available_delta",
-    "locked_delta",
-    "kind",
-    "reference_type",
-    "reference_id",
-    "memo",
-    "created_at",
-)
-
-
-def ledger_row(change: BalanceChange, now) -> tuple:
-    """The LedgerEntry row of ``change``, in the order of ``LEDGER_COLUMNS`` (for COPY or
-    ``exchange_site.db.unnest_insert``)."""
-    return (
-        change.user_id,
-        change.asset_id,
-        change.available,
-        change.locked,
-        change.kind,
-        change.reference_type,
-        change.reference_id,
-        change.memo,
-        now,
-    )
-
-
-def _balances_locked(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], tuple]:
-    """Lock the balance rows of ``pairs`` in (user_id, asset_id) order; map each pair to
-    (id, available, locked)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT b.id, b.user_id, b.asset_id, b.available, b.locked "
-                "FROM wallets_balance AS b "
-                "JOIN unnest(%s::text::bigint[], %s::text::bigint[]) AS p(user_id, asset_id) "
-                "ON b.user_id = p.user_id AND b.asset_id = p.asset_id "
-                "ORDER BY b.user_id, b.asset_id FOR UPDATE OF b",
-                [array_literal(pair[0] for pair in pairs), array_literal(p[1] for p in pairs)],
-            )
-            rows = cursor.fetchall()
-        return {(user_id, asset_id): (pk, a, lk) for pk, user_id, asset_id, a, lk in rows}
-    match = Q()
-    for user_id, asset_id in pairs:
-        match |= Q(user_id=user_id, asset_id=asset_id)
-    rows = Balance.objects.select_for_update().filter(match).order_by("user_id", "asset_id")
-    return {(r.user_id, r.asset_id): (r.pk, r.available, r.locked) for r in rows}
-
+from wallets.selectors import asset_get_by_code
+from wallets.tasks import withdrawal_process_task
 
 # --- Amount validation ------------------------------------------------------------------
 
@@ -338,13 +83,13 @@ def amount_validate(*, asset: Asset, amount: Decimal, field: str = "amount") -> 
         raise ValidationError({field: ["Must be greater than zero."]})
     # Size first, and exact comparisons only: normalize() under the default context
     # overflows on 1e1000000 and rounds 1.0000000000000000000000000000001 to 1.
-    if _too_large(amount):
+    if amount_too_large(amount):
         raise ValidationError({field: ["Too large."]})
-    if amount != amount.quantize(asset.quantum, context=_AMOUNT_CONTEXT):
+    if amount != amount.quantize(asset.quantum, context=AMOUNT_CONTEXT):
         raise ValidationError(
             {field: [f"{asset.code} allows at most {asset.precision} decimal places."]}
         )
-    return amount.quantize(AMOUNT_QUANTUM, context=_AMOUNT_CONTEXT)
+    return amount.quantize(AMOUNT_QUANTUM, context=AMOUNT_CONTEXT)
 
 
 def address_validate(address: str) -> str:
@@ -387,7 +132,7 @@ def deposit_demo_create(*, user: User, asset_code: str, amount: Decimal) -> Depo
             f"At most {decimal_to_str(per_request)} {asset.code} per demo deposit.",
             details={"asset": asset.code, "max_per_request": decimal_to_str(per_request)},
         )
-    _ensure_balance_rows([(user.pk, asset.pk)])
+    ensure_balance_rows([(user.pk, asset.pk)])
     Balance.objects.select_for_update().get(user_id=user.pk, asset_id=asset.pk)
     day_start = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
     today = (
@@ -475,32 +220,6 @@ def deposit_chain_detect(*, address: str, amount: Decimal, tx_id: str = "") -> D
 
 
 @transaction.atomic
-def deposit_confirm(*, deposit_id: int) -> bool:
-    """Credit a pending deposit exactly once. Locks the deposit row.
-
-    Returns False (and changes nothing) when it was already confirmed.
-    """
-    deposit = (
-        Deposit.objects.select_for_update(of=("self",)).select_related("asset").get(pk=deposit_id)
-    )
-    if deposit.status != Deposit.Status.PENDING:
-        return False
-    deposit.status = Deposit.Status.CONFIRMED
-    deposit.confirmations = max(deposit.confirmations, deposit.confirmations_required)
-    deposit.confirmed_at = timezone.now()
-    deposit.save(update_fields=["status", "confirmations", "confirmed_at"])
-    balance_credit(
-        user_id=deposit.user_id,
-        asset=deposit.asset,
-        amount=deposit.amount,
-        kind=LedgerKind.DEPOSIT,
-        reference_type="deposit",
-        reference_id=deposit.pk,
-    )
-    return True
-
-
-@transaction.atomic
 def deposit_confirm_by_operator(*, deposit_id: int, operator: User, reason: str) -> Deposit:
     """An operator confirms a pending deposit now (the demo chain: no waiting for blocks)
     and credits it, recorded in the audit trail. Locks the deposit row. Raises
@@ -520,18 +239,6 @@ def deposit_confirm_by_operator(*, deposit_id: int, operator: User, reason: str)
         details={"amount": decimal_to_str(deposit.amount), "asset": deposit.asset.code},
     )
     return deposit
-
-
-def chain_block_mine() -> int:
-    """One block of the simulated chain: every pending deposit gains a confirmation, and
-    those that reach their asset's requirement are credited. Returns how many were."""
-    Deposit.objects.filter(status=Deposit.Status.PENDING).update(
-        confirmations=F("confirmations") + 1
-    )
-    ready = Deposit.objects.filter(
-        status=Deposit.Status.PENDING, confirmations__gte=F("confirmations_required")
-    ).values_list("pk", flat=True)
-    return sum(deposit_confirm(deposit_id=pk) for pk in list(ready))
 
 
 # --- Withdrawals ------------------------------------------------------------------------
@@ -570,7 +277,7 @@ def withdrawal_request(
                 ]
             }
         )
-    if _too_large(amount + asset.withdrawal_fee):
+    if amount_too_large(amount + asset.withdrawal_fee):
         # amount + fee is what gets reserved; past 18 integer digits it cannot be stored.
         raise ValidationError({"amount": ["Too large."]})
     two_factor_require(user=user, otp_code=otp_code, ip=ip)
@@ -585,16 +292,6 @@ def withdrawal_request(
         reference_type="withdrawal",
         reference_id=withdrawal.pk,
     )
-    return withdrawal
-
-
-def _withdrawal_locked(*, withdrawal_id: int, user: User | None = None) -> Withdrawal:
-    withdrawals = Withdrawal.objects.select_for_update(of=("self",)).select_related("asset")
-    if user is not None:
-        withdrawals = withdrawals.filter(user=user)
-    withdrawal = withdrawals.filter(pk=withdrawal_id).first()
-    if withdrawal is None:
-        raise WithdrawalNotFound()
     return withdrawal
 
 
@@ -623,7 +320,7 @@ def withdrawal_cancel(*, user: User, withdrawal_id: int) -> Withdrawal:
     Locks the withdrawal row. Raises ``WithdrawalNotFound`` (404, also for another user's)
     and ``WithdrawalStateConflict`` (409) once an operator has acted on it.
     """
-    withdrawal = _withdrawal_locked(withdrawal_id=withdrawal_id, user=user)
+    withdrawal = withdrawal_lock(withdrawal_id=withdrawal_id, user=user)
     if withdrawal.status != Withdrawal.Status.REQUESTED:
         raise _state_conflict(withdrawal, "cancelled")
     _withdrawal_release(withdrawal)
@@ -640,9 +337,7 @@ def withdrawal_approve(*, withdrawal_id: int, reviewer: User, note: str = "") ->
     ``AccountFrozen`` (403) while its owner is frozen. Recorded in the operators' audit trail
     with ``note`` as the reason.
     """
-    from wallets.tasks import withdrawal_process_task
-
-    withdrawal = _withdrawal_locked(withdrawal_id=withdrawal_id)
+    withdrawal = withdrawal_lock(withdrawal_id=withdrawal_id)
     if withdrawal.status != Withdrawal.Status.REQUESTED:
         raise _state_conflict(withdrawal, "approved")
     if User.objects.filter(pk=withdrawal.user_id, frozen_at__isnull=False).exists():
@@ -671,7 +366,7 @@ def withdrawal_reject(*, withdrawal_id: int, reviewer: User, reason: str) -> Wit
     """
     if not reason or not reason.strip():
         raise ValidationError({"reason": ["Give the reason for the rejection."]})
-    withdrawal = _withdrawal_locked(withdrawal_id=withdrawal_id)
+    withdrawal = withdrawal_lock(withdrawal_id=withdrawal_id)
     if withdrawal.status not in (Withdrawal.Status.REQUESTED, Withdrawal.Status.APPROVED):
         raise _state_conflict(withdrawal, "rejected")
     _withdrawal_release(withdrawal)
@@ -686,83 +381,6 @@ def withdrawal_reject(*, withdrawal_id: int, reviewer: User, reason: str) -> Wit
         actor=reviewer, action="withdrawal_reject", target=withdrawal, reason=reason
     )
     return withdrawal
-
-
-@transaction.atomic
-def _withdrawal_broadcast(*, withdrawal_id: int) -> None:
-    withdrawal = _withdrawal_locked(withdrawal_id=withdrawal_id)
-    if withdrawal.status != Withdrawal.Status.APPROVED:
-        return
-    if User.objects.filter(pk=withdrawal.user_id, frozen_at__isnull=False).exists():
-        return  # held while its owner is frozen; the periodic sweep sends it after an unfreeze
-    # The simulated chain's transaction id; set once, so a retry never sends twice.
-    withdrawal.tx_id = f"simtx-{uuid.uuid4().hex}"
-    withdrawal.status = Withdrawal.Status.PROCESSING
-    withdrawal.save(update_fields=["tx_id", "status", "updated_at"])
-
-
-@transaction.atomic
-def _withdrawal_complete(*, withdrawal_id: int) -> None:
-    withdrawal = _withdrawal_locked(withdrawal_id=withdrawal_id)
-    if withdrawal.status != Withdrawal.Status.PROCESSING:
-        return
-    reference = {"reference_type": "withdrawal", "reference_id": withdrawal.pk}
-    changes = [
-        BalanceChange(
-            withdrawal.user_id,
-            withdrawal.asset_id,
-            LedgerKind.WITHDRAWAL,
-            locked=-withdrawal.amount,
-            **reference,
-        )
-    ]
-    if withdrawal.fee:
-        changes += [
-            BalanceChange(
-                withdrawal.user_id,
-                withdrawal.asset_id,
-                LedgerKind.WITHDRAWAL_FEE,
-                locked=-withdrawal.fee,
-                **reference,
-            ),
-            BalanceChange(
-                fee_account_get().pk,
-                withdrawal.asset_id,
-                LedgerKind.WITHDRAWAL_FEE,
-                available=withdrawal.fee,
-                **reference,
-            ),
-        ]
-    balance_changes_apply(changes=changes)
-    withdrawal.status = Withdrawal.Status.COMPLETED
-    withdrawal.completed_at = timezone.now()
-    withdrawal.save(update_fields=["status", "completed_at", "updated_at"])
-
-
-def withdrawal_process(*, withdrawal_id: int) -> Withdrawal:
-    """Send an approved withdrawal on the simulated chain and complete it.
-
-    Two transactions, as with a real chain: approved → processing (a tx id is assigned),
-    then processing → completed, paying the amount out of locked and the fee to the fee
-    account. Each step locks the row and acts only from its own starting status, so
-    running this twice, or concurrently, never pays twice.
-    """
-    _withdrawal_broadcast(withdrawal_id=withdrawal_id)
-    _withdrawal_complete(withdrawal_id=withdrawal_id)
-    return Withdrawal.objects.get(pk=withdrawal_id)
-
-
-def withdrawals_process_pending() -> int:
-    """Process every approved or stuck processing withdrawal; returns how many completed."""
-    pending = Withdrawal.objects.filter(
-        status__in=[Withdrawal.Status.APPROVED, Withdrawal.Status.PROCESSING]
-    ).values_list("pk", flat=True)
-    completed = 0
-    for withdrawal_id in list(pending):
-        completed += (
-            withdrawal_process(withdrawal_id=withdrawal_id).status == Withdrawal.Status.COMPLETED
-        )
-    return completed
 
 
 # --- Operator adjustments -----------------------------------------------------------------
@@ -871,16 +489,3 @@ def demo_funds_seed(*, emails: Sequence[str]) -> list[str]:
             )
             lines.append(f"funded  {user.email} with {amount} {code}")
     return lines
-
-
-def ledger_check_run() -> LedgerCheckRun:
-    """Check the money invariants now and keep the outcome for the operators' dashboard."""
-    started_at = timezone.now()
-    report = ledger_check()
-    return LedgerCheckRun.objects.create(
-        started_at=started_at,
-        finished_at=timezone.now(),
-        ok=report.ok,
-        summary={"assets": report.assets, "balances_checked": report.balances_checked},
-        violations=report.violations[:1000],
-    )

@@ -1,6 +1,7 @@
 from celery import shared_task
 
-from wallets import services
+from wallets import chain
+from wallets.ledger_check import ledger_check_run
 
 
 @shared_task(
@@ -11,19 +12,19 @@ from wallets import services
 )
 def withdrawal_process_task(withdrawal_id: int) -> str:
     """Started on approval; the periodic sweep below catches anything this misses."""
-    return services.withdrawal_process(withdrawal_id=withdrawal_id).status
+    return chain.withdrawal_process(withdrawal_id=withdrawal_id).status
 
 
 @shared_task(name="wallets.tasks.withdrawals_process_pending_task")
 def withdrawals_process_pending_task() -> int:
-    return services.withdrawals_process_pending()
+    return chain.withdrawals_process_pending()
 
 
 @shared_task(name="wallets.tasks.chain_block_mine_task")
 def chain_block_mine_task() -> int:
-    return services.chain_block_mine()
+    return chain.chain_block_mine()
 
 
 @shared_task(name="wallets.tasks.ledger_check_task")
 def ledger_check_task() -> bool:
-    return services.ledger_check_run().ok
+    return ledger_check_run().ok

@@ -1,7 +1,7 @@
 """Faults injected into the real stack (issue 11 item 3): nothing accepted is lost.
 
 Each test runs gunicorn, daphne and the matcher as subprocesses and breaks something under
-them. Servers that get stopped are private ones (``exchange_site.testing_faults``): other test
+them. Servers that get stopped are private ones (``testsupport.faults``): other test
 runs share the machine's PostgreSQL and Redis, which are never touched.
 """
 
@@ -22,8 +22,8 @@ import psycopg
 import pytest
 import websockets
 
-from exchange_site.testing_faults import PrivatePostgres, PrivateRedis
-from exchange_site.testing_stack import ROOT, LiveStack, database_url, seed_markets
+from testsupport.faults import PrivatePostgres, PrivateRedis
+from testsupport.stack import ROOT, LiveStack, database_url, seed_markets
 
 pytestmark = pytest.mark.faults
 

@@ -30,8 +30,8 @@ from schemathesis.specs.openapi.checks import (
 
 from accounts.services import auth_tokens_issue
 from accounts.tests.factories import UserFactory
-from exchange_site.testing_stack import seed_markets
 from exchange_site.wsgi import application
+from testsupport.stack import seed_markets
 from wallets import services as wallet_services
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application)

@@ -26,7 +26,7 @@ from rest_framework.test import APIClient
 from accounts import services as account_services
 from accounts.models import ApiKey
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
-from exchange_site.testing import assert_error
+from testsupport.helpers import assert_error
 from trading.tests.binance.conftest import BinanceClient
 
 pytestmark = pytest.mark.django_db

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from django.conf import settings
 
-from exchange_site.testing_stack import ROOT
+from testsupport.stack import ROOT
 
 pytestmark = pytest.mark.faults
 

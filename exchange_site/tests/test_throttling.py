@@ -16,8 +16,8 @@ from rest_framework.test import APIClient
 
 from accounts.services import api_key_create, auth_tokens_issue
 from accounts.tests.factories import UserFactory
-from exchange_site.testing import assert_error
 from exchange_site.throttling import OrderPlaceRateThrottle, rate_parse
+from testsupport.helpers import assert_error
 from trading.tests.binance.conftest import BinanceClient
 
 ORDERS = "/api/v1/orders"

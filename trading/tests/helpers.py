@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from decimal import Decimal
 
-from exchange_site.testing import (  # noqa: F401 (re-exported)
+from testsupport.helpers import (  # noqa: F401 (re-exported)
     assert_error,
     assert_ledger_ok,
     run_concurrently,

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from decimal import Decimal
 
-from exchange_site.testing import assert_error, assert_ledger_ok  # noqa: F401 (re-exported)
+from testsupport.helpers import assert_error, assert_ledger_ok  # noqa: F401 (re-exported)
 from wallets.models import Balance, BalanceAdjustment, Deposit, LedgerEntry, Withdrawal
 
 

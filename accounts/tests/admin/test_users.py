@@ -12,7 +12,7 @@ from accounts.models import OperatorAction, User
 from accounts.services import auth_login, auth_tokens_issue
 from accounts.tests.admin.fixtures import fund, run_action
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
-from exchange_site.testing import assert_error, assert_ledger_ok
+from testsupport.helpers import assert_error, assert_ledger_ok
 from trading.models import Order
 from trading.services import OrderRequest, order_place
 from trading.tests.factories import MarketFactory

@@ -7,7 +7,7 @@ from accounts.crypto import secret_decrypt
 from accounts.models import ApiKey
 from accounts.services import API_KEYS_PER_USER, api_key_create
 from accounts.tests.factories import UserFactory
-from exchange_site.testing import assert_error
+from testsupport.helpers import assert_error
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
-from exchange_site.testing import assert_error
+from testsupport.helpers import assert_error
 
 LOGIN = "/api/v1/auth/login"
 PAGE = "/accounts/login/"

@@ -12,7 +12,7 @@ from accounts.models import ApiKey, RecoveryCode, TwoFactorDevice
 from accounts.services import auth_tokens_issue
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from accounts.tests.twofactor_helpers import code_at, enable_two_factor, fresh_code
-from exchange_site.testing import assert_error
+from testsupport.helpers import assert_error
 from wallets import services as wallet_services
 from wallets.models import Balance, LedgerEntry, Withdrawal
 from wallets.tests.factories import AssetFactory

@@ -11,7 +11,7 @@ from accounts.exceptions import OtpInvalid
 from accounts.models import RecoveryCode
 from accounts.tests.factories import UserFactory
 from accounts.tests.twofactor_helpers import enable_two_factor, fresh_code
-from exchange_site.testing import run_concurrently
+from testsupport.helpers import run_concurrently
 from wallets import services as wallet_services
 from wallets.models import Withdrawal
 from wallets.tests.factories import AssetFactory

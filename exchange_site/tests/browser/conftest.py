@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from exchange_site.testing_stack import ARTIFACTS
+from testsupport.stack import ARTIFACTS
 
 # Live updates cross three processes (gunicorn → matcher → daphne); give them time on a
 # loaded two-core machine.

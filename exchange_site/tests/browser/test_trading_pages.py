@@ -7,8 +7,8 @@ from decimal import Decimal
 import httpx
 from playwright.sync_api import expect
 
-from exchange_site.testing import assert_ledger_ok
 from exchange_site.tests.browser.conftest import screenshot
+from testsupport.helpers import assert_ledger_ok
 from trading.models import Order
 from wallets.models import Balance
 

@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from accounts.tests.factories import UserFactory
-from exchange_site.testing import run_concurrently
+from testsupport.helpers import run_concurrently
 from wallets import services
 from wallets.exceptions import DepositLimitExceeded, InsufficientBalance
 from wallets.models import Deposit, LedgerEntry, Withdrawal

@@ -3,7 +3,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from wallets import services
+from wallets import chain, services
 from wallets.exceptions import (
     AssetInactive,
     InsufficientBalance,
@@ -309,7 +309,7 @@ def test_withdrawals_process_pending_twice_completes_each_once(
 def test_withdrawals_process_pending_finishes_a_stuck_processing_withdrawal(funded, btc, operator):
     withdrawal = request(funded, "0.4")
     services.withdrawal_approve(withdrawal_id=withdrawal.pk, reviewer=operator)
-    services._withdrawal_broadcast(withdrawal_id=withdrawal.pk)  # crashed before completing
+    chain._withdrawal_broadcast(withdrawal_id=withdrawal.pk)  # crashed before completing
     assert Withdrawal.objects.get(pk=withdrawal.pk).status == Withdrawal.Status.PROCESSING
     assert_ledger_ok()
 

@@ -6,6 +6,10 @@ production-like settings (``DEBUG`` off). Tests create data through the ORM and 
 (committed: the fixture uses ``transactional_db``) and talk to the processes over HTTP and
 WebSockets. Each process's stderr is kept under ``var/test-artifacts/stack/`` because a
 failing end-to-end test is mostly debugged from there.
+
+The exchange's own modules are imported inside the functions that use them: bench/soak.py
+imports this module (``STACK_SECRET_KEY``) before it has configured Django, which importing
+models would need.
 """
 
 from __future__ import annotations
@@ -22,7 +26,11 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import psycopg
+import redis
 from django.conf import settings
+from django.db import connection
+from django.test import override_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "var" / "test-artifacts"
@@ -82,7 +90,7 @@ class LiveStack:
         append_logs: bool = False,
     ):
         """``database_url`` / ``redis_url``: run against other servers than the test
-        database and Redis (fault tests break private ones; see ``testing_faults``).
+        database and Redis (fault tests break private ones; see ``testsupport.faults``).
         ``append_logs``: a restarted process appends to its log instead of starting it
         afresh (the soak restarts processes many times and wants every incarnation)."""
         self.name = name
@@ -258,8 +266,6 @@ class LiveStack:
     def _wait_sessions_gone(self, timeout: float = 10.0) -> None:
         # A server's PostgreSQL backends outlive it by a moment; until they are gone the
         # test database cannot be flushed or dropped.
-        from django.db import connection
-
         deadline = time.monotonic() + timeout
         with connection.cursor() as cursor:
             while time.monotonic() < deadline:
@@ -320,13 +326,9 @@ class LiveStack:
     def _query(self, sql: str) -> list[tuple]:
         """A read on the stack's database (the test database unless ``database_url``)."""
         if self.database_url is None:
-            from django.db import connection
-
             with connection.cursor() as cursor:
                 cursor.execute(sql)
                 return cursor.fetchall()
-        import psycopg
-
         with psycopg.connect(self.database_url, autocommit=True) as conn:
             return conn.execute(sql).fetchall()
 
@@ -336,8 +338,6 @@ class LiveStack:
             from trading.selectors import matcher_health
 
             return matcher_health().get("status") == "ok"
-        import redis
-
         from trading.matcher.publish import heartbeat_key
         from trading.selectors import MATCHER_STALE_SECONDS
 
@@ -381,8 +381,6 @@ class LiveStack:
         funds: dict[str, str] | None = None,
     ):
         """A committed user with demo deposits (ledger-correct) of ``funds``."""
-        from django.test import override_settings
-
         from accounts.services import user_register
         from wallets.services import deposit_demo_create
 

@@ -24,7 +24,7 @@ import redis
 
 from devservers.postgres import PostgresServer, bin_dir
 from devservers.redis import redis_server_executable
-from exchange_site.testing_stack import ROOT, STACK_LOGS, _die_with_parent, _port_open, free_port
+from testsupport.stack import ROOT, STACK_LOGS, _die_with_parent, _port_open, free_port
 
 STARTUP_TIMEOUT = 30.0
 
@@ -175,7 +175,7 @@ class PrivatePostgres:
             "from django.test import override_settings\n"
             "from accounts.services import user_register\n"
             "from wallets.services import deposit_demo_create\n"
-            "from exchange_site.testing_stack import seed_markets\n"
+            "from testsupport.stack import seed_markets\n"
             "seed_markets()\n"
             "unlimited = {'*': '1000000000000'}\n"
             "with override_settings(DEMO_DEPOSITS=True, DEMO_DEPOSIT_MAX_PER_REQUEST=unlimited,"

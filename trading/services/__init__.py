@@ -1,0 +1,51 @@
+"""Everything that writes trading's data: order entry (``orders``), cancels (``cancels``),
+the operators' market console (``markets``) and the demo markets (``demo``).
+
+The public names are re-exported here, so callers write ``from trading.services import
+order_place``. The modules of this package import each other directly, never this package.
+"""
+
+from trading.services.cancels import (
+    order_cancel,
+    order_cancel_all,
+    orders_cancel_by_operator,
+    orders_cancel_queue,
+    user_orders_cancel_queue,
+)
+from trading.services.demo import DEMO_MARKETS, markets_seed
+from trading.services.markets import (
+    FEE_QUANTUM,
+    MARKET_STATUS_ACTIONS,
+    RULE_FIELDS,
+    market_create,
+    market_rules_update,
+    market_rules_validate,
+    market_status_set,
+)
+from trading.services.orders import (
+    ORDER_FIELDS_BY_TYPE,
+    OrderRequest,
+    order_place,
+    order_place_batch,
+)
+
+__all__ = [
+    "DEMO_MARKETS",
+    "FEE_QUANTUM",
+    "MARKET_STATUS_ACTIONS",
+    "ORDER_FIELDS_BY_TYPE",
+    "RULE_FIELDS",
+    "OrderRequest",
+    "market_create",
+    "market_rules_update",
+    "market_rules_validate",
+    "market_status_set",
+    "markets_seed",
+    "order_cancel",
+    "order_cancel_all",
+    "order_place",
+    "order_place_batch",
+    "orders_cancel_by_operator",
+    "orders_cancel_queue",
+    "user_orders_cancel_queue",
+]
