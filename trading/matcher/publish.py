@@ -1,12 +1,18 @@
 """What the matcher tells the world after a batch commits (DESIGN §6).
 
 Only committed facts are published. Every public message is serialized once, here, and
-published on one Redis channel per stream; each ws process receives it once and forwards
+sent through the Channels layer (channels-redis's pub/sub layer) to one group per market
+and stream (``exchange_site.streams``); each ws process's hub receives it once and forwards
 the same text to its subscribers. Book changes are coalesced into at most one diff per
-market per ``MARKETDATA_DIFF_INTERVAL_MS``, and the full snapshot in Redis is refreshed with each
-diff so its ``seq`` always matches the stream. Private events (orders, balances) go to each
-user's Channels group. A failure here (Redis down) never touches the database: clients see
-a sequence gap and resync, and the next batch publishes again.
+market per ``MARKETDATA_DIFF_INTERVAL_MS``, and the full snapshot in Redis is refreshed
+before each diff is sent, so its ``seq`` always matches the stream. Private events (orders,
+balances) go to each user's group.
+
+The layer is asyncio and the matcher is not: messages are handed, in order, to the
+process's after-commit event loop (``exchange_site.background``), which also sends the
+private events, so the matcher never waits for Redis to publish. A failure there (Redis
+down) never touches the database: clients see a sequence gap and resync, and the next
+batch publishes again.
 """
 
 import json
@@ -14,21 +20,29 @@ import logging
 import time
 from datetime import datetime
 
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django_redis import get_redis_connection
 
+from exchange_site.background import after_commit
 from exchange_site.decimals import decimal_to_str
-from marketdata.groups import public_redis_channel
+from exchange_site.streams import (
+    PUBLIC_MESSAGE,
+    book_key,
+    heartbeat_key,
+    public_group,
+    stream_key,
+    ticker_key,
+)
+from marketdata.selectors import Places, candle_data, ticker_get
+from trading.models import Market
 from wallets.events import balance_message, send_user_events
 
 logger = logging.getLogger("trading.matcher")
 
-HEARTBEAT_KEY = "exchange:matcher:heartbeat:{symbol}"
+__all__ = ["Publisher", "book_key", "book_snapshot", "heartbeat_key", "heartbeat_write"]
+
 HEARTBEAT_TTL_SECONDS = 120
-BOOK_KEY = "exchange:book:{symbol}"
-TICKER_KEY = "exchange:ticker:{symbol}"
-
-
 STATS_INTERVAL_SECONDS = 1.0
 
 
@@ -36,16 +50,35 @@ def diff_interval_seconds() -> float:
     return settings.MARKETDATA_DIFF_INTERVAL_MS / 1000
 
 
-def heartbeat_key(symbol: str) -> str:
-    return HEARTBEAT_KEY.format(symbol=symbol)
+def public_message(channel: str, symbol: str, text: str, interval: str | None = None):
+    """``(group, layer message)`` for one public message whose client text is ``text``."""
+    return (
+        public_group(channel, symbol, interval),
+        {"type": PUBLIC_MESSAGE, "stream": stream_key(channel, symbol, interval), "text": text},
+    )
 
 
-def book_key(symbol: str) -> str:
-    return BOOK_KEY.format(symbol=symbol)
+async def _group_send_all(messages: list) -> None:
+    layer = get_channel_layer()
+    for number, (group, message) in enumerate(messages):
+        try:
+            await layer.group_send(group, message)
+        except Exception:
+            # The rest would fail the same way; subscribers see the gap and resync.
+            logger.warning(
+                "%d public messages not sent (%s first)",
+                len(messages) - number,
+                group,
+                exc_info=True,
+            )
+            return
 
 
-def ticker_key(symbol: str) -> str:
-    return TICKER_KEY.format(symbol=symbol)
+def public_send(messages: list) -> None:
+    """Send ``(group, message)`` pairs to their groups after everything queued before them;
+    returns at once (the after-commit loop sends them) and never raises."""
+    if messages:
+        after_commit.submit(_group_send_all, messages)
 
 
 def heartbeat_write(*, symbols: list[str], payload: str) -> None:
@@ -154,10 +187,6 @@ class Publisher:
 
     def _flush_stats(self, stream: MarketStream, matcher) -> None:
         """Publish the market's ticker and its latest candle of each interval."""
-        # Imported here: marketdata.selectors imports trading.selectors, which imports this.
-        from marketdata.selectors import Places, candle_data, ticker_get
-        from trading.models import Market
-
         candles, stream.candles, stream.stats_due = stream.candles, {}, False
         try:
             market = Market.objects.select_related("base_asset", "quote_asset").get(
@@ -169,28 +198,26 @@ class Publisher:
                  "ts": published_at}
             )  # fmt: skip
             places = Places.of(market)
-            pipe = get_redis_connection("default").pipeline(transaction=False)
-            pipe.set(ticker_key(stream.symbol), ticker)
-            pipe.publish(public_redis_channel("ticker", stream.symbol), ticker)
+            messages = [public_message("ticker", stream.symbol, ticker)]
             for interval, candle in candles.items():
                 row = (
                     candle.open_time, candle.open, candle.high, candle.low, candle.close,
                     candle.volume, candle.quote_volume, candle.trade_count,
                 )  # fmt: skip
-                pipe.publish(
-                    public_redis_channel("candles", stream.symbol, interval),
-                    json.dumps(
-                        {
-                            "type": "candle",
-                            "channel": "candles",
-                            "symbol": stream.symbol,
-                            "interval": interval,
-                            **candle_data(row, places),
-                            "ts": published_at,
-                        }
-                    ),
+                text = json.dumps(
+                    {
+                        "type": "candle",
+                        "channel": "candles",
+                        "symbol": stream.symbol,
+                        "interval": interval,
+                        **candle_data(row, places),
+                        "ts": published_at,
+                    }
                 )
-            pipe.execute()
+                messages.append(public_message("candles", stream.symbol, text, interval))
+            # Stored before it is sent: a client that joins meanwhile starts from it.
+            get_redis_connection("default").set(ticker_key(stream.symbol), ticker)
+            public_send(messages)
         except Exception:
             logger.warning("ticker and candles of %s not published", stream.symbol, exc_info=True)
 
@@ -227,38 +254,41 @@ class Publisher:
         stream.levels = {}
         stream.first_seq = None
         try:
-            pipe = get_redis_connection("default").pipeline(transaction=False)
-            pipe.set(book_key(stream.symbol), json.dumps(snapshot))
-            pipe.publish(public_redis_channel("orderbook", stream.symbol), diff)
-            pipe.execute()
+            # Stored before the diff is sent, so no snapshot a client reads is older than
+            # a diff it has dropped as covered.
+            get_redis_connection("default").set(book_key(stream.symbol), json.dumps(snapshot))
         except Exception:
-            # The diff is gone: subscribers will see a seq gap and resync from a snapshot.
-            logger.warning("book diff of %s not published", stream.symbol, exc_info=True)
+            logger.warning("book snapshot of %s not stored", stream.symbol, exc_info=True)
+        # Sent even without the snapshot: the diff's seq range is still right.
+        public_send([public_message("orderbook", stream.symbol, diff)])
 
     def _publish_trades(self, result, matcher) -> None:
         if not result.trades:
             return
-        channel = public_redis_channel("trades", result.symbol)
         published_at = int(time.time() * 1000)
-        pipe = get_redis_connection("default").pipeline(transaction=False)
-        for trade in result.trades:
-            pipe.publish(
-                channel,
-                json.dumps(
-                    {
-                        "type": "trade",
-                        "channel": "trades",
-                        "symbol": result.symbol,
-                        "id": trade.pk,
-                        "price": decimal_to_str(trade.price, matcher.scale.price_places),
-                        "quantity": decimal_to_str(trade.quantity, matcher.scale.qty_places),
-                        "taker_side": trade.taker_side,
-                        "time": _millis(trade.created_at),
-                        "ts": published_at,
-                    }
-                ),
-            )
-        pipe.execute()
+        scale = matcher.scale
+        public_send(
+            [
+                public_message(
+                    "trades",
+                    result.symbol,
+                    json.dumps(
+                        {
+                            "type": "trade",
+                            "channel": "trades",
+                            "symbol": result.symbol,
+                            "id": trade.pk,
+                            "price": decimal_to_str(trade.price, scale.price_places),
+                            "quantity": decimal_to_str(trade.quantity, scale.qty_places),
+                            "taker_side": trade.taker_side,
+                            "time": _millis(trade.created_at),
+                            "ts": published_at,
+                        }
+                    ),
+                )
+                for trade in result.trades
+            ]
+        )
 
     def _publish_private(self, result, matcher) -> None:
         events = [
