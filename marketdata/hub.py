@@ -11,11 +11,17 @@ message is re-encoded per client. Each connection has a bounded outbox; one that
 behind loses its backlog and is told to resync (a fresh snapshot), so one slow client never
 slows the others (DESIGN §6).
 
-The layer does not say when its Redis connection was lost (messages sent meanwhile are
-simply gone), so the hub sends itself a probe over the layer every ``PROBE_SECONDS``. A
-probe that cannot be sent, or none arriving for ``PROBE_TIMEOUT_SECONDS``, means messages
-are being lost: every subscriber resyncs at once (snapshots come from the database while
-Redis is away), and again when probes come back, after the hub has re-joined its groups.
+The matcher numbers each stream's messages (``n`` within its ``epoch``): a number missing
+means a message of that stream was lost on the way, and its local subscribers resync.
+The layer does not say when its Redis connection was lost (it reconnects and subscribes
+again by itself; messages sent meanwhile are simply gone), so the hub sends itself a
+numbered probe over the layer every ``PROBE_SECONDS``; its own channel and its groups share
+the layer's one subscription. A probe that cannot be sent means Redis is away: every
+subscriber resyncs at once (snapshots come from the database meanwhile). When probes come
+back, or one is missing from the sequence (the subscription broke and came back between
+two probes), the hub re-joins its groups and every subscriber resyncs again. A probe that
+is merely late means nothing: a busy process reads everything late, and resyncing every
+client then would only make it busier.
 """
 
 import asyncio
@@ -34,8 +40,6 @@ logger = logging.getLogger(__name__)
 PROBE = "md.hub.probe"
 JOINED = "md.hub.joined"
 PROBE_SECONDS = 0.5
-# Generous: a busy process reads its probe late, and a false alarm resyncs every client.
-PROBE_TIMEOUT_SECONDS = 10.0
 JOIN_TIMEOUT_SECONDS = 2.0
 
 
@@ -70,7 +74,9 @@ class Hub:
         self._joining: dict[str, asyncio.Future] = {}  # streams waiting for their proof
         self._healthy = False
         self._lost = False
-        self._probe_seen = 0.0
+        self._numbers: dict[str, tuple[str, int]] = {}  # stream → (epoch, n) last received
+        self._probes_sent = 0  # numbered from 1; only those Redis accepted
+        self._probe_last = 0  # the number of the last probe that came back
         self._task = loop.create_task(self._run())
 
     def ensure_running(self) -> None:
@@ -157,6 +163,7 @@ class Hub:
                     )
                 elif not wanted and stream in self._joined:
                     self._joined.discard(stream)
+                    self._numbers.pop(stream, None)  # what it misses meanwhile is not lost
                     await layer.group_discard(group, self.channel)
             except Exception:
                 # Re-joined when probes come back (and its subscribers resynced then).
@@ -200,25 +207,34 @@ class Hub:
             kind = message.get("type")
             try:
                 if kind == PUBLIC_MESSAGE:
+                    self._in_sequence(message)
                     self.publish_local(message["stream"], message["text"])
                 elif kind == PROBE:
-                    self._probe_arrived()
+                    self._probe_arrived(message["n"])
                 elif kind == JOINED:
                     self._joined_proof(message)
             except Exception:
                 logger.exception("market-data message %r not fanned out", kind)
 
+    def _in_sequence(self, message: dict) -> None:
+        """Resync the stream's subscribers when the message before this one never came."""
+        stream, epoch, number = message["stream"], message.get("epoch"), message.get("n")
+        if number is None:
+            return
+        last = self._numbers.get(stream)
+        self._numbers[stream] = (epoch, number)
+        if last is not None and last[0] == epoch and number > last[1] + 1:
+            logger.warning("%d messages of %s lost; resyncing", number - last[1] - 1, stream)
+            for subscriber in tuple(self.subscribers.get(stream, ())):
+                subscriber.resync(stream)
+
     async def _watch(self) -> None:
         layer = get_channel_layer()
-        self._probe_seen = self._loop.time()
         while True:
             try:
-                await layer.send(self.channel, {"type": PROBE})
-                sent = True
+                await layer.send(self.channel, {"type": PROBE, "n": self._probes_sent + 1})
+                self._probes_sent += 1
             except Exception:
-                sent = False
-            silent = self._loop.time() - self._probe_seen > PROBE_TIMEOUT_SECONDS
-            if not sent or silent:
                 self._lose()
             await asyncio.sleep(PROBE_SECONDS)
 
@@ -230,12 +246,15 @@ class Hub:
         # Whatever was sent meanwhile is gone: start over (from the database if need be).
         self._resync_all()
 
-    def _probe_arrived(self) -> None:
-        self._probe_seen = self._loop.time()
-        if self._healthy:
+    def _probe_arrived(self, number: int) -> None:
+        # A probe missing from the sequence: the subscription broke and came back between
+        # two probes, and what the matcher sent meanwhile never arrived.
+        missed = number > self._probe_last + 1
+        self._probe_last = number
+        if self._healthy and not missed:
             return
         self._healthy = True
-        if self._lost:
+        if self._lost or missed:
             self._lost = False
             self._spawn(self._recover())
 

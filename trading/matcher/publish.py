@@ -17,7 +17,9 @@ batch publishes again.
 
 import json
 import logging
+import threading
 import time
+import uuid
 from datetime import datetime
 
 from channels.layers import get_channel_layer
@@ -74,10 +76,31 @@ async def _group_send_all(messages: list) -> None:
             return
 
 
+class _Numbering:
+    """Numbers each stream's messages 1, 2, 3 ... within this process (``epoch``), so that a
+    hub can tell a message lost on the way (a Redis reconnect) from one merely not sent."""
+
+    def __init__(self):
+        self.epoch = uuid.uuid4().hex[:12]
+        self.sent: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def stamp(self, messages: list) -> None:
+        with self.lock:
+            for _group, message in messages:
+                number = self.sent.get(message["stream"], 0) + 1
+                self.sent[message["stream"]] = number
+                message["epoch"], message["n"] = self.epoch, number
+
+
+_numbering = _Numbering()
+
+
 def public_send(messages: list) -> None:
     """Send ``(group, message)`` pairs to their groups after everything queued before them;
     returns at once (the after-commit loop sends them) and never raises."""
     if messages:
+        _numbering.stamp(messages)
         after_commit.submit(_group_send_all, messages)
 
 
