@@ -26,6 +26,8 @@ Prints one JSON line:
   counts every trade it missed after that.
 - ``clients_failed``: clients that never got connected and subscribed (after retries),
   by error in ``client_errors``; they count in no loss figure.
+- ``ws_cpu_s`` / ``matcher_cpu_s``: CPU seconds the daphne processes (together) and the
+  matcher used during the window; steadier than latency when other work shares the box.
 - ``diff_gaps``: order-book diffs whose ``first_seq`` skipped past the previous ``seq``
   (a resync then follows); ``resyncs``: snapshots received after the first.
 """
@@ -41,6 +43,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -240,6 +243,12 @@ def client_process(urls, count, start_at, stop_at, queue):
     uvloop.run(run_clients(urls, count, start_at, stop_at, queue))
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_port(port: int, timeout: float = 30) -> None:
     import socket
 
@@ -302,6 +311,19 @@ def main() -> None:
             target=feed_orders, args=(args.orders_per_second, args.seconds, stop_at)
         )
         feeder.start()
+        # The servers' CPU over the window: less at the mercy of other load on the box than
+        # latency is, so a fairer comparison between two versions run one after the other.
+        cpu: dict[str, list[float]] = {}
+
+        def sample(when: str) -> None:
+            cpu[when] = [cpu_seconds(p.pid) for p in servers] + [cpu_seconds(matcher.pid)]
+
+        timers = [
+            threading.Timer(max(0.0, at - time.time()), sample, (when,))
+            for when, at in (("start", start_at), ("stop", stop_at))
+        ]
+        for timer in timers:
+            timer.start()
         results = [queue.get(timeout=warmup + args.seconds + DRAIN_SECONDS + 120) for _ in clients]
         feeder.join()
         for process in clients:
@@ -342,6 +364,8 @@ def main() -> None:
                     round(latencies[int(len(latencies) * 0.99) - 1], 1) if latencies else None
                 ),
                 "latency_max_ms": round(latencies[-1], 1) if latencies else None,
+                "ws_cpu_s": round(sum(cpu["stop"][:-1]) - sum(cpu["start"][:-1]), 1),
+                "matcher_cpu_s": round(cpu["stop"][-1] - cpu["start"][-1], 1),
                 "trades_lost": sum(losses),
                 "trades_lost_max": max(losses, default=0),
                 "clients_missing_trades": sum(1 for n in losses if n),
