@@ -26,6 +26,8 @@ Prints one JSON line:
   counts every trade it missed after that.
 - ``clients_failed``: clients that never got connected and subscribed (after retries),
   by error in ``client_errors``; they count in no loss figure.
+- ``subscribe_p50_ms`` / ``subscribe_max_ms``: from a client's connection to the server's
+  ``subscribed`` reply to its trades subscription.
 - ``ws_cpu_s`` / ``matcher_cpu_s``: CPU seconds the daphne processes (together) and the
   matcher used during the window; steadier than latency when other work shares the box.
 - ``diff_gaps``: order-book diffs whose ``first_seq`` skipped past the previous ``seq``
@@ -167,7 +169,7 @@ async def run_clients(urls: list[str], count: int, start_at: float, stop_at: flo
                 await asyncio.sleep(0.5 * (attempt + 1))
         else:
             raise ConnectionError(f"could not connect to {url}")
-        mine = {"subscribed": None, "ids": set()}
+        mine = {"subscribed": None, "ids": set(), "connected": time.time()}
         async with ws:
             stats["connected"] += 1
             for channel in ("orderbook", "trades"):
@@ -212,7 +214,14 @@ async def run_clients(urls: list[str], count: int, start_at: float, stop_at: flo
         {
             "latencies": latencies,
             "messages": stats["messages"],
-            "clients": [{"subscribed": c["subscribed"], "ids": sorted(c["ids"])} for c in clients],
+            "clients": [
+                {
+                    "subscribed": c["subscribed"],
+                    "wait": c["subscribed"] - c["connected"],
+                    "ids": sorted(c["ids"]),
+                }
+                for c in clients
+            ],
             "gaps": stats["gaps"],
             "resyncs": stats["resyncs"],
             "connected": stats["connected"],
@@ -347,6 +356,7 @@ def main() -> None:
         received = set(c["ids"])
         losses.append(sum(1 for trade_id, at in in_db if at >= since and trade_id not in received))
     failed = args.clients - len(subscribed)
+    waits = sorted(c["wait"] * 1000 for c in subscribed)
     print(
         json.dumps(
             {
@@ -364,6 +374,8 @@ def main() -> None:
                     round(latencies[int(len(latencies) * 0.99) - 1], 1) if latencies else None
                 ),
                 "latency_max_ms": round(latencies[-1], 1) if latencies else None,
+                "subscribe_p50_ms": round(statistics.median(waits), 1) if waits else None,
+                "subscribe_max_ms": round(waits[-1], 1) if waits else None,
                 "ws_cpu_s": round(sum(cpu["stop"][:-1]) - sum(cpu["start"][:-1]), 1),
                 "matcher_cpu_s": round(cpu["stop"][-1] - cpu["start"][-1], 1),
                 "trades_lost": sum(losses),
