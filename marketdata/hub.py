@@ -29,7 +29,7 @@ import logging
 from collections import defaultdict
 from typing import Protocol
 
-from channels.layers import get_channel_layer
+from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 
 from exchange_site.metrics import ws_sent_fanout
 from exchange_site.streams import PUBLIC_MESSAGE, stream_group
@@ -62,6 +62,17 @@ class Hub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
+        self._layer = None
+
+    @property
+    def layer(self):
+        """The hub's own instance of the default channel layer: its own Redis connections,
+        so that its messages and group joins never queue behind the subscriptions of the
+        process's consumers (each consumer subscribes its own channel on the shared
+        instance's one connection; 500 connecting at once held a join up for seconds)."""
+        if self._layer is None:
+            self._layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+        return self._layer
 
     def _reset(self, loop: asyncio.AbstractEventLoop) -> None:
         # Subscribers of the old loop cannot be written to any more.
@@ -148,7 +159,7 @@ class Hub:
         """Make the hub channel's membership of ``stream``'s group match whether anyone
         here subscribes to it; one change at a time, so a leave never overtakes a join."""
         await self._channel_ready.wait()
-        layer = get_channel_layer()
+        layer = self.layer
         group = stream_group(stream)
         async with self._membership:
             wanted = stream in self.subscribers
@@ -191,7 +202,7 @@ class Hub:
     # --- receiving and watching -----------------------------------------------------------
 
     async def _run(self) -> None:
-        layer = get_channel_layer()
+        layer = self.layer
         backoff = 0.2
         while self.channel is None:
             try:
@@ -229,7 +240,7 @@ class Hub:
                 subscriber.resync(stream)
 
     async def _watch(self) -> None:
-        layer = get_channel_layer()
+        layer = self.layer
         while True:
             try:
                 await layer.send(self.channel, {"type": PROBE, "n": self._probes_sent + 1})
@@ -262,7 +273,7 @@ class Hub:
         """Probes are back: re-join every group (one that failed meanwhile was never joined)
         and have every subscriber start over, as messages may have been lost until now."""
         logger.warning("market-data hub receiving again; re-joining and resyncing")
-        layer = get_channel_layer()
+        layer = self.layer
         async with self._membership:
             for stream in list(self.subscribers):
                 try:

@@ -12,7 +12,6 @@ from decimal import Decimal
 import pytest
 import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import override_settings
@@ -460,7 +459,7 @@ async def test_the_hub_resyncs_when_its_subscription_drops_and_messages_are_lost
     # Close the layer's subscription connection from the server side, as a Redis failover
     # or a proxy's idle timeout would. The layer reconnects by itself within milliseconds,
     # silently, and what was sent before it did is gone.
-    connection = get_channel_layer()._get_layer()._shards[0]._pubsub.connection
+    connection = hub.layer._get_layer()._shards[0]._pubsub.connection
     host, port = connection._writer.get_extra_info("sockname")[:2]
     client = aioredis.from_url(settings.REDIS_URL)
     try:
