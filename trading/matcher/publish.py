@@ -8,11 +8,12 @@ market per ``MARKETDATA_DIFF_INTERVAL_MS``, and the full snapshot in Redis is re
 before each diff is sent, so its ``seq`` always matches the stream. Private events (orders,
 balances) go to each user's group.
 
-The layer is asyncio and the matcher is not: messages are handed, in order, to the
-process's after-commit event loop (``exchange_site.background``), which also sends the
-private events, so the matcher never waits for Redis to publish. A failure there (Redis
-down) never touches the database: clients see a sequence gap and resync, and the next
-batch publishes again.
+The layer is asyncio and the matcher is not, and ``group_send`` is one awaited PUBLISH per
+message: a batch's messages, public and private, go instead in one pipelined round trip
+from the matcher's thread, in the layer's own channel names and serialization
+(``_LayerPipe``). Each stream's messages are numbered so a hub can tell one was lost. A
+failure here (Redis down) never touches the database: clients see a sequence gap and
+resync, and the next batch publishes again.
 """
 
 import json
