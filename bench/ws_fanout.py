@@ -5,13 +5,33 @@
 
 Starts the real stack on a fresh database (``BENCH_DATABASE_URL``, default
 ``postgres://postgres@127.0.0.1:5432/exchange_ws_bench``, dropped and recreated) and Redis
-database 13: ``--ws-processes`` daphne processes, one matcher, and an order feeder placing
-orders through the services at a steady rate. Client processes open ``--clients``
-WebSockets spread over the daphnes, each subscribing to the orderbook and trades of the
-market, and time every message from the moment the matcher published it (``ts``, set
-right after the batch committed) to its receipt. Prints one JSON line: p50/p99 latency,
-messages delivered per second, trades and diffs lost (a trade id any client missed; a gap
-in a client's diff sequence), and how many clients were resynced.
+(``BENCH_REDIS_URL``, default database 13): ``--ws-processes`` daphne processes, one
+matcher, and an order feeder placing orders through the services at a steady rate. Client
+processes open ``--clients`` WebSockets spread over the daphnes, each subscribing to the
+orderbook and trades of the market, and time every message from the moment the matcher
+published it (``ts``, set right after the batch committed) to its receipt, for messages
+received in the measured window (``--seconds``, once every client had time to connect).
+Prints one JSON line:
+
+- ``latency_p50_ms`` / ``latency_p99_ms``: over every message every client received in the
+  window; ``messages_per_s``: those messages per second, all clients together.
+- ``trades_in_db``: trades of the bench market the matcher committed in the window (read
+  from the database after the run: the truth, not what some client happened to see).
+- ``trades_lost``: summed over the clients that connected, the trades in the database
+  committed while that client was subscribed (from the server's ``subscribed`` reply to
+  its trades subscription, or the window's start if later, to the window's end) that it
+  never received; clients keep reading ``DRAIN_SECONDS`` after the window so that a late
+  trade is not counted as lost. ``trades_lost_max``: the most one client lost;
+  ``clients_missing_trades``: how many clients lost any. A client whose connection broke
+  counts every trade it missed after that.
+- ``clients_failed``: clients that never got connected and subscribed (after retries),
+  by error in ``client_errors``; they count in no loss figure.
+- ``subscribe_p50_ms`` / ``subscribe_max_ms``: from a client's connection to the server's
+  ``subscribed`` reply to its trades subscription.
+- ``ws_cpu_s`` / ``matcher_cpu_s``: CPU seconds the daphne processes (together) and the
+  matcher used during the window; steadier than latency when other work shares the box.
+- ``diff_gaps``: order-book diffs whose ``first_seq`` skipped past the previous ``seq``
+  (a resync then follows); ``resyncs``: snapshots received after the first.
 """
 
 import argparse
@@ -25,6 +45,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -35,6 +56,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 SYMBOL = "BENCH-USD"
 CONNECTS_PER_SECOND = 150  # per client process
+DRAIN_SECONDS = 5.0  # clients keep reading after the window, for late trades
 BENCH_DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/exchange_ws_bench"
 )
@@ -130,13 +152,11 @@ async def run_clients(urls: list[str], count: int, start_at: float, stop_at: flo
 
     latencies: list[float] = []
     stats = {"messages": 0, "gaps": 0, "resyncs": 0, "connected": 0, "retries": 0}
-    # Per client: the trades it received that were published inside the window (ms).
-    window = (start_at * 1000, (stop_at - 2) * 1000)
-    received: list[set[int]] = []
-    late: set[int] = set()  # trades some client may have missed by joining after them
+    # Per client that subscribed: when its trades subscription was confirmed, and the ids
+    # of the trades it received (whenever published: the window is applied afterwards).
+    clients: list[dict] = []
 
     async def client(number: int, url: str) -> None:
-        mine: set[int] = set()
         # Connect in waves, as real clients would, rather than 1,000 handshakes at once,
         # and retry a refused handshake like any client library does.
         await asyncio.sleep(number / CONNECTS_PER_SECOND)
@@ -149,11 +169,9 @@ async def run_clients(urls: list[str], count: int, start_at: float, stop_at: flo
                 await asyncio.sleep(0.5 * (attempt + 1))
         else:
             raise ConnectionError(f"could not connect to {url}")
-        received.append(mine)
+        mine = {"subscribed": None, "ids": set(), "connected": time.time()}
         async with ws:
             stats["connected"] += 1
-            # Trades published before this client subscribed are not its to miss.
-            subscribed_ms = time.time() * 1000 + 1000
             for channel in ("orderbook", "trades"):
                 await ws.send(
                     json.dumps({"type": "subscribe", "channel": channel, "symbol": SYMBOL})
@@ -162,25 +180,26 @@ async def run_clients(urls: list[str], count: int, start_at: float, stop_at: flo
             # One deadline for the whole loop: a wait_for per message (a task and a timer
             # each) cost the client processes more CPU than the parsing did.
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(0.1, stop_at - time.time())):
+                async with asyncio.timeout(max(0.1, stop_at + DRAIN_SECONDS - time.time())):
                     async for raw in ws:
                         now = time.time()
                         message = json.loads(raw)
                         kind = message.get("type")
-                        if kind == "snapshot":
-                            if seq is not None:
-                                stats["resyncs"] += 1
-                            seq = message["seq"]
+                        if kind == "trade":
+                            mine["ids"].add(message["id"])
                         elif kind == "update":
                             if seq is not None and message["seq"] > seq:
                                 if message["first_seq"] > seq + 1:
                                     stats["gaps"] += 1
                                 seq = message["seq"]
-                        elif kind == "trade" and window[0] <= message["ts"] <= window[1]:
-                            mine.add(message["id"])
-                        elif kind == "trade" and message["ts"] < subscribed_ms:
-                            late.add(message["id"])
-                        if "ts" in message and now >= start_at:
+                        elif kind == "snapshot":
+                            if seq is not None:
+                                stats["resyncs"] += 1
+                            seq = message["seq"]
+                        elif kind == "subscribed" and message.get("channel") == "trades":
+                            mine["subscribed"] = now
+                            clients.append(mine)
+                        if "ts" in message and start_at <= now <= stop_at:
                             latencies.append(now * 1000 - message["ts"])
                             stats["messages"] += 1
 
@@ -195,8 +214,14 @@ async def run_clients(urls: list[str], count: int, start_at: float, stop_at: flo
         {
             "latencies": latencies,
             "messages": stats["messages"],
-            "trade_ids": [sorted(ids) for ids in received],
-            "late": sorted(late),
+            "clients": [
+                {
+                    "subscribed": c["subscribed"],
+                    "wait": c["subscribed"] - c["connected"],
+                    "ids": sorted(c["ids"]),
+                }
+                for c in clients
+            ],
             "gaps": stats["gaps"],
             "resyncs": stats["resyncs"],
             "connected": stats["connected"],
@@ -206,10 +231,31 @@ async def run_clients(urls: list[str], count: int, start_at: float, stop_at: flo
     )
 
 
+def trades_committed(start_at: float, stop_at: float) -> list[tuple[int, float]]:
+    """``(id, committed at)`` of the bench market's trades created in the window."""
+    import psycopg
+
+    with psycopg.connect(BENCH_DATABASE_URL) as conn:
+        rows = conn.execute(
+            "SELECT t.id, extract(epoch FROM t.created_at)::float8 FROM trading_trade t"
+            " JOIN trading_market m ON m.id = t.market_id"
+            " WHERE m.symbol = %s AND t.created_at >= to_timestamp(%s)"
+            " AND t.created_at <= to_timestamp(%s) ORDER BY t.id",
+            (SYMBOL, start_at, stop_at),
+        ).fetchall()
+    return [(trade_id, at) for trade_id, at in rows]
+
+
 def client_process(urls, count, start_at, stop_at, queue):
     import uvloop  # the load generator must not be the bottleneck
 
     uvloop.run(run_clients(urls, count, start_at, stop_at, queue))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_port(port: int, timeout: float = 30) -> None:
@@ -271,10 +317,23 @@ def main() -> None:
         for process in clients:
             process.start()
         feeder = context.Process(
-            target=feed_orders, args=(args.orders_per_second, args.seconds, stop_at - 1)
+            target=feed_orders, args=(args.orders_per_second, args.seconds, stop_at)
         )
         feeder.start()
-        results = [queue.get(timeout=warmup + args.seconds + 120) for _ in clients]
+        # The servers' CPU over the window: less at the mercy of other load on the box than
+        # latency is, so a fairer comparison between two versions run one after the other.
+        cpu: dict[str, list[float]] = {}
+
+        def sample(when: str) -> None:
+            cpu[when] = [cpu_seconds(p.pid) for p in servers] + [cpu_seconds(matcher.pid)]
+
+        timers = [
+            threading.Timer(max(0.0, at - time.time()), sample, (when,))
+            for when, at in (("start", start_at), ("stop", stop_at))
+        ]
+        for timer in timers:
+            timer.start()
+        results = [queue.get(timeout=warmup + args.seconds + DRAIN_SECONDS + 120) for _ in clients]
         feeder.join()
         for process in clients:
             process.join()
@@ -289,22 +348,25 @@ def main() -> None:
                 process.kill()
 
     latencies = sorted(x for r in results for x in r["latencies"])
-    per_client = [set(ids) for r in results for ids in r["trade_ids"]]
-    late = set().union(*(set(r["late"]) for r in results))
-    all_trades = (set().union(*per_client) if per_client else set()) - late
-    per_client = [ids - late for ids in per_client]
-    connected = sum(r["connected"] for r in results)
-    # A trade published in the window counts as lost for every client that missed it.
-    lost = sum(len(all_trades - ids) for ids in per_client)
+    in_db = trades_committed(start_at, stop_at)
+    subscribed = [c for r in results for c in r["clients"]]
+    losses = []
+    for c in subscribed:
+        since = max(start_at, c["subscribed"])
+        received = set(c["ids"])
+        losses.append(sum(1 for trade_id, at in in_db if at >= since and trade_id not in received))
+    failed = args.clients - len(subscribed)
+    waits = sorted(c["wait"] * 1000 for c in subscribed)
     print(
         json.dumps(
             {
                 "clients": args.clients,
-                "connected": connected,
+                "connected": sum(r["connected"] for r in results),
+                "clients_failed": failed,
                 "ws_processes": args.ws_processes,
                 "seconds": args.seconds,
                 "orders_per_second": args.orders_per_second,
-                "trades": len(all_trades),
+                "trades_in_db": len(in_db),
                 "messages_delivered": len(latencies),
                 "messages_per_s": round(len(latencies) / args.seconds),
                 "latency_p50_ms": round(statistics.median(latencies), 1) if latencies else None,
@@ -312,7 +374,13 @@ def main() -> None:
                     round(latencies[int(len(latencies) * 0.99) - 1], 1) if latencies else None
                 ),
                 "latency_max_ms": round(latencies[-1], 1) if latencies else None,
-                "trades_lost": lost,
+                "subscribe_p50_ms": round(statistics.median(waits), 1) if waits else None,
+                "subscribe_max_ms": round(waits[-1], 1) if waits else None,
+                "ws_cpu_s": round(sum(cpu["stop"][:-1]) - sum(cpu["start"][:-1]), 1),
+                "matcher_cpu_s": round(cpu["stop"][-1] - cpu["start"][-1], 1),
+                "trades_lost": sum(losses),
+                "trades_lost_max": max(losses, default=0),
+                "clients_missing_trades": sum(1 for n in losses if n),
                 "diff_gaps": sum(r["gaps"] for r in results),
                 "resyncs": sum(r["resyncs"] for r in results),
                 "connect_retries": sum(r["retries"] for r in results),

@@ -110,6 +110,14 @@ WS_MESSAGES_DROPPED = Counter(
     "exchange_ws_messages_dropped_total",
     "Messages a slow WebSocket client lost (it is resynced from a fresh snapshot).",
 )
+WS_SEND_PATH = Counter(
+    "exchange_ws_send_path_total",
+    "Streaming connections opened, by how public messages are written to them: path=direct "
+    "(prepared frames straight to daphne's transport, marketdata.fastsend) or path=asgi.",
+    ["path"],
+)
+ws_path_direct = WS_SEND_PATH.labels(path="direct")
+ws_path_asgi = WS_SEND_PATH.labels(path="asgi")
 ws_sent_fanout = WS_MESSAGES_SENT.labels(kind="fanout")
 ws_sent_outbox = WS_MESSAGES_SENT.labels(kind="outbox")
 

@@ -161,7 +161,9 @@ CACHES = {
 
 CHANNEL_LAYERS = {
     "default": {
-        # One Redis subscription per process and market, not per consumer (DESIGN §6).
+        # Pub/sub: each ws process receives a market's message once, on its hub's channel
+        # (marketdata/hub.py), not once per consumer as the core layer's queues would (DESIGN
+        # §6). The matcher pipelines into the same groups (trading/matcher/publish.py).
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {"hosts": [REDIS_URL], "prefix": REDIS_PUBSUB_PREFIX + "asgi"},
     }

@@ -250,13 +250,15 @@ class _Relays:
             self.loop, self.by_stream = loop, {}
         return self.by_stream
 
-    def add(self, hub_stream: str, name: str, translate: Callable, connection) -> None:
+    def add(self, hub_stream: str, name: str, translate: Callable, connection) -> asyncio.Future:
+        """Relay ``hub_stream`` to ``connection`` as ``name``; the result is done once the
+        hub receives the stream (``Hub.add``)."""
         relays = self._current()
         relay = relays.get(hub_stream)
         if relay is None:
             relay = relays[hub_stream] = _Relay(hub_stream)
         relay.names.setdefault(name, (translate, set()))[1].add(connection)
-        hub.add(hub_stream, relay)
+        return hub.add(hub_stream, relay)
 
     def discard(self, hub_stream: str, name: str, connection) -> None:
         relays = self._current()
@@ -389,10 +391,12 @@ class BinanceStreamConsumer(OutboxConsumer):
         new = {name for name, _, _ in resolved if name not in self.subscriptions}
         if len(self.subscriptions) + len(new) > settings.WS_MAX_SUBSCRIPTIONS:
             return f"Too many streams: at most {settings.WS_MAX_SUBSCRIPTIONS} per connection."
+        joins = []
         for name, hub_stream, translate in resolved:
             if name not in self.subscriptions:
-                relays.add(hub_stream, name, translate, self)
+                joins.append(relays.add(hub_stream, name, translate, self))
                 self.subscriptions[name] = hub_stream
+        await asyncio.gather(*joins)
         return None
 
     async def _on_unsubscribe(self, params, request_id) -> None:

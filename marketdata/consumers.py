@@ -8,10 +8,12 @@ connection stays open. Exceeding the limits (message size, message rate, subscri
 gets an ``error`` and then a close with code 1008.
 
 Consumers stay thin: public messages arrive already serialized (and framed) from the hub
-and are written as they are, straight to the connection when nothing is queued before them
-(``marketdata.fastsend``), else through the connection's bounded outbox.
+(``marketdata.hub``, one channel-layer channel per process) and are written as they are,
+straight to the connection when nothing is queued before them (``marketdata.fastsend``),
+else through the connection's bounded outbox.
 """
 
+import asyncio
 import json
 
 from django.conf import settings
@@ -165,8 +167,9 @@ class StreamConsumer(OutboxConsumer):
             return
         # Join first, then snapshot: diffs that arrive meanwhile queue up behind it, and the
         # client drops those the snapshot already covers (seq <= snapshot.seq).
-        hub.add(stream, self)
+        joined = hub.add(stream, self)
         self.subscriptions.add(stream)
+        await joined
         await self.send(
             text_data=json.dumps({"type": "subscribed", "channel": channel, "symbol": symbol})
         )
@@ -224,10 +227,12 @@ class LegacyOrderBookConsumer(StreamConsumer):
         if self.symbol is None:
             await self._violation("UNKNOWN_SYMBOL", "Unknown symbol.")
             return
+        joins = []
         for channel in ("orderbook", "trades"):
             stream = stream_key(channel, self.symbol)
-            hub.add(stream, self)
+            joins.append(hub.add(stream, self))
             self.subscriptions.add(stream)
+        await asyncio.gather(*joins)
 
     def deliver(self, stream: str, text: str, frame: bytes | None = None) -> None:
         message = json.loads(text)

@@ -6,10 +6,23 @@ costs a task switch, a coroutine, daphne's reply dispatch and autobahn's framing
 message per connection — about 60 % of a ws process's time at 1,000 subscribers. Writing
 the prepared frame straight to each connection's Twisted transport skips all of it.
 
-This reaches under the ASGI interface into daphne (the ``send`` it hands the application
-is ``partial(server.handle_reply, protocol)``), so it is used only when that shape is
-found and the connection negotiated no extension that changes framing (compression); any
-other server, or a test's in-memory communicator, takes the ordinary ASGI path.
+This is the one place that reaches under the ASGI interface into daphne and Twisted. What
+it relies on, checked for each connection by ``DirectWriter.for_send``:
+
+- the ``send`` daphne hands the application is ``partial(server.handle_reply, protocol)``
+  (possibly behind Channels' session wrapper, whose ``real_send`` is the next one in);
+- the protocol (autobahn's) has ``transport``, ``state`` and ``STATE_OPEN``, and
+  ``websocket_extensions_in_use`` is empty (an extension such as compression frames
+  differently);
+- the transport is Twisted's (its buffer sizes ``dataBuffer``, ``offset`` and
+  ``_tempDataLen``, which say whether the client keeps up), and for the unbuffered first
+  write a plain TCP ``tcp.Server`` with its ``socket``.
+
+When any of it is missing, the connection takes the ordinary ASGI ``send`` instead: slower,
+never wrong. ``exchange_ws_send_path_total{path="direct"|"asgi"}`` counts which path each
+connection took, and ``marketdata/tests/test_daphne_streams.py`` fails when a real daphne
+connection no longer takes the direct one (a daphne, autobahn or Twisted upgrade changed
+the shape), rather than letting the fan-out silently slow down.
 """
 
 from __future__ import annotations
@@ -19,6 +32,8 @@ import functools
 import struct
 
 TEXT_OPCODE_FIN = 0x81
+# Twisted's FileDescriptor keeps unsent bytes in these (twisted/internet/abstract.py).
+_BUFFER_ATTRIBUTES = ("_tempDataLen", "dataBuffer", "offset")
 
 
 def text_frame(text: str) -> bytes:
@@ -76,8 +91,11 @@ class DirectWriter:
             return None
         if getattr(protocol, "websocket_extensions_in_use", None):
             return None  # permessage-deflate and the like frame differently
-        if not hasattr(protocol, "STATE_OPEN"):
+        if not all(hasattr(protocol, name) for name in ("STATE_OPEN", "state")):
             return None
+        transport = protocol.transport
+        if not all(hasattr(transport, name) for name in (*_BUFFER_ATTRIBUTES, "write")):
+            return None  # ``buffered`` would read 0 for ever: no backpressure
         return cls(protocol, limit)
 
     def is_open(self) -> bool:
@@ -86,9 +104,7 @@ class DirectWriter:
     def buffered(self) -> int:
         """Bytes handed to Twisted but not yet taken by the kernel."""
         transport = self.transport
-        pending = getattr(transport, "_tempDataLen", 0)
-        data = getattr(transport, "dataBuffer", b"")
-        return pending + len(data) - getattr(transport, "offset", 0)
+        return transport._tempDataLen + len(transport.dataBuffer) - transport.offset
 
     def backlogged(self) -> bool:
         return self.buffered() > self.limit

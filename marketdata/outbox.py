@@ -7,7 +7,13 @@ import time
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from exchange_site.metrics import WS_CONNECTIONS, WS_MESSAGES_DROPPED, ws_sent_outbox
+from exchange_site.metrics import (
+    WS_CONNECTIONS,
+    WS_MESSAGES_DROPPED,
+    ws_path_asgi,
+    ws_path_direct,
+    ws_sent_outbox,
+)
 from marketdata.fastsend import DirectWriter
 
 
@@ -28,6 +34,7 @@ class OutboxConsumer(AsyncWebsocketConsumer):
         self.counted = True
         if settings.WS_DIRECT_SEND:
             self.direct = DirectWriter.for_send(self.base_send, settings.WS_SEND_BUFFER_BYTES)
+        (ws_path_asgi if self.direct is None else ws_path_direct).inc()
 
     def close_outbox(self) -> None:
         self.writer.cancel()

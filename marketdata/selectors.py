@@ -20,9 +20,9 @@ from django.utils import timezone
 from django_redis import get_redis_connection
 
 from exchange_site.decimals import decimal_places, decimal_to_str
+from exchange_site.streams import book_key
 from marketdata.models import Candle
 from marketdata.services import bucket_start, epoch_seconds
-from trading.matcher.publish import book_key
 from trading.models import Market, Order, Trade
 from trading.selectors import market_get_by_symbol
 

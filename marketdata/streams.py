@@ -8,8 +8,8 @@ import redis.asyncio as aioredis
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from exchange_site.streams import book_key, ticker_key
 from marketdata.selectors import orderbook_from_database, orderbook_get, trade_list_recent
-from trading.matcher.publish import book_key, ticker_key
 from trading.models import Market
 from trading.selectors import market_get_by_symbol, normalize_symbol
 

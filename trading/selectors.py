@@ -12,8 +12,8 @@ from django_redis import get_redis_connection
 
 from accounts.models import User
 from exchange_site.db import decimal_sums, row_to_instances
+from exchange_site.streams import book_key, heartbeat_key
 from trading.exceptions import MarketNotFound, OrderNotFound
-from trading.matcher.publish import book_key, heartbeat_key
 from trading.models import Market, Order, OrderCommand, Trade
 from wallets.models import Asset
 

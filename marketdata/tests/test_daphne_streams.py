@@ -1,14 +1,18 @@
-"""The streams over a real daphne (``live_stack``), where messages take the direct path of
-``marketdata.fastsend``: frames are valid, the book stays exact, no trade is lost."""
+"""The streams over a real daphne (``live_stack``), where the matcher process publishes
+through channels-redis and messages take the direct path of ``marketdata.fastsend``: frames
+are valid, the book stays exact, no trade is lost."""
 
 import asyncio
 import json
 import random
+import re
 from decimal import Decimal
 
 import httpx
 import pytest
+import redis
 import websockets
+from django.conf import settings
 from django.db import connection
 from websockets.frames import Frame, Opcode
 
@@ -123,3 +127,105 @@ def test_book_and_trades_over_daphne_stay_exact_through_random_orders(live_stack
     trade_ids = list(Trade.objects.order_by("id").values_list("id", flat=True))
     assert trade_ids, "the random orders should have crossed"
     assert sorted(out["trades"]) == trade_ids
+
+
+# --- the channel layer and the fastsend seam, on a real daphne ------------------------------
+
+
+def send_paths(stack) -> dict[str, float]:
+    """``exchange_ws_send_path_total`` by path, from the stack's /metrics (every process)."""
+    text = httpx.get(f"{stack.web_url}/metrics").text
+    paths = {"direct": 0.0, "asgi": 0.0}
+    for line in text.splitlines():
+        match = re.fullmatch(r'exchange_ws_send_path_total\{path="(\w+)"\} (\S+)', line)
+        if match:
+            paths[match[1]] = float(match[2])
+    return paths
+
+
+def redis_subscribers(group: str) -> int:
+    """Subscribers of ``group``'s Redis channel under channels-redis's pub/sub layer."""
+    channel = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] + "__group__" + group
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        return dict(client.pubsub_numsub(channel))[channel.encode()]
+    finally:
+        client.close()
+
+
+def in_thread_with_own_connection(function):
+    try:
+        return function()
+    finally:
+        connection.close()
+
+
+def test_public_book_and_trade_messages_reach_a_real_daphne_through_channels_redis(live_stack):
+    maker = live_stack.create_user(email="maker@example.com", username="maker", funds={"BTC": "1"})
+    taker = live_stack.create_user(
+        email="taker@example.com", username="taker", funds={"USD": "1000"}
+    )
+
+    def cross() -> None:
+        for user, side in ((maker, "sell"), (taker, "buy")):
+            order_place(
+                user=user,
+                request=OrderRequest(
+                    symbol="BTC-USD",
+                    side=side,
+                    order_type="limit",
+                    price=Decimal("100.00"),
+                    quantity=Decimal("0.10"),
+                ),
+            )
+
+    async def scenario() -> tuple[list[dict], dict[str, int]]:
+        received = []
+        async with websockets.connect(f"{live_stack.ws_url}/ws/") as ws:
+            for channel in ("orderbook", "trades"):
+                await ws.send(
+                    json.dumps({"type": "subscribe", "channel": channel, "symbol": "BTC-USD"})
+                )
+            while len([m for m in received if m["type"] in ("subscribed", "snapshot")]) < 3:
+                received.append(json.loads(await asyncio.wait_for(ws.recv(), timeout=10)))
+            # daphne's hub channel is the one member of each group: the matcher's messages
+            # can reach it only through the layer.
+            members = {
+                group: await asyncio.to_thread(redis_subscribers, group)
+                for group in ("md.BTC-USD.orderbook", "md.BTC-USD.trades")
+            }
+            await asyncio.to_thread(in_thread_with_own_connection, cross)
+            while not {"trade", "update"} <= {m["type"] for m in received}:
+                received.append(json.loads(await asyncio.wait_for(ws.recv(), timeout=15)))
+        return received, members
+
+    received, members = asyncio.run(scenario())
+
+    assert members == {"md.BTC-USD.orderbook": 1, "md.BTC-USD.trades": 1}
+    trade = Trade.objects.get()
+    trades = [m for m in received if m["type"] == "trade"]
+    assert [(m["id"], Decimal(m["price"]), Decimal(m["quantity"])) for m in trades] == [
+        (trade.pk, Decimal("100.00"), Decimal("0.10"))
+    ]
+    update = next(m for m in received if m["type"] == "update")
+    snapshot = next(m for m in received if m["type"] == "snapshot")
+    assert update["first_seq"] == snapshot["seq"] + 1
+
+
+def test_fastsend_finds_the_shape_it_relies_on_in_a_real_daphne_connection(live_stack):
+    """Fails when a daphne, autobahn or Twisted upgrade moves what ``marketdata.fastsend``
+    reaches for: connections would silently take the slower ASGI path."""
+    before = send_paths(live_stack)
+
+    async def connect_and_subscribe() -> None:
+        async with websockets.connect(f"{live_stack.ws_url}/ws/") as ws:
+            subscribe = {"type": "subscribe", "channel": "trades", "symbol": "BTC-USD"}
+            await ws.send(json.dumps(subscribe))
+            reply = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
+            assert reply["type"] == "subscribed"
+
+    asyncio.run(connect_and_subscribe())
+    after = send_paths(live_stack)
+
+    assert after["direct"] - before["direct"] == 1
+    assert after["asgi"] == before["asgi"]

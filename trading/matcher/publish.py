@@ -1,34 +1,55 @@
 """What the matcher tells the world after a batch commits (DESIGN §6).
 
 Only committed facts are published. Every public message is serialized once, here, and
-published on one Redis channel per stream; each ws process receives it once and forwards
+sent through the Channels layer (channels-redis's pub/sub layer) to one group per market
+and stream (``exchange_site.streams``); each ws process's hub receives it once and forwards
 the same text to its subscribers. Book changes are coalesced into at most one diff per
-market per ``MARKETDATA_DIFF_INTERVAL_MS``, and the full snapshot in Redis is refreshed with each
-diff so its ``seq`` always matches the stream. Private events (orders, balances) go to each
-user's Channels group. A failure here (Redis down) never touches the database: clients see
-a sequence gap and resync, and the next batch publishes again.
+market per ``MARKETDATA_DIFF_INTERVAL_MS``, and the full snapshot in Redis is refreshed
+before each diff is sent, so its ``seq`` always matches the stream. Private events (orders,
+balances) go to each user's group.
+
+The layer is asyncio and the matcher is not, and ``group_send`` is one awaited PUBLISH per
+message: a batch's messages, public and private, go instead in one pipelined round trip
+from the matcher's thread, in the layer's own channel names and serialization
+(``_LayerPipe``). Each stream's messages are numbered so a hub can tell one was lost. A
+failure here (Redis down) never touches the database: clients see a sequence gap and
+resync, and the next batch publishes again.
 """
 
 import json
 import logging
+import os
+import threading
 import time
+import uuid
 from datetime import datetime
 
+import redis
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django_redis import get_redis_connection
 
+from exchange_site.background import after_commit
 from exchange_site.decimals import decimal_to_str
-from marketdata.groups import public_redis_channel
-from wallets.events import balance_message, send_user_events
+from exchange_site.streams import (
+    PUBLIC_MESSAGE,
+    USER_EVENT,
+    book_key,
+    heartbeat_key,
+    public_group,
+    stream_key,
+    ticker_key,
+    user_group,
+)
+from marketdata.selectors import Places, candle_data, ticker_get
+from trading.models import Market
+from wallets.events import balance_message
 
 logger = logging.getLogger("trading.matcher")
 
-HEARTBEAT_KEY = "exchange:matcher:heartbeat:{symbol}"
+__all__ = ["Publisher", "book_key", "book_snapshot", "heartbeat_key", "heartbeat_write"]
+
 HEARTBEAT_TTL_SECONDS = 120
-BOOK_KEY = "exchange:book:{symbol}"
-TICKER_KEY = "exchange:ticker:{symbol}"
-
-
 STATS_INTERVAL_SECONDS = 1.0
 
 
@@ -36,16 +57,115 @@ def diff_interval_seconds() -> float:
     return settings.MARKETDATA_DIFF_INTERVAL_MS / 1000
 
 
-def heartbeat_key(symbol: str) -> str:
-    return HEARTBEAT_KEY.format(symbol=symbol)
+def public_message(channel: str, symbol: str, text: str, interval: str | None = None):
+    """``(group, layer message)`` for one public message whose client text is ``text``."""
+    return (
+        public_group(channel, symbol, interval),
+        {"type": PUBLIC_MESSAGE, "stream": stream_key(channel, symbol, interval), "text": text},
+    )
 
 
-def book_key(symbol: str) -> str:
-    return BOOK_KEY.format(symbol=symbol)
+class _LayerPipe:
+    """Sends layer messages to their groups in one pipelined round trip, from the matcher's
+    own thread.
+
+    channels-redis's ``group_send`` is a coroutine: one awaited PUBLISH per message behind a
+    lock, on an event loop. From the matcher that meant handing every message to the
+    after-commit loop, where a batch's trades queued behind its private events (a dozen per
+    trade) and, at 60 orders/s on the shared two cores, fell seconds behind. A group_send is
+    a PUBLISH of the layer's serialization to the layer's channel for the group; this does
+    the same for a whole batch with one pipeline, as the matcher did before the layer. The
+    names and the serialization are the layer's own (``layer_group_channel``,
+    ``layer.serialize``); ``trading/tests/matcher/test_publish.py`` checks that the layer
+    receives what this sends. A sharded layer (several hosts) picks a host per channel, so
+    there each message goes through ``group_send`` on the after-commit loop instead.
+    """
+
+    def __init__(self):
+        self._client = None
+        self._pid = None
+
+    def _redis(self):
+        config = settings.CHANNEL_LAYERS["default"].get("CONFIG", {})
+        hosts = config.get("hosts") or ["redis://localhost:6379"]
+        if len(hosts) != 1 or not isinstance(hosts[0], str):
+            return None
+        if self._client is None or self._pid != os.getpid():
+            self._client = redis.Redis.from_url(
+                hosts[0], socket_timeout=2, socket_connect_timeout=2
+            )
+            self._pid = os.getpid()
+        return self._client
+
+    def send(self, messages: list) -> None:
+        client = self._redis()
+        if client is None:
+            after_commit.submit(_group_send_all, messages)
+            return
+        layer = get_channel_layer()
+        pipe = client.pipeline(transaction=False)
+        for group, message in messages:
+            pipe.publish(layer_group_channel(group), layer.serialize(message))
+        try:
+            pipe.execute()
+        except Exception:
+            # Subscribers see the gap (seq, or the hub's numbering) and resync.
+            logger.warning("%d layer messages not sent", len(messages), exc_info=True)
 
 
-def ticker_key(symbol: str) -> str:
-    return TICKER_KEY.format(symbol=symbol)
+def layer_group_channel(group: str) -> str:
+    """The Redis channel channels-redis's pub/sub layer publishes ``group``'s messages on
+    (``RedisPubSubLoopLayer._get_group_channel_name``)."""
+    prefix = settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("prefix", "asgi")
+    return f"{prefix}__group__{group}"
+
+
+async def _group_send_all(messages: list) -> None:
+    layer = get_channel_layer()
+    for number, (group, message) in enumerate(messages):
+        try:
+            await layer.group_send(group, message)
+        except Exception:
+            logger.warning(
+                "%d layer messages not sent (%s first)",
+                len(messages) - number,
+                group,
+                exc_info=True,
+            )
+            return
+
+
+_pipe = _LayerPipe()
+
+
+class _Numbering:
+    """Numbers each stream's messages 1, 2, 3 ... within this process (``epoch``), so that a
+    hub can tell a message lost on the way (a Redis reconnect) from one merely not sent."""
+
+    def __init__(self):
+        self.epoch = uuid.uuid4().hex[:12]
+        self.sent: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def stamp(self, messages: list) -> None:
+        with self.lock:
+            for _group, message in messages:
+                number = self.sent.get(message["stream"], 0) + 1
+                self.sent[message["stream"]] = number
+                message["epoch"], message["n"] = self.epoch, number
+
+
+_numbering = _Numbering()
+
+
+def public_send(messages: list, private: list | None = None) -> None:
+    """Send public ``(group, message)`` pairs, numbered per stream, and then ``private``
+    ones (user events) to their groups, in order, in one round trip; never raises."""
+    if messages:
+        _numbering.stamp(messages)
+    messages = messages + (private or [])
+    if messages:
+        _pipe.send(messages)
 
 
 def heartbeat_write(*, symbols: list[str], payload: str) -> None:
@@ -111,13 +231,9 @@ class Publisher:
             stream.candles[candle.interval] = candle
         stream.stats_due = stream.stats_due or bool(result.trades)
         try:
-            self._publish_trades(result, matcher)
+            public_send(self._trades(result, matcher), self._private(result, matcher))
         except Exception:
-            logger.warning("trades of %s not published", result.symbol, exc_info=True)
-        try:
-            self._publish_private(result, matcher)
-        except Exception:
-            logger.warning("private events of %s not published", result.symbol, exc_info=True)
+            logger.warning("events of %s not published", result.symbol, exc_info=True)
 
     def seconds_to_next_flush(self) -> float | None:
         now = time.monotonic()
@@ -154,10 +270,6 @@ class Publisher:
 
     def _flush_stats(self, stream: MarketStream, matcher) -> None:
         """Publish the market's ticker and its latest candle of each interval."""
-        # Imported here: marketdata.selectors imports trading.selectors, which imports this.
-        from marketdata.selectors import Places, candle_data, ticker_get
-        from trading.models import Market
-
         candles, stream.candles, stream.stats_due = stream.candles, {}, False
         try:
             market = Market.objects.select_related("base_asset", "quote_asset").get(
@@ -169,28 +281,26 @@ class Publisher:
                  "ts": published_at}
             )  # fmt: skip
             places = Places.of(market)
-            pipe = get_redis_connection("default").pipeline(transaction=False)
-            pipe.set(ticker_key(stream.symbol), ticker)
-            pipe.publish(public_redis_channel("ticker", stream.symbol), ticker)
+            messages = [public_message("ticker", stream.symbol, ticker)]
             for interval, candle in candles.items():
                 row = (
                     candle.open_time, candle.open, candle.high, candle.low, candle.close,
                     candle.volume, candle.quote_volume, candle.trade_count,
                 )  # fmt: skip
-                pipe.publish(
-                    public_redis_channel("candles", stream.symbol, interval),
-                    json.dumps(
-                        {
-                            "type": "candle",
-                            "channel": "candles",
-                            "symbol": stream.symbol,
-                            "interval": interval,
-                            **candle_data(row, places),
-                            "ts": published_at,
-                        }
-                    ),
+                text = json.dumps(
+                    {
+                        "type": "candle",
+                        "channel": "candles",
+                        "symbol": stream.symbol,
+                        "interval": interval,
+                        **candle_data(row, places),
+                        "ts": published_at,
+                    }
                 )
-            pipe.execute()
+                messages.append(public_message("candles", stream.symbol, text, interval))
+            # Stored before it is sent: a client that joins meanwhile starts from it.
+            get_redis_connection("default").set(ticker_key(stream.symbol), ticker)
+            public_send(messages)
         except Exception:
             logger.warning("ticker and candles of %s not published", stream.symbol, exc_info=True)
 
@@ -227,40 +337,40 @@ class Publisher:
         stream.levels = {}
         stream.first_seq = None
         try:
-            pipe = get_redis_connection("default").pipeline(transaction=False)
-            pipe.set(book_key(stream.symbol), json.dumps(snapshot))
-            pipe.publish(public_redis_channel("orderbook", stream.symbol), diff)
-            pipe.execute()
+            # Stored before the diff is sent, so no snapshot a client reads is older than
+            # a diff it has dropped as covered.
+            get_redis_connection("default").set(book_key(stream.symbol), json.dumps(snapshot))
         except Exception:
-            # The diff is gone: subscribers will see a seq gap and resync from a snapshot.
-            logger.warning("book diff of %s not published", stream.symbol, exc_info=True)
+            logger.warning("book snapshot of %s not stored", stream.symbol, exc_info=True)
+        # Sent even without the snapshot: the diff's seq range is still right.
+        public_send([public_message("orderbook", stream.symbol, diff)])
 
-    def _publish_trades(self, result, matcher) -> None:
-        if not result.trades:
-            return
-        channel = public_redis_channel("trades", result.symbol)
+    def _trades(self, result, matcher) -> list:
         published_at = int(time.time() * 1000)
-        pipe = get_redis_connection("default").pipeline(transaction=False)
-        for trade in result.trades:
-            pipe.publish(
-                channel,
+        scale = matcher.scale
+        return [
+            public_message(
+                "trades",
+                result.symbol,
                 json.dumps(
                     {
                         "type": "trade",
                         "channel": "trades",
                         "symbol": result.symbol,
                         "id": trade.pk,
-                        "price": decimal_to_str(trade.price, matcher.scale.price_places),
-                        "quantity": decimal_to_str(trade.quantity, matcher.scale.qty_places),
+                        "price": decimal_to_str(trade.price, scale.price_places),
+                        "quantity": decimal_to_str(trade.quantity, scale.qty_places),
                         "taker_side": trade.taker_side,
                         "time": _millis(trade.created_at),
                         "ts": published_at,
                     }
                 ),
             )
-        pipe.execute()
+            for trade in result.trades
+        ]
 
-    def _publish_private(self, result, matcher) -> None:
+    def _private(self, result, matcher) -> list:
+        """Each order's and balance's new state for its owner's group (``user.<id>``)."""
         events = [
             (order.user_id, "orders", order_message(result.symbol, order, matcher.scale))
             for order in result.orders
@@ -275,7 +385,10 @@ class Publisher:
             )
             for (user_id, asset_id), (available, locked) in result.balances.items()
         ]
-        send_user_events(events)
+        return [
+            (user_group(user_id), {"type": USER_EVENT, "channel": channel, "text": text})
+            for user_id, channel, text in events
+        ]
 
 
 def order_message(symbol: str, order, scale) -> str:

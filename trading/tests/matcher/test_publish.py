@@ -1,0 +1,38 @@
+"""The matcher's publishing on the real channel layer (channels-redis's pub/sub layer on the
+test Redis): what it pipelines from its own thread is what the layer's ``receive`` gets."""
+
+import json
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+
+from exchange_site.streams import USER_EVENT, public_group, user_group
+from trading.matcher.publish import layer_group_channel, public_message, public_send
+
+
+async def test_the_pipelined_channel_name_is_the_layers_own():
+    loop_layer = get_channel_layer()._get_layer()
+
+    for group in ("md.BTC-USD.orderbook", "md.BTC-USD.candles.1m", "user.42"):
+        assert layer_group_channel(group) == loop_layer._get_group_channel_name(group)
+
+
+async def test_the_layer_receives_public_and_private_messages_in_order_and_numbered():
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    for group in (public_group("trades", "PUB-USD"), user_group(7)):
+        await layer.group_add(group, channel)
+    texts = [json.dumps({"type": "trade", "id": n}) for n in (1, 2)]
+    private = (user_group(7), {"type": USER_EVENT, "channel": "orders", "text": "{}"})
+
+    await sync_to_async(public_send)(
+        [public_message("trades", "PUB-USD", text) for text in texts], [private]
+    )
+    received = [await layer.receive(channel) for _ in range(3)]
+
+    assert [m["text"] for m in received] == [*texts, "{}"]
+    assert [m["type"] for m in received] == ["md.message", "md.message", USER_EVENT]
+    assert received[0]["stream"] == "trades:PUB-USD"
+    assert received[1]["n"] == received[0]["n"] + 1
+    assert received[1]["epoch"] == received[0]["epoch"]
+    assert "n" not in received[2]
