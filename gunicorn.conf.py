@@ -1,4 +1,4 @@
-"""Gunicorn settings for the ``web`` process, from the environment (DESIGN §1).
+"""Gunicorn settings for the ``web`` process, from the environment (ARCHITECTURE §1).
 
 Sync workers with persistent database connections measured fastest on this hardware
 (shared/notes/http-ws-calibration.md).

@@ -675,7 +675,7 @@ async def _hostile(ctx: dict, kind: str, method: str, url: str, kwargs: dict) ->
 
 
 class LocalBook:
-    """One market's book kept from snapshot + diffs (DESIGN §6)."""
+    """One market's book kept from snapshot + diffs (ARCHITECTURE §6)."""
 
     def __init__(self):
         self.seq: int | None = None  # None: waiting for a snapshot

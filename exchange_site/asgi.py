@@ -1,4 +1,4 @@
-"""ASGI entry point: daphne serves WebSockets (and, slower, HTTP) from here (DESIGN §1)."""
+"""ASGI entry point: daphne serves WebSockets (and, slower, HTTP) from here (ARCHITECTURE §1)."""
 
 import os
 

@@ -1,4 +1,4 @@
-"""Decimal helpers shared by every app: money is Decimal, never float (DESIGN §4)."""
+"""Decimal helpers shared by every app: money is Decimal, never float (ARCHITECTURE §4)."""
 
 import decimal
 from decimal import Decimal

@@ -1,4 +1,4 @@
-"""The one place that turns exceptions into the error shape of DESIGN §7.
+"""The one place that turns exceptions into the error shape of ARCHITECTURE §7.
 
 ``{"error": {"code": "...", "message": "...", "details": {...}}}`` with the right status.
 Anything not listed here is a real bug: DRF lets it through, it is logged and becomes a 500

@@ -1,4 +1,4 @@
-"""Domain errors. Services raise these; one handler renders them (DESIGN §7)."""
+"""Domain errors. Services raise these; one handler renders them (ARCHITECTURE §7)."""
 
 from typing import Any
 

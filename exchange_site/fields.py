@@ -1,4 +1,4 @@
-"""Serializer fields for money: exact decimals in, decimal strings out (DESIGN §4)."""
+"""Serializer fields for money: exact decimals in, decimal strings out (ARCHITECTURE §4)."""
 
 import re
 from decimal import Decimal, InvalidOperation

@@ -1,4 +1,4 @@
-"""drf-spectacular hooks: the one error shape of DESIGN §7, documented for every operation.
+"""drf-spectacular hooks: the one error shape of ARCHITECTURE §7, documented for every operation.
 
 Views declare the domain errors they raise (``409``, ``422`` ...) with ``extend_schema``; the
 errors that come from the framework around every view (a malformed body, a missing or bad

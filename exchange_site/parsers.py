@@ -14,7 +14,7 @@ def _refuse_constant(name: str):
 class DecimalJSONParser(JSONParser):
     """JSON with exact numbers: ``0.1`` arrives as ``Decimal("0.1")``, never as a float.
 
-    Money must not pass through binary floating point (DESIGN §4), and a float such as
+    Money must not pass through binary floating point (ARCHITECTURE §4), and a float such as
     0.30000000000000004 must be refused for its extra digits rather than silently rounded.
     NaN and Infinity are refused outright.
     """

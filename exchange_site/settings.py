@@ -114,7 +114,7 @@ if _db["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured(f"DATABASE_URL must point at PostgreSQL, not {_db['ENGINE']}")
 if env.bool("DATABASE_POOL", default=False):
     # Under ASGI, persistent connections leak (one per request thread); the ws process
-    # sets DATABASE_POOL and uses psycopg's pool instead (DESIGN §1).
+    # sets DATABASE_POOL and uses psycopg's pool instead (ARCHITECTURE §1).
     _db["CONN_MAX_AGE"] = 0
     _db["OPTIONS"] = {
         "pool": {
@@ -162,8 +162,9 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         # Pub/sub: each ws process receives a market's message once, on its hub's channel
-        # (marketdata/hub.py), not once per consumer as the core layer's queues would (DESIGN
-        # §6). The matcher pipelines into the same groups (trading/matcher/publish.py).
+        # (marketdata/hub.py), not once per consumer as the core layer's queues would
+        # (ARCHITECTURE §6). The matcher pipelines into the same groups
+        # (trading/matcher/publish.py).
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {"hosts": [REDIS_URL], "prefix": REDIS_PUBSUB_PREFIX + "asgi"},
     }
@@ -451,7 +452,7 @@ BINANCE_ORDER_WAIT_MS = env.int("BINANCE_ORDER_WAIT_MS", default=2000)
 
 # --- WebSockets -----------------------------------------------------------------------
 # The matcher sends at most one order-book diff per market per this many milliseconds
-# (DESIGN §6: at least 100). Every diff costs one frame per subscriber, which is what
+# (ARCHITECTURE §6: at least 100). Every diff costs one frame per subscriber, which is what
 # limits fan-out on small machines (docs/PERFORMANCE.md).
 MARKETDATA_DIFF_INTERVAL_MS = env.int("MARKETDATA_DIFF_INTERVAL_MS", default=250)
 WS_MAX_SUBSCRIPTIONS = env.int("WS_MAX_SUBSCRIPTIONS", default=50)

@@ -1,4 +1,4 @@
-"""WSGI entry point: gunicorn serves all HTTP from here (DESIGN §1)."""
+"""WSGI entry point: gunicorn serves all HTTP from here (ARCHITECTURE §1)."""
 
 import os
 

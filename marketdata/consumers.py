@@ -1,4 +1,4 @@
-"""The WebSocket endpoint ``/ws/`` (DESIGN §6): multiplexed market data and private events.
+"""The WebSocket endpoint ``/ws/`` (ARCHITECTURE §6): multiplexed market data and private events.
 
 Client messages are JSON objects with ``type``: ``subscribe`` / ``unsubscribe`` with a
 ``channel`` (``orderbook``, ``trades``, ``ticker``, ``candles`` + ``interval``; ``orders``

@@ -9,7 +9,7 @@ frame, ``marketdata.fastsend``) to every local subscriber: with channels-redis's
 layer each process receives each message once, however many clients it serves, and no
 message is re-encoded per client. Each connection has a bounded outbox; one that falls
 behind loses its backlog and is told to resync (a fresh snapshot), so one slow client never
-slows the others (DESIGN §6).
+slows the others (ARCHITECTURE §6).
 
 The matcher numbers each stream's messages (``n`` within its ``epoch``): a number missing
 means a message of that stream was lost on the way, and its local subscribers resync.

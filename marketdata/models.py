@@ -1,4 +1,4 @@
-"""Market data kept in the database: OHLCV candles (DESIGN §6).
+"""Market data kept in the database: OHLCV candles (ARCHITECTURE §6).
 
 Candles are derived data: the matcher updates them in the same transaction as the trades
 they count (``marketdata.services.candles_apply_trades``), and ``manage.py rebuild_candles``

@@ -1,4 +1,4 @@
-"""Writes of market data: candles, kept from the trades (DESIGN §6).
+"""Writes of market data: candles, kept from the trades (ARCHITECTURE §6).
 
 The matcher calls ``candles_apply_trades`` inside its batch transaction, so candles commit
 or roll back with the trades they count: a crash can neither lose a trade from them nor

@@ -8,13 +8,13 @@ from wallets.ledger_check import ledger_check
 
 
 def assert_ledger_ok() -> None:
-    """DESIGN §4 invariants 1–5 over the whole database."""
+    """ARCHITECTURE §4 invariants 1–5 over the whole database."""
     report = ledger_check()
     assert report.ok, report.violations
 
 
 def assert_error(response, status: int, code: str) -> dict:
-    """The DESIGN §7 error shape with this status and code; returns the ``error`` object."""
+    """The ARCHITECTURE §7 error shape with this status and code; returns the ``error`` object."""
     assert response.status_code == status, response.content
     body = response.json()
     assert set(body) == {"error"}, body

@@ -1,4 +1,4 @@
-"""DESIGN §4 invariant 5, run by ``check_ledger`` with the money invariants.
+"""ARCHITECTURE §4 invariant 5, run by ``check_ledger`` with the money invariants.
 
 Every trade has a buy and a sell order of its own market, owned by its buyer and seller;
 an order's filled quantity equals the sum of its trades; an order that is done reserves

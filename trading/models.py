@@ -1,4 +1,4 @@
-"""Markets, orders, trades and the command queue the matcher consumes (DESIGN §3, §5)."""
+"""Markets, orders, trades and the command queue the matcher consumes (ARCHITECTURE §3, §5)."""
 
 from decimal import Decimal
 
@@ -209,7 +209,7 @@ class Trade(models.Model):
 
 
 class OrderCommand(models.Model):
-    """What the matcher must do next, in id order per market (DESIGN §3)."""
+    """What the matcher must do next, in id order per market (ARCHITECTURE §3)."""
 
     class Kind(models.TextChoices):
         PLACE = "place"

@@ -1,4 +1,4 @@
-"""The balance primitives every money movement goes through (DESIGN §4): the only code, with
+"""The balance primitives every money movement goes through (ARCHITECTURE §4): the only code, with
 ``wallets.statements``, that writes the balance and ledger tables.
 
 Every balance change is a conditional UPDATE (or an UPDATE of rows locked in

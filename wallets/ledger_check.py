@@ -1,4 +1,4 @@
-"""The money invariants of DESIGN §4, checked over the whole database.
+"""The money invariants of ARCHITECTURE §4, checked over the whole database.
 
 1. No balance is negative, available or locked.
 2. For every account and asset, the balance equals the sum of its ledger entries.

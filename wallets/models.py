@@ -1,4 +1,4 @@
-"""Balances and the append-only ledger that explains every change to them (DESIGN §4)."""
+"""Balances and the append-only ledger that explains every change to them (ARCHITECTURE §4)."""
 
 from decimal import Decimal
 
@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-# DESIGN §4: every amount is stored with 18 decimal places, whatever the asset's precision.
+# ARCHITECTURE §4: every amount is stored with 18 decimal places, whatever the asset's precision.
 AMOUNT_MAX_DIGITS = 36
 AMOUNT_DECIMAL_PLACES = 18
 AMOUNT_QUANTUM = Decimal(1).scaleb(-AMOUNT_DECIMAL_PLACES)

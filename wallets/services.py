@@ -1,4 +1,4 @@
-"""Everything that changes money. Balances change here and only here (DESIGN §4).
+"""Everything that changes money. Balances change here and only here (ARCHITECTURE §4).
 
 This module is the public face of the wallets' writes: the balance primitives
 (``wallets.balances``) and the simulated chain's steps (``wallets.chain``) are re-exported

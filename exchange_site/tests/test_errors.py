@@ -1,4 +1,4 @@
-"""Every error leaves in one shape (DESIGN §7), whichever layer produced it."""
+"""Every error leaves in one shape (ARCHITECTURE §7), whichever layer produced it."""
 
 import pytest
 from rest_framework.throttling import ScopedRateThrottle

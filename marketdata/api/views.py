@@ -72,8 +72,9 @@ class OrderBookApi(PublicApi):
         operation_id="market_orderbook",
         parameters=[SYMBOL, OrderBookQuerySerializer],
         responses=OrderBookOutputSerializer,
-        description="The top `depth` levels per side with the `seq` they reflect (DESIGN §6): "
-        "the matcher's snapshot, or the database when the snapshot is unavailable.",
+        description="The top `depth` levels per side with the `seq` they reflect "
+        "(ARCHITECTURE §6): the matcher's snapshot, or the database when the snapshot is "
+        "unavailable.",
     )
     def get(self, request, symbol):
         params = self.query(OrderBookQuerySerializer, request)

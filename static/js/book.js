@@ -1,4 +1,4 @@
-// A local copy of one market's order book, kept by the protocol of DESIGN §6: buffer
+// A local copy of one market's order book, kept by the protocol of ARCHITECTURE §6: buffer
 // updates until a snapshot arrives, drop those the snapshot covers, then apply each update
 // whose range continues the last one; a gap means asking for a fresh snapshot.
 import { normalize } from "./decimal.js";

@@ -82,7 +82,7 @@ Events (plain tuples, kind last; the NamedTuples in ``types`` have the same layo
     market order reports its outcome once: ``OrderRested`` or ``OrderDone``; untriggered
     stops do not touch ``seq``.
 
-Statuses and reasons are the strings of DESIGN.md section 5; see ``types`` for constants.
+Statuses and reasons are the strings of docs/ARCHITECTURE.md section 5; see ``types`` for constants.
 """
 
 from .book import OrderBook

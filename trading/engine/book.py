@@ -167,7 +167,7 @@ class OrderBook:
 
     @property
     def seq(self) -> int:
-        """Sequence number of the last visible book change (DESIGN.md section 6)."""
+        """Sequence number of the last visible book change (docs/ARCHITECTURE.md section 6)."""
         return self._seq
 
     @property

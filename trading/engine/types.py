@@ -25,7 +25,7 @@ GTC = "GTC"
 IOC = "IOC"
 FOK = "FOK"
 
-# Statuses, as in DESIGN.md section 5.
+# Statuses, as in docs/ARCHITECTURE.md section 5.
 NEW = "new"
 OPEN = "open"
 PARTIALLY_FILLED = "partially_filled"

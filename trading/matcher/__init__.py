@@ -1,2 +1,2 @@
 """The matcher: Django glue around the pure engine (load books, consume commands, persist
-events in one transaction per batch, publish after commit). DESIGN §3."""
+events in one transaction per batch, publish after commit). ARCHITECTURE §3."""

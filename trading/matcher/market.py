@@ -1,4 +1,4 @@
-"""One market's matcher: its engine book and the settlement of each batch (DESIGN §3, §4).
+"""One market's matcher: its engine book and the settlement of each batch (ARCHITECTURE §3, §4).
 
 A batch is read, run through the engine and written in ONE transaction: trades, order
 updates, aggregated balance changes with their ledger entries, the market's seq and last

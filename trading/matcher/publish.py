@@ -1,4 +1,4 @@
-"""What the matcher tells the world after a batch commits (DESIGN §6).
+"""What the matcher tells the world after a batch commits (ARCHITECTURE §6).
 
 Only committed facts are published. Every public message is serialized once, here, and
 sent through the Channels layer (channels-redis's pub/sub layer) to one group per market

@@ -1,4 +1,4 @@
-"""Wake-ups from order entry to the matcher through Redis (DESIGN §3).
+"""Wake-ups from order entry to the matcher through Redis (ARCHITECTURE §3).
 
 A wake-up is only a hint: the matcher also polls the database, so an order accepted while
 Redis is down is matched anyway, just later. Nothing here may fail an accepted order.

@@ -1,5 +1,5 @@
 """Cancels: queue cancel commands for the matcher, which decides and releases the funds
-(DESIGN §3): by the owner, by an operator, and for a frozen account (the freeze hook).
+(ARCHITECTURE §3): by the owner, by an operator, and for a frozen account (the freeze hook).
 """
 
 from django.db import connection, transaction

@@ -1,4 +1,4 @@
-"""Order entry: validate, reserve and queue orders, one by one or in batches (DESIGN §3).
+"""Order entry: validate, reserve and queue orders, one by one or in batches (ARCHITECTURE §3).
 
 Accepting an order is one transaction: validate against the market's rules, reserve the
 funds with one conditional UPDATE, insert the Order and its ``place`` OrderCommand, write
@@ -359,7 +359,7 @@ def _order_place(*, user: User, request: OrderRequest) -> tuple[Order, bool]:
         raise AccountFrozen()
     if request.client_order_id:
         return _order_place_in_transaction(user=user, request=request)
-    # The common case: one statement, atomic on its own (DESIGN §3's one transaction). The
+    # The common case: one statement, atomic on its own (ARCHITECTURE §3's one transaction). The
     # market may be a copy read a moment ago: the statement re-checks its status and rules.
     max_age = settings.ORDER_ENTRY_MARKET_CACHE_SECONDS
     accepted = _accept(user, _market_for_order(request.symbol, max_age=max_age), request)

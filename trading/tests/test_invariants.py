@@ -1,4 +1,4 @@
-"""DESIGN §4 invariant 5 (and trading's part of 4): ``ledger_check`` catches each way trades,
+"""ARCHITECTURE §4 invariant 5 (and trading's part of 4): ``ledger_check`` catches each way trades,
 orders and reserves can disagree. Each test corrupts one thing behind the services' back."""
 
 from decimal import Decimal

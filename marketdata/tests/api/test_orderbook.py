@@ -1,5 +1,5 @@
 """GET /api/v1/market/{symbol}/orderbook (and the legacy /orders/book/{symbol}): the
-matcher's snapshot, or the database when there is none or Redis is down (DESIGN §6)."""
+matcher's snapshot, or the database when there is none or Redis is down (ARCHITECTURE §6)."""
 
 import random
 

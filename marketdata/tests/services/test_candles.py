@@ -1,5 +1,5 @@
 """Candles follow the trades inside the matcher's transaction and agree with a rebuild
-from the trades, whatever the batches, the clock or a crash do (DESIGN §3, §6)."""
+from the trades, whatever the batches, the clock or a crash do (ARCHITECTURE §3, §6)."""
 
 import random
 from datetime import UTC, datetime, timedelta

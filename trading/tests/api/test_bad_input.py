@@ -1,4 +1,4 @@
-"""DESIGN §7 for order entry: bad input is a 4xx in the one error shape with a precise code,
+"""ARCHITECTURE §7 for order entry: bad input is a 4xx in the one error shape with a precise code,
 never a 500, and creates nothing. Bodies are raw JSON: the exact bytes a client may send."""
 
 import json

@@ -1,4 +1,4 @@
-"""The order endpoints (DESIGN §3, §7): place, read, list, cancel, market states, paths."""
+"""The order endpoints (ARCHITECTURE §3, §7): place, read, list, cancel, market states, paths."""
 
 import time
 from decimal import Decimal

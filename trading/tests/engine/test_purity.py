@@ -1,4 +1,5 @@
-"""trading.engine stays pure: no Django, database, Redis, Channels or Decimal (DESIGN.md 2)."""
+"""trading.engine stays pure: no Django, database, Redis, Channels or Decimal
+(docs/ARCHITECTURE.md §2)."""
 
 import ast
 import json

@@ -1,5 +1,5 @@
 """A batch whose transaction fails leaves nothing behind; the next run redoes it whole
-(DESIGN §3 crash: rebuild from the database and re-run the unprocessed commands)."""
+(ARCHITECTURE §3 crash: rebuild from the database and re-run the unprocessed commands)."""
 
 from decimal import Decimal
 

@@ -1,4 +1,4 @@
-"""Market orders (DESIGN §5): by quote amount, by quantity within a slippage reserve, and
+"""Market orders (ARCHITECTURE §5): by quote amount, by quantity within a slippage reserve, and
 with no liquidity. None ever spends more than it reserved; what is left is released."""
 
 from decimal import Decimal

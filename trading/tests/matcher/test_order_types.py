@@ -1,4 +1,4 @@
-"""Time in force, post_only, stops and self-trade prevention (DESIGN §5), settled in the DB."""
+"""Time in force, post_only, stops and self-trade prevention (ARCHITECTURE §5), settled."""
 
 from decimal import Decimal
 

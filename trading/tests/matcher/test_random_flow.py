@@ -1,5 +1,5 @@
 """Many traders at once, then restarts: the books, the money and the trades stay consistent
-(DESIGN §3 crash and restore, §4 invariants 1–5)."""
+(ARCHITECTURE §3 crash and restore, §4 invariants 1–5)."""
 
 import random
 import threading

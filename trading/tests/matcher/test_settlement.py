@@ -1,4 +1,4 @@
-"""Settlement of matched orders (DESIGN §3–§4): trades at the makers' prices, fees from what
+"""Settlement of matched orders (ARCHITECTURE §3–§4): trades at the makers' prices, fees from what
 each side receives, better-price refunds, exact balances and a clean ledger."""
 
 from decimal import Decimal

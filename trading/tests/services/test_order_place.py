@@ -1,4 +1,4 @@
-"""Accepting an order (DESIGN §3 step 1): validation codes, the reserve, the queued command.
+"""Accepting an order (ARCHITECTURE §3 step 1): validation codes, the reserve, the queued command.
 
 Every refusal leaves balances, the ledger, orders and commands exactly as they were.
 """

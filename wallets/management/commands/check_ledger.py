@@ -8,7 +8,9 @@ from wallets.services import ledger_check_run
 
 
 class Command(BaseCommand):
-    help = "Check DESIGN §4's money invariants; print a summary per asset and every violation."
+    help = (
+        "Check ARCHITECTURE §4's money invariants; print a summary per asset and every violation."
+    )
 
     def handle(self, *args, **options):
         run = ledger_check_run()

@@ -1,4 +1,4 @@
-"""DESIGN §7: bad input is a 400 (or a business-rule status) in the one error shape, never a
+"""ARCHITECTURE §7: bad input is a 400 (or a business-rule status) in the one error shape, never a
 500, and changes nothing. Bodies are raw JSON so the exact bytes a client may send are tested.
 """
 

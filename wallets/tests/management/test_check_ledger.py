@@ -1,4 +1,4 @@
-"""``manage.py check_ledger`` reports DESIGN §4's invariants and fails on any violation."""
+"""``manage.py check_ledger`` reports ARCHITECTURE §4's invariants and fails on any violation."""
 
 import json
 import os

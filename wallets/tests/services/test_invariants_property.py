@@ -1,4 +1,4 @@
-"""A random mix of every money movement keeps DESIGN §4's invariants after each step.
+"""A random mix of every money movement keeps ARCHITECTURE §4's invariants after each step.
 
 The machine tracks a simple model (available, locked per account and asset; every
 withdrawal's status; pending chain deposits) and, after every step, compares it with the

@@ -1,4 +1,4 @@
-"""DESIGN §4: ledger entries are never updated or deleted."""
+"""ARCHITECTURE §4: ledger entries are never updated or deleted."""
 
 from decimal import Decimal
 
