@@ -44,9 +44,11 @@ class RedisServer:
         directory: Path,
         *,
         port: int = 0,
+        log_path: Path | None = None,
         preexec_fn: Callable[[], None] | None = None,
     ):
         self.directory = Path(directory)
+        self.log_path = Path(log_path) if log_path else self.directory / "redis.log"
         self.preferred_port = port
         self.port: int | None = None
         self.preexec_fn = preexec_fn
@@ -57,6 +59,7 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         self.directory.mkdir(parents=True, exist_ok=True)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port(self.preferred_port)
         command = [
             redis_server_executable(),
@@ -66,7 +69,7 @@ class RedisServer:
             "--appendonly", "no",
             "--daemonize", "no",
             "--dir", str(self.directory),
-            "--logfile", str(self.directory / "redis.log"),
+            "--logfile", str(self.log_path),
         ]  # fmt: skip
         self.process = subprocess.Popen(
             command,
@@ -79,8 +82,7 @@ class RedisServer:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(
-                    f"redis-server did not start on port {self.port}; "
-                    f"see {self.directory / 'redis.log'}"
+                    f"redis-server did not start on port {self.port}; see {self.log_path}"
                 )
             time.sleep(0.05)
         return self

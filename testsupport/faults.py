@@ -23,7 +23,7 @@ import psycopg
 import redis
 
 from devservers.postgres import PostgresServer, bin_dir
-from devservers.redis import redis_server_executable
+from devservers.redis import RedisServer
 from testsupport.stack import ROOT, STACK_LOGS, _die_with_parent, _port_open, free_port
 
 STARTUP_TIMEOUT = 30.0
@@ -31,57 +31,26 @@ STARTUP_TIMEOUT = 30.0
 
 class PrivateRedis:
     """``redis-server`` on a free port, without persistence: a restart loses everything,
-    like a crashed production Redis."""
+    like a crashed production Redis. Stopped and started again, it keeps its port."""
 
     def __init__(self, name: str = "redis"):
         self.name = name
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen | None = None
-        self._log = None
-
-    def start(self) -> PrivateRedis:
-        STACK_LOGS.mkdir(parents=True, exist_ok=True)
-        if self._log is None:
-            self._log = open(STACK_LOGS / f"{self.name}.log", "ab")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [
-                redis_server_executable(),
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
-            ],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
+        self.directory = Path(tempfile.mkdtemp(prefix="exchange-redis-"))
+        self.server = RedisServer(
+            self.directory,
+            port=free_port(),
+            log_path=STACK_LOGS / f"{name}.log",
             preexec_fn=_die_with_parent,
         )
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            try:
-                if redis.Redis.from_url(self.url, socket_timeout=1).ping():
-                    return self
-            except redis.RedisError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"private redis-server on {self.port} did not start")
-            time.sleep(0.05)
+        self.port = self.server.port = self.server.preferred_port
+        self.url = self.server.url()
+
+    def start(self) -> PrivateRedis:
+        self.server.start()
+        return self
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        self.process = None
+        self.server.stop()
 
     def restart(self, down_seconds: float = 0.0) -> None:
         """Stop (every client connection drops, every key is lost), wait, start again."""
@@ -96,10 +65,10 @@ class PrivateRedis:
         return self.start()
 
     def __exit__(self, *exc) -> None:
-        self.stop()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.directory, ignore_errors=True)
 
 
 class PrivatePostgres:

@@ -93,7 +93,8 @@ def _insufficient(*, user_id: int, asset: Asset | int, required: Decimal) -> Ins
     return insufficient_balance(asset=asset, required=required, available=available)
 
 
-def _ledger(change: BalanceChange) -> LedgerEntry:
+def ledger_entry(change: BalanceChange) -> LedgerEntry:
+    """The unsaved ledger row of ``change``."""
     return LedgerEntry(
         user_id=change.user_id,
         asset_id=change.asset_id,
@@ -132,7 +133,7 @@ def balance_credit(
     Balance.objects.filter(user_id=user_id, asset_id=asset.pk).update(
         available=F("available") + amount, updated_at=timezone.now()
     )
-    _ledger(
+    ledger_entry(
         BalanceChange(user_id, asset.pk, kind, reference_type, reference_id, amount, ZERO, memo)
     ).save()
     balances_publish_on_commit([(user_id, asset.pk)])
@@ -163,7 +164,7 @@ def balance_reserve(
     )
     if not updated:
         raise _insufficient(user_id=user_id, asset=asset, required=amount)
-    _ledger(
+    ledger_entry(
         BalanceChange(user_id, asset.pk, kind, reference_type, reference_id, -amount, amount)
     ).save()
     balances_publish_on_commit([(user_id, asset.pk)])
@@ -192,7 +193,7 @@ def balance_release(
     )
     if not updated:
         raise LedgerInconsistency(details={"asset": asset.code, "release": str(amount)})
-    _ledger(
+    ledger_entry(
         BalanceChange(user_id, asset.pk, kind, reference_type, reference_id, amount, -amount)
     ).save()
     balances_publish_on_commit([(user_id, asset.pk)])

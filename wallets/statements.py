@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from exchange_site.db import array_literal, insert_select, unnest_insert
-from wallets.balances import LEDGER_COLUMNS, BalanceChange, ledger_row
+from wallets.balances import LEDGER_COLUMNS, BalanceChange, ledger_entry, ledger_row
 from wallets.models import ZERO, LedgerEntry
 
 
@@ -55,15 +55,7 @@ def ledger_insert_cte(
     line, written once per row of the caller's CTE ``source`` (none when it has none), with
     the SQL expression ``reference_id`` over that row as its reference (``ord.id``: the id
     of the order the same statement inserts)."""
-    entry = LedgerEntry(
-        user_id=change.user_id,
-        asset_id=change.asset_id,
-        available_delta=change.available,
-        locked_delta=change.locked,
-        kind=change.kind,
-        reference_type=change.reference_type,
-        memo=change.memo,
-    )
+    entry = ledger_entry(change)  # its reference_id is replaced by the SQL expression
     columns, values, params = insert_select(entry, {"reference_id": reference_id})
     return SqlPart(
         f"{name} AS (INSERT INTO wallets_ledgerentry ({columns}) SELECT {values} FROM {source})",
