@@ -21,6 +21,7 @@ pass the 107-byte limit) with trust authentication, as the machine's own servers
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import os
 import re
@@ -84,18 +85,25 @@ def bin_dir(prefer: str = "wheel") -> Path:
     )
 
 
-def unprivileged(command: list[str]) -> list[str]:
-    """``command`` as it must be started so that PostgreSQL agrees to run (see the module
-    docstring): unchanged for a normal user, in a fresh user namespace for root."""
-    if os.geteuid() != 0:
-        return command
+@functools.cache
+def _user_namespace_prefix() -> tuple[str, ...]:
+    """``unshare --user --``, checked once per process (a fault test restarts its cluster
+    many times)."""
     unshare = shutil.which("unshare")
     if unshare is None or subprocess.run([unshare, "--user", "true"], check=False).returncode:
         raise PostgresUnavailable(
             "PostgreSQL does not run as root, and this machine cannot start it in a user "
             "namespace (util-linux `unshare --user`). Run as a normal user or set DATABASE_URL."
         )
-    return [unshare, "--user", "--", *command]
+    return (unshare, "--user", "--")
+
+
+def unprivileged(command: list[str]) -> list[str]:
+    """``command`` as it must be started so that PostgreSQL agrees to run (see the module
+    docstring): unchanged for a normal user, in a fresh user namespace for root."""
+    if os.geteuid() != 0:
+        return command
+    return [*_user_namespace_prefix(), *command]
 
 
 def free_port(preferred: int = 0) -> int:

@@ -25,9 +25,10 @@ def private_dir(tmp_path):
     return directory
 
 
-def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+def run_python(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """``python <args>`` in the repository; it must succeed."""
     done = subprocess.run(
-        [sys.executable, "manage.py", *args],
+        [sys.executable, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -35,8 +36,12 @@ def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
         check=False,
         timeout=600,
     )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done
+
+
+def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return run_python("manage.py", *args, env=env)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -128,23 +133,11 @@ def test_make_test_falls_back_to_embedded_servers(private_dir):
     runner starts both under var/test, runs pytest against them and stops them."""
     env = clean_env(TEST_SERVERS="embedded", VAR_DIR=str(private_dir / "var"))
     env.pop("REDIS_URL", None)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "scripts/test.py",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "exchange_site/tests/test_health.py",
-        ],
-        cwd=ROOT,
+    done = run_python(
+        "scripts/test.py",
+        *("-q", "-p", "no:cacheprovider", "exchange_site/tests/test_health.py"),
         env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
     )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "PostgreSQL: embedded 18" in done.stderr
     assert "Redis: embedded" in done.stderr
     assert " passed" in done.stdout
