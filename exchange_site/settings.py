@@ -76,6 +76,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.AuthSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -214,6 +215,14 @@ LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
 # OTP_MAX_FAILURES every code is refused until the window ends (or an operator resets 2FA).
 OTP_MAX_FAILURES = env.int("OTP_MAX_FAILURES", default=20)
 OTP_FAILURE_WINDOW_SECONDS = env.int("OTP_FAILURE_WINDOW_SECONDS", default=86400)
+
+# Account recovery (accounts.recovery): how long emailed links work, and how many emails one
+# address can be sent, or one client can ask for, per hour.
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TTL_SECONDS", default=3600)
+EMAIL_VERIFICATION_TTL_SECONDS = env.int("EMAIL_VERIFICATION_TTL_SECONDS", default=3 * 86400)
+EMAIL_CHANGE_TTL_SECONDS = env.int("EMAIL_CHANGE_TTL_SECONDS", default=86400)
+ACCOUNT_EMAILS_PER_ADDRESS = env.int("ACCOUNT_EMAILS_PER_ADDRESS", default=5)
+ACCOUNT_EMAIL_REQUESTS_PER_IP = env.int("ACCOUNT_EMAIL_REQUESTS_PER_IP", default=20)
 # Encrypts API-key secrets at rest (Fernet). Comma-separated: the first encrypts, all decrypt,
 # so a key can be rotated. Any string works (a Fernet key is derived from it); unset, it is
 # derived from SECRET_KEY, which then must not change while keys exist.
