@@ -260,10 +260,11 @@ def withdrawal_request(
 
     Emails the owner about it (after commit). Raises ``AccountFrozen`` (403),
     ``EmailNotVerified`` (403) until the address is confirmed, ``ValidationError`` (400) for a
-    bad amount or address or one under the asset's minimum, ``InsufficientBalance`` (422) when available < amount + fee,
-    and with two-factor authentication on ``OtpRequired`` / ``OtpInvalid`` (403) or
-    ``LoginRateLimited`` (429) unless ``otp_code`` is a current code (the check locks the
-    user's two-factor device row, before the balance row; ``ip`` is the client's, for the
+    bad amount or address or one under the asset's minimum, ``InsufficientBalance`` (422)
+    when available < amount + fee, and with two-factor authentication on ``OtpRequired`` /
+    ``OtpInvalid`` (403) or ``LoginRateLimited`` (429) unless ``otp_code`` is a current code
+    (the check locks the user's two-factor device row, before the balance row; ``ip`` is the
+    client's, for the
     lockout). A code is spent only when the withdrawal is made: a refusal rolls it back.
     """
     if user.is_frozen:
