@@ -193,7 +193,12 @@ def mailbox_message_list(directory: Path | str) -> list[CaughtEmail]:
     if not Path(directory).is_dir():
         return []
     maildir = maildir_open(directory)
-    messages = [_caught_email(maildir, key) for key in maildir.iterkeys()]
+    messages = []
+    for key in maildir.iterkeys():
+        try:
+            messages.append(_caught_email(maildir, key))
+        except (KeyError, FileNotFoundError):
+            continue  # emptied from another request since the listing
     return sorted(messages, key=lambda message: (message.received, message.key), reverse=True)
 
 
@@ -204,7 +209,7 @@ def mailbox_message_get(directory: Path | str, key: str) -> CaughtEmail | None:
     maildir = maildir_open(directory)
     try:
         return _caught_email(maildir, key)
-    except KeyError:
+    except (KeyError, FileNotFoundError):
         return None
 
 

@@ -74,8 +74,8 @@ def mailcatcher_port_free() -> bool:
             return True
     except OSError as exc:
         say(
-            f"port {port} is taken ({exc.strerror}), so the mail catcher cannot listen: stop "
-            f"what holds it, or pick another port, e.g. `EMAIL_PORT=2525 make run`"
+            f"port {port} is taken ({os.strerror(exc.errno)}), so the mail catcher cannot listen: "
+            "stop what holds it, or pick another port, e.g. `EMAIL_PORT=2525 make run`"
         )
         return False
 
