@@ -9,6 +9,7 @@ _BROWSERS = (
     (re.compile(r"\bEdg(e|A|iOS)?/"), "Edge"),
     (re.compile(r"\bOPR/|\bOpera\b"), "Opera"),
     (re.compile(r"\bFirefox/|\bFxiOS/"), "Firefox"),
+    (re.compile(r"HeadlessChrome/"), "Headless Chrome"),
     (re.compile(r"\bChrom(e|ium)/|\bCriOS/"), "Chrome"),
     (re.compile(r"\bVersion/[\d.]+.*Safari/"), "Safari"),
     (re.compile(r"^python-requests/"), "python-requests"),

@@ -88,17 +88,20 @@ class LiveStack:
         redis_url: str | None = None,
         poll_seconds: float = 0.2,
         append_logs: bool = False,
+        extra_env: dict[str, str] | None = None,
     ):
         """``database_url`` / ``redis_url``: run against other servers than the test
         database and Redis (fault tests break private ones; see ``testsupport.faults``).
         ``append_logs``: a restarted process appends to its log instead of starting it
-        afresh (the soak restarts processes many times and wants every incarnation)."""
+        afresh (the soak restarts processes many times and wants every incarnation).
+        ``extra_env``: more settings for every process (e.g. the mail server's address)."""
         self.name = name
         self.database_url = database_url
         self.redis_url = redis_url
         self.poll_seconds = poll_seconds
         self.append_logs = append_logs
         self.web_workers = web_workers
+        self.extra_env = dict(extra_env or {})
         self.web_port = free_port()
         self.ws_port = free_port()
         self.web_url = f"http://127.0.0.1:{self.web_port}"
@@ -137,6 +140,7 @@ class LiveStack:
             "PYTHONUNBUFFERED": "1",
             # The test process hashes with MD5 (root conftest); the servers must verify it.
             "PASSWORD_HASHERS": ",".join(settings.PASSWORD_HASHERS),
+            **self.extra_env,
         }
 
     def _log_path(self, name: str) -> Path:
