@@ -383,12 +383,18 @@ class LiveStack:
         username: str,
         password: str = "correct-horse-battery",
         funds: dict[str, str] | None = None,
+        verified: bool = True,
     ):
-        """A committed user with demo deposits (ledger-correct) of ``funds``."""
+        """A committed user with demo deposits (ledger-correct) of ``funds``; an established
+        customer, whose email address is confirmed, unless ``verified`` is False."""
+        from accounts.models import User
         from accounts.services import user_register
         from wallets.services import deposit_demo_create
 
         user = user_register(email=email, username=username, password=password)
+        if verified:
+            User.objects.filter(pk=user.pk).update(is_verified=True)
+            user.is_verified = True
         unlimited = {"*": "1000000000000"}
         with override_settings(
             DEMO_DEPOSITS=True,
