@@ -217,7 +217,10 @@ def prepare(args: argparse.Namespace, stats: Stats) -> dict:
         funds[base] = (USER_FUNDS_QUOTE / Decimal(START_PRICES[symbol])).quantize(Decimal("1"))
     for n in range(args.clients):
         user = User.objects.create_user(
-            email=f"trader{n}@soak.example", username=f"soak-trader-{n}", password=None
+            email=f"trader{n}@soak.example",
+            username=f"soak-trader-{n}",
+            password=None,
+            is_verified=True,  # they withdraw
         )
         for code in funds:
             addresses[(n, code)] = deposit_address_get_or_create(user=user, asset_code=code).address
