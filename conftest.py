@@ -58,6 +58,30 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture
+def sent_emails(mailoutbox):
+    """The emails sent during the test (``django.core.mail.outbox``, the locmem backend).
+
+    Celery runs tasks inline for the test (eager, errors raised), so an
+    ``email_send_on_commit`` lands here as soon as its transaction commits. Under the plain
+    ``db`` fixture nothing ever commits: wrap the action in
+    ``django_capture_on_commit_callbacks(execute=True)`` (or use ``transactional_db``) for
+    the on-commit callbacks to run::
+
+        with django_capture_on_commit_callbacks(execute=True):
+            api_client.post("/api/v1/auth/password/reset", {...})
+        [message] = sent_emails
+    """
+    from exchange_site.celery import app
+
+    eager, propagates = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager = app.conf.task_eager_propagates = True
+    try:
+        yield mailoutbox
+    finally:
+        app.conf.task_always_eager, app.conf.task_eager_propagates = eager, propagates
+
+
 # --- Shared API fixtures (every app's tests log users in) ------------------------------
 
 

@@ -10,7 +10,15 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 
 from accounts import services, twofactor
-from accounts.models import ApiKey, OperatorAction, RecoveryCode, TwoFactorDevice, User
+from accounts.models import (
+    ApiKey,
+    AuthSession,
+    LoginEvent,
+    OperatorAction,
+    RecoveryCode,
+    TwoFactorDevice,
+    User,
+)
 from exchange_site.admin_tools import ReadOnlyAdmin, run_each_with_reason, user_filter
 
 
@@ -68,10 +76,11 @@ class UserAdmin(DjangoUserAdmin):
         "frozen_at",
         "frozen_reason",
         "two_factor_enabled",
+        "email_verified_at",
     )
     fieldsets = (
         (None, {"fields": ("email", "username", "password")}),
-        ("Profile", {"fields": ("full_name", "is_verified")}),
+        ("Profile", {"fields": ("full_name", "is_verified", "email_verified_at")}),
         ("Freeze", {"fields": ("frozen_at", "frozen_reason")}),
         ("Security", {"fields": ("two_factor_enabled",)}),
         ("Activity", {"fields": ("records",)}),
@@ -259,3 +268,29 @@ class RecoveryCodeAdmin(_UserSecurityAdmin):
     search_fields = ("user__email", "user__username")
     list_select_related = ("user",)
     exclude = ("code_hash",)
+
+
+@admin.register(AuthSession)
+class AuthSessionAdmin(_UserSecurityAdmin):
+    """Where users are signed in (web sessions and API refresh-token families)."""
+
+    list_display = ("user", "kind", "device", "ip", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("kind", user_filter("user"))
+    search_fields = ("user__email", "user__username", "=ip")
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    exclude = ("session_key",)
+
+
+@admin.register(LoginEvent)
+class LoginEventAdmin(_UserSecurityAdmin):
+    """Every login attempt: the account's history, and what the lockout counts."""
+
+    list_display = ("created_at", "user", "outcome", "channel", "ip", "device")
+    list_filter = ("outcome", "channel", user_filter("user"))
+    search_fields = ("user__email", "user__username", "=ip")
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    exclude = ("account_key",)

@@ -1,16 +1,18 @@
 from django.contrib.auth.backends import ModelBackend
 
-from accounts import lockout, twofactor
+from accounts import lockout, sessions, twofactor
 from accounts.exceptions import (
     FrozenAccountLogin,
     LoginLocked,
     LoginRateLimited,
+    LoginUnavailable,
     OtpInvalid,
     OtpInvalidLogin,
     OtpRequired,
     OtpRequiredLogin,
+    TwoFactorUnavailable,
 )
-from accounts.models import User
+from accounts.models import LoginEvent, User
 from accounts.selectors import user_get_by_login
 from exchange_site.throttling import client_address
 
@@ -28,6 +30,9 @@ class EmailOrUsernameBackend(ModelBackend):
     a current code or a recovery code, else ``OtpRequiredLogin`` / ``OtpInvalidLogin`` (form
     errors; ``auth_login`` makes them 401s). A wrong code counts as a failed login, and only a
     full success clears the account's count, so codes cannot be guessed behind a right password.
+
+    Every attempt lands in the login history (``accounts.sessions.login_event_record``),
+    committed at once: callers authenticate outside their transactions.
     """
 
     def authenticate(self, request, username=None, password=None, otp_code=None, **kwargs):
@@ -38,27 +43,47 @@ class EmailOrUsernameBackend(ModelBackend):
         ip = client_address(request) if request is not None else None
         user = user_get_by_login(login=login)
         account = lockout.login_account_ident(login=login, user=user)
-        lockout.login_lock_check(account=account, ip=ip)
+
+        def record(outcome):
+            sessions.login_event_record(
+                user=user, account=account, request=request, outcome=outcome
+            )
+
+        try:
+            lockout.login_lock_check(account=account, ip=ip)
+        except LoginLocked:
+            record(LoginEvent.Outcome.LOCKED)
+            raise
         if user is None:
             # Hash anyway so an unknown login takes as long as a wrong password.
             User().set_password(password)
             lockout.login_failure_record(account=account, ip=ip)
+            record(LoginEvent.Outcome.BAD_CREDENTIALS)
             return None
         if not user.check_password(password) or not super().user_can_authenticate(user):
             lockout.login_failure_record(account=account, ip=ip)
+            record(LoginEvent.Outcome.BAD_CREDENTIALS)
             return None
         if user.is_frozen:
             # Said only to whoever knows the password, so it reveals nothing to a guesser.
+            record(LoginEvent.Outcome.FROZEN)
             raise FrozenAccountLogin()
         try:
             twofactor.two_factor_login_check(user=user, otp_code=otp_code, ip=ip)
         except OtpRequired as exc:
+            record(LoginEvent.Outcome.OTP_REQUIRED)
             raise OtpRequiredLogin(user) from exc
         except OtpInvalid as exc:
+            record(LoginEvent.Outcome.OTP_INVALID)
             raise OtpInvalidLogin() from exc
         except LoginRateLimited as exc:
+            record(LoginEvent.Outcome.LOCKED)
             raise LoginLocked(retry_after=exc.details["retry_after"]) from exc
+        except TwoFactorUnavailable as exc:
+            record(LoginEvent.Outcome.UNAVAILABLE)
+            raise LoginUnavailable() from exc
         lockout.login_success_record(account=account)
+        sessions.login_success_record(user=user, account=account, request=request)
         return user
 
     def user_can_authenticate(self, user):

@@ -1,6 +1,11 @@
 from django.core.exceptions import ValidationError
 
-from exchange_site.exceptions import ConflictError, ExchangeError
+from exchange_site.exceptions import (
+    ConflictError,
+    ExchangeError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 
 
 class EmailTaken(ConflictError):
@@ -171,3 +176,45 @@ class OtpRequiredLogin(ValidationError):
 class OtpInvalidLogin(ValidationError):
     def __init__(self):
         super().__init__(OtpInvalid.message, code="otp_invalid")
+
+
+class TwoFactorUnavailable(ServiceUnavailableError):
+    """The two-factor failure budget lives in the cache; with the cache down no code is
+    checked at all (fail closed), or codes could be guessed without limit during an outage."""
+
+    code = "TWO_FACTOR_UNAVAILABLE"
+    message = "Two-factor checks are briefly unavailable; try again in a minute."
+
+
+class LoginUnavailable(ValidationError):
+    """``TwoFactorUnavailable`` on the login forms (a form error, not a 500)."""
+
+    def __init__(self):
+        super().__init__(TwoFactorUnavailable.message, code="two_factor_unavailable")
+
+
+# --- Sessions, email verification, password recovery --------------------------------------
+
+
+class AuthSessionNotFound(NotFoundError):
+    code = "SESSION_NOT_FOUND"
+    message = "Session not found (or already ended)."
+
+
+class LinkInvalid(ExchangeError):
+    code = "LINK_INVALID"
+    status = 400
+    message = "This link is invalid or has expired; ask for a new one."
+
+
+class EmailNotVerified(ExchangeError):
+    code = "EMAIL_NOT_VERIFIED"
+    status = 403
+    message = "Confirm your email address first (the link we emailed you; you can resend it)."
+
+
+class RequestsUnavailable(ServiceUnavailableError):
+    """An emailing endpoint whose limits (and queue) live in Redis while Redis is down."""
+
+    code = "TEMPORARILY_UNAVAILABLE"
+    message = "This is briefly unavailable; try again in a minute."

@@ -116,3 +116,78 @@ class ProfileForm(NoSuffixMixin, forms.Form):
         label="Username", min_length=3, max_length=32, validators=[UnicodeUsernameValidator()]
     )
     full_name = forms.CharField(label="Full name", max_length=150, required=False)
+
+
+# --- Email verification, password recovery, credential changes -----------------------------
+
+
+def _new_password_fields(form: forms.Form) -> None:
+    form.fields["new_password1"] = forms.CharField(
+        label="New password",
+        strip=False,
+        max_length=128,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 8 characters; not a common or all-digit password, nor one like "
+        "your email or username.",
+    )
+    form.fields["new_password2"] = forms.CharField(
+        label="New password again",
+        strip=False,
+        max_length=128,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+
+class _NewPasswordMixin:
+    def clean(self):
+        cleaned = super().clean()
+        first, second = cleaned.get("new_password1"), cleaned.get("new_password2")
+        if first and second and first != second:
+            self.add_error("new_password2", "The two passwords differ.")
+        return cleaned
+
+
+class EmailRequestForm(NoSuffixMixin, forms.Form):
+    email = forms.EmailField(
+        label="Email",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+    )
+
+
+class PasswordResetSetForm(_NewPasswordMixin, NoSuffixMixin, forms.Form):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _new_password_fields(self)
+
+
+class PasswordChangeForm(_NewPasswordMixin, NoSuffixMixin, forms.Form):
+    current_password = forms.CharField(
+        label="Current password",
+        strip=False,
+        max_length=128,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, *args, two_factor: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        _new_password_fields(self)
+        if two_factor:
+            self.fields["otp_code"] = otp_code_field()
+
+
+class EmailChangeForm(NoSuffixMixin, forms.Form):
+    new_email = forms.EmailField(
+        label="New email", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        max_length=128,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, *args, two_factor: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if two_factor:
+            self.fields["otp_code"] = otp_code_field()

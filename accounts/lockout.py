@@ -4,18 +4,25 @@ account and the client address they came from.
 Counters and locks live in the cache (Redis), so every web process sees the same ones.
 An account is counted by its id when the login names one and by the login text when it
 does not: both lock alike, so a lock says nothing about whether an account exists.
+
+While the cache is down the limits still hold: the check counts the failures in the login
+history (``LoginEvent``, written by the login backend outside any transaction) instead. The
+fallback locks at the same counts over the same window, without the slow-down before it.
 """
 
 import hashlib
 import logging
 import math
 import time
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
+from django.utils import timezone
 
 from accounts.exceptions import LoginLocked
-from accounts.models import User
+from accounts.models import LoginEvent, User
+from accounts.sessions import account_key
 
 logger = logging.getLogger("accounts")
 
@@ -54,8 +61,8 @@ def _login_penalty(failures: int, lock_at: int) -> int:
 def login_lock_check(*, account: str, ip: str | None) -> None:
     """Raise ``LoginLocked`` (with the seconds left) while the account or address must wait.
 
-    Checked before the password, so a locked login refuses even the right one. Open when the
-    cache is down: an outage must not lock everybody out.
+    Checked before the password, so a locked login refuses even the right one. With the
+    cache down the failures are counted in the login history instead (``_history_wait``).
     """
     now = time.time()
     wait = 0.0
@@ -65,10 +72,45 @@ def login_lock_check(*, account: str, ip: str | None) -> None:
             if until is not None:
                 wait = max(wait, float(until) - now)
     except Exception as exc:
-        logger.warning("login lockout not checked: the cache failed (%s)", exc)
-        return
+        logger.warning("login lockout checked in the database: the cache failed (%s)", exc)
+        wait = _history_wait(account=account, ip=ip)
     if wait > 0:
         raise LoginLocked(retry_after=math.ceil(wait))
+
+
+_FAILED_OUTCOMES = (LoginEvent.Outcome.BAD_CREDENTIALS, LoginEvent.Outcome.OTP_INVALID)
+
+
+def _history_wait(*, account: str, ip: str | None) -> float:
+    """Seconds left on a lock computed from the login history: an identity with ``lock_at``
+    failures in the last ``LOGIN_LOCKOUT_SECONDS`` (for the account: since its last
+    successful login) waits until the oldest of them leaves the window."""
+    window = settings.LOGIN_LOCKOUT_SECONDS
+    now = timezone.now()
+    wait = 0.0
+    for kind, ident, lock_at in _login_idents(account, ip):
+        since = now - timedelta(seconds=window)
+        if kind == "account":
+            key = account_key(ident)
+            failures = LoginEvent.objects.filter(account_key=key)
+            last_success = (
+                failures.filter(outcome=LoginEvent.Outcome.SUCCESS)
+                .order_by("-created_at")
+                .values_list("created_at", flat=True)
+                .first()
+            )
+            if last_success is not None and last_success > since:
+                since = last_success
+        else:
+            failures = LoginEvent.objects.filter(ip=ident)
+        recent = list(
+            failures.filter(outcome__in=_FAILED_OUTCOMES, created_at__gt=since)
+            .order_by("-created_at")
+            .values_list("created_at", flat=True)[:lock_at]
+        )
+        if len(recent) >= lock_at:
+            wait = max(wait, (recent[-1] + timedelta(seconds=window) - now).total_seconds())
+    return wait
 
 
 def login_failure_record(*, account: str, ip: str | None) -> None:

@@ -3,6 +3,7 @@ from django.contrib.auth.models import PermissionsMixin
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 
 def normalize_email(email: str) -> str:
@@ -48,7 +49,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         help_text="Up to 32 characters: letters, digits and @/./+/-/_ only.",
     )
     full_name = models.CharField(max_length=150, blank=True)
-    is_verified = models.BooleanField(default=False)
+    is_verified = models.BooleanField(
+        default=False,
+        help_text="The email address is confirmed (by its emailed link); needed to withdraw.",
+    )
+    email_verified_at = models.DateTimeField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False, help_text="Can log into the admin site.")
     is_system = models.BooleanField(
@@ -201,3 +206,97 @@ class RecoveryCode(models.Model):
 
     def __str__(self):
         return f"recovery code {self.pk} of {self.user_id}"
+
+
+class AuthSession(models.Model):
+    """One place an account is signed in: a web session (the browser's session cookie) or a
+    refresh-token family (every refresh token rotated from one API login carries its id as
+    the ``sid`` claim, and so do their access tokens).
+
+    Revoking it ends that place at its next request: the session middleware logs a revoked
+    web session out, the JWT authentication refuses a revoked family's access tokens and the
+    refresh endpoint its refresh tokens."""
+
+    class Kind(models.TextChoices):
+        WEB = "web", "Web session"
+        API = "api", "API (refresh token)"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="auth_sessions")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    session_key = models.CharField(
+        max_length=40, blank=True, help_text="The Django session of a web session."
+    )
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=400, blank=True)
+    device = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Browser and system, e.g. “Chrome on Windows”, read from the user agent.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["-last_used_at"]
+        indexes = [
+            models.Index(
+                fields=["user", "-last_used_at"],
+                name="accounts_authsession_live_idx",
+                condition=models.Q(revoked_at__isnull=True),
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.kind} session {self.pk} of {self.user_id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class LoginEvent(models.Model):
+    """One login attempt, successful or not: the account's login history, and the database
+    record the login lockout falls back on while the cache (Redis) is down.
+
+    ``account_key`` is a hash of what the lockout counts the attempt against (the account,
+    or the login text when it names none), so an unknown login is counted without storing it.
+    """
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success", "Logged in"
+        SIGNUP = "signup", "Signed up"
+        BAD_CREDENTIALS = "bad_credentials", "Wrong login or password"
+        OTP_REQUIRED = "otp_required", "Password right, waiting for the 2FA code"
+        OTP_INVALID = "otp_invalid", "Wrong 2FA code"
+        LOCKED = "locked", "Locked out after failures"
+        FROZEN = "frozen", "Account frozen"
+        UNAVAILABLE = "unavailable", "Refused: checks unavailable"
+
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="login_events", null=True, blank=True
+    )
+    account_key = models.CharField(max_length=64)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=400, blank=True)
+    device = models.CharField(max_length=100, blank=True)
+    channel = models.CharField(max_length=8, help_text="web, api or admin.")
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["user", "-id"], name="accounts_loginevent_user_idx"),
+            models.Index(fields=["account_key", "created_at"], name="accounts_loginevent_acct_idx"),
+            models.Index(fields=["ip", "created_at"], name="accounts_loginevent_ip_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.outcome} for {self.user_id or '?'} at {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def succeeded(self) -> bool:
+        return self.outcome in (self.Outcome.SUCCESS, self.Outcome.SIGNUP)

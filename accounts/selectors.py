@@ -1,6 +1,15 @@
 from django.db.models import Q
+from django.utils import timezone
 
-from accounts.models import ApiKey, RecoveryCode, TwoFactorDevice, User, normalize_email
+from accounts.models import (
+    ApiKey,
+    AuthSession,
+    LoginEvent,
+    RecoveryCode,
+    TwoFactorDevice,
+    User,
+    normalize_email,
+)
 
 
 def user_get_by_login(*, login: str) -> User | None:
@@ -31,3 +40,17 @@ def two_factor_status(*, user: User) -> dict:
         if enabled
         else 0,
     }
+
+
+def auth_session_list_for_user(*, user: User):
+    """The user's live sessions (not revoked, not expired), most recently used first."""
+    return (
+        AuthSession.objects.filter(user=user, revoked_at__isnull=True)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
+        .order_by("-last_used_at", "-id")
+    )
+
+
+def login_history_for_user(*, user: User):
+    """The user's login attempts, newest first (failed ones included)."""
+    return LoginEvent.objects.filter(user=user).order_by("-id")

@@ -20,6 +20,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts import sessions
 from accounts.audit import operator_action_record, reason_require
 from accounts.crypto import secret_decrypt, secret_encrypt
 from accounts.exceptions import (
@@ -38,13 +39,18 @@ from accounts.exceptions import (
     LoginOtpInvalid,
     LoginOtpRequired,
     LoginRateLimited,
+    LoginUnavailable,
     OtpInvalidLogin,
     OtpRequiredLogin,
     TokenOwnerMismatch,
+    TwoFactorUnavailable,
     UsernameTaken,
 )
 from accounts.hooks import freeze_hooks_run
-from accounts.models import ApiKey, User, normalize_email
+from accounts.models import ApiKey, AuthSession, User, normalize_email
+from accounts.notifications import notify_api_key_created
+from accounts.recovery import email_verification_queue
+from accounts.sessions import SESSION_CLAIM
 from accounts.twofactor import two_factor_require
 
 logger = logging.getLogger("accounts")
@@ -66,7 +72,7 @@ def _raise_if_taken(*, email: str | None = None, username: str | None = None, ex
 
 @transaction.atomic
 def user_register(*, email: str, username: str, password: str, full_name: str = "") -> User:
-    """Create an account.
+    """Create an account, and email it the link that confirms its address.
 
     Raises ``EmailTaken`` / ``UsernameTaken`` (409) when either is in use (case-insensitive),
     and Django's ``ValidationError`` keyed by ``password`` when a password validator refuses.
@@ -82,12 +88,14 @@ def user_register(*, email: str, username: str, password: str, full_name: str = 
         raise ValidationError({"password": exc.messages}) from exc
     try:
         with transaction.atomic():
-            return User.objects.create_user(
+            user = User.objects.create_user(
                 email=email, username=username, password=password, full_name=full_name
             )
     except IntegrityError:
         _raise_if_taken(email=email, username=username)
         raise
+    email_verification_queue(user)
+    return user
 
 
 @transaction.atomic
@@ -113,10 +121,22 @@ def user_profile_update(*, user: User, username: str | None = None, full_name: s
     return user
 
 
-def auth_tokens_issue(*, user: User) -> dict[str, Any]:
-    """A fresh access/refresh pair for ``user``; the refresh token is recorded as outstanding."""
+def auth_tokens_issue(
+    *, user: User, auth_session: AuthSession | None = None, request=None
+) -> dict[str, Any]:
+    """A fresh access/refresh pair for ``user`` in the refresh-token family ``auth_session``
+    (its id is the ``sid`` claim of both; a new family when None); the refresh token is
+    recorded as outstanding."""
     jwt_settings = _jwt_settings()
+    if auth_session is None:
+        auth_session = sessions.auth_session_start(
+            user=user, kind=AuthSession.Kind.API, request=request, expires_at=_refresh_expiry()
+        )
     refresh = RefreshToken.for_user(user)
+    refresh[SESSION_CLAIM] = auth_session.pk
+    # for_user recorded the token before it had its family: store the token as issued, which
+    # is what revoking a family reads (accounts.sessions._refresh_tokens_blacklist).
+    OutstandingToken.objects.filter(jti=refresh[jwt_settings.JTI_CLAIM]).update(token=str(refresh))
     access = refresh.access_token
     # simplejwt fixes the lifetime at import; read the setting now so `expires_in` is true.
     access.set_exp(lifetime=jwt_settings.ACCESS_TOKEN_LIFETIME)
@@ -129,7 +149,10 @@ def auth_tokens_issue(*, user: User) -> dict[str, Any]:
     }
 
 
-@transaction.atomic
+def _refresh_expiry():
+    return timezone.now() + _jwt_settings().REFRESH_TOKEN_LIFETIME
+
+
 def auth_login(
     *,
     login: str,
@@ -138,14 +161,18 @@ def auth_login(
     request: HttpRequest | None = None,
 ) -> dict:
     """Check a login (email or username) and password, and with two-factor authentication on
-    the ``otp_code`` too (``accounts.twofactor``); return a token pair.
+    the ``otp_code`` too (``accounts.twofactor``); open a refresh-token family
+    (``AuthSession``) and return its first token pair.
 
     Raises ``InvalidCredentials`` (401) with one message for an unknown login, a wrong
     password and a deactivated account alike, and ``AccountFrozen`` (403) for the right
     password of a frozen account, ``LoginOtpRequired`` / ``LoginOtpInvalid`` (401) for the
-    right password without the code or with a wrong one (a failed login), and
+    right password without the code or with a wrong one (a failed login),
     ``LoginRateLimited`` (429, ``details.retry_after``) while the login or the address is
-    locked out after failures (see ``login_lock_check``).
+    locked out after failures (see ``login_lock_check``) and ``TwoFactorUnavailable`` (503)
+    when the account's code cannot be checked safely (the cache is down).
+
+    Not atomic on purpose: the attempt's login-history row must outlive a refusal.
     """
     try:
         user = authenticate(request, username=login, password=password, otp_code=otp_code)
@@ -157,10 +184,16 @@ def auth_login(
         raise LoginOtpInvalid(details={"field": "otp_code"}) from exc
     except LoginLocked as exc:
         raise LoginRateLimited(exc.messages[0], details={"retry_after": exc.retry_after}) from exc
+    except LoginUnavailable as exc:
+        raise TwoFactorUnavailable() from exc
     if user is None:
         raise InvalidCredentials()
-    update_last_login(None, user)
-    return auth_tokens_issue(user=user)
+    with transaction.atomic():
+        update_last_login(None, user)
+        auth_session = sessions.auth_session_start(
+            user=user, kind=AuthSession.Kind.API, request=request, expires_at=_refresh_expiry()
+        )
+        return auth_tokens_issue(user=user, auth_session=auth_session)
 
 
 def _outstanding_token_locked(raw_token: str) -> tuple[RefreshToken, OutstandingToken]:
@@ -182,13 +215,14 @@ def _outstanding_token_locked(raw_token: str) -> tuple[RefreshToken, Outstanding
 
 
 @transaction.atomic
-def auth_token_refresh(*, refresh_token: str) -> dict[str, Any]:
-    """Rotate a refresh token: blacklist it and return a new pair.
+def auth_token_refresh(*, refresh_token: str, request: HttpRequest | None = None) -> dict[str, Any]:
+    """Rotate a refresh token: blacklist it and return a new pair of the same family.
 
     Locks the token's ``OutstandingToken`` row. Raises ``InvalidToken`` (401) for a token
-    that is malformed, expired, already used or revoked, or whose user is gone or inactive,
-    and ``AccountFrozen`` (403) while the user is frozen (the token stays usable after an
-    unfreeze).
+    that is malformed, expired, already used or revoked, whose family (session) was ended,
+    or whose user is gone or inactive, and ``AccountFrozen`` (403) while the user is frozen
+    (the token stays usable after an unfreeze). A token issued before families existed
+    starts one.
     """
     refresh, outstanding = _outstanding_token_locked(refresh_token)
     user = User.objects.filter(
@@ -198,22 +232,46 @@ def auth_token_refresh(*, refresh_token: str) -> dict[str, Any]:
         raise InvalidToken()
     if user.is_frozen:
         raise AccountFrozen()
+    family_id = refresh.get(SESSION_CLAIM)
+    if family_id is None:
+        auth_session = sessions.auth_session_start(
+            user=user, kind=AuthSession.Kind.API, request=request, expires_at=_refresh_expiry()
+        )
+    else:
+        auth_session = (
+            AuthSession.objects.select_for_update()
+            .filter(pk=family_id, user=user, revoked_at__isnull=True)
+            .first()
+        )
+        if auth_session is None:
+            raise InvalidToken()
+        ip, _user_agent = sessions.request_client(request)
+        auth_session.last_used_at = timezone.now()
+        auth_session.expires_at = _refresh_expiry()
+        auth_session.ip = ip or auth_session.ip
+        auth_session.save(update_fields=["last_used_at", "expires_at", "ip"])
     BlacklistedToken.objects.create(token=outstanding)
-    return auth_tokens_issue(user=user)
+    return auth_tokens_issue(user=user, auth_session=auth_session)
 
 
 @transaction.atomic
 def auth_logout(*, refresh_token: str, user: User | None = None) -> None:
-    """Revoke a refresh token (blacklist it).
+    """Revoke a refresh token (blacklist it) and end its family: the family's access tokens
+    are refused from the next request on.
 
     When the caller is authenticated the token must be theirs (``TokenOwnerMismatch``, 403).
     Raises ``InvalidToken`` (401) for a token that is malformed, expired or already revoked.
-    Access tokens already issued stay valid until they expire (they are short-lived).
     """
     refresh, outstanding = _outstanding_token_locked(refresh_token)
-    if user is not None and str(refresh.get(_jwt_settings().USER_ID_CLAIM)) != str(user.pk):
+    owner_id = refresh.get(_jwt_settings().USER_ID_CLAIM)
+    if user is not None and str(owner_id) != str(user.pk):
         raise TokenOwnerMismatch()
     BlacklistedToken.objects.create(token=outstanding)
+    family_id = refresh.get(SESSION_CLAIM)
+    if family_id is not None:
+        AuthSession.objects.filter(pk=family_id, user_id=owner_id, revoked_at__isnull=True).update(
+            revoked_at=timezone.now(), revoked_reason="logout"
+        )
 
 
 @transaction.atomic
@@ -396,6 +454,7 @@ def api_key_create(
         can_trade="trade" in permissions,
         ip_allowlist=allowlist,
     )
+    notify_api_key_created(user=user, api_key=api_key, ip=ip)
     return api_key, secret
 
 

@@ -33,8 +33,10 @@ from accounts.exceptions import (
     OtpRequired,
     PasswordIncorrect,
     TwoFactorStateConflict,
+    TwoFactorUnavailable,
 )
 from accounts.models import RecoveryCode, TwoFactorDevice, User
+from accounts.notifications import notify_two_factor_changed
 
 logger = logging.getLogger(__name__)
 
@@ -134,8 +136,9 @@ def _code_accept(
 # the password try 5 codes every 15 minutes, forever. Consecutive wrong codes are also counted
 # over OTP_FAILURE_WINDOW_SECONDS (a day): at OTP_MAX_FAILURES every code, right or wrong, is
 # refused until the window ends or an operator resets two-factor authentication. Like the
-# lockout it lives in the cache, so a refused request's rollback does not undo the count,
-# and it is open while the cache is down.
+# lockout it lives in the cache, so a refused request's rollback does not undo the count.
+# While the cache is down every code is refused with TwoFactorUnavailable (503): the count
+# cannot be kept, and without it codes could be guessed for as long as the outage lasts.
 
 
 def _failure_key(user: User) -> str:
@@ -150,8 +153,8 @@ def _failure_budget_check(user: User) -> None:
         failures = cache.get(_failure_key(user), 0)
         wait = cache.ttl(_failure_key(user)) if failures >= limit else 0
     except Exception as exc:
-        logger.warning("two-factor failure count not checked: the cache failed (%s)", exc)
-        return
+        logger.warning("two-factor code refused: the cache failed (%s)", exc)
+        raise TwoFactorUnavailable() from exc
     if failures >= limit:
         raise LoginLocked(retry_after=max(int(wait or 0), 1))
 
@@ -164,7 +167,8 @@ def _failure_budget_spend(user: User) -> None:
         cache.add(_failure_key(user), 0, timeout=settings.OTP_FAILURE_WINDOW_SECONDS)
         cache.incr(_failure_key(user))
     except Exception as exc:
-        logger.warning("two-factor failure not counted: the cache failed (%s)", exc)
+        logger.warning("two-factor failure not counted, code refused: the cache failed (%s)", exc)
+        raise TwoFactorUnavailable() from exc
 
 
 def _failure_budget_reset(user: User) -> None:
@@ -277,6 +281,7 @@ def two_factor_enrol_confirm(*, user: User, otp_code: str | None, ip: str | None
     _check(user=user, device=device, otp_code=otp_code, ip=ip, recovery=False)
     device.confirmed_at = timezone.now()
     device.save(update_fields=["confirmed_at"])
+    notify_two_factor_changed(user=user, enabled=True, ip=ip)
     return _recovery_codes_issue(user)
 
 
@@ -310,6 +315,7 @@ def two_factor_disable(
     _check(user=user, device=device, otp_code=otp_code, ip=ip)
     RecoveryCode.objects.filter(user=user).delete()
     device.delete()
+    notify_two_factor_changed(user=user, enabled=False, ip=ip)
 
 
 @transaction.atomic
@@ -353,6 +359,8 @@ def two_factor_reset(*, user_id: int, actor: User, reason: str) -> User:
     RecoveryCode.objects.filter(user=user).delete()
     device.delete()
     _failure_budget_reset(user)
+    if details["was_enabled"]:
+        notify_two_factor_changed(user=user, enabled=False, ip=None)
     operator_action_record(
         actor=actor, action="two_factor_reset", target=user, reason=reason, details=details
     )

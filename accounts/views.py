@@ -15,10 +15,15 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts import selectors, services, twofactor
-from accounts.exceptions import EmailTaken, UsernameTaken
+from accounts import lockout, selectors, services, sessions, twofactor
+from accounts.exceptions import (
+    EmailTaken,
+    LoginRateLimited,
+    TwoFactorUnavailable,
+    UsernameTaken,
+)
 from accounts.forms import LoginForm, OtpCodeForm, ProfileForm, SignupForm, TwoFactorDisableForm
-from accounts.models import User
+from accounts.models import LoginEvent, User
 from exchange_site.exceptions import ExchangeError
 from exchange_site.throttling import client_address
 
@@ -64,8 +69,17 @@ def signup(request):
         except (EmailTaken, UsernameTaken, ValidationError) as exc:
             _add_service_errors(form, exc)
         else:
+            sessions.login_event_record(
+                user=user,
+                account=lockout.login_account_ident(login="", user=user),
+                request=request,
+                outcome=LoginEvent.Outcome.SIGNUP,
+            )
             login(request, user, backend=BACKEND)
-            messages.success(request, "Welcome! Fund your wallet with a demo deposit to trade.")
+            messages.success(
+                request,
+                f"Welcome! We sent a link to {user.email}: follow it to confirm your address.",
+            )
             return redirect(_safe_next(request, "/wallet/"))
     return render(request, "accounts/signup.html", {"form": form})
 
@@ -90,6 +104,14 @@ class ExchangeLoginView(LoginView):
 login_view = ExchangeLoginView.as_view()
 
 
+def _code_outcome(exc: ExchangeError) -> str:
+    if isinstance(exc, LoginRateLimited):
+        return LoginEvent.Outcome.LOCKED
+    if isinstance(exc, TwoFactorUnavailable):
+        return LoginEvent.Outcome.UNAVAILABLE
+    return LoginEvent.Outcome.OTP_INVALID
+
+
 @sensitive_post_parameters("otp_code")
 @never_cache
 @require_http_methods(["GET", "POST"])
@@ -106,14 +128,19 @@ def login_code(request):
         return redirect("login")
     form = OtpCodeForm(request.POST or None, autofocus=True)
     if request.method == "POST" and form.is_valid():
+        account = lockout.login_account_ident(login="", user=user)
         try:
             twofactor.two_factor_require(
                 user=user, otp_code=form.cleaned_data["otp_code"], ip=client_address(request)
             )
         except ExchangeError as exc:
+            sessions.login_event_record(
+                user=user, account=account, request=request, outcome=_code_outcome(exc)
+            )
             form.add_error("otp_code", exc.message)
         else:
             request.session.pop(TWO_FACTOR_PENDING, None)
+            sessions.login_success_record(user=user, account=account, request=request)
             login(request, user, backend=BACKEND)
             return redirect(pending.get("next") or "/")
     return render(request, "accounts/login_code.html", {"form": form})

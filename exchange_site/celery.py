@@ -1,5 +1,6 @@
-"""The Celery application: tasks are autodiscovered from each app's ``tasks.py``; task
-outcomes are counted for /metrics (exchange_site.metrics)."""
+"""The Celery application: tasks are autodiscovered from each app's ``tasks.py``, plus the
+modules of ``exchange_site`` (not an app) that define tasks; task outcomes are counted for
+/metrics (exchange_site.metrics)."""
 
 import os
 
@@ -7,7 +8,9 @@ from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exchange_site.settings")
 
-app = Celery("exchange_site")
+# exchange_site is no installed app, so autodiscovery never looks at it: the worker imports
+# these modules by name at start-up.
+app = Celery("exchange_site", include=["exchange_site.mail"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

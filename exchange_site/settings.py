@@ -76,6 +76,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.AuthSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -214,6 +215,14 @@ LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
 # OTP_MAX_FAILURES every code is refused until the window ends (or an operator resets 2FA).
 OTP_MAX_FAILURES = env.int("OTP_MAX_FAILURES", default=20)
 OTP_FAILURE_WINDOW_SECONDS = env.int("OTP_FAILURE_WINDOW_SECONDS", default=86400)
+
+# Account recovery (accounts.recovery): how long emailed links work, and how many emails one
+# address can be sent, or one client can ask for, per hour.
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TTL_SECONDS", default=3600)
+EMAIL_VERIFICATION_TTL_SECONDS = env.int("EMAIL_VERIFICATION_TTL_SECONDS", default=3 * 86400)
+EMAIL_CHANGE_TTL_SECONDS = env.int("EMAIL_CHANGE_TTL_SECONDS", default=86400)
+ACCOUNT_EMAILS_PER_ADDRESS = env.int("ACCOUNT_EMAILS_PER_ADDRESS", default=5)
+ACCOUNT_EMAIL_REQUESTS_PER_IP = env.int("ACCOUNT_EMAIL_REQUESTS_PER_IP", default=20)
 # Encrypts API-key secrets at rest (Fernet). Comma-separated: the first encrypts, all decrypt,
 # so a key can be rotated. Any string works (a Fernet key is derived from it); unset, it is
 # derived from SECRET_KEY, which then must not change while keys exist.
@@ -404,11 +413,37 @@ PROMETHEUS_MULTIPROC_DIR = Path(
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
+# --- Email ----------------------------------------------------------------------------
+# Sent by the Celery worker after the transaction that asked for it commits
+# (exchange_site/mail.py), never on a request thread. The defaults reach `make run`'s mail
+# catcher (manage.py run_mailcatcher), which keeps every message under MAILBOX_DIR.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="127.0.0.1")
+EMAIL_PORT = env.int("EMAIL_PORT", default=1025)
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    # Django would only refuse this when the first email is sent, in the worker.
+    raise ImproperlyConfigured("Set EMAIL_USE_TLS (STARTTLS) or EMAIL_USE_SSL, not both.")
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Exchange <no-reply@localhost>")
+SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
+# Links in emails are absolute: there is no request to take the host from in the worker.
+SITE_NAME = env.str("SITE_NAME", default="Exchange")
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# The demo switch (`make run` turns it on): the faucet by default, and /dev/mailbox/, which
+# shows anyone every email the exchange sent, reset links included. Never in production.
+DEMO_MODE = env.bool("DEMO_MODE", default=False)
+MAILBOX_DIR = Path(env.str("MAILBOX_DIR", default=str(VAR_DIR / "mailbox")))
+MAILCATCHER_PORT = env.int("MAILCATCHER_PORT", default=EMAIL_PORT)
+
 # --- Wallets --------------------------------------------------------------------------
 FEE_ACCOUNT_EMAIL = "fees@exchange.internal"
-# Instant faucet deposits for demos (`make run` turns this on). Caps are in units of each
+# Instant faucet deposits for demos (on with DEMO_MODE unless set). Caps are in units of each
 # asset, e.g. "USD=100000,BTC=2"; "*" applies to assets not listed.
-DEMO_DEPOSITS = env.bool("DEMO_DEPOSITS", default=False)
+DEMO_DEPOSITS = env.bool("DEMO_DEPOSITS", default=DEMO_MODE)
 DEMO_DEPOSIT_MAX_PER_REQUEST = env.dict(
     "DEMO_DEPOSIT_MAX_PER_REQUEST",
     default={"USD": "100000", "BTC": "2", "ETH": "50", "SOL": "1000", "*": "1000"},

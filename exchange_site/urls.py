@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from accounts.api.urls import api_keys_urlpatterns, auth_urlpatterns, users_urlpatterns
-from exchange_site import views
+from exchange_site import dev_views, views
 from exchange_site.metrics import metrics_view
 from exchange_site.urlpaths import path_with_optional_slash
 
@@ -33,6 +33,9 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("api-auth/", include("rest_framework.urls")),
     path("admin/", admin.site.urls),
+    # Demo mode only (404 otherwise): the emails the local mail catcher received.
+    path("dev/mailbox/", dev_views.mailbox, name="dev-mailbox"),
+    path("dev/mailbox/<str:key>/", dev_views.mailbox_message, name="dev-mailbox-message"),
 ]
 
 handler400 = "exchange_site.views.bad_request"

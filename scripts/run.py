@@ -12,6 +12,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,7 @@ from devservers.redis import RedisServer, redis_answers  # noqa: E402
 
 VAR = Path(os.environ.get("VAR_DIR", ROOT / "var"))
 BIN = Path(sys.executable).parent
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 def say(message: str) -> None:
@@ -57,7 +59,25 @@ def procfile_processes() -> list[str]:
     if os.environ.get("MARKETMAKER", "on").lower() in ("off", "0", "false", "no"):
         say("market maker off (MARKETMAKER=off)")
         names.remove("marketmaker")
+    if os.environ.get("EMAIL_HOST", "127.0.0.1") not in LOCAL_HOSTS:
+        say(f"mail catcher off: email goes to {os.environ['EMAIL_HOST']} (EMAIL_HOST)")
+        names.remove("mail")
     return names
+
+
+def mailcatcher_port_free() -> bool:
+    """Whether the mail catcher can listen; honcho would stop everything if it could not,
+    with the reason lost among the other processes' start-up lines."""
+    port = int(os.environ.get("MAILCATCHER_PORT") or os.environ["EMAIL_PORT"])
+    try:
+        with socket.create_server(("127.0.0.1", port)):
+            return True
+    except OSError as exc:
+        say(
+            f"port {port} is taken ({os.strerror(exc.errno)}), so the mail catcher cannot listen: "
+            "stop what holds it, or pick another port, e.g. `EMAIL_PORT=2525 make run`"
+        )
+        return False
 
 
 def main() -> int:
@@ -71,7 +91,12 @@ def main() -> int:
     env.setdefault("VAR_DIR", str(VAR))
     env.setdefault("DEBUG", "0")
     env.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
-    env.setdefault("DEMO_DEPOSITS", "1")
+    # Demo mode: the faucet, and /dev/mailbox/ showing what the Procfile's mail catcher
+    # received, which the email settings below point at.
+    env.setdefault("DEMO_MODE", "1")
+    env.setdefault("EMAIL_HOST", "127.0.0.1")
+    env.setdefault("EMAIL_PORT", "1025")
+    env.setdefault("SITE_URL", f"http://127.0.0.1:{env['PORT']}")
     # /metrics adds up every process's prometheus-client files: start from none, not from
     # the counters of the last run's processes.
     metrics_dir = Path(
@@ -81,6 +106,10 @@ def main() -> int:
     metrics_dir.mkdir(parents=True, exist_ok=True)
     if not env.get("SECRET_KEY"):
         env["SECRET_KEY"] = secret_key()
+
+    processes = procfile_processes()
+    if "mail" in processes and not mailcatcher_port_free():
+        return 1
 
     embedded: list[PostgresServer | RedisServer] = []
     honcho = None
@@ -115,8 +144,10 @@ def main() -> int:
             f"serving http://127.0.0.1:{env['PORT']}/ (WebSockets on port {env['WS_PORT']}); "
             "Ctrl-C stops everything"
         )
+        if "mail" in processes and env["DEMO_MODE"].lower() in ("1", "true", "on", "yes"):
+            say(f"emails the exchange sends: {env['SITE_URL']}/dev/mailbox/")
         honcho = subprocess.Popen(
-            [str(BIN / "honcho"), "start", "-f", str(ROOT / "Procfile"), *procfile_processes()],
+            [str(BIN / "honcho"), "start", "-f", str(ROOT / "Procfile"), *processes],
             cwd=ROOT,
         )
         # honcho gets Ctrl-C from the terminal itself; forward a SIGTERM sent to us alone.

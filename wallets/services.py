@@ -17,13 +17,15 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.audit import operator_action_record, reason_require
-from accounts.exceptions import AccountFrozen
+from accounts.exceptions import AccountFrozen, EmailNotVerified
 from accounts.models import User
 from accounts.twofactor import two_factor_require
 from exchange_site.decimals import decimal_to_str
+from exchange_site.mail import email_send_on_commit, site_url
 from wallets.balances import (  # noqa: F401 (re-exported: the primitives' public home)
     AMOUNT_CONTEXT,
     LEDGER_COLUMNS,
@@ -256,15 +258,19 @@ def withdrawal_request(
 ) -> Withdrawal:
     """Ask to send ``amount`` to ``address``; reserves amount + the asset's fee.
 
-    Raises ``AccountFrozen`` (403), ``ValidationError`` (400) for a bad amount or address or
-    one under the asset's minimum, ``InsufficientBalance`` (422) when available < amount + fee,
-    and with two-factor authentication on ``OtpRequired`` / ``OtpInvalid`` (403) or
-    ``LoginRateLimited`` (429) unless ``otp_code`` is a current code (the check locks the
-    user's two-factor device row, before the balance row; ``ip`` is the client's, for the
+    Emails the owner about it (after commit). Raises ``AccountFrozen`` (403),
+    ``EmailNotVerified`` (403) until the address is confirmed, ``ValidationError`` (400) for a
+    bad amount or address or one under the asset's minimum, ``InsufficientBalance`` (422)
+    when available < amount + fee, and with two-factor authentication on ``OtpRequired`` /
+    ``OtpInvalid`` (403) or ``LoginRateLimited`` (429) unless ``otp_code`` is a current code
+    (the check locks the user's two-factor device row, before the balance row; ``ip`` is the
+    client's, for the
     lockout). A code is spent only when the withdrawal is made: a refusal rolls it back.
     """
     if user.is_frozen:
         raise AccountFrozen()
+    if not user.is_verified:
+        raise EmailNotVerified()
     asset = _active_asset(asset_code)
     amount = amount_validate(asset=asset, amount=amount)
     address = address_validate(address)
@@ -292,7 +298,27 @@ def withdrawal_request(
         reference_type="withdrawal",
         reference_id=withdrawal.pk,
     )
+    _withdrawal_requested_notify(user=user, withdrawal=withdrawal)
     return withdrawal
+
+
+def _withdrawal_requested_notify(*, user: User, withdrawal: Withdrawal) -> None:
+    # Every request, so a thief with the session cannot withdraw unnoticed.
+    precision = withdrawal.asset.precision
+    email_send_on_commit(
+        to=user.email,
+        template="withdrawal_requested",
+        context={
+            "username": user.username,
+            "asset": withdrawal.asset.code,
+            "amount": decimal_to_str(withdrawal.amount, precision),
+            "fee": decimal_to_str(withdrawal.fee, precision),
+            "address": withdrawal.address,
+            "withdrawal_id": withdrawal.pk,
+            "when": f"{withdrawal.created_at:%Y-%m-%d %H:%M} UTC",
+            "withdrawals_url": site_url(reverse("wallet")),
+        },
+    )
 
 
 def _state_conflict(withdrawal: Withdrawal, action: str) -> WithdrawalStateConflict:

@@ -1,14 +1,23 @@
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from rest_framework import serializers
 
-from accounts.models import ApiKey, User
+from accounts.models import ApiKey, AuthSession, LoginEvent, User
 from accounts.services import API_KEY_PERMISSIONS
 
 
 class UserOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = User
-        fields = ["id", "email", "username", "full_name", "is_verified", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "email",
+            "username",
+            "full_name",
+            "is_verified",
+            "email_verified_at",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
 
@@ -162,3 +171,89 @@ class RecoveryCodesOutputSerializer(serializers.Serializer):
         child=serializers.CharField(),
         help_text="Each works once in place of a code. Shown only in this answer.",
     )
+
+
+# --- Email verification, password recovery, credential changes -----------------------------
+
+
+class EmailInputSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+
+
+class TokenInputSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=1024, help_text="The token from the emailed link.")
+
+
+class PasswordResetConfirmInputSerializer(serializers.Serializer):
+    uid = serializers.CharField(max_length=64, help_text="The `uid` part of the emailed link.")
+    token = serializers.CharField(max_length=128, help_text="The `token` part of the link.")
+    new_password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+
+class PasswordChangeInputSerializer(serializers.Serializer):
+    current_password = serializers.CharField(max_length=128, trim_whitespace=False)
+    new_password = serializers.CharField(max_length=128, trim_whitespace=False)
+    otp_code = OtpCodeField(required=False, allow_blank=True, help_text="With 2FA on.")
+
+
+class EmailChangeInputSerializer(serializers.Serializer):
+    new_email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(max_length=128, trim_whitespace=False)
+    otp_code = OtpCodeField(required=False, allow_blank=True, help_text="With 2FA on.")
+
+
+class DetailOutputSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+# --- Sessions and login history -----------------------------------------------------------
+
+
+class AuthSessionOutputSerializer(serializers.ModelSerializer):
+    current = serializers.SerializerMethodField(help_text="The session of this request.")
+
+    class Meta:
+        model = AuthSession
+        fields = [
+            "id",
+            "kind",
+            "device",
+            "user_agent",
+            "ip",
+            "created_at",
+            "last_used_at",
+            "expires_at",
+            "current",
+        ]
+        read_only_fields = fields
+
+    def get_current(self, auth_session) -> bool:
+        return auth_session.pk == self.context.get("current_session_id")
+
+
+class AuthSessionListOutputSerializer(serializers.Serializer):
+    results = AuthSessionOutputSerializer(many=True)
+
+
+class RevokedCountOutputSerializer(serializers.Serializer):
+    revoked = serializers.IntegerField(help_text="How many sessions were ended.")
+
+
+class LoginEventOutputSerializer(serializers.ModelSerializer):
+    success = serializers.BooleanField(source="succeeded")
+    outcome_display = serializers.CharField(source="get_outcome_display")
+
+    class Meta:
+        model = LoginEvent
+        fields = [
+            "id",
+            "created_at",
+            "success",
+            "outcome",
+            "outcome_display",
+            "channel",
+            "ip",
+            "device",
+            "user_agent",
+        ]
+        read_only_fields = fields

@@ -89,7 +89,7 @@ class RefreshApi(_PublicAuthApi):
     def post(self, request):
         serializer = RefreshTokenInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        return Response(services.auth_token_refresh(**serializer.validated_data))
+        return Response(services.auth_token_refresh(**serializer.validated_data, request=request))
 
 
 class LogoutApi(APIView):

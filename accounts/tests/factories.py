@@ -13,6 +13,8 @@ class UserFactory(factory.django.DjangoModelFactory):
     email = factory.Sequence(lambda n: f"user{n}@example.com")
     username = factory.Sequence(lambda n: f"user{n}")
     full_name = factory.Faker("name")
+    # Most tests act as an established customer; sign-up tests start unverified themselves.
+    is_verified = True
     password = factory.PostGenerationMethodCall("set_password", DEFAULT_PASSWORD)
 
     @factory.post_generation

@@ -52,6 +52,8 @@ def test_profile_put_replaces_username_and_full_name(auth_client, user):
 
 
 def test_profile_cannot_change_email_or_verification(auth_client, user):
+    user.is_verified = False
+    user.save(update_fields=["is_verified"])
     email = user.email
 
     response = auth_client.patch(
