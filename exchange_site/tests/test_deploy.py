@@ -17,6 +17,7 @@ import json
 import os
 import re
 import signal
+import smtplib
 import socket
 import subprocess
 import sys
@@ -30,6 +31,7 @@ import pytest
 import yaml
 from django.conf import settings as django_settings
 
+from accounts.models import User
 from exchange_site.routing import websocket_urlpatterns
 from testsupport.stack import database_url, free_port
 
@@ -240,24 +242,49 @@ def test_demo_commands_run_only_in_the_demo_profile():
     assert command_text(services["migrate"]) == "python manage.py migrate --noinput"
 
 
-def test_the_demo_seed_refuses_to_run_without_demo_mode(tmp_path):
+@pytest.mark.django_db(transaction=True)
+def test_the_demo_seed_runs_only_with_demo_mode(tmp_path):
     """``docker compose --profile demo up`` without DEMO_MODE=1 would seed public passwords into
     an exchange whose faucet and mailbox page are off: the seed service stops first."""
     seed = compose()["services"]["demo-seed"]
     assert seed["command"][:2] == ["sh", "-c"]
 
-    result = subprocess.run(
-        seed["command"],
-        cwd=ROOT,
-        env={**app_environment(), **local_stand_ins(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    def run(variables):
+        return subprocess.run(
+            seed["command"],
+            cwd=ROOT,
+            env={**app_environment(variables), **local_stand_ins(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "needs DEMO_MODE=1" in result.stderr
-    assert result.stdout == ""  # seed_demo never ran
+    refused = run(OPERATOR_VARIABLES)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "needs DEMO_MODE=1" in refused.stderr
+    assert not User.objects.filter(email="admin@example.com").exists()
+
+    seeded = run({**OPERATOR_VARIABLES, "DEMO_MODE": "1"})
+    assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    assert User.objects.filter(email="admin@example.com", is_staff=True).exists()
+
+
+def test_email_reaches_the_demo_mail_catcher_unless_production_names_its_server():
+    services = compose()["services"]
+    demo = app_environment()
+    production = app_environment(
+        {**OPERATOR_VARIABLES, "EMAIL_HOST": "smtp.example.com", "EMAIL_PORT": "587"}
+    )
+    catcher = services["mailcatcher"]["command"]
+
+    assert (demo["EMAIL_HOST"], demo["EMAIL_PORT"]) == ("mailcatcher", "1025")
+    assert catcher[catcher.index("--port") + 1] == demo["EMAIL_PORT"]
+    assert (production["EMAIL_HOST"], production["EMAIL_PORT"]) == ("smtp.example.com", "587")
+    assert demo["SITE_URL"] == f"https://{DOMAIN}"
+    # The catcher writes the mailbox that web's /dev/mailbox/ reads.
+    for name in ("web", "mailcatcher"):
+        assert f"mailbox:{demo['MAILBOX_DIR']}" in services[name]["volumes"], name
+    assert "mailbox" in compose()["volumes"]
 
 
 def test_only_the_proxy_publishes_ports():
@@ -376,7 +403,9 @@ def test_compose_renders_production_settings(tmp_path):
         "'debug': s.DEBUG, 'hosts': s.ALLOWED_HOSTS, 'origins': s.CSRF_TRUSTED_ORIGINS,"
         "'proxies': s.REST_FRAMEWORK['NUM_PROXIES'], 'ssl_header': s.SECURE_PROXY_SSL_HEADER,"
         "'jwt_key': s.SIMPLE_JWT['SIGNING_KEY'], 'api_key_keys': s.API_KEY_ENCRYPTION_KEY,"
-        "'faucet': s.DEMO_DEPOSITS, 'ws_url': s.WS_PUBLIC_URL, 'secure': s.SESSION_COOKIE_SECURE"
+        "'faucet': s.DEMO_DEPOSITS, 'demo': s.DEMO_MODE, 'ws_url': s.WS_PUBLIC_URL,"
+        "'secure': s.SESSION_COOKIE_SECURE, 'site_url': s.SITE_URL,"
+        "'email': [s.EMAIL_HOST, s.EMAIL_PORT, s.EMAIL_USE_TLS, s.DEFAULT_FROM_EMAIL]"
         "}))",
         {**app_environment(), **local_stand_ins(tmp_path)},
     )
@@ -392,8 +421,11 @@ def test_compose_renders_production_settings(tmp_path):
         "jwt_key": secret_key,
         "api_key_keys": [secret_key],
         "faucet": False,
+        "demo": False,
         "ws_url": f"wss://{DOMAIN}",
         "secure": True,
+        "site_url": f"https://{DOMAIN}",
+        "email": ["mailcatcher", 1025, False, "Exchange <no-reply@localhost>"],
     }
 
 
@@ -444,6 +476,29 @@ def _stop(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def test_the_demo_mail_catcher_keeps_what_it_receives_in_the_mailbox(tmp_path):
+    """The compose command line is one run_mailcatcher accepts, and mail sent to it lands in
+    MAILBOX_DIR (a Maildir), where /dev/mailbox/ reads it."""
+    port = str(free_port())
+    environment = {**app_environment(), **local_stand_ins(tmp_path)}
+    command = compose()["services"]["mailcatcher"]["command"]
+    command = [{"0.0.0.0": "127.0.0.1", "1025": port}.get(arg, arg) for arg in command]
+
+    server = _serve(command, environment, int(port), tmp_path / "mailcatcher.log")
+    try:
+        with smtplib.SMTP("127.0.0.1", int(port), timeout=10) as smtp:
+            smtp.sendmail("no-reply@localhost", ["alice@example.com"], b"Subject: hi\r\n\r\nhello")
+        deadline = time.monotonic() + 10
+        while not list(Path(environment["MAILBOX_DIR"]).rglob("new/*")):
+            assert time.monotonic() < deadline, (tmp_path / "mailcatcher.log").read_text()
+            time.sleep(0.1)
+    finally:
+        _stop(server)
+
+    (stored,) = Path(environment["MAILBOX_DIR"]).rglob("new/*")
+    assert b"hello" in stored.read_bytes()
 
 
 def _status(url: str, headers: Mapping[str, str] | None = None) -> int:
