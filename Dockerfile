@@ -9,7 +9,9 @@ RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
 RUN DEBUG=1 python manage.py collectstatic --noinput
 
-RUN useradd --create-home exchange && mkdir -p /app/var && chown -R exchange /app/var
+# var/mailbox exists in the image so that the compose volume mounted there starts out owned by
+# the app's user (a fresh named volume copies the ownership of the directory it covers).
+RUN useradd --create-home exchange && mkdir -p /app/var/mailbox && chown -R exchange /app/var
 USER exchange
 
 EXPOSE 8000 8001

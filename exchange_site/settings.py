@@ -244,12 +244,17 @@ SIMPLE_JWT = {
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": True,
     "AUTH_HEADER_TYPES": ("Bearer",),
-    "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default=SECRET_KEY),
+    # Empty counts as unset (docker-compose.yml passes it through): never sign with "".
+    "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default="") or SECRET_KEY,
 }
 
 # --- REST framework -------------------------------------------------------------------
 # Every request rate below is on unless THROTTLING=off (benchmarks).
 THROTTLING = env.bool("THROTTLING", default=True)
+# Trusted proxies in front of the app: the client address is taken from X-Forwarded-For
+# only that many hops deep (0: REMOTE_ADDR; None would trust any client-sent header), and
+# X-Forwarded-Proto is believed only when there is one (SECURE_PROXY_SSL_HEADER below).
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # JWT first: its WWW-Authenticate header turns "not authenticated" into 401.
@@ -292,9 +297,7 @@ REST_FRAMEWORK = {
         "binance": env.str("THROTTLE_BINANCE", default="6000/min"),
         "binance_orders": env.str("THROTTLE_BINANCE_ORDERS", default="500/10s"),
     },
-    # Trusted proxies in front of the app: the client address is taken from X-Forwarded-For
-    # only that many hops deep (0: REMOTE_ADDR; None would trust any client-sent header).
-    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
+    "NUM_PROXIES": NUM_PROXIES,
     "EXCEPTION_HANDLER": "exchange_site.exception_handler.exchange_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "COERCE_DECIMAL_TO_STRING": True,
@@ -346,7 +349,9 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 
 # --- Security -------------------------------------------------------------------------
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Without a proxy that overwrites X-Forwarded-Proto, any client could send "https" itself and
+# pass as secure (SECURE_SSL_REDIRECT, secure cookies, the CSRF Referer check).
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if NUM_PROXIES > 0 else None
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=SESSION_COOKIE_SECURE)

@@ -145,6 +145,8 @@ def test_hsts_is_off_unless_configured(settings):
 
 def test_plain_http_is_redirected_to_https_when_configured(settings):
     settings.SECURE_SSL_REDIRECT = True
+    # Behind a proxy (NUM_PROXIES > 0), which is when the settings trust X-Forwarded-Proto.
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
     plain = Client().get("/api/v1/markets")
     behind_tls_proxy = Client().get("/api/v1/markets", HTTP_X_FORWARDED_PROTO="https")
