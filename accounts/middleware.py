@@ -3,6 +3,7 @@
 the row's last use is kept current."""
 
 from django.contrib.auth import SESSION_KEY, logout
+from django.utils import timezone
 
 from accounts import sessions
 from accounts.models import AuthSession
@@ -10,7 +11,8 @@ from accounts.models import AuthSession
 
 class AuthSessionMiddleware:
     """After ``AuthenticationMiddleware``. Costs one primary-key read per request of a
-    logged-in browser, none for token or anonymous requests (no session user)."""
+    logged-in browser (and an UPDATE at most once a minute), none for token or anonymous
+    requests (no session user)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -32,13 +34,14 @@ class AuthSessionMiddleware:
             return
         row = (
             AuthSession.objects.filter(pk=auth_session_id)
-            .values_list("user_id", "revoked_at", "session_key")
+            .values_list("user_id", "revoked_at", "session_key", "last_used_at")
             .first()
         )
         if row is None or row[0] != user.pk or row[1] is not None:
             logout(request)
             return
         moved_key = session.session_key if session.session_key != row[2] else ""
-        sessions.auth_session_touch(
-            auth_session_id=auth_session_id, request=request, session_key=moved_key
-        )
+        if moved_key or row[3] < timezone.now() - sessions.TOUCH_INTERVAL:
+            sessions.auth_session_touch(
+                auth_session_id=auth_session_id, request=request, session_key=moved_key
+            )

@@ -170,9 +170,10 @@ def auth_session_touch(*, auth_session_id: int, request=None, session_key: str =
         fields["ip"] = ip
     if session_key:
         fields["session_key"] = session_key
-    AuthSession.objects.filter(
-        pk=auth_session_id, revoked_at__isnull=True, last_used_at__lt=now - TOUCH_INTERVAL
-    ).update(**fields)
+    touched = AuthSession.objects.filter(pk=auth_session_id, revoked_at__isnull=True)
+    if not session_key:
+        touched = touched.filter(last_used_at__lt=now - TOUCH_INTERVAL)
+    touched.update(**fields)
 
 
 def _refresh_token_sid(token_text: str):
