@@ -716,3 +716,24 @@ def test_every_account_security_endpoint_is_in_the_schema(client):
         if method not in paths.get(path, paths.get(path + "/", {}))
     }
     assert missing == {}, sorted(paths)
+
+
+def test_password_change_over_the_api_from_a_browser_keeps_that_browser_in(
+    sent_emails, committed, user
+):
+    # The site's scripts call the API with the browser's session (session authentication).
+    browser = page_login(user.email)
+    other_browser = page_login(user.email)
+
+    with committed():
+        response = browser.post(
+            PASSWORD,
+            {"current_password": DEFAULT_PASSWORD, "new_password": NEW_PASSWORD},
+            content_type="application/json",
+        )
+
+    assert response.status_code == 200, response.content
+    assert page_is_logged_in(browser)
+    assert browser.get(API_PROFILE).status_code == 200
+    assert not page_is_logged_in(other_browser)
+    assert len(mails(sent_emails, "password_changed", to=user.email)) == 1
