@@ -414,6 +414,19 @@ def test_password_reset_lifts_the_login_lockout(sent_emails, committed, user):
     assert still_logs_in_with(user, NEW_PASSWORD)
 
 
+def test_password_reset_past_the_per_address_limit_answers_alike_and_sends_nothing(
+    sent_emails, committed, settings, user
+):
+    settings.ACCOUNT_EMAILS_PER_ADDRESS = 2
+
+    with committed():
+        answers = [post(RESET, {"email": user.email}, ip=f"10.0.0.{i}") for i in (1, 2, 3)]
+
+    assert [answer.status_code for answer in answers] == [202, 202, 202]
+    assert answers[0].content == answers[2].content
+    assert len(mails(sent_emails, "password_reset", to=user.email)) == 2
+
+
 # --- password change -------------------------------------------------------------------------
 
 
@@ -500,6 +513,20 @@ def test_password_change_ends_the_other_sessions_but_keeps_the_callers(
     assert len(sent_emails) == 1
     assert still_logs_in_with(user, NEW_PASSWORD)
     assert not still_logs_in_with(user, DEFAULT_PASSWORD)
+
+
+def test_password_change_guesses_of_the_current_password_lock_like_logins(user):
+    client = bearer(api_tokens(user.email)["access_token"])
+    body = {"current_password": "guess", "new_password": NEW_PASSWORD}
+    for _ in range(5):
+        assert_error(client.post(PASSWORD, body), 403, "PASSWORD_INVALID")
+
+    locked = client.post(PASSWORD, {**body, "current_password": DEFAULT_PASSWORD})
+
+    error = assert_error(locked, 429, "LOGIN_LOCKED")
+    assert int(locked["Retry-After"]) == error["details"]["retry_after"] > 0
+    user.refresh_from_db()
+    assert user.check_password(DEFAULT_PASSWORD)
 
 
 # --- email change ----------------------------------------------------------------------------

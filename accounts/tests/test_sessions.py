@@ -2,8 +2,11 @@
 families and web sessions), signing one or all others out, the login history and the
 new-device email."""
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
+from django.utils import timezone
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import AuthSession
@@ -330,3 +333,27 @@ def test_a_frozen_accounts_refused_login_is_in_its_history(user):
     assert_error(api_login(user.email, DEFAULT_PASSWORD), 403, "ACCOUNT_FROZEN")
 
     assert list(user.login_events.values_list("outcome", flat=True)) == ["frozen"]
+
+
+def test_logging_out_on_the_page_ends_its_session(user):
+    browser = page_login(user.email)
+    mine = api_tokens(user.email)
+    web_id = web_session_id(browser)
+
+    browser.post("/accounts/logout/")
+
+    assert [row["id"] for row in session_list(bearer(mine["access_token"]))] == [sid(mine)]
+    assert AuthSession.objects.get(pk=web_id).revoked_reason == "logout"
+
+
+def test_a_device_unused_for_half_a_year_is_new_again(sent_emails, committed, user):
+    with committed():
+        api_tokens(user.email, user_agent=FIREFOX)
+        api_tokens(user.email, user_agent=CHROME)
+    assert len(sent_emails) == 1
+    user.login_events.update(created_at=timezone.now() - timedelta(days=181))
+
+    with committed():
+        api_tokens(user.email, user_agent=CHROME)
+
+    assert len(mails(sent_emails, "new_device_login")) == 2
