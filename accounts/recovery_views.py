@@ -136,7 +136,7 @@ class PasswordResetSetView(PasswordResetConfirmView):
     def form_valid(self, form):
         token = self.request.session.get(INTERNAL_RESET_SESSION_TOKEN, "")
         try:
-            recovery.password_reset_complete(
+            user = recovery.password_reset_complete(
                 uid=self.kwargs["uidb64"],
                 token=token,
                 new_password=form.cleaned_data["new_password1"],
@@ -147,7 +147,12 @@ class PasswordResetSetView(PasswordResetConfirmView):
         except ValidationError as exc:
             _form_errors(form, exc)
             return self.form_invalid(form)
-        self.request.session.pop(INTERNAL_RESET_SESSION_TOKEN, None)
+        if self.request.user.pk == user.pk:
+            # The reset just deleted this browser's session with the account's others:
+            # saving it again would fail (SessionInterrupted, a 400), so end it here.
+            logout(self.request)
+        else:
+            self.request.session.pop(INTERNAL_RESET_SESSION_TOKEN, None)
         messages.success(
             self.request, "Your password is changed and every session signed out. Log in."
         )

@@ -1,8 +1,10 @@
 """Email verification, password reset and change, email change, sessions and the login
 history: parse, call a service, render."""
 
+from django.contrib.auth import update_session_auth_hash
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -160,12 +162,16 @@ class PasswordChangeApi(_AccountSecurityApi):
     def post(self, request):
         serializer = PasswordChangeInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        recovery.password_change(
+        user = recovery.password_change(
             user=request.user,
             **serializer.validated_data,
             request=request,
             keep_session_id=sessions.request_auth_session_id(request),
         )
+        if isinstance(request.successful_authenticator, SessionAuthentication):
+            # A browser's own session (the site's scripts) must stay, as on the password
+            # page: Django ends a session whose stored password hash is stale.
+            update_session_auth_hash(request, user)
         return Response({"detail": "Your password is changed; other sessions are signed out."})
 
 
