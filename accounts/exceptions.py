@@ -218,3 +218,12 @@ class RequestsUnavailable(ServiceUnavailableError):
 
     code = "TEMPORARILY_UNAVAILABLE"
     message = "This is briefly unavailable; try again in a minute."
+
+
+class EmailRequestsThrottled(ExchangeError):
+    """Too many reset or resend requests from one client address (said alike for every
+    address typed, so it reveals nothing about accounts)."""
+
+    code = "THROTTLED"
+    status = 429
+    message = "Too many requests from your address; try again later."

@@ -30,6 +30,7 @@ from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from accounts import lockout, sessions
 from accounts.exceptions import (
     AccountFrozen,
+    EmailRequestsThrottled,
     EmailTaken,
     LinkInvalid,
     LoginLocked,
@@ -77,10 +78,7 @@ def _request_allowed(kind: str, *, email: str, ip: str | None) -> bool:
     """The per-address limit (a 429 would say nothing about the account, so it is one) and
     the per-typed-address limit (silent: the answer must not change with the account)."""
     if ip and not _budget_spend(f"{kind}:ip", ip, settings.ACCOUNT_EMAIL_REQUESTS_PER_IP):
-        raise LoginRateLimited(
-            "Too many requests from your address; try again later.",
-            details={"retry_after": 3600},
-        )
+        raise EmailRequestsThrottled(details={"retry_after": 3600})
     return _budget_spend(f"{kind}:email", email, settings.ACCOUNT_EMAILS_PER_ADDRESS)
 
 

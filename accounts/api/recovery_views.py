@@ -5,6 +5,7 @@ from django.contrib.auth import update_session_auth_hash
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import Throttled
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -25,7 +26,7 @@ from accounts.api.serializers import (
     UserOutputSerializer,
 )
 from accounts.api.views import LoginLocked, _PublicAuthApi
-from accounts.exceptions import LoginRateLimited
+from accounts.exceptions import EmailRequestsThrottled, LoginRateLimited
 from accounts.models import LoginEvent
 
 # One answer whether or not an account has the address: nobody learns who is registered.
@@ -36,11 +37,14 @@ VERIFICATION_SENT = (
 
 
 class _RateLimitedAnswers:
-    """A per-address limit (``LoginRateLimited``) answers 429 with ``Retry-After``."""
+    """The login lockout (``LoginRateLimited``) and the per-address limit on emailing
+    requests answer 429 with ``Retry-After``."""
 
     def handle_exception(self, exc):
         if isinstance(exc, LoginRateLimited):
             exc = LoginLocked(wait=exc.details["retry_after"], detail=exc.message)
+        elif isinstance(exc, EmailRequestsThrottled):
+            exc = Throttled(wait=exc.details["retry_after"], detail=exc.message)
         return super().handle_exception(exc)
 
 

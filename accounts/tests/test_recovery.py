@@ -271,7 +271,7 @@ def test_emailing_requests_past_the_per_client_limit_are_429_for_known_and_unkno
         for_known = post(path, {"email": known.email})
         for_unknown = post(path, {"email": "nobody@example.com"})
 
-    error = assert_error(for_known, 429, "LOGIN_LOCKED")
+    error = assert_error(for_known, 429, "THROTTLED")
     assert error["details"] == {"retry_after": 3600}
     assert for_known["Retry-After"] == "3600"
     assert for_known.content == for_unknown.content
