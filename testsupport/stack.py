@@ -52,10 +52,21 @@ def _die_with_parent() -> None:
         pass  # not Linux: the fixture's teardown still stops the processes
 
 
+_PORTS_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port nothing listens on, and never one this process handed out before: the kernel
+    can give two calls in a row the same port, and a stack whose web and ws ports coincide
+    answers WebSocket handshakes with gunicorn (one live-stack test failed so, with a 404)."""
+    for _ in range(100):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _PORTS_HANDED_OUT:
+            _PORTS_HANDED_OUT.add(port)
+            return port
+    raise RuntimeError("no free TCP port")
 
 
 def _port_open(port: int) -> bool:
