@@ -3,7 +3,8 @@
 # versions on one machine (docs/PERFORMANCE.md): migrate, seed_demo, start gunicorn and
 # run_matcher from CHECKOUT, then `manage.py loadtest`: a warm-up and RUNS counted runs of
 # single orders (32 clients, 30 s), then batches of 20 (8 clients, 20 s). Prints one JSON
-# line per run, prefixed with LABEL. Uses this checkout's virtualenv for both versions.
+# line per run, prefixed with LABEL (the full reports go to $TMPDIR/loadtest-LABEL/). Uses this
+# checkout's virtualenv for both versions.
 #
 #   bench/loadtest_checkout.sh ../old-checkout before; bench/loadtest_checkout.sh . after
 set -euo pipefail
@@ -11,7 +12,7 @@ CHECKOUT=$(cd "$1" && pwd); LABEL=$2; RUNS=${RUNS:-2}; PORT=${LOADTEST_PORT:-805
 PY=$(cd "$(dirname "$0")/.." && pwd)/.venv/bin/python
 export DATABASE_URL=${LOADTEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/exchange_loadtest}
 export REDIS_URL=${LOADTEST_REDIS_URL:-redis://127.0.0.1:6379/12}
-export SECRET_KEY=loadtest-secret ALLOWED_HOSTS=127.0.0.1,localhost DEBUG=0
+export SECRET_KEY=loadtest-secret-0123456789abcdef0123456789 ALLOWED_HOSTS=127.0.0.1,localhost DEBUG=0
 export VAR_DIR=${TMPDIR:-/tmp}/loadtest-$LABEL
 mkdir -p "$VAR_DIR"
 cd "$CHECKOUT"
@@ -32,7 +33,7 @@ web=$!
 matcher=$!
 trap 'kill $web $matcher 2>/dev/null; wait 2>/dev/null' EXIT
 sleep 6
-load() { "$PY" manage.py loadtest --url "http://127.0.0.1:$PORT" --no-progress --vacuum "$@" | tail -1; }
+load() { "$PY" manage.py loadtest --url "http://127.0.0.1:$PORT" --no-progress --vacuum "$@" 2>>"$VAR_DIR/loadtest.log" | tee -a "$VAR_DIR/loadtest.out" | grep "^{" | tail -n 1; }
 echo "$LABEL warm-up $(load --clients 32 --duration 30)"
 for run in $(seq "$RUNS"); do echo "$LABEL single $(load --clients 32 --duration 30)"; done
 echo "$LABEL batch $(load --clients 8 --users 240 --duration 20 --batch)"
