@@ -77,7 +77,7 @@ def login_event_record(
             account_key=account_key(account),
             ip=ip,
             user_agent=user_agent,
-            device=device_label(user_agent) if user_agent else "",
+            device=device_label(user_agent),
             channel=channel or request_channel(request),
             outcome=outcome,
         )

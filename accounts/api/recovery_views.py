@@ -225,7 +225,7 @@ class SessionRevokeApi(_AccountSecurityApi):
         description="Ends one session: its next request is refused.",
     )
     def delete(self, request, session_id):
-        sessions.auth_session_revoke(user=request.user, session_id=session_id)
+        sessions.auth_session_revoke(user=request.user, session_id=int(session_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

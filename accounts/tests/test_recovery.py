@@ -31,7 +31,7 @@ from accounts.tests.recovery_helpers import (
 from accounts.tests.twofactor_helpers import code_at, enable_two_factor, fresh_code
 from testsupport.helpers import assert_error
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("login_limits")]
 
 REGISTER = "/api/v1/auth/register"
 VERIFY = "/api/v1/auth/email/verify"
@@ -46,27 +46,6 @@ API_KEYS = "/api/v1/api-keys"
 TWO_FA = "/api/v1/users/2fa"
 
 NEW_PASSWORD = "a-brand-new-long-passphrase-77"
-
-
-@pytest.fixture(autouse=True)
-def limits(settings):
-    """The login lockout without its slow-down, no request throttles, and the emailing
-    limits at their defaults (tests that reason about them lower them)."""
-    settings.LOGIN_LOCKOUT_FAILURES = 5
-    settings.LOGIN_LOCKOUT_IP_FAILURES = 20
-    settings.LOGIN_LOCKOUT_SECONDS = 900
-    settings.LOGIN_SLOWDOWN_SECONDS = 0
-    settings.THROTTLING = False
-    settings.ACCOUNT_EMAILS_PER_ADDRESS = 5
-    settings.ACCOUNT_EMAIL_REQUESTS_PER_IP = 20
-    return settings
-
-
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks):
-    """``with committed(): ...`` runs the on-commit callbacks (the emails) of what it wraps,
-    as the commit of a real request would."""
-    return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
 def register(email="satoshi@example.com", username="satoshi"):

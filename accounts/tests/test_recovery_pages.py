@@ -26,7 +26,7 @@ from accounts.tests.recovery_helpers import (
 from accounts.tests.twofactor_helpers import enable_two_factor, fresh_code
 from testsupport.helpers import assert_error
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("login_limits")]
 
 SIGNUP = "/accounts/signup/"
 RESEND = "/accounts/verify-email/resend/"
@@ -37,22 +37,6 @@ SESSIONS = "/accounts/sessions/"
 PROFILE = "/accounts/profile/"
 
 NEW_PASSWORD = "a-brand-new-long-passphrase-77"
-
-
-@pytest.fixture(autouse=True)
-def limits(settings):
-    settings.LOGIN_LOCKOUT_FAILURES = 5
-    settings.LOGIN_LOCKOUT_IP_FAILURES = 20
-    settings.LOGIN_LOCKOUT_SECONDS = 900
-    settings.LOGIN_SLOWDOWN_SECONDS = 0
-    settings.THROTTLING = False
-    return settings
-
-
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks):
-    """``with committed(): ...`` runs the on-commit callbacks (the emails) of what it wraps."""
-    return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
 def logs_in_with(login: str, password: str) -> bool:

@@ -29,27 +29,11 @@ from accounts.tests.recovery_helpers import (
 from accounts.tests.twofactor_helpers import enable_two_factor, fresh_code
 from testsupport.helpers import assert_error
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("login_limits")]
 
 SESSIONS = "/api/v1/users/sessions"
 REVOKE_OTHERS = "/api/v1/users/sessions/revoke-others"
 HISTORY = "/api/v1/users/login-history"
-
-
-@pytest.fixture(autouse=True)
-def limits(settings):
-    settings.LOGIN_LOCKOUT_FAILURES = 5
-    settings.LOGIN_LOCKOUT_IP_FAILURES = 20
-    settings.LOGIN_LOCKOUT_SECONDS = 900
-    settings.LOGIN_SLOWDOWN_SECONDS = 0
-    settings.THROTTLING = False
-    return settings
-
-
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks):
-    """``with committed(): ...`` runs the on-commit callbacks (the emails) of what it wraps."""
-    return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
 def sid(tokens: dict) -> int:
@@ -241,7 +225,7 @@ def test_login_history_lists_successes_and_failures_newest_first(user):
         for row in body["results"]
     ]
     assert rows == [
-        ("success", True, "10.0.0.5", "", "api"),
+        ("success", True, "10.0.0.5", "Unknown device", "api"),
         ("otp_required", False, "10.0.0.4", "Chrome on Windows", "web"),
         ("otp_invalid", False, "10.0.0.3", "Safari on macOS", "api"),
         ("bad_credentials", False, "10.0.0.2", "Chrome on Windows", "api"),
@@ -276,7 +260,7 @@ def test_the_page_login_records_a_wrong_password_in_the_history(user):
     results = bearer(tokens["access_token"]).get(HISTORY).json()["results"]
 
     assert [(row["outcome"], row["channel"], row["device"]) for row in results] == [
-        ("success", "api", ""),  # no user agent, no device
+        ("success", "api", "Unknown device"),  # no user agent
         ("bad_credentials", "web", "Firefox on Linux"),
     ]
 
