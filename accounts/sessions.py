@@ -12,9 +12,11 @@ import json
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.models import Session
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
@@ -273,3 +275,19 @@ def request_auth_session_id(request) -> int | None:
     if session is not None and SESSION_KEY in session:
         return session.get(AUTH_SESSION_KEY)
     return None
+
+
+@transaction.atomic
+def auth_history_prune() -> dict[str, int]:
+    """Delete login events older than ``LOGIN_HISTORY_DAYS`` and sessions that ended (revoked
+    or expired) more than ``AUTH_SESSION_KEEP_DAYS`` ago. Returns how many of each went.
+    Safe at any time: nothing live is touched, and the lockout reads only the last window."""
+    now = timezone.now()
+    events, _ = LoginEvent.objects.filter(
+        created_at__lt=now - timedelta(days=settings.LOGIN_HISTORY_DAYS)
+    ).delete()
+    ended_before = now - timedelta(days=settings.AUTH_SESSION_KEEP_DAYS)
+    ended, _ = AuthSession.objects.filter(
+        Q(revoked_at__lt=ended_before) | Q(expires_at__lt=ended_before)
+    ).delete()
+    return {"login_events": events, "sessions": ended}

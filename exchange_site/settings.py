@@ -185,6 +185,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.token_flush_expired_task",
         "schedule": crontab(minute=17),
     },
+    "prune-login-history": {
+        "task": "accounts.tasks.auth_history_prune_task",
+        "schedule": crontab(hour=3, minute=41),
+    },
 }
 
 # --- Auth -----------------------------------------------------------------------------
@@ -223,6 +227,9 @@ EMAIL_VERIFICATION_TTL_SECONDS = env.int("EMAIL_VERIFICATION_TTL_SECONDS", defau
 EMAIL_CHANGE_TTL_SECONDS = env.int("EMAIL_CHANGE_TTL_SECONDS", default=86400)
 ACCOUNT_EMAILS_PER_ADDRESS = env.int("ACCOUNT_EMAILS_PER_ADDRESS", default=5)
 ACCOUNT_EMAIL_REQUESTS_PER_IP = env.int("ACCOUNT_EMAIL_REQUESTS_PER_IP", default=20)
+# How long the login history and ended sessions are kept (beat prunes them daily).
+LOGIN_HISTORY_DAYS = env.int("LOGIN_HISTORY_DAYS", default=365)
+AUTH_SESSION_KEEP_DAYS = env.int("AUTH_SESSION_KEEP_DAYS", default=30)
 # Encrypts API-key secrets at rest (Fernet). Comma-separated: the first encrypts, all decrypt,
 # so a key can be rotated. Any string works (a Fernet key is derived from it); unset, it is
 # derived from SECRET_KEY, which then must not change while keys exist.

@@ -341,3 +341,51 @@ def test_a_device_unused_for_half_a_year_is_new_again(sent_emails, committed, us
         api_tokens(user.email, user_agent=CHROME)
 
     assert len(mails(sent_emails, "new_device_login")) == 2
+
+
+def test_pruning_drops_old_history_and_long_ended_sessions_only(settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.models import AuthSession, LoginEvent
+    from accounts.sessions import auth_history_prune
+    from accounts.tests.factories import UserFactory
+
+    settings.LOGIN_HISTORY_DAYS = 365
+    settings.AUTH_SESSION_KEEP_DAYS = 30
+    user = UserFactory()
+    now = timezone.now()
+    old_event = LoginEvent.objects.create(
+        user=user, account_key="k", channel="api", outcome="success"
+    )
+    LoginEvent.objects.filter(pk=old_event.pk).update(created_at=now - timedelta(days=366))
+    recent_event = LoginEvent.objects.create(
+        user=user, account_key="k", channel="api", outcome="success"
+    )
+    long_revoked, recently_revoked, long_expired, live = (
+        AuthSession.objects.create(user=user, kind="api", last_used_at=now, **fields)
+        for fields in (
+            {"revoked_at": now - timedelta(days=31)},
+            {"revoked_at": now - timedelta(days=2)},
+            {"expires_at": now - timedelta(days=31)},
+            {"expires_at": now + timedelta(days=7)},
+        )
+    )
+
+    assert auth_history_prune() == {"login_events": 1, "sessions": 2}
+
+    assert list(LoginEvent.objects.values_list("pk", flat=True)) == [recent_event.pk]
+    assert set(AuthSession.objects.values_list("pk", flat=True)) == {
+        recently_revoked.pk,
+        live.pk,
+    }
+    assert not AuthSession.objects.filter(pk__in=[long_revoked.pk, long_expired.pk]).exists()
+
+
+def test_pruning_is_on_the_beat_schedule():
+    from accounts.tasks import auth_history_prune_task
+    from exchange_site.celery import app
+
+    tasks = [entry["task"] for entry in app.conf.beat_schedule.values()]
+    assert auth_history_prune_task.name in tasks
