@@ -134,3 +134,14 @@ def live_stack(transactional_db, request):
         yield stack
     finally:
         stack.stop()
+
+
+@pytest.fixture
+async def hub_stopped():
+    """Stops the market-data hub at the end of the test, on the test's own event loop, before
+    pytest-asyncio cancels whatever is left: its tasks end and its Redis connections close in
+    order (a bare cancel of a hub reading from a connection Redis had dropped hung once)."""
+    yield
+    from marketdata.hub import hub
+
+    await hub.stop()

@@ -98,6 +98,25 @@ class Hub:
         if self._task is None or self._task.done() or self._loop is not loop:
             self._reset(loop)
 
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Cancel the hub's tasks and close its Redis connections on the running loop, each
+        step bounded by ``timeout``. Servers never call it (their loop ends with the
+        process); tests do, so that the end of their event loop finds nothing of the hub
+        still reading from Redis (one such teardown hung in a full run)."""
+        tasks = [task for task in (self._task, *self._tasks) if task and not task.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+        if self._layer is not None:
+            try:
+                await asyncio.wait_for(self._layer.flush(), timeout)
+            except Exception:
+                logger.warning("market-data hub layer not flushed", exc_info=True)
+        self._task, self._loop, self.channel = None, None, None
+        self.subscribers.clear()
+        self._tasks.clear()
+
     def _spawn(self, coroutine) -> None:
         task = self._loop.create_task(coroutine)
         self._tasks.add(task)  # the loop holds tasks weakly

@@ -331,6 +331,7 @@ def test_a_slow_client_s_lost_messages_are_counted_as_dropped():
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("hub_stopped")
 async def test_websocket_connections_are_gauged_and_outbox_sends_counted():
     connections = value(metrics.WS_CONNECTIONS)
     communicator = WebsocketCommunicator(application, "/ws/")

@@ -6,7 +6,7 @@ from channels.testing import WebsocketCommunicator
 
 from exchange_site.asgi import application
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("hub_stopped")]
 
 
 async def connect(path="/ws/"):

@@ -29,7 +29,7 @@ from trading.services import OrderRequest, order_place
 from trading.tests.factories import MarketFactory
 from wallets.services import deposit_demo_create
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("hub_stopped")]
 
 NO_CAPS = {"*": "1000000000"}
 

@@ -30,7 +30,7 @@ from trading.tests.factories import MarketFactory
 from wallets.services import deposit_demo_create
 from wallets.tests.factories import AssetFactory
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("hub_stopped")]
 
 # Redis pub/sub channels are server-wide, not per database: other suites running on the same
 # Redis server publish BTC-USD messages too. A symbol of its own keeps these tests' streams
