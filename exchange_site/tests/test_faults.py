@@ -218,6 +218,15 @@ def test_redis_restart_loses_no_order_and_websockets_resync(transactional_db):
                         while await asyncio.to_thread(_in_thread, _last_trade_id) <= last_trade:
                             assert time.monotonic() < deadline, "no match while Redis was down"
                             await asyncio.sleep(0.1)
+                        # Subscribers are told while Redis is still down (the hub's probes
+                        # fail): wait for that rather than race it with the restart.
+                        deadline = time.monotonic() + 15
+                        while not any(
+                            at > down_at and message.get("type") == "snapshot"
+                            for at, message in received
+                        ):
+                            assert time.monotonic() < deadline, "no resync while Redis was down"
+                            await asyncio.sleep(0.1)
                         private_redis.start()
                         back_at = time.monotonic()
                         await asyncio.to_thread(stream.wait_accepted, len(stream.accepted) + 10)
