@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from accounts.exceptions import LoginLocked
+from accounts.exceptions import LoginLocked, LoginRateLimited, PasswordIncorrect
 from accounts.models import LoginEvent, User
 from accounts.sessions import account_key
 
@@ -140,3 +140,17 @@ def login_success_record(*, account: str) -> None:
         cache.delete_many(list(_login_keys("account", account)))
     except Exception as exc:
         logger.warning("login count not cleared: the cache failed (%s)", exc)
+
+
+def password_recheck(*, user: User, password: str | None, ip: str | None, field: str) -> None:
+    """A signed-in user's password asked again before a sensitive change, under the login
+    lockout: ``LoginRateLimited`` (429) while locked out, ``PasswordIncorrect`` (403, keyed
+    ``field``, counted as a failed login) when wrong."""
+    account = login_account_ident(login="", user=user)
+    try:
+        login_lock_check(account=account, ip=ip)
+    except LoginLocked as exc:
+        raise LoginRateLimited(exc.messages[0], details={"retry_after": exc.retry_after}) from exc
+    if not user.check_password(password or ""):
+        login_failure_record(account=account, ip=ip)
+        raise PasswordIncorrect(details={"field": field})

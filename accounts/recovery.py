@@ -33,9 +33,6 @@ from accounts.exceptions import (
     EmailRequestsThrottled,
     EmailTaken,
     LinkInvalid,
-    LoginLocked,
-    LoginRateLimited,
-    PasswordIncorrect,
     RequestsUnavailable,
 )
 from accounts.models import User, normalize_email
@@ -225,14 +222,7 @@ def _reauthenticate(*, user: User, password: str, otp_code: str | None, ip: str 
     authentication on, a current code: what a change of credentials asks for."""
     if user.is_frozen:
         raise AccountFrozen()
-    account = lockout.login_account_ident(login="", user=user)
-    try:
-        lockout.login_lock_check(account=account, ip=ip)
-    except LoginLocked as exc:
-        raise LoginRateLimited(exc.messages[0], details={"retry_after": exc.retry_after}) from exc
-    if not user.check_password(password or ""):
-        lockout.login_failure_record(account=account, ip=ip)
-        raise PasswordIncorrect(details={"field": "current_password"})
+    lockout.password_recheck(user=user, password=password, ip=ip, field="current_password")
     two_factor_require(user=user, otp_code=otp_code, ip=ip)
 
 

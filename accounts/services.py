@@ -190,10 +190,7 @@ def auth_login(
         raise InvalidCredentials()
     with transaction.atomic():
         update_last_login(None, user)
-        auth_session = sessions.auth_session_start(
-            user=user, kind=AuthSession.Kind.API, request=request, expires_at=_refresh_expiry()
-        )
-        return auth_tokens_issue(user=user, auth_session=auth_session)
+        return auth_tokens_issue(user=user, request=request)
 
 
 def _outstanding_token_locked(raw_token: str) -> tuple[RefreshToken, OutstandingToken]:
@@ -233,11 +230,8 @@ def auth_token_refresh(*, refresh_token: str, request: HttpRequest | None = None
     if user.is_frozen:
         raise AccountFrozen()
     family_id = refresh.get(SESSION_CLAIM)
-    if family_id is None:
-        auth_session = sessions.auth_session_start(
-            user=user, kind=AuthSession.Kind.API, request=request, expires_at=_refresh_expiry()
-        )
-    else:
+    auth_session = None  # a token from before families: auth_tokens_issue starts one
+    if family_id is not None:
         auth_session = (
             AuthSession.objects.select_for_update()
             .filter(pk=family_id, user=user, revoked_at__isnull=True)
@@ -251,7 +245,7 @@ def auth_token_refresh(*, refresh_token: str, request: HttpRequest | None = None
         auth_session.ip = ip or auth_session.ip
         auth_session.save(update_fields=["last_used_at", "expires_at", "ip"])
     BlacklistedToken.objects.create(token=outstanding)
-    return auth_tokens_issue(user=user, auth_session=auth_session)
+    return auth_tokens_issue(user=user, auth_session=auth_session, request=request)
 
 
 @transaction.atomic

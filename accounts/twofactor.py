@@ -31,7 +31,6 @@ from accounts.exceptions import (
     LoginRateLimited,
     OtpInvalid,
     OtpRequired,
-    PasswordIncorrect,
     TwoFactorStateConflict,
     TwoFactorUnavailable,
 )
@@ -304,14 +303,7 @@ def two_factor_disable(
     (403) and ``LoginRateLimited`` (429) when locked out.
     """
     device = _enabled_device_locked(user)
-    account = lockout.login_account_ident(login="", user=user)
-    try:
-        lockout.login_lock_check(account=account, ip=ip)
-    except LoginLocked as exc:
-        raise LoginRateLimited(exc.messages[0], details={"retry_after": exc.retry_after}) from exc
-    if not user.check_password(password or ""):
-        lockout.login_failure_record(account=account, ip=ip)
-        raise PasswordIncorrect(details={"field": "password"})
+    lockout.password_recheck(user=user, password=password, ip=ip, field="password")
     _check(user=user, device=device, otp_code=otp_code, ip=ip)
     RecoveryCode.objects.filter(user=user).delete()
     device.delete()
