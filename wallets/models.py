@@ -324,9 +324,7 @@ class WithdrawalTier(models.Model):
             models.UniqueConstraint(
                 fields=["is_default"], condition=Q(is_default=True), name="one_default_tier"
             ),
-            models.CheckConstraint(
-                condition=Q(daily_limit__gte=0), name="tier_daily_limit_gte_0"
-            ),
+            models.CheckConstraint(condition=Q(daily_limit__gte=0), name="tier_daily_limit_gte_0"),
         ]
 
     def __str__(self):

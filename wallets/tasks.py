@@ -28,3 +28,9 @@ def chain_block_mine_task() -> int:
 @shared_task(name="wallets.tasks.ledger_check_task")
 def ledger_check_task() -> bool:
     return ledger_check_run().ok
+
+
+@shared_task(name="wallets.tasks.withdrawals_expire_unconfirmed_task")
+def withdrawals_expire_unconfirmed_task() -> int:
+    """Every minute: requests not confirmed from their email in time release their funds."""
+    return chain.withdrawals_expire_unconfirmed()
