@@ -147,6 +147,20 @@ def withdrawal_limit_get(*, user: User) -> WithdrawalLimit:
     )
 
 
+def withdrawal_limit_summary(*, user: User) -> dict:
+    """``withdrawal_limit_get`` as the API and the wallet page show it (amounts as text)."""
+    limit = withdrawal_limit_get(user=user)
+    return {
+        "tier": limit.tier.code if limit.tier else None,
+        "tier_name": limit.tier.name if limit.tier else None,
+        "reference_asset": limit.reference_asset,
+        "window_hours": int(LIMIT_WINDOW.total_seconds() // 3600),
+        "daily_limit": reference_to_str(limit.daily_limit),
+        "used": reference_to_str(limit.used),
+        "remaining": reference_to_str(limit.remaining),
+    }
+
+
 def withdrawal_limit_check(*, user: User, asset: Asset, amount: Decimal) -> Decimal:
     """Refuse a withdrawal that would take the account past its rolling 24-hour limit and
     return the amount's worth in the reference asset (to be stored on the withdrawal).

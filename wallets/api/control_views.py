@@ -22,19 +22,6 @@ from wallets.api.serializers import (
 )
 
 
-def limit_payload(user) -> dict:
-    limit = limits.withdrawal_limit_get(user=user)
-    return {
-        "tier": limit.tier.code if limit.tier else None,
-        "tier_name": limit.tier.name if limit.tier else None,
-        "reference_asset": limit.reference_asset,
-        "window_hours": int(limits.LIMIT_WINDOW.total_seconds() // 3600),
-        "daily_limit": limits.reference_to_str(limit.daily_limit),
-        "used": limits.reference_to_str(limit.used),
-        "remaining": limits.reference_to_str(limit.remaining),
-    }
-
-
 class WithdrawalLimitApi(APIView):
     @extend_schema(
         tags=["wallets"],
@@ -44,7 +31,7 @@ class WithdrawalLimitApi(APIView):
         "reference asset (USD) at the markets' last prices: what was used and what is left.",
     )
     def get(self, request):
-        return Response(limit_payload(request.user))
+        return Response(limits.withdrawal_limit_summary(user=request.user))
 
 
 class WithdrawalAddressListCreateApi(APIView):
