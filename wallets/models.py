@@ -143,6 +143,7 @@ class DepositAddress(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name_plural = "deposit addresses"
         constraints = [
             models.UniqueConstraint(fields=["user", "asset"], name="deposit_address_per_user_asset")
         ]
@@ -266,6 +267,8 @@ class LedgerCheckRun(models.Model):
     violations = models.JSONField(default=list)
 
     class Meta:
+        verbose_name = "ledger check"
+        verbose_name_plural = "ledger checks"
         ordering = ["-id"]
 
     def __str__(self):
