@@ -245,18 +245,17 @@ def liabilities_page(period: reports.Period | None) -> ReportPage:
     rows = reports.liabilities_list()
     charts = [
         bar_chart(
-            title=f"{row.asset}: holdings against what is owed",
+            title=f"{row.asset}: on the chain and owed",
             unit=row.asset,
-            labels=["held", "owed", "own"],
-            titles=["Chain holdings", "Owed to users", "Exchange's own"],
-            stacked=False,
+            labels=["on chain", "owed"],
+            titles=["On the chain", "Owed"],
             series=[
-                ("Chain holdings", [row.holdings, 0, 0]),
-                ("Owed to users", [0, row.liabilities, 0]),
-                ("Exchange's own (fees)", [0, 0, row.own]),
+                ("Chain holdings", [row.holdings, 0]),
+                ("Owed to users", [0, row.liabilities]),
+                ("Exchange's own (fees)", [0, row.own]),
             ],
             width=320,
-            height=180,
+            height=200,
         )
         for row in rows
     ]
@@ -276,7 +275,7 @@ def liabilities_page(period: reports.Period | None) -> ReportPage:
                 row.liabilities,
                 row.own,
                 row.difference,
-                row.coverage.quantize(Decimal("0.0001")) if row.coverage is not None else None,
+                row.coverage.quantize(Decimal("0.000001")) if row.coverage is not None else None,
             ]
             for row in rows
         ],

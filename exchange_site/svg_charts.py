@@ -5,7 +5,7 @@ coordinates are rounded to a tenth of a pixel."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 
 from exchange_site.decimals import decimal_to_str
 
@@ -120,7 +120,8 @@ def bar_chart(
     ]
     chart.empty = top <= 0
     step = nice_step(top) if top > 0 else Decimal(1)
-    scale_top = step * -(-top // step) if top > 0 else step * 4
+    # Decimal's // truncates toward zero, so round the quotient up explicitly.
+    scale_top = step * (top / step).to_integral_value(ROUND_CEILING) if top > 0 else step * 4
     plot_height = Decimal(chart.plot_bottom - chart.plot_top)
     plot_width = Decimal(chart.plot_right - chart.plot_left)
 

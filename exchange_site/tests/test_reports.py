@@ -324,7 +324,7 @@ def test_liabilities_csv_and_page_flag_a_difference(operator_client, operator, a
         "Difference",
         "Coverage",
     ]
-    assert rows[1] == ["BTC", "2", "1.498", "0.002", "0.5", "1.3351"]
+    assert rows[1] == ["BTC", "2", "1.498", "0.002", "0.5", "1.335113"]
     assert rows[2][0] == "USD"
     assert rows[2][4] == "0"
     assert html.count('class="oc-flagged"') == 1
