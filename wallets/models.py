@@ -439,6 +439,8 @@ class LedgerCheckRun(models.Model):
     violations = models.JSONField(default=list)
 
     class Meta:
+        verbose_name = "ledger check"
+        verbose_name_plural = "ledger checks"
         ordering = ["-id"]
 
     def __str__(self):
