@@ -20,7 +20,7 @@ from exchange_site.svg_charts import BarChart, bar_chart
 from trading.matcher.publish import heartbeat_key
 from trading.models import Market, Order, OrderCommand, Trade
 from trading.selectors import MATCHER_STALE_SECONDS
-from wallets.models import LedgerCheckRun, Withdrawal
+from wallets.models import BalanceAdjustment, LedgerCheckRun, Withdrawal
 
 
 def _url(name: str, **query) -> str:
@@ -172,6 +172,7 @@ def dashboard() -> dict:
         Withdrawal.objects.filter(
             status__in=[
                 Withdrawal.Status.REQUESTED,
+                Withdrawal.Status.AWAITING_SECOND_APPROVAL,
                 Withdrawal.Status.APPROVED,
                 Withdrawal.Status.PROCESSING,
             ]
@@ -189,7 +190,15 @@ def dashboard() -> dict:
             "to_review": withdrawals.get(Withdrawal.Status.REQUESTED, 0),
             "in_progress": withdrawals.get(Withdrawal.Status.APPROVED, 0)
             + withdrawals.get(Withdrawal.Status.PROCESSING, 0),
-            "to_review_url": _url("wallets_withdrawal_changelist", status__exact="requested"),
+            "to_review_url": _url("wallets_withdrawal_changelist", stage="first"),
+            "second_approval": withdrawals.get(Withdrawal.Status.AWAITING_SECOND_APPROVAL, 0),
+            "second_approval_url": _url("wallets_withdrawal_changelist", stage="second"),
+            "adjustments_pending": BalanceAdjustment.objects.filter(
+                status=BalanceAdjustment.Status.PENDING
+            ).count(),
+            "adjustments_pending_url": _url(
+                "wallets_balanceadjustment_changelist", status__exact="pending"
+            ),
             "in_progress_url": _url(
                 "wallets_withdrawal_changelist", status__in="approved,processing"
             ),

@@ -19,6 +19,7 @@ from trading.tests.helpers import drain, place
 from wallets import services
 from wallets.models import Balance, LedgerEntry, LedgerKind
 from wallets.selectors import fee_account_get
+from wallets.tests.helpers import withdrawal_confirm_by_email
 
 pytestmark = pytest.mark.django_db
 
@@ -53,6 +54,7 @@ def activity(operator):
     withdrawal = services.withdrawal_request(
         user=alice, asset_code="USD", amount=Decimal("50"), address="bank-acct-1"
     )
+    withdrawal_confirm_by_email(withdrawal)
     services.withdrawal_approve(withdrawal_id=withdrawal.pk, reviewer=operator)
     services.withdrawal_process(withdrawal_id=withdrawal.pk)
     return {"market": market, "btc": btc, "usd": usd, "alice": alice, "bob": bob}
@@ -197,8 +199,16 @@ def test_liabilities_count_a_pending_withdrawal_as_still_owed(activity):
     assert usd.difference == 0
 
 
+def _adjust_applied(**kwargs):
+    """An adjustment as it takes effect: asked by one operator, approved by another."""
+    adjustment = services.balance_adjust(**kwargs)
+    return services.balance_adjustment_approve(
+        adjustment_id=adjustment.pk, reviewer=UserFactory(is_staff=True)
+    )
+
+
 def test_an_operator_adjustment_shows_as_the_difference(activity, operator):
-    services.balance_adjust(
+    _adjust_applied(
         user=activity["bob"],
         asset=activity["usd"],
         amount=Decimal("5"),
@@ -305,7 +315,7 @@ def test_volume_and_flows_csv_carry_the_days_numbers(operator_client, activity):
 
 
 def test_liabilities_csv_and_page_flag_a_difference(operator_client, operator, activity):
-    services.balance_adjust(
+    _adjust_applied(
         user=activity["alice"],
         asset=activity["btc"],
         amount=Decimal("-0.5"),
@@ -359,7 +369,7 @@ def test_dashboard_flags_a_difference_with_a_link_to_the_liabilities_report(
     operator_client, operator, activity
 ):
     balanced = operator_client.get("/admin/").content.decode()
-    services.balance_adjust(
+    _adjust_applied(
         user=activity["bob"],
         asset=activity["usd"],
         amount=Decimal("5"),

@@ -35,6 +35,14 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AlterModelOptions(
+            name="ledgercheckrun",
+            options={
+                "ordering": ["-id"],
+                "verbose_name": "ledger check",
+                "verbose_name_plural": "ledger checks",
+            },
+        ),
         migrations.CreateModel(
             name="WithdrawalAddress",
             fields=[

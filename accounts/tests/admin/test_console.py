@@ -25,6 +25,7 @@ from trading.tests.factories import MarketFactory
 from trading.tests.helpers import drain, place
 from wallets.models import LedgerCheckRun
 from wallets.services import withdrawal_request
+from wallets.tests.helpers import withdrawal_confirm_by_email
 
 pytestmark = pytest.mark.django_db
 
@@ -51,6 +52,12 @@ OPERATOR_PERMISSIONS = {
     "wallets.view_depositaddress",
     "wallets.view_withdrawal",
     "wallets.review_withdrawal",
+    "wallets.view_withdrawaltier",
+    "wallets.change_withdrawaltier",
+    "wallets.view_withdrawalprofile",
+    "wallets.add_withdrawalprofile",
+    "wallets.change_withdrawalprofile",
+    "wallets.view_withdrawaladdress",
     "marketdata.view_candle",
 }
 
@@ -126,7 +133,9 @@ def test_dashboard_shows_markets_withdrawals_and_the_last_ledger_check(operator_
     place(bob, side="sell", price="100", quantity="0.5")
     drain(market)
     place(alice, side="buy", price="90", quantity="1")  # still pending for the matcher
-    withdrawal_request(user=alice, asset_code="USD", amount=Decimal("20"), address="acct-1")
+    withdrawal_confirm_by_email(
+        withdrawal_request(user=alice, asset_code="USD", amount=Decimal("20"), address="acct-1")
+    )
     LedgerCheckRun.objects.create(
         started_at=timezone.now() - timedelta(seconds=1),
         finished_at=timezone.now(),
@@ -147,8 +156,9 @@ def test_dashboard_shows_markets_withdrawals_and_the_last_ledger_check(operator_
     assert ">2</a>" in row  # two open orders (the rest of the first buy, the pending one)
     assert "0.5 BTC" in row  # 24 h volume
     assert "(50 USD)" in row
-    assert "/admin/wallets/withdrawal/?status__exact=requested" in html
-    assert 'id="withdrawals-to-review"' in html
+    assert "/admin/wallets/withdrawal/?stage=first" in html
+    to_review = html[html.index('id="withdrawals-to-review"') :].split("</a>")[0]
+    assert '<span class="oc-card-value">1</span>' in to_review
     assert "FAILED, 1 violation(s)" in html
     assert OrderCommand.objects.filter(processed_at__isnull=True).count() == 1
     assert Market.objects.count() == 1

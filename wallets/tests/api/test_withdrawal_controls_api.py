@@ -1,7 +1,6 @@
 """The withdrawal controls over the API: limits, saved addresses, the allow-list and the
 confirmation token, with the error codes a client can act on."""
 
-
 import pytest
 from django.utils import timezone
 

@@ -5,7 +5,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0006_sessions_history_verification"),
+        ("accounts", "0007_withdrawal_controls_permissions"),
     ]
 
     operations = [
