@@ -702,11 +702,12 @@ def balance_adjustment_reject(
 # --- Demo data --------------------------------------------------------------------------
 
 DEMO_ASSETS = (
-    # code, name, precision, min withdrawal, withdrawal fee, confirmations
-    ("BTC", "Bitcoin", 8, "0.0001", "0.0001", 2),
-    ("ETH", "Ether", 8, "0.001", "0.002", 6),
-    ("SOL", "Solana", 6, "0.01", "0.01", 1),
-    ("USD", "US Dollar", 2, "10.00", "1.00", 0),
+    # code, name, precision, min withdrawal, withdrawal fee, confirmations, reference price
+    # (what the withdrawal limits count a unit at until its market has traded)
+    ("BTC", "Bitcoin", 8, "0.0001", "0.0001", 2, "60000"),
+    ("ETH", "Ether", 8, "0.001", "0.002", 6, "3000"),
+    ("SOL", "Solana", 6, "0.01", "0.01", 1, "150"),
+    ("USD", "US Dollar", 2, "10.00", "1.00", 0, None),
 )
 
 DEMO_FUNDS = {"USD": "100000", "BTC": "5", "ETH": "50", "SOL": "1000"}
@@ -716,7 +717,7 @@ DEMO_FUNDS = {"USD": "100000", "BTC": "5", "ETH": "50", "SOL": "1000"}
 def assets_seed() -> list[str]:
     """Create the demo assets when missing; existing ones (maybe edited) stay as they are."""
     lines = []
-    for code, name, precision, min_withdrawal, fee, confirmations in DEMO_ASSETS:
+    for code, name, precision, min_withdrawal, fee, confirmations, price in DEMO_ASSETS:
         _, created = Asset.objects.get_or_create(
             code=code,
             defaults={
@@ -725,6 +726,7 @@ def assets_seed() -> list[str]:
                 "min_withdrawal": Decimal(min_withdrawal),
                 "withdrawal_fee": Decimal(fee),
                 "confirmations_required": confirmations,
+                "reference_price": Decimal(price) if price else None,
             },
         )
         lines.append(f"{'created' if created else 'exists '} asset {code}")
