@@ -23,6 +23,10 @@ from trading.selectors import MATCHER_STALE_SECONDS
 from wallets.models import BalanceAdjustment, LedgerCheckRun, Withdrawal
 
 
+def _changelist(model) -> str:
+    return f"{model._meta.app_label}_{model._meta.model_name}_changelist"
+
+
 def _url(name: str, **query) -> str:
     url = reverse(f"admin:{name}")
     return f"{url}?{urlencode(query)}" if query else url
@@ -197,7 +201,7 @@ def dashboard() -> dict:
                 status=BalanceAdjustment.Status.PENDING
             ).count(),
             "adjustments_pending_url": _url(
-                "wallets_balanceadjustment_changelist", status__exact="pending"
+                _changelist(BalanceAdjustment), status__exact=BalanceAdjustment.Status.PENDING
             ),
             "in_progress_url": _url(
                 "wallets_withdrawal_changelist", status__in="approved,processing"
