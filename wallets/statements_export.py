@@ -38,6 +38,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from accounts.models import User
 from exchange_site.decimals import decimal_places, decimal_to_str
 from exchange_site.exceptions import ExchangeError
+from exchange_site.heartbeat import heartbeat
 from trading.models import Market, Order, Trade
 from wallets.models import Asset, Deposit, LedgerEntry, Withdrawal
 
@@ -654,6 +655,7 @@ class StatementExport:
                     row[i] = "true" if row[i] else "false"
             writer.writerow(row)
             if buffer.tell() >= FLUSH_BYTES:
+                heartbeat()
                 yield buffer.getvalue().encode()
                 buffer.seek(0)
                 buffer.truncate()
@@ -679,6 +681,7 @@ class StatementExport:
             parts.append(text)
             size += len(text)
             if size >= FLUSH_BYTES:
+                heartbeat()
                 yield "".join(parts).encode()
                 parts.clear()
                 size = 0

@@ -12,6 +12,7 @@ from django.db import connection
 from django.http import StreamingHttpResponse
 
 from accounts.tests.factories import UserFactory
+from exchange_site import heartbeat
 from trading.tests.factories import MarketFactory
 from trading.tests.helpers import drain, place
 from wallets import services, statements_export
@@ -426,3 +427,24 @@ def test_the_page_download_is_throttled(client, user, settings):
     assert codes == [200, 200, 429]
     assert refused.json()["error"]["code"] == "THROTTLED"
     assert int(refused["Retry-After"]) >= 1
+
+
+def test_a_long_export_tells_gunicorn_it_progresses(user, btc, fund, monkeypatch):
+    """A sync worker is killed after GUNICORN_TIMEOUT unless it notifies the arbiter."""
+
+    class Worker:  # gunicorn's side of exchange_site.heartbeat (outside the system)
+        notified = 0
+
+        def notify(self):
+            self.notified += 1
+
+    for amount in ("1", "2", "3"):
+        fund(user, btc, amount)
+    worker = Worker()
+    monkeypatch.setattr(heartbeat, "_worker", worker)
+    monkeypatch.setattr(statements_export, "FLUSH_BYTES", 50)
+
+    chunks = list(statement_export(user=user, kind="ledger", fmt="csv", **WIDE).chunks())
+
+    assert worker.notified == 3  # once per flushed chunk of rows
+    assert len(chunks) == 4
