@@ -4,10 +4,13 @@ streaming itself, and the wallet page's download URLs."""
 import csv
 import io
 import json
+import runpy
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import connection
 from django.http import StreamingHttpResponse
 
@@ -448,3 +451,13 @@ def test_a_long_export_tells_gunicorn_it_progresses(user, btc, fund, monkeypatch
 
     assert worker.notified == 3  # once per flushed chunk of rows
     assert len(chunks) == 4
+
+
+def test_gunicorn_registers_each_worker_for_the_heartbeat(monkeypatch):
+    config = runpy.run_path(str(Path(django_settings.BASE_DIR) / "gunicorn.conf.py"))
+    worker = object()
+    monkeypatch.setattr(heartbeat, "_worker", None)
+
+    config["post_worker_init"](worker)
+
+    assert heartbeat._worker is worker
