@@ -133,12 +133,31 @@ def _amount(value: Decimal | None, places: int) -> str | None:
     return None if value is None else decimal_to_str(value, places)
 
 
-def _asset_lookup() -> dict[int, tuple[str, int]]:
+class _Lookup(dict):
+    """A small table in memory, loaded again when asked for a key it lacks: an asset or market
+    added while a statement was being read (none is ever deleted)."""
+
+    def __init__(self, load: Callable[[], dict]):
+        super().__init__(load())
+        self._load = load
+
+    def __missing__(self, key):
+        self.update(self._load())
+        if key not in self:
+            raise KeyError(key)
+        return self.get(key)
+
+
+def _assets() -> dict[int, tuple[str, int]]:
     """asset id → (code, precision); the exchange lists a handful of assets."""
     return {
         pk: (code, precision)
         for pk, code, precision in Asset.objects.values_list("pk", "code", "precision")
     }
+
+
+def _asset_lookup() -> _Lookup:
+    return _Lookup(_assets)
 
 
 @dataclass(frozen=True)
@@ -153,8 +172,8 @@ class _MarketInfo:
     quote_precision: int
 
 
-def _market_lookup() -> dict[int, _MarketInfo]:
-    assets = _asset_lookup()
+def _markets() -> dict[int, _MarketInfo]:
+    assets = _assets()
     markets = {}
     for market in Market.objects.all():
         base, base_precision = assets[market.base_asset_id]
@@ -171,6 +190,10 @@ def _market_lookup() -> dict[int, _MarketInfo]:
             quote_precision=quote_precision,
         )
     return markets
+
+
+def _market_lookup() -> _Lookup:
+    return _Lookup(_markets)
 
 
 # --- Rows per kind ------------------------------------------------------------------------

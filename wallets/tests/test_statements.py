@@ -27,6 +27,7 @@ from wallets.statements_export import (
     statement_export,
     statement_range_parse,
 )
+from wallets.tests.factories import AssetFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -461,3 +462,13 @@ def test_gunicorn_registers_each_worker_for_the_heartbeat(monkeypatch):
     config["post_worker_init"](worker)
 
     assert heartbeat._worker is worker
+
+
+def test_an_asset_added_during_an_export_is_looked_up_again(btc):
+    assets = statements_export._asset_lookup()
+    added = AssetFactory(code="NEW", precision=3)
+
+    assert assets[btc.pk] == ("BTC", 8)
+    assert assets[added.pk] == ("NEW", 3)
+    with pytest.raises(KeyError):
+        assets[10**12]
