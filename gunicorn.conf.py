@@ -36,6 +36,13 @@ os.environ.setdefault(
 )
 
 
+def post_worker_init(worker):
+    """Long streamed responses (statements) tell the arbiter they progress: heartbeat.py."""
+    from exchange_site.heartbeat import worker_register
+
+    worker_register(worker)
+
+
 def child_exit(server, worker):
     """A worker is gone: drop its live gauges from /metrics (prometheus-client's
     multiprocess mode, https://prometheus.github.io/client_python/multiprocess/)."""

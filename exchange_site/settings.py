@@ -295,6 +295,8 @@ REST_FRAMEWORK = {
         "cancels": env.str("THROTTLE_CANCELS", default="50/s"),
         "private_read": env.str("THROTTLE_PRIVATE_READ", default="20/s"),
         "private_write": env.str("THROTTLE_PRIVATE_WRITE", default="20/s"),
+        # Statement downloads (wallets.statements_export): each can hold a worker for seconds.
+        "statements": env.str("THROTTLE_STATEMENTS", default="10/min"),
         # Per client address.
         "market_data": env.str("THROTTLE_MARKET_DATA", default="50/s"),
         "auth": env.str("THROTTLE_AUTH", default="30/min"),

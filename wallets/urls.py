@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import path, re_path
 
-from wallets import views, withdrawal_views
+from wallets import statement_views, views, withdrawal_views
 
 # Pages (the API is in wallets.api.urls).
 urlpatterns = [
@@ -14,5 +14,11 @@ urlpatterns = [
         "wallet/withdrawals/cancel/<str:token>/",
         withdrawal_views.withdrawal_cancel_page,
         name="withdrawal-cancel-link",
+    ),
+    path("wallet/statements/", statement_views.statement_form, name="wallet-statement-form"),
+    re_path(
+        r"^wallet/statements/(?P<kind>[a-z_]{1,20})\.(?P<fmt>csv|json)$",
+        statement_views.statement_download,
+        name="wallet-statement",
     ),
 ]

@@ -1,7 +1,7 @@
 from django.urls import re_path
 
 from exchange_site.urlpaths import path_with_optional_slash as route
-from wallets.api import control_views, views
+from wallets.api import control_views, statement_views, views
 
 # Mounted at /api/v1/.
 urlpatterns = [
@@ -45,5 +45,10 @@ urlpatterns = [
         r"^wallets/withdrawals/(?P<withdrawal_id>[0-9]{1,18})/?$",
         views.WithdrawalDetailApi.as_view(),
         name="wallets-withdrawal-detail",
+    ),
+    re_path(
+        r"^wallets/statements/(?P<kind>[a-z_]{1,20})/?$",
+        statement_views.StatementExportApi.as_view(),
+        name="wallets-statement",
     ),
 ]
