@@ -33,7 +33,7 @@ from wallets.models import (
 )
 
 LIMIT_WINDOW = timedelta(hours=24)
-# pg_advisory_xact_lock(key1, key2): key1 names the lock family, key2 is the user id.
+# pg_advisory_xact_lock(key1, key2): key1 names the lock family, key2 is the user id's hash.
 LIMIT_LOCK_FAMILY = 0x5744  # "WD"
 
 # The tier every verified account falls back on; the migration makes it, this remakes it
@@ -172,7 +172,12 @@ def withdrawal_limit_check(*, user: User, asset: Asset, amount: Decimal) -> Deci
     """
     value = withdrawal_limit_value(asset=asset, amount=amount)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LIMIT_LOCK_FAMILY, user.pk])
+        # The two-key form takes two int4s; a user id is an int8, hashed into the second key
+        # (two users sharing a hash only wait for each other, never pass a limit).
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s::int4, hashint8(%s::int8))",
+            [LIMIT_LOCK_FAMILY, user.pk],
+        )
     limit = withdrawal_limit_get(user=user)
     if value > limit.remaining:
         reference = limit.reference_asset

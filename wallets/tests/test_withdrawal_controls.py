@@ -458,3 +458,11 @@ def test_a_debit_is_checked_again_when_approved_and_a_rejection_changes_nothing(
     assert BalanceAdjustment.objects.get().status == BalanceAdjustment.Status.REJECTED
     assert balance_of(user, btc) == (Decimal("0.4999"), Decimal("0.5001"))
     assert_ledger_ok()
+
+
+@pytest.mark.django_db
+def test_the_limit_lock_takes_any_user_id(btc, fund):
+    user = UserFactory(id=2**40 + 7)  # past int4: the lock hashes the id into its key
+    fund(user, btc, "1")
+
+    assert _request(user, "0.5").user_id == 2**40 + 7
