@@ -53,3 +53,8 @@ class LedgerInconsistency(ExchangeError):
 class DepositStateConflict(ConflictError):
     code = "DEPOSIT_STATE"
     message = "The deposit is no longer pending."
+
+
+class LiabilitySnapshotNotFound(NotFoundError):
+    code = "LIABILITY_SNAPSHOT_NOT_FOUND"
+    message = "No proof-of-liabilities snapshot has been published (or not that one)."

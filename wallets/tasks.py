@@ -2,6 +2,7 @@ from celery import shared_task
 
 from wallets import chain
 from wallets.ledger_check import ledger_check_run
+from wallets.liabilities import liability_snapshot_take
 
 
 @shared_task(
@@ -28,3 +29,9 @@ def chain_block_mine_task() -> int:
 @shared_task(name="wallets.tasks.ledger_check_task")
 def ledger_check_task() -> bool:
     return ledger_check_run().ok
+
+
+@shared_task(name="wallets.tasks.liability_snapshot_take_task")
+def liability_snapshot_take_task() -> int:
+    """Beat's daily snapshot (LIABILITY_SNAPSHOT_HOUR/MINUTE); returns the snapshot's id."""
+    return liability_snapshot_take().snapshot.pk

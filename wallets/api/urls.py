@@ -2,6 +2,7 @@ from django.urls import re_path
 
 from exchange_site.urlpaths import path_with_optional_slash as route
 from wallets.api import views
+from wallets.api.liabilities import LiabilityProofApi, LiabilityRootsApi
 
 # Mounted at /api/v1/.
 urlpatterns = [
@@ -21,4 +22,7 @@ urlpatterns = [
         views.WithdrawalDetailApi.as_view(),
         name="wallets-withdrawal-detail",
     ),
+    # Proof of liabilities: the public roots, and the caller's own inclusion proof.
+    route("proof-of-liabilities", LiabilityRootsApi.as_view(), "liabilities-roots"),
+    route("wallets/proof-of-liabilities", LiabilityProofApi.as_view(), "liabilities-proof"),
 ]
