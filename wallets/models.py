@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 # ARCHITECTURE §4: every amount is stored with 18 decimal places, whatever the asset's precision.
 AMOUNT_MAX_DIGITS = 36
@@ -31,6 +31,16 @@ class Asset(models.Model):
     min_withdrawal = AmountField()
     withdrawal_fee = AmountField()
     confirmations_required = models.PositiveIntegerField(default=1)
+    reference_price = models.DecimalField(
+        max_digits=AMOUNT_MAX_DIGITS,
+        decimal_places=AMOUNT_DECIMAL_PLACES,
+        null=True,
+        blank=True,
+        default=None,
+        help_text="What one unit is worth in the withdrawal limits' reference asset (USD) when "
+        "no market prices it: used only while no trade gives a price. Empty: withdrawals of "
+        "an unpriced asset are refused.",
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -143,6 +153,7 @@ class DepositAddress(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name_plural = "deposit addresses"
         constraints = [
             models.UniqueConstraint(fields=["user", "asset"], name="deposit_address_per_user_asset")
         ]
@@ -183,24 +194,63 @@ class Deposit(models.Model):
 
 
 class Withdrawal(models.Model):
+    """Money leaving: requested by its owner, confirmed from the emailed link, approved by
+    one operator (two above the asset's threshold), then sent on the chain."""
+
     class Status(models.TextChoices):
-        REQUESTED = "requested"
+        AWAITING_CONFIRMATION = "awaiting_confirmation", "awaiting email confirmation"
+        REQUESTED = "requested", "awaiting review"
+        AWAITING_SECOND_APPROVAL = "awaiting_second_approval", "awaiting second approval"
         APPROVED = "approved"
         PROCESSING = "processing"
         COMPLETED = "completed"
         REJECTED = "rejected"
         CANCELLED = "cancelled"
+        EXPIRED = "expired", "expired unconfirmed"
 
     # Statuses whose amount + fee still sit in the user's locked balance.
-    RESERVING = (Status.REQUESTED, Status.APPROVED, Status.PROCESSING)
+    RESERVING = (
+        Status.AWAITING_CONFIRMATION,
+        Status.REQUESTED,
+        Status.AWAITING_SECOND_APPROVAL,
+        Status.APPROVED,
+        Status.PROCESSING,
+    )
+    # Statuses that count against the rolling 24-hour limit: all but those that gave the
+    # money back.
+    COUNTING = (*RESERVING, Status.COMPLETED)
+    # Statuses an operator acts on.
+    IN_REVIEW = (Status.REQUESTED, Status.AWAITING_SECOND_APPROVAL)
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     asset = models.ForeignKey(Asset, on_delete=models.PROTECT)
     amount = AmountField()
     fee = AmountField()
     address = models.CharField(max_length=128)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.REQUESTED)
+    status = models.CharField(
+        max_length=24, choices=Status.choices, default=Status.AWAITING_CONFIRMATION
+    )
+    limit_value = AmountField(
+        help_text="The amount's worth in the limits' reference asset when requested: what it "
+        "counts against the rolling 24-hour limit."
+    )
+    needs_second_approval = models.BooleanField(
+        default=False, help_text="Over the asset's four-eyes threshold: two operators approve."
+    )
     tx_id = models.CharField(max_length=128, blank=True)
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Released unless confirmed from the email by then."
+    )
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    first_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    first_approved_at = models.DateTimeField(null=True, blank=True)
+    first_approval_note = models.CharField(max_length=500, blank=True)
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -219,10 +269,28 @@ class Withdrawal(models.Model):
         indexes = [
             models.Index(fields=["user", "-id"], name="withdrawal_user_id"),
             models.Index(fields=["status", "id"], name="withdrawal_status_id"),
+            models.Index(
+                fields=["expires_at"],
+                name="withdrawal_unconfirmed",
+                condition=Q(status="awaiting_confirmation"),
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="withdrawal_amount_gt_0"),
             models.CheckConstraint(condition=Q(fee__gte=0), name="withdrawal_fee_gte_0"),
+            # Four eyes, kept by the database too: who approved second is not who approved
+            # first, and no operator approves their own withdrawal.
+            models.CheckConstraint(
+                condition=Q(first_approved_by__isnull=True)
+                | ~Q(status__in=["approved", "processing", "completed"])
+                | ~Q(first_approved_by=F("reviewed_by")),
+                name="withdrawal_two_approvers",
+            ),
+            models.CheckConstraint(
+                condition=(Q(reviewed_by__isnull=True) | ~Q(reviewed_by=F("user")))
+                & (Q(first_approved_by__isnull=True) | ~Q(first_approved_by=F("user"))),
+                name="withdrawal_not_approved_by_owner",
+            ),
         ]
 
     def __str__(self):
@@ -234,26 +302,133 @@ class Withdrawal(models.Model):
         return self.amount + self.fee
 
 
+class WithdrawalTier(models.Model):
+    """A rolling 24-hour withdrawal limit, valued in the reference asset (USD). Verified
+    accounts get the default tier; operators grant others per account."""
+
+    code = models.SlugField(max_length=32, unique=True)
+    name = models.CharField(max_length=64)
+    daily_limit = AmountField(
+        help_text="Most that may leave in any 24 hours, in the reference asset (USD)."
+    )
+    is_default = models.BooleanField(
+        default=False, help_text="The tier of every verified account without another."
+    )
+    description = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["daily_limit", "code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=Q(is_default=True), name="one_default_tier"
+            ),
+            models.CheckConstraint(
+                condition=Q(daily_limit__gte=0), name="tier_daily_limit_gte_0"
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class WithdrawalProfile(models.Model):
+    """One account's withdrawal settings: its tier (empty: the default) and whether only
+    saved addresses may be used."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        primary_key=True,
+        on_delete=models.PROTECT,
+        related_name="withdrawal_profile",
+    )
+    tier = models.ForeignKey(WithdrawalTier, null=True, blank=True, on_delete=models.PROTECT)
+    tier_granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    tier_granted_at = models.DateTimeField(null=True, blank=True)
+    allowlist_enabled = models.BooleanField(
+        default=False, help_text="Withdrawals only to saved addresses past their cool-down."
+    )
+    allowlist_changed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"withdrawal profile of {self.user_id}"
+
+
+class WithdrawalAddress(models.Model):
+    """A saved withdrawal address of one asset. Usable from ``usable_from`` on (a cool-down
+    after it is added), so a thief who adds one is seen in the owner's email first."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT)
+    address = models.CharField(max_length=128)
+    label = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    usable_from = models.DateTimeField()
+
+    class Meta:
+        ordering = ["asset_id", "label", "id"]
+        verbose_name_plural = "withdrawal addresses"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "asset", "address"], name="withdrawal_address_once"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.label} ({self.address})"
+
+
 class BalanceAdjustment(models.Model):
-    """An operator's manual credit or debit, with the reason written down."""
+    """An operator's manual credit or debit, with the reason written down. Applied only when
+    a second operator approves it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "awaiting second approval"
+        APPLIED = "applied"
+        REJECTED = "rejected"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     asset = models.ForeignKey(Asset, on_delete=models.PROTECT)
     amount = AmountField(help_text="Positive credits, negative debits the available balance.")
     reason = models.CharField(max_length=500)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_note = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["id"], name="adjustment_pending", condition=Q(status="pending"))
+        ]
         constraints = [
-            models.CheckConstraint(condition=~Q(amount=0), name="adjustment_amount_not_0")
+            models.CheckConstraint(condition=~Q(amount=0), name="adjustment_amount_not_0"),
+            models.CheckConstraint(
+                condition=~Q(status="applied") | ~Q(reviewed_by=F("created_by")),
+                name="adjustment_applied_by_another",
+            ),
         ]
 
     def __str__(self):
-        return f"adjustment {self.pk} {self.amount} {self.asset_id}"
+        return f"adjustment {self.pk} {self.amount} {self.asset_id} {self.status}"
 
 
 class LedgerCheckRun(models.Model):
