@@ -122,8 +122,9 @@ def liability_snapshot_take(*, keep: int | None = None) -> SnapshotStats:
     held = (
         Balance.objects.filter(user__is_system=False)
         .filter(Q(available__gt=0) | Q(locked__gt=0))
+        .annotate(total=F("available") + F("locked"))
         .order_by("asset_id")
-        .values_list("asset_id", "user_id", total=F("available") + F("locked"))
+        .values_list("asset_id", "user_id", "total")
         .iterator(chunk_size=READ_CHUNK)
     )
     done = set()
