@@ -3,7 +3,7 @@
 
 Usage:
     python3 verify_liabilities.py proof.json --roots https://EXCHANGE/api/v1/proof-of-liabilities?snapshot=ID
-    python3 verify_liabilities.py proof.json --roots roots.json --user-id 42
+    python3 verify_liabilities.py proof.json --roots roots.json --user-id 42 --expect BTC=0.5
 
 ``proof.json`` is what the wallet page's "Download my proof" gives (or
 ``GET /api/v1/wallets/proof-of-liabilities``). ``--roots`` is the published roots, a saved
@@ -15,7 +15,9 @@ in the proof the script checks that:
 3. the path of sibling hashes and sums fits your leaf's position in a tree of that many
    leaves, and no sibling's sum is negative;
 4. hashing up the path gives the root hash, and adding up the sums gives the total;
-5. that root hash, total and number of accounts are the published ones (with ``--roots``).
+5. that root hash, total and number of accounts are the published ones (with ``--roots``);
+6. the proof counts the balances you know you had (with ``--expect BTC=0.5``): a proof that
+   checks out is worth little if the balance in its leaf is not yours.
 
 Exit status: 0 when every check passes, 1 when one fails (the message says which), 2 when
 the input cannot be read. Python 3.9+ and the standard library only: read it before you
@@ -173,9 +175,9 @@ def load_json(source):
         return json.load(handle)
 
 
-def verify(proof, roots=None, *, user_id=None, out=print):
-    """Run every check on ``proof`` (and against ``roots`` if given); returns how many
-    assets failed (0: all good)."""
+def verify(proof, roots=None, *, user_id=None, expect=None, out=print):
+    """Run every check on ``proof`` (against ``roots`` if given; ``expect`` maps asset codes
+    to the balances you know you had); returns how many assets failed (0: all good)."""
     if proof.get("scheme") != SCHEME:
         raise Failed(f"unknown scheme {proof.get('scheme')!r}; this script checks {SCHEME}")
     proof_user = int(proof["user_id"])
@@ -211,6 +213,14 @@ def verify(proof, roots=None, *, user_id=None, out=print):
             f"OK   {asset}: balance {entry['balance']} is included in {where} {root} "
             f"(total {entry['total']}, {entry['leaf_count']} accounts)"
         )
+    for asset, amount in (expect or {}).items():
+        entry = next((e for e in proof["assets"] if e.get("asset") == asset), None)
+        if entry is None:
+            failures += 1
+            out(f"FAIL {asset}: the proof has no leaf for it, you expected {amount}")
+        elif decimal.Decimal(entry["balance"]) != amount:
+            failures += 1
+            out(f"FAIL {asset}: the proof counts {entry['balance']}, you expected {amount}")
     if published is None:
         out(
             "NOTE the roots were not compared with the published ones: pass --roots "
@@ -232,8 +242,23 @@ def main(argv=None):
         "/api/v1/proof-of-liabilities?snapshot=ID",
     )
     parser.add_argument("--user-id", type=int, help="fail unless the proof is for this user id")
+    parser.add_argument(
+        "--expect",
+        action="append",
+        default=[],
+        metavar="ASSET=AMOUNT",
+        help="fail unless the proof counts this balance (available + locked at the snapshot) "
+        "of ASSET; repeat for more assets",
+    )
     args = parser.parse_args(argv)
     decimal.getcontext().prec = 100  # balances have up to 36 digits, totals more
+    expect = {}
+    for item in args.expect:
+        asset, _, amount = item.partition("=")
+        try:
+            expect[asset.strip().upper()] = decimal.Decimal(amount)
+        except decimal.InvalidOperation:
+            parser.error(f"--expect {item!r}: write ASSET=AMOUNT, e.g. BTC=0.5")
     try:
         proof = load_json(args.proof)
         roots = load_json(args.roots) if args.roots else None
@@ -241,7 +266,7 @@ def main(argv=None):
         print(f"cannot read the input: {error}", file=sys.stderr)
         return 2
     try:
-        failures = verify(proof, roots, user_id=args.user_id)
+        failures = verify(proof, roots, user_id=args.user_id, expect=expect)
     except (Failed, KeyError, TypeError, ValueError) as error:
         reason = f"missing field {error}" if isinstance(error, KeyError) else str(error)
         print(f"FAIL {reason}")

@@ -1,14 +1,6 @@
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-from wallets import liabilities, proofs
-from wallets.models import LiabilityLeaf
-
-VERIFIER = Path(__file__).resolve().parents[3] / "scripts" / "verify_liabilities.py"
+from wallets import liabilities
 
 
 @pytest.fixture
@@ -19,36 +11,3 @@ def snapshot_take():
         return liabilities.liability_snapshot_take(**kwargs).snapshot
 
     return take
-
-
-def tree_leaves(root, *, change=None, drop=None) -> list[proofs.Node]:
-    """The leaves of ``root``'s stored tree in order, as the operator could rebuild them:
-    ``change`` maps user ids to new balances in units, ``drop`` leaves one user out."""
-    nodes = []
-    for row in LiabilityLeaf.objects.filter(root=root).order_by("index"):
-        if row.user_id == drop:
-            continue
-        units = liabilities._units(row.balance)
-        if change and row.user_id in change:
-            units = change[row.user_id]
-        nodes.append(
-            proofs.leaf(
-                salt=bytes.fromhex(row.salt),
-                user_id=row.user_id,
-                asset=root.asset.code,
-                balance_units=units,
-            )
-        )
-    return nodes
-
-
-def run_verifier(tmp_path, proof: dict, roots: dict | None = None, *args: str):
-    """Run scripts/verify_liabilities.py as a user would: a separate Python process."""
-    proof_file = tmp_path / "proof.json"
-    proof_file.write_text(json.dumps(proof))
-    command = [sys.executable, str(VERIFIER), str(proof_file), *args]
-    if roots is not None:
-        roots_file = tmp_path / "roots.json"
-        roots_file.write_text(json.dumps(roots))
-        command += ["--roots", str(roots_file)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)

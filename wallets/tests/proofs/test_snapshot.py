@@ -20,34 +20,13 @@ from wallets.models import (
 )
 from wallets.selectors import fee_account_get
 from wallets.tests.factories import AssetFactory
-from wallets.tests.proofs.conftest import tree_leaves
+from wallets.tests.proofs.helpers import check_proof, tree_leaves
 
 pytestmark = pytest.mark.django_db
 
 
 def units(amount: str) -> int:
     return int(Decimal(amount).scaleb(18))
-
-
-def check_proof(proof: dict) -> None:
-    """Raise ProofError unless every asset of ``proof`` verifies (wallets.proofs)."""
-    for entry in proof["assets"]:
-        leaf = proofs.leaf(
-            salt=bytes.fromhex(entry["salt"]),
-            user_id=proof["user_id"],
-            asset=entry["asset"],
-            balance_units=int(entry["balance_units"]),
-        )
-        proofs.verify_path(
-            leaf_node=leaf,
-            path=[
-                proofs.PathStep(s["side"], bytes.fromhex(s["hash"]), int(s["sum"]))
-                for s in entry["path"]
-            ],
-            index=entry["index"],
-            leaf_count=entry["leaf_count"],
-            root=proofs.Node(bytes.fromhex(entry["root_hash"]), int(entry["total_units"])),
-        )
 
 
 def test_snapshot_counts_available_plus_locked_of_every_holder(
