@@ -3,7 +3,7 @@ and the verifier script (docs/PROOF_OF_LIABILITIES.md)."""
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 
@@ -43,9 +43,6 @@ def proof_download(request):
 
 def verifier_script(request):
     """Public: ``scripts/verify_liabilities.py`` itself, to read and run."""
-    return FileResponse(
-        VERIFIER_PATH.open("rb"),
-        as_attachment=True,
-        filename="verify_liabilities.py",
-        content_type="text/x-python; charset=utf-8",
-    )
+    response = HttpResponse(VERIFIER_PATH.read_bytes(), content_type="text/x-python; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="verify_liabilities.py"'
+    return response

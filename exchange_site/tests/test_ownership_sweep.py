@@ -36,6 +36,7 @@ from trading.tests.conftest import _fund
 from trading.tests.factories import MarketFactory
 from trading.tests.helpers import drain, place
 from wallets import services as wallet_services
+from wallets.liabilities import liability_snapshot_take
 from wallets.models import Balance, Deposit, DepositAddress, LedgerEntry, Withdrawal
 
 pytestmark = pytest.mark.django_db
@@ -186,6 +187,8 @@ class World:
             user=self.bob, label="bob-bot", permissions=["read", "trade"]
         )
         self.signed = BinanceClient(bob_key.key, bob_secret)
+        # A proof of liabilities with both in it: B's proof must hold only B's leaves.
+        liability_snapshot_take(keep=0)
 
     def session(self) -> Client:
         """B's session, signed in afresh: the sweep also posts to the logout routes."""

@@ -41,7 +41,8 @@ class LiabilityRootsOutputSerializer(serializers.Serializer):
 
 
 class LiabilityPathStepOutputSerializer(serializers.Serializer):
-    side = serializers.ChoiceField(choices=["left", "right"])
+    # A plain string: a ChoiceField would be an enum named like the orders' "side".
+    side = serializers.CharField(help_text='Where the sibling sits: "left" or "right".')
     hash = serializers.RegexField(_HEX)
     sum = serializers.CharField(help_text="Units of 1e-18, an integer.")
 

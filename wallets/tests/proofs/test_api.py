@@ -144,7 +144,8 @@ def test_the_verifier_script_is_served(db):
     response = Client().get("/proof-of-liabilities/verify_liabilities.py")
 
     assert response.status_code == 200
-    assert b"pol-merkle-sum-sha256-v1" in b"".join(response.streaming_content)
+    assert response["Content-Disposition"] == 'attachment; filename="verify_liabilities.py"'
+    assert b"pol-merkle-sum-sha256-v1" in response.content
 
 
 def test_the_wallet_partial_links_the_download_and_the_snapshot_time(published):
