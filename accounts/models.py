@@ -121,6 +121,8 @@ class ApiKey(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "API key"
+        verbose_name_plural = "API keys"
         ordering = ["-id"]
         indexes = [models.Index(fields=["user", "-id"], name="accounts_apikey_user_idx")]
 
@@ -148,6 +150,7 @@ class OperatorAction(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
+        verbose_name_plural = "operator audit trail"
         ordering = ["-id"]
         indexes = [
             models.Index(fields=["target_type", "target_id"], name="accounts_opaction_target_idx")
@@ -177,6 +180,10 @@ class TwoFactorDevice(models.Model):
         "once, and never one older than the last.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "two-factor device"
+        verbose_name_plural = "two-factor devices"
 
     def __str__(self):
         return f"2FA of {self.user_id} ({'on' if self.is_enabled else 'pending'})"
@@ -240,6 +247,8 @@ class AuthSession(models.Model):
     revoked_reason = models.CharField(max_length=32, blank=True)
 
     class Meta:
+        verbose_name = "sign-in session"
+        verbose_name_plural = "sign-in sessions"
         ordering = ["-last_used_at"]
         indexes = [
             models.Index(
@@ -287,6 +296,8 @@ class LoginEvent(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        verbose_name = "login attempt"
+        verbose_name_plural = "login attempts"
         ordering = ["-id"]
         indexes = [
             models.Index(fields=["user", "-id"], name="accounts_loginevent_user_idx"),

@@ -1,6 +1,7 @@
 """The numbers on the operators' dashboard (the admin index): per market the matcher's
 state, lag and backlog, open orders and the last 24 h of trading; withdrawals waiting for
-an operator; the last ledger check. Reads only."""
+an operator; the last ledger check; liabilities against chain holdings; the charts of the
+last 24 hours. Reads only."""
 
 import json
 import time
@@ -14,6 +15,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django_redis import get_redis_connection
 
+from exchange_site import reports
+from exchange_site.svg_charts import BarChart, bar_chart
 from trading.matcher.publish import heartbeat_key
 from trading.models import Market, Order, OrderCommand, Trade
 from trading.selectors import MATCHER_STALE_SECONDS
@@ -118,6 +121,51 @@ def market_rows() -> list[MarketRow]:
     return rows
 
 
+def charts_last_24h(*, now=None) -> list[BarChart]:
+    """Trades per hour (stacked by market), quote volume per hour (one chart per quote
+    asset, stacked by market) and deposits credited and withdrawals completed per hour."""
+    hours = reports.last_hours(hours=24, now=now)
+    labels = [hour.strftime("%H:00") for hour in hours]
+    titles = [hour.strftime("%Y-%m-%d %H:00 UTC") for hour in hours]
+    common = {"labels": labels, "titles": titles, "label_every": 3, "height": 200}
+    markets = reports.trades_by_hour(since=hours[0])
+    charts = [
+        bar_chart(
+            title="Trades per hour",
+            unit="trades",
+            series=[(m.market, [m.trades.get(h, 0) for h in hours]) for m in markets],
+            **common,
+        )
+    ]
+    for quote in sorted({m.quote for m in markets}):
+        charts.append(
+            bar_chart(
+                title=f"{quote} volume per hour",
+                unit=quote,
+                series=[
+                    (m.market, [m.quote_volume.get(h, Decimal(0)) for h in hours])
+                    for m in markets
+                    if m.quote == quote
+                ],
+                **common,
+            )
+        )
+    flows = reports.flows_by_hour(since=hours[0])
+    charts.append(
+        bar_chart(
+            title="Deposits and withdrawals per hour",
+            unit="count",
+            stacked=False,
+            series=[
+                ("Deposits credited", [flows.deposits.get(h, 0) for h in hours]),
+                ("Withdrawals completed", [flows.withdrawals.get(h, 0) for h in hours]),
+            ],
+            **common,
+        )
+    )
+    return charts
+
+
 def dashboard() -> dict:
     """Everything the dashboard shows, with the admin links behind each number."""
     withdrawals = dict(
@@ -134,6 +182,7 @@ def dashboard() -> dict:
         .values_list("status", "count")
     )
     last_check = LedgerCheckRun.objects.order_by("-id").first()
+    liabilities = reports.liabilities_list()
     return {
         "markets": market_rows(),
         "withdrawals": {
@@ -151,5 +200,9 @@ def dashboard() -> dict:
             if last_check
             else _url("wallets_ledgercheckrun_changelist")
         ),
+        "liabilities": liabilities,
+        "liabilities_differ": [row for row in liabilities if row.difference],
+        "liabilities_url": reverse("reports:liabilities"),
+        "charts": charts_last_24h(),
         "generated_at": timezone.now(),
     }

@@ -459,6 +459,20 @@ DEMO_DEPOSIT_MAX_PER_DAY = env.dict(
     "DEMO_DEPOSIT_MAX_PER_DAY",
     default={"USD": "1000000", "BTC": "20", "ETH": "500", "SOL": "10000", "*": "10000"},
 )
+# Withdrawal controls (ARCHITECTURE §4). Limits are per tier (operators edit the tiers in the
+# admin) over a rolling 24 hours, valued in this reference asset at the markets' last prices.
+WITHDRAWAL_LIMIT_ASSET = env.str("WITHDRAWAL_LIMIT_ASSET", default="USD")
+# A saved address may be used this long after it was added.
+WITHDRAWAL_ADDRESS_COOLDOWN_SECONDS = env.int("WITHDRAWAL_ADDRESS_COOLDOWN_SECONDS", default=86400)
+# How long the emailed confirmation link lives; unconfirmed requests then expire and release
+# their funds.
+WITHDRAWAL_CONFIRM_SECONDS = env.int("WITHDRAWAL_CONFIRM_SECONDS", default=1800)
+# Withdrawals of more than this (in units of each asset) need a second operator's approval;
+# "*" applies to assets not listed ("0": every one of them).
+WITHDRAWAL_SECOND_APPROVAL_OVER = env.dict(
+    "WITHDRAWAL_SECOND_APPROVAL_OVER",
+    default={"USD": "10000", "BTC": "0.5", "ETH": "5", "SOL": "100", "*": "0"},
+)
 # How often the simulated chain mines a block (confirming pending deposits) and how often
 # approved withdrawals are swept, in seconds.
 CHAIN_BLOCK_SECONDS = env.int("CHAIN_BLOCK_SECONDS", default=10)
@@ -472,6 +486,10 @@ CELERY_BEAT_SCHEDULE.update(
         "withdrawals-process-approved": {
             "task": "wallets.tasks.withdrawals_process_pending_task",
             "schedule": timedelta(seconds=WITHDRAWAL_SWEEP_SECONDS),
+        },
+        "withdrawals-expire-unconfirmed": {
+            "task": "wallets.tasks.withdrawals_expire_unconfirmed_task",
+            "schedule": timedelta(seconds=60),
         },
         "ledger-check": {
             "task": "wallets.tasks.ledger_check_task",

@@ -7,6 +7,10 @@ from exchange_site import dev_views, views
 from exchange_site.metrics import metrics_view
 from exchange_site.urlpaths import path_with_optional_slash
 
+admin.site.site_header = "Exchange operator console"
+admin.site.site_title = "Exchange operator console"
+admin.site.index_title = "Dashboard"
+
 api_v1 = [
     path("auth/", include(auth_urlpatterns)),
     path("users/", include(users_urlpatterns)),
@@ -32,6 +36,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("api-auth/", include("rest_framework.urls")),
+    # The operators' reports, before the admin's own URLs (its catch-all would take them).
+    path("admin/reports/", include("exchange_site.admin_reports", namespace="reports")),
     path("admin/", admin.site.urls),
     # Demo mode only (404 otherwise): the emails the local mail catcher received.
     path("dev/mailbox/", dev_views.mailbox, name="dev-mailbox"),

@@ -226,6 +226,8 @@ class OrderCommand(models.Model):
     batch = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "matcher command"
+        verbose_name_plural = "matcher commands"
         ordering = ["id"]
         indexes = [
             models.Index(

@@ -3,7 +3,7 @@ through ``wallets.services`` (confirm, approve, reject, adjust), so the ledger a
 explains it and the audit trail says who did it and why."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
@@ -19,6 +19,9 @@ from wallets.models import (
     LedgerCheckRun,
     LedgerEntry,
     Withdrawal,
+    WithdrawalAddress,
+    WithdrawalProfile,
+    WithdrawalTier,
 )
 from wallets.selectors import balance_available
 
@@ -34,6 +37,7 @@ class AssetAdmin(admin.ModelAdmin):
         "min_withdrawal",
         "withdrawal_fee",
         "confirmations_required",
+        "reference_price",
         "is_active",
     )
     list_editable = ("is_active",)
@@ -136,6 +140,28 @@ class DepositAdmin(ReadOnlyAdmin):
         )
 
 
+class WithdrawalStageFilter(admin.SimpleListFilter):
+    """The operators' queues: what waits for a first approval and for a second."""
+
+    title = "review stage"
+    parameter_name = "stage"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("first", "Waiting for a first approval"),
+            ("second", "Waiting for a second approval"),
+            ("unconfirmed", "Not yet confirmed by email"),
+        ]
+
+    def queryset(self, request, queryset):
+        status = {
+            "first": Withdrawal.Status.REQUESTED,
+            "second": Withdrawal.Status.AWAITING_SECOND_APPROVAL,
+            "unconfirmed": Withdrawal.Status.AWAITING_CONFIRMATION,
+        }.get(self.value())
+        return queryset.filter(status=status) if status else queryset
+
+
 @admin.register(Withdrawal)
 class WithdrawalAdmin(ReadOnlyAdmin):
     list_display = (
@@ -147,13 +173,16 @@ class WithdrawalAdmin(ReadOnlyAdmin):
         "fee",
         "address",
         "status",
+        "needs_second_approval",
+        "first_approved_by",
         "reviewed_by",
         "review_note",
         "tx_id",
     )
-    list_filter = ("status", "asset", user_filter("user"))
+    list_filter = (WithdrawalStageFilter, "status", "needs_second_approval", "asset")
+    list_filter = (*list_filter, user_filter("user"))
     search_fields = ("user__email", "user__username", "address", "tx_id")
-    list_select_related = ("user", "asset", "reviewed_by")
+    list_select_related = ("user", "asset", "reviewed_by", "first_approved_by")
     date_hierarchy = "created_at"
     show_full_result_count = False
     actions = ["approve", "reject"]
@@ -161,7 +190,10 @@ class WithdrawalAdmin(ReadOnlyAdmin):
     def has_review_permission(self, request):
         return request.user.has_perm("wallets.review_withdrawal")
 
-    @admin.action(description="Approve selected withdrawals (pays out)", permissions=["review"])
+    @admin.action(
+        description="Approve selected withdrawals (large ones need a second operator)",
+        permissions=["review"],
+    )
     def approve(self, request, queryset):
         return run_each_with_reason(
             self,
@@ -171,8 +203,9 @@ class WithdrawalAdmin(ReadOnlyAdmin):
                 withdrawal_id=withdrawal.pk, reviewer=request.user, note=reason
             ),
             title="Approve withdrawals",
-            question="Approve these withdrawals? The worker sends them on the chain.",
-            done="{count} withdrawal(s) approved; processing started.",
+            question="Approve these withdrawals? Those over their asset's four-eyes threshold "
+            "then wait for a second operator; the others are sent on the chain.",
+            done="{count} approval(s) recorded.",
         )
 
     @admin.action(
@@ -191,6 +224,68 @@ class WithdrawalAdmin(ReadOnlyAdmin):
             "available balances.",
             done="{count} withdrawal(s) rejected; funds released.",
         )
+
+
+@admin.register(WithdrawalTier)
+class WithdrawalTierAdmin(admin.ModelAdmin):
+    """Operators edit the tiers' 24-hour limits here (in the reference asset, USD)."""
+
+    list_display = ("code", "name", "daily_limit", "is_default", "description", "updated_at")
+    search_fields = ("code", "name")
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class WithdrawalProfileForm(forms.ModelForm):
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Why this account gets this tier: kept in the audit trail.",
+    )
+
+    class Meta:
+        model = WithdrawalProfile
+        fields = ("user", "tier")
+
+
+@admin.register(WithdrawalProfile)
+class WithdrawalProfileAdmin(admin.ModelAdmin):
+    """An account's tier is granted here (empty: the default tier), with a reason; the
+    allow-list is the account holder's own switch and only shown."""
+
+    form = WithdrawalProfileForm
+    list_display = ("user", "tier", "tier_granted_by", "tier_granted_at", "allowlist_enabled")
+    list_filter = ("tier", "allowlist_enabled", user_filter("user"))
+    search_fields = ("user__email", "user__username")
+    list_select_related = ("user", "tier", "tier_granted_by")
+    autocomplete_fields = ("user",)
+    readonly_fields = ("tier_granted_by", "tier_granted_at", "allowlist_enabled")
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*self.readonly_fields, "user") if obj else self.readonly_fields
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        # The service writes the profile and its audit record together.
+        profile = services.withdrawal_tier_grant(
+            user=obj.user,
+            tier=form.cleaned_data.get("tier"),
+            operator=request.user,
+            reason=form.cleaned_data["reason"],
+        )
+        obj.pk = profile.pk
+        obj._state.adding = False
+
+
+@admin.register(WithdrawalAddress)
+class WithdrawalAddressAdmin(ReadOnlyAdmin):
+    list_display = ("label", "address", "user", "asset", "created_at", "usable_from")
+    list_filter = ("asset", user_filter("user"))
+    search_fields = ("=address", "label", "user__email", "user__username")
+    list_select_related = ("user", "asset")
 
 
 class BalanceAdjustmentForm(forms.ModelForm):
@@ -216,16 +311,29 @@ class BalanceAdjustmentForm(forms.ModelForm):
 
 @admin.register(BalanceAdjustment)
 class BalanceAdjustmentAdmin(admin.ModelAdmin):
-    """Operators credit or debit a balance here, always with a written reason: the service
-    posts an ``adjustment`` ledger entry and records the action in the audit trail."""
+    """Operators ask for a credit or debit here, always with a written reason; a second
+    operator approves it (only then is the ``adjustment`` ledger entry posted) or rejects
+    it. Both steps go to the audit trail."""
 
     form = BalanceAdjustmentForm
-    list_display = ("id", "created_at", "user", "asset", "amount", "reason", "created_by")
-    list_filter = ("asset", user_filter("user"))
+    list_display = (
+        "id",
+        "created_at",
+        "user",
+        "asset",
+        "amount",
+        "status",
+        "reason",
+        "created_by",
+        "reviewed_by",
+        "reviewed_at",
+    )
+    list_filter = ("status", "asset", user_filter("user"))
     search_fields = ("user__email", "user__username", "reason")
-    list_select_related = ("user", "asset", "created_by")
+    list_select_related = ("user", "asset", "created_by", "reviewed_by")
     autocomplete_fields = ("user",)
     date_hierarchy = "created_at"
+    actions = ["approve", "reject"]
 
     def has_change_permission(self, request, obj=None):
         return False
@@ -233,8 +341,11 @@ class BalanceAdjustmentAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def has_approve_permission(self, request):
+        return request.user.has_perm("wallets.add_balanceadjustment")
+
     def save_model(self, request, obj, form, change):
-        # The service creates the adjustment, its ledger entry and its audit record together.
+        # The service creates the pending adjustment and its audit record together.
         adjustment = services.balance_adjust(
             user=obj.user,
             asset=obj.asset,
@@ -245,6 +356,47 @@ class BalanceAdjustmentAdmin(admin.ModelAdmin):
         obj.pk = adjustment.pk
         obj.created_by = adjustment.created_by
         obj.created_at = adjustment.created_at
+        obj.status = adjustment.status
+
+    def response_add(self, request, obj, post_url_continue=None):
+        self.message_user(
+            request,
+            f"Adjustment #{obj.pk} waits for a second operator's approval; nothing changed yet.",
+            messages.INFO,
+        )
+        return super().response_add(request, obj, post_url_continue)
+
+    @admin.action(
+        description="Approve selected adjustments (posts them; another operator's only)",
+        permissions=["approve"],
+    )
+    def approve(self, request, queryset):
+        return run_each_with_reason(
+            self,
+            request,
+            queryset,
+            lambda adjustment, note: services.balance_adjustment_approve(
+                adjustment_id=adjustment.pk, reviewer=request.user, note=note
+            ),
+            title="Approve balance adjustments",
+            question="Approve these adjustments? Each posts a ledger entry and changes the "
+            "balance now.",
+            done="{count} adjustment(s) applied.",
+        )
+
+    @admin.action(description="Reject selected adjustments", permissions=["approve"])
+    def reject(self, request, queryset):
+        return run_each_with_reason(
+            self,
+            request,
+            queryset,
+            lambda adjustment, reason: services.balance_adjustment_reject(
+                adjustment_id=adjustment.pk, reviewer=request.user, reason=reason
+            ),
+            title="Reject balance adjustments",
+            question="Reject these adjustments? No balance changes.",
+            done="{count} adjustment(s) rejected.",
+        )
 
 
 @admin.register(LedgerCheckRun)

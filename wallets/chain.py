@@ -10,7 +10,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
-from wallets.balances import BalanceChange, balance_changes_apply, balance_credit
+from wallets.balances import BalanceChange, balance_changes_apply, balance_credit, balance_release
 from wallets.exceptions import WithdrawalNotFound
 from wallets.models import Deposit, LedgerKind, Withdrawal
 from wallets.selectors import fee_account_get
@@ -141,3 +141,32 @@ def withdrawals_process_pending() -> int:
             withdrawal_process(withdrawal_id=withdrawal_id).status == Withdrawal.Status.COMPLETED
         )
     return completed
+
+
+def withdrawals_expire_unconfirmed(*, now=None) -> int:
+    """Expire every request not confirmed in time and release its reserve (Celery beat,
+    every minute). Each in its own transaction, locking its row and acting only on a
+    request still unconfirmed, so a confirmation racing the sweep wins or loses whole.
+    Returns how many expired."""
+    now = now or timezone.now()
+    due = Withdrawal.objects.filter(
+        status=Withdrawal.Status.AWAITING_CONFIRMATION, expires_at__lte=now
+    ).values_list("pk", flat=True)
+    expired = 0
+    for withdrawal_id in list(due):
+        with transaction.atomic():
+            withdrawal = withdrawal_lock(withdrawal_id=withdrawal_id)
+            if withdrawal.status != Withdrawal.Status.AWAITING_CONFIRMATION:
+                continue
+            balance_release(
+                user_id=withdrawal.user_id,
+                asset=withdrawal.asset,
+                amount=withdrawal.total,
+                kind=LedgerKind.WITHDRAWAL,
+                reference_type="withdrawal",
+                reference_id=withdrawal.pk,
+            )
+            withdrawal.status = Withdrawal.Status.EXPIRED
+            withdrawal.save(update_fields=["status", "updated_at"])
+            expired += 1
+    return expired

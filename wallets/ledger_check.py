@@ -138,7 +138,7 @@ def ledger_check() -> LedgerReport:
 
     deposited = per_asset(Deposit.objects.filter(status=Deposit.Status.CONFIRMED))
     withdrawn = per_asset(Withdrawal.objects.filter(status=Withdrawal.Status.COMPLETED))
-    adjusted = per_asset(BalanceAdjustment.objects.all())
+    adjusted = per_asset(BalanceAdjustment.objects.filter(status=BalanceAdjustment.Status.APPLIED))
     held_per_asset: dict[int, Decimal] = defaultdict(lambda: ZERO)
     locked_per_asset: dict[int, Decimal] = defaultdict(lambda: ZERO)
     for (_, asset_id), (available, locked) in balances.items():

@@ -324,9 +324,7 @@ class WithdrawalTier(models.Model):
             models.UniqueConstraint(
                 fields=["is_default"], condition=Q(is_default=True), name="one_default_tier"
             ),
-            models.CheckConstraint(
-                condition=Q(daily_limit__gte=0), name="tier_daily_limit_gte_0"
-            ),
+            models.CheckConstraint(condition=Q(daily_limit__gte=0), name="tier_daily_limit_gte_0"),
         ]
 
     def __str__(self):
@@ -441,6 +439,8 @@ class LedgerCheckRun(models.Model):
     violations = models.JSONField(default=list)
 
     class Meta:
+        verbose_name = "ledger check"
+        verbose_name_plural = "ledger checks"
         ordering = ["-id"]
 
     def __str__(self):

@@ -31,6 +31,12 @@ def ledger_check_task() -> bool:
     return ledger_check_run().ok
 
 
+@shared_task(name="wallets.tasks.withdrawals_expire_unconfirmed_task")
+def withdrawals_expire_unconfirmed_task() -> int:
+    """Every minute: requests not confirmed from their email in time release their funds."""
+    return chain.withdrawals_expire_unconfirmed()
+
+
 @shared_task(name="wallets.tasks.liability_snapshot_take_task")
 def liability_snapshot_take_task() -> int:
     """Beat's daily snapshot (LIABILITY_SNAPSHOT_HOUR/MINUTE); returns the snapshot's id."""

@@ -1,10 +1,20 @@
 from django.urls import path
 
-from wallets import liability_views, views
+from wallets import liability_views, views, withdrawal_views
 
 # Pages (the API is in wallets.api.urls).
 urlpatterns = [
     path("wallet/", views.wallet, name="wallet"),
+    path(
+        "wallet/withdrawals/confirm/<str:token>/",
+        withdrawal_views.withdrawal_confirm_page,
+        name="withdrawal-confirm",
+    ),
+    path(
+        "wallet/withdrawals/cancel/<str:token>/",
+        withdrawal_views.withdrawal_cancel_page,
+        name="withdrawal-cancel-link",
+    ),
     path("proof-of-liabilities/", liability_views.roots_page, name="liabilities"),
     path(
         "proof-of-liabilities/verify_liabilities.py",

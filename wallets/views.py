@@ -5,12 +5,21 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import render
+from django.utils import timezone
 
 from accounts.selectors import two_factor_is_enabled
 from exchange_site.decimals import decimal_to_str
 from wallets import selectors
+from wallets.address_book import withdrawal_address_list_for_user, withdrawal_profile_get
+from wallets.limits import withdrawal_limit_summary
+from wallets.models import Withdrawal
 
 LEDGER_PAGE_SIZE = 25
+CANCELLABLE = (
+    Withdrawal.Status.AWAITING_CONFIRMATION,
+    Withdrawal.Status.REQUESTED,
+    Withdrawal.Status.AWAITING_SECOND_APPROVAL,
+)
 
 
 def _amount(value, asset) -> str:
@@ -60,15 +69,32 @@ def wallet(request):
             "fee": _amount(w.fee, w.asset),
             "address": w.address,
             "status": w.status,
-            "cancellable": w.status == w.Status.REQUESTED,
+            "status_label": w.get_status_display(),
+            "cancellable": w.status in CANCELLABLE,
         }
         for w in selectors.withdrawal_list_for_user(user=user)[:20]
+    ]
+    now = timezone.now()
+    addresses = [
+        {
+            "id": saved.id,
+            "asset": saved.asset.code,
+            "address": saved.address,
+            "label": saved.label,
+            "usable_from": saved.usable_from.isoformat(),
+            "usable": saved.usable_from <= now,
+        }
+        for saved in withdrawal_address_list_for_user(user=user)
     ]
     context = {
         "balances": balances,
         "ledger": ledger,
         "ledger_page": ledger_page,
         "withdrawals": withdrawals,
+        "addresses": addresses,
+        "limit": withdrawal_limit_summary(user=user),
+        "allowlist_enabled": withdrawal_profile_get(user=user).allowlist_enabled,
+        "cooldown_hours": round(settings.WITHDRAWAL_ADDRESS_COOLDOWN_SECONDS / 3600, 2),
         "demo_deposits": settings.DEMO_DEPOSITS,
         "two_factor_enabled": two_factor_is_enabled(user=user),
     }

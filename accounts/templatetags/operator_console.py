@@ -1,8 +1,10 @@
 """``{% operator_dashboard %}``: the operators' dashboard on the admin index."""
 
 from django import template
+from django.urls import reverse
 
 from exchange_site.admin_dashboard import dashboard
+from exchange_site.admin_reports import REPORTS, reports_for
 from exchange_site.decimals import decimal_to_str
 
 register = template.Library()
@@ -14,7 +16,10 @@ def operator_dashboard(context):
     # Exchange-wide figures: only for staff allowed to see the markets (the operators).
     if not user.has_perm("trading.view_market"):
         return {"shown": False}
-    return {"shown": True, **dashboard()}
+    data = dashboard()
+    data["reports"] = [(report, reverse(f"reports:{report.slug}")) for report in reports_for(user)]
+    data["sees_liabilities"] = user.has_perms(REPORTS["liabilities"].permissions)
+    return {"shown": True, **data}
 
 
 @register.filter

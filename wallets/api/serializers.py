@@ -1,8 +1,10 @@
+from django.utils import timezone
 from rest_framework import serializers
 
 from exchange_site.decimals import decimal_to_str
 from exchange_site.fields import AssetAmountField, DecimalInputField
-from wallets.models import Asset, Deposit, LedgerEntry, Withdrawal
+from wallets.limits import reference_to_str
+from wallets.models import Asset, Deposit, LedgerEntry, Withdrawal, WithdrawalAddress
 
 
 class AssetCodeField(serializers.SlugRelatedField):
@@ -99,22 +101,53 @@ class DepositAddressOutputSerializer(serializers.Serializer):
     confirmations_required = serializers.IntegerField(source="asset.confirmations_required")
 
 
+class OtpCodeField(serializers.CharField):
+    def __init__(self, **kwargs):
+        super().__init__(
+            max_length=64,
+            required=False,
+            allow_blank=True,
+            help_text="With two-factor authentication on: a current code, or a recovery code.",
+            **kwargs,
+        )
+
+
 class WithdrawalCreateInputSerializer(serializers.Serializer):
     asset = AssetCodeField()
     amount = DecimalInputField()
-    address = serializers.CharField(max_length=128, trim_whitespace=False)
-    otp_code = serializers.CharField(
-        max_length=64,
+    address = serializers.CharField(
+        max_length=128,
+        trim_whitespace=False,
         required=False,
-        allow_blank=True,
-        help_text="With two-factor authentication on: a current code, or a recovery code.",
+        help_text="The destination; or give `address_id`, a saved address.",
     )
+    address_id = serializers.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, help_text="A saved address's id."
+    )
+    otp_code = OtpCodeField()
+
+    def to_internal_value(self, data):
+        # Named with the other fields' errors, not after them: exactly one of the two.
+        errors, attrs = {}, None
+        try:
+            attrs = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            errors = dict(exc.detail)
+        given = [name for name in ("address", "address_id") if name in data]
+        if len(given) != 1 and "address" not in errors:
+            errors["address"] = ["Give either `address` or `address_id` (a saved address)."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
 
 
 class WithdrawalOutputSerializer(serializers.ModelSerializer):
     asset = serializers.CharField(source="asset.code")
     amount = AssetAmountField()
     fee = AssetAmountField()
+    limit_value = serializers.SerializerMethodField(
+        help_text="What it counts against the 24-hour limit, in the reference asset."
+    )
 
     class Meta:
         model = Withdrawal
@@ -125,9 +158,60 @@ class WithdrawalOutputSerializer(serializers.ModelSerializer):
             "fee",
             "address",
             "status",
+            "limit_value",
+            "needs_second_approval",
             "tx_id",
             "review_note",
             "created_at",
+            "expires_at",
+            "confirmed_at",
             "reviewed_at",
             "completed_at",
         ]
+
+    def get_limit_value(self, withdrawal) -> str:
+        return reference_to_str(withdrawal.limit_value)
+
+
+class WithdrawalLinkInputSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=512, help_text="The token of the emailed link.")
+
+
+class WithdrawalLimitOutputSerializer(serializers.Serializer):
+    tier = serializers.CharField(allow_null=True, help_text="Null until the email is confirmed.")
+    tier_name = serializers.CharField(allow_null=True)
+    reference_asset = serializers.CharField()
+    window_hours = serializers.IntegerField()
+    daily_limit = serializers.CharField()
+    used = serializers.CharField()
+    remaining = serializers.CharField()
+
+
+class WithdrawalAddressInputSerializer(serializers.Serializer):
+    asset = AssetCodeField()
+    address = serializers.CharField(max_length=128, trim_whitespace=False)
+    label = serializers.CharField(max_length=64)
+    otp_code = OtpCodeField()
+
+
+class WithdrawalAddressOutputSerializer(serializers.ModelSerializer):
+    asset = serializers.CharField(source="asset.code")
+    usable = serializers.SerializerMethodField(help_text="Past its cool-down.")
+
+    class Meta:
+        model = WithdrawalAddress
+        fields = ["id", "asset", "address", "label", "created_at", "usable_from", "usable"]
+
+    def get_usable(self, saved) -> bool:
+        return saved.usable_from <= timezone.now()
+
+
+class WithdrawalSettingsInputSerializer(serializers.Serializer):
+    allowlist_enabled = serializers.BooleanField()
+    otp_code = OtpCodeField()
+
+
+class WithdrawalSettingsOutputSerializer(serializers.Serializer):
+    allowlist_enabled = serializers.BooleanField()
+    allowlist_changed_at = serializers.DateTimeField(allow_null=True)
+    address_cooldown_seconds = serializers.IntegerField()

@@ -1,7 +1,7 @@
 from django.urls import re_path
 
 from exchange_site.urlpaths import path_with_optional_slash as route
-from wallets.api import views
+from wallets.api import control_views, views
 from wallets.api.liabilities import LiabilityProofApi, LiabilityRootsApi
 
 # Mounted at /api/v1/.
@@ -17,6 +17,31 @@ urlpatterns = [
         name="wallets-deposit-address",
     ),
     route("wallets/withdrawals", views.WithdrawalListCreateApi.as_view(), "wallets-withdrawals"),
+    route(
+        "wallets/withdrawals/confirm",
+        control_views.WithdrawalConfirmApi.as_view(),
+        "wallets-withdrawal-confirm",
+    ),
+    route(
+        "wallets/withdrawal-limits",
+        control_views.WithdrawalLimitApi.as_view(),
+        "wallets-withdrawal-limits",
+    ),
+    route(
+        "wallets/withdrawal-settings",
+        control_views.WithdrawalSettingsApi.as_view(),
+        "wallets-withdrawal-settings",
+    ),
+    route(
+        "wallets/addresses",
+        control_views.WithdrawalAddressListCreateApi.as_view(),
+        "wallets-addresses",
+    ),
+    re_path(
+        r"^wallets/addresses/(?P<address_id>[0-9]{1,18})/?$",
+        control_views.WithdrawalAddressDetailApi.as_view(),
+        name="wallets-address-detail",
+    ),
     re_path(
         r"^wallets/withdrawals/(?P<withdrawal_id>[0-9]{1,18})/?$",
         views.WithdrawalDetailApi.as_view(),

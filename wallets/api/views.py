@@ -142,22 +142,29 @@ class WithdrawalListCreateApi(ListAPIView):
         tags=["wallets"],
         operation_id="withdrawals_create",
         request=WithdrawalCreateInputSerializer,
-        # 403: the account is frozen, or a two-factor code is missing or wrong;
-        # 422: not enough balance, asset inactive.
-        responses={201: WithdrawalOutputSerializer, 403: None, 422: None},
-        description="Reserves amount + the asset's fee until an operator approves or rejects. "
-        "With two-factor authentication on, `otp_code` must hold a current code (or a "
-        "recovery code): else 403 `OTP_REQUIRED` / `OTP_INVALID`.",
+        # 403: frozen, email unconfirmed, or a two-factor code missing or wrong; 404: unknown
+        # saved address; 422: balance, limit, allow-list, cool-down, asset inactive.
+        responses={201: WithdrawalOutputSerializer, 403: None, 404: None, 422: None},
+        description="Reserves amount + the asset's fee and emails the owner a link to confirm "
+        "it (status `awaiting_confirmation`); once confirmed it waits for operators "
+        "(`requested`, and `awaiting_second_approval` above the asset's four-eyes threshold). "
+        "Unconfirmed requests expire and release their funds. Give `address`, or "
+        "`address_id` (a saved address past its cool-down; required with the allow-list on). "
+        "Over the 24-hour limit: 422 `WITHDRAWAL_LIMIT_EXCEEDED`, nothing reserved. With "
+        "two-factor authentication on, `otp_code` must hold a current code (or a recovery "
+        "code): else 403 `OTP_REQUIRED` / `OTP_INVALID`.",
     )
     def post(self, request):
         serializer = WithdrawalCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         withdrawal = services.withdrawal_request(
             user=request.user,
-            asset_code=serializer.validated_data["asset"].code,
-            amount=serializer.validated_data["amount"],
-            address=serializer.validated_data["address"],
-            otp_code=serializer.validated_data.get("otp_code"),
+            asset_code=data["asset"].code,
+            amount=data["amount"],
+            address=data.get("address"),
+            address_id=data.get("address_id"),
+            otp_code=data.get("otp_code"),
             ip=client_address(request),
         )
         return Response(WithdrawalOutputSerializer(withdrawal).data, status=status.HTTP_201_CREATED)
@@ -176,9 +183,10 @@ class WithdrawalDetailApi(APIView):
     @extend_schema(
         tags=["wallets"],
         operation_id="withdrawals_cancel",
-        # 200 with the cancelled withdrawal (not a bodiless 204); 409 once it is past `requested`.
+        # 200 with the cancelled withdrawal (not a bodiless 204); 409 once it is approved.
         responses={200: WithdrawalOutputSerializer, 409: None},
-        description="Cancel a withdrawal that is still `requested`; its reserve is released.",
+        description="Cancel a withdrawal no operator has approved yet (`awaiting_confirmation`, "
+        "`requested` or `awaiting_second_approval`); its reserve is released.",
     )
     def delete(self, request, withdrawal_id):
         withdrawal = services.withdrawal_cancel(user=request.user, withdrawal_id=withdrawal_id)

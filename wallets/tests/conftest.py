@@ -22,6 +22,7 @@ def btc(db):
         min_withdrawal=Decimal("0.0001"),
         withdrawal_fee=Decimal("0.0001"),
         confirmations_required=2,
+        reference_price=Decimal("100"),
     )
 
 

@@ -18,4 +18,6 @@ class AssetFactory(factory.django.DjangoModelFactory):
     min_withdrawal = Decimal("0.001")
     withdrawal_fee = Decimal("0.0005")
     confirmations_required = 2
+    # Priced, so withdrawals count against the limits without a market (wallets.limits).
+    reference_price = Decimal("1")
     is_active = True

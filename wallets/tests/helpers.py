@@ -36,3 +36,11 @@ def balance_of(user, asset) -> tuple[Decimal, Decimal]:
     """(available, locked) of one account; (0, 0) when it never held the asset."""
     row = Balance.objects.filter(user=user, asset=asset).values_list("available", "locked").first()
     return row if row is not None else (Decimal(0), Decimal(0))
+
+
+def withdrawal_confirm_by_email(withdrawal):
+    """What the owner's click on the emailed link does: the withdrawal goes to review."""
+    from wallets import services
+
+    token = services.withdrawal_link_token(withdrawal=withdrawal, salt=services.CONFIRM_SALT)
+    return services.withdrawal_confirm(token=token)
