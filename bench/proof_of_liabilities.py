@@ -38,10 +38,7 @@ def populate(users: int) -> list[int]:
     """``users`` accounts, each with a random balance of every asset (untimed)."""
     assets = [Asset.objects.create(code=code, name=code, precision=p) for code, p in ASSETS]
     created = User.objects.bulk_create(
-        [
-            User(email=f"pol{i}@example.com", username=f"pol{i}", password="!")
-            for i in range(users)
-        ],
+        [User(email=f"pol{i}@example.com", username=f"pol{i}", password="!") for i in range(users)],
         batch_size=5000,
     )
     rng = random.Random(1)
