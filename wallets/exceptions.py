@@ -100,3 +100,8 @@ class SelfApprovalRefused(ExchangeError):
 class AdjustmentStateConflict(ConflictError):
     code = "ADJUSTMENT_STATE"
     message = "The adjustment is no longer waiting for approval."
+
+
+class LiabilitySnapshotNotFound(NotFoundError):
+    code = "LIABILITY_SNAPSHOT_NOT_FOUND"
+    message = "No proof-of-liabilities snapshot has been published (or not that one)."

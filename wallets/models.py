@@ -445,3 +445,97 @@ class LedgerCheckRun(models.Model):
 
     def __str__(self):
         return f"ledger check {self.finished_at:%Y-%m-%d %H:%M} {'ok' if self.ok else 'FAILED'}"
+
+
+# --- Proof of liabilities (wallets/proofs.py, wallets/liabilities.py) --------------------
+# Sums of many balances can outgrow AmountField's 36 digits; node sums are 1e-18 units.
+LIABILITY_TOTAL_MAX_DIGITS = 60
+LIABILITY_UNITS_MAX_DIGITS = 78  # 2^256 - 1 has 78 digits
+
+
+class LiabilitySnapshot(models.Model):
+    """Every account's balance of every asset at one moment, committed to one Merkle sum
+    tree per asset (``LiabilityRoot``); only the roots and totals are published."""
+
+    taken_at = models.DateTimeField(help_text="When the balances were read (one statement).")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"liabilities {self.pk} at {self.taken_at:%Y-%m-%d %H:%M:%S}"
+
+
+class LiabilityRoot(models.Model):
+    """One asset's tree in a snapshot: the published root hash and total."""
+
+    snapshot = models.ForeignKey(LiabilitySnapshot, on_delete=models.CASCADE, related_name="roots")
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
+    root_hash = models.CharField(max_length=64, help_text="Hex SHA-256.")
+    total = models.DecimalField(
+        max_digits=LIABILITY_TOTAL_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES
+    )
+    leaf_count = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["snapshot_id", "asset_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["snapshot", "asset"], name="liability_root_per_asset"),
+            models.CheckConstraint(condition=Q(total__gte=0), name="liability_total_gte_0"),
+        ]
+
+    def __str__(self):
+        return f"{self.asset_id} {self.root_hash[:12]} {self.total}"
+
+
+class LiabilityLeaf(models.Model):
+    """One account's balance in one tree, with the salt only its owner is shown.
+
+    The leaf's hash is not stored: it follows from the salt, user, asset and balance."""
+
+    root = models.ForeignKey(
+        LiabilityRoot, on_delete=models.CASCADE, related_name="leaves", db_index=False
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    index = models.PositiveIntegerField()
+    salt = models.CharField(max_length=32, help_text="Hex, 16 random bytes.")
+    balance = AmountField(help_text="available + locked when the snapshot was taken.")
+
+    class Meta:
+        ordering = ["root_id", "index"]
+        constraints = [
+            # The owner's lookup, and the block of neighbours a path is rebuilt from.
+            models.UniqueConstraint(fields=["user", "root"], name="liability_leaf_per_user"),
+            models.UniqueConstraint(fields=["root", "index"], name="liability_leaf_index"),
+            models.CheckConstraint(condition=Q(balance__gt=0), name="liability_leaf_balance_gt_0"),
+        ]
+
+    def __str__(self):
+        return f"leaf {self.index} of {self.root_id}"
+
+
+class LiabilityNode(models.Model):
+    """A node of a tree at level ``wallets.liabilities.NODES_STORED_FROM_LEVEL`` (4) or
+    above. The levels below are rebuilt from a block of 16 leaves when a proof is asked for:
+    storing them would cost 16 times the rows to save hashing 31 nodes."""
+
+    root = models.ForeignKey(
+        LiabilityRoot, on_delete=models.CASCADE, related_name="nodes", db_index=False
+    )
+    level = models.PositiveSmallIntegerField()
+    position = models.PositiveIntegerField()
+    hash = models.CharField(max_length=64, help_text="Hex SHA-256.")
+    sum_units = models.DecimalField(max_digits=LIABILITY_UNITS_MAX_DIGITS, decimal_places=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["root", "level", "position"], name="liability_node_position"
+            ),
+        ]
+
+    def __str__(self):
+        return f"node {self.level}/{self.position} of {self.root_id}"

@@ -2,6 +2,7 @@ from celery import shared_task
 
 from wallets import chain
 from wallets.ledger_check import ledger_check_run
+from wallets.liabilities import liability_snapshot_take
 
 
 @shared_task(
@@ -34,3 +35,9 @@ def ledger_check_task() -> bool:
 def withdrawals_expire_unconfirmed_task() -> int:
     """Every minute: requests not confirmed from their email in time release their funds."""
     return chain.withdrawals_expire_unconfirmed()
+
+
+@shared_task(name="wallets.tasks.liability_snapshot_take_task")
+def liability_snapshot_take_task() -> int:
+    """Beat's daily snapshot (LIABILITY_SNAPSHOT_HOUR/MINUTE); returns the snapshot's id."""
+    return liability_snapshot_take().snapshot.pk

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from wallets import statement_views, views, withdrawal_views
+from wallets import liability_views, statement_views, views, withdrawal_views
 
 # Pages (the API is in wallets.api.urls).
 urlpatterns = [
@@ -21,4 +21,11 @@ urlpatterns = [
         statement_views.statement_download,
         name="wallet-statement",
     ),
+    path("proof-of-liabilities/", liability_views.roots_page, name="liabilities"),
+    path(
+        "proof-of-liabilities/verify_liabilities.py",
+        liability_views.verifier_script,
+        name="liabilities-verifier",
+    ),
+    path("wallet/proof.json", liability_views.proof_download, name="liabilities-proof-download"),
 ]

@@ -2,6 +2,7 @@ from django.urls import re_path
 
 from exchange_site.urlpaths import path_with_optional_slash as route
 from wallets.api import control_views, statement_views, views
+from wallets.api.liabilities import LiabilityProofApi, LiabilityRootsApi
 
 # Mounted at /api/v1/.
 urlpatterns = [
@@ -51,4 +52,7 @@ urlpatterns = [
         statement_views.StatementExportApi.as_view(),
         name="wallets-statement",
     ),
+    # Proof of liabilities: the public roots, and the caller's own inclusion proof.
+    route("proof-of-liabilities", LiabilityRootsApi.as_view(), "liabilities-roots"),
+    route("wallets/proof-of-liabilities", LiabilityProofApi.as_view(), "liabilities-proof"),
 ]
