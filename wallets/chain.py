@@ -7,9 +7,12 @@ import uuid
 
 from django.db import transaction
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
+from exchange_site.decimals import decimal_to_str
+from exchange_site.mail import email_send_on_commit, site_url
 from wallets.balances import BalanceChange, balance_changes_apply, balance_credit, balance_release
 from wallets.exceptions import WithdrawalNotFound
 from wallets.models import Deposit, LedgerKind, Withdrawal
@@ -40,6 +43,30 @@ def deposit_confirm(*, deposit_id: int) -> bool:
         reference_id=deposit.pk,
     )
     return True
+
+
+def withdrawal_outcome_notify(
+    *, withdrawal: Withdrawal, outcome: str, reason: str = "", released: bool = False
+) -> None:
+    """Email the owner how a withdrawal ended (sent, rejected, expired), after commit."""
+    user = User.objects.only("email", "username").get(pk=withdrawal.user_id)
+    precision = withdrawal.asset.precision
+    email_send_on_commit(
+        to=user.email,
+        template="withdrawal_status",
+        context={
+            "username": user.username,
+            "withdrawal_id": withdrawal.pk,
+            "asset": withdrawal.asset.code,
+            "amount": decimal_to_str(withdrawal.amount, precision),
+            "address": withdrawal.address,
+            "outcome": outcome,
+            "tx_id": withdrawal.tx_id,
+            "reason": reason,
+            "released": released,
+            "withdrawals_url": site_url(reverse("wallet")),
+        },
+    )
 
 
 def chain_block_mine() -> int:
@@ -115,6 +142,7 @@ def _withdrawal_complete(*, withdrawal_id: int) -> None:
     withdrawal.status = Withdrawal.Status.COMPLETED
     withdrawal.completed_at = timezone.now()
     withdrawal.save(update_fields=["status", "completed_at", "updated_at"])
+    withdrawal_outcome_notify(withdrawal=withdrawal, outcome="was sent")
 
 
 def withdrawal_process(*, withdrawal_id: int) -> Withdrawal:
@@ -168,5 +196,8 @@ def withdrawals_expire_unconfirmed(*, now=None) -> int:
             )
             withdrawal.status = Withdrawal.Status.EXPIRED
             withdrawal.save(update_fields=["status", "updated_at"])
+            withdrawal_outcome_notify(
+                withdrawal=withdrawal, outcome="expired unconfirmed", released=True
+            )
             expired += 1
     return expired

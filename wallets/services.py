@@ -54,6 +54,7 @@ from wallets.chain import (  # noqa: F401 (re-exported)
     chain_block_mine,
     deposit_confirm,
     withdrawal_lock,
+    withdrawal_outcome_notify,
     withdrawal_process,
     withdrawals_expire_unconfirmed,
     withdrawals_process_pending,
@@ -579,6 +580,9 @@ def withdrawal_reject(*, withdrawal_id: int, reviewer: User, reason: str) -> Wit
     )
     operator_action_record(
         actor=reviewer, action="withdrawal_reject", target=withdrawal, reason=reason
+    )
+    withdrawal_outcome_notify(
+        withdrawal=withdrawal, outcome="was rejected", reason=reason.strip(), released=True
     )
     return withdrawal
 

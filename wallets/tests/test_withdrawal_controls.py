@@ -466,3 +466,29 @@ def test_the_limit_lock_takes_any_user_id(btc, fund):
     fund(user, btc, "1")
 
     assert _request(user, "0.5").user_id == 2**40 + 7
+
+
+@pytest.mark.django_db
+def test_the_owner_hears_how_each_withdrawal_ended(
+    funded, operator, sent_emails, django_capture_on_commit_callbacks
+):
+    sent = withdrawal_confirm_by_email(_request(funded, "0.1", address="bc1qsent"))
+    rejected = withdrawal_confirm_by_email(_request(funded, "0.2", address="bc1qrej"))
+    lapsed = _request(funded, "0.3", address="bc1qlapsed")
+    Withdrawal.objects.filter(pk=lapsed.pk).update(expires_at=timezone.now())
+    sent_emails.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.withdrawal_approve(withdrawal_id=sent.pk, reviewer=operator)
+        services.withdrawal_process(withdrawal_id=sent.pk)
+        services.withdrawal_reject(withdrawal_id=rejected.pk, reviewer=operator, reason="mule")
+        services.withdrawals_expire_unconfirmed()
+
+    by_subject = {email.subject: email.body for email in sent_emails}
+    was_sent = f"Withdrawal #{sent.pk} of 0.10000000 BTC was sent"
+    was_rejected = f"Withdrawal #{rejected.pk} of 0.20000000 BTC was rejected"
+    has_lapsed = f"Withdrawal #{lapsed.pk} of 0.30000000 BTC expired unconfirmed"
+    assert set(by_subject) == {was_sent, was_rejected, has_lapsed}
+    assert Withdrawal.objects.get(pk=sent.pk).tx_id in by_subject[was_sent]
+    assert "Reason: mule" in by_subject[was_rejected]
+    assert "back in your available balance" in by_subject[has_lapsed]
