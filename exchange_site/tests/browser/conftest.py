@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
+from django.db import connections
 from playwright.sync_api import expect
 
 from testsupport.stack import ARTIFACTS
@@ -65,6 +66,12 @@ def browser():
     try:
         instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield instance
+        # Once Playwright has started, the test's ORM calls run in another contextvars
+        # context than the fixtures set up before it, and Django's connections are
+        # context-local: they open a connection of their own. Close it here, in that context:
+        # left open, it kept the live stack's teardown waiting 10 s for the database's
+        # sessions to end, and the test database from being dropped at the end of the run.
+        connections.close_all()
         instance.close()
     finally:
         playwright.stop()
