@@ -338,3 +338,4 @@ client.subscribe({ channel: "balances" }, (event) => {
 client.onReconnect(refresh);
 renderTerms();
 renderDestinations();
+loadLimit().catch(() => {});
