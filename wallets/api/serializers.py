@@ -1,3 +1,5 @@
+from collections.abc import Mapping
+
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -129,10 +131,13 @@ class WithdrawalCreateInputSerializer(serializers.Serializer):
     def to_internal_value(self, data):
         # Named with the other fields' errors, not after them: exactly one of the two.
         errors, attrs = {}, None
+        if not isinstance(data, Mapping):
+            return super().to_internal_value(data)
         try:
             attrs = super().to_internal_value(data)
         except serializers.ValidationError as exc:
             errors = dict(exc.detail)
+        # A body that is not an object already has its error from DRF.
         given = [name for name in ("address", "address_id") if name in data]
         if len(given) != 1 and "address" not in errors:
             errors["address"] = ["Give either `address` or `address_id` (a saved address)."]
