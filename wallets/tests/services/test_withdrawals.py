@@ -3,6 +3,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
+from accounts.tests.factories import UserFactory
 from wallets import chain, services
 from wallets.exceptions import (
     AssetInactive,
@@ -161,6 +162,17 @@ def test_withdrawal_request_refuses_an_inactive_asset(funded, btc):
         request(funded)
 
     assert money_state() == before
+
+
+def test_withdrawal_request_of_a_user_whose_id_is_past_32_bits(btc, fund):
+    """Ids are 64-bit (BigAutoField): the limit's per-account lock must take any of them."""
+    big = UserFactory(id=2**31)
+    fund(big, btc, "1")
+
+    withdrawal = request(big, "0.4", confirm=False)
+
+    assert withdrawal.status == Withdrawal.Status.AWAITING_CONFIRMATION
+    assert balance_of(big, btc) == (Decimal("0.5999"), Decimal("0.4001"))
 
 
 # --- cancel -------------------------------------------------------------------------------
