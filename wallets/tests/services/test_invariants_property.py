@@ -136,11 +136,13 @@ class WalletMachine(RuleBasedStateMachine):
         return ids[index % len(ids)]
 
     def limit_used(self, user):
-        return sum(
-            (m["amount"] for m in self.withdrawals.values()
-             if m["user"] == user and m["status"] not in RETURNED),
-            ZERO,
-        )  # fmt: skip
+        """What ``user``'s withdrawals count against the 24-hour limit, in USD."""
+        counting = [
+            model["amount"]
+            for model in self.withdrawals.values()
+            if model["user"] == user and model["status"] not in RETURNED
+        ]
+        return sum(counting, ZERO)
 
     def refused(self, expected, call):
         before = money_state()
