@@ -32,6 +32,7 @@ from hypothesis.stateful import (
 from accounts.tests.factories import UserFactory
 from wallets import services
 from wallets.exceptions import (
+    AdjustmentStateConflict,
     InsufficientBalance,
     SelfApprovalRefused,
     WithdrawalLimitExceeded,
@@ -40,7 +41,7 @@ from wallets.exceptions import (
 )
 from wallets.ledger_check import ledger_check
 from wallets.limits import DEFAULT_TIER
-from wallets.models import Balance, Deposit, LedgerEntry, Withdrawal
+from wallets.models import Balance, BalanceAdjustment, Deposit, LedgerEntry, Withdrawal
 from wallets.selectors import fee_account_get
 from wallets.tests.factories import AssetFactory
 from wallets.tests.helpers import money_state, withdrawal_confirm_by_email
@@ -51,6 +52,7 @@ ZERO = Decimal(0)
 AWAITING, REQUESTED, SECOND = "awaiting_confirmation", "requested", "awaiting_second_approval"
 APPROVED, COMPLETED = "approved", "completed"
 CANCELLED, REJECTED, EXPIRED = "cancelled", "rejected", "expired"
+PENDING, APPLIED = "pending", "applied"  # adjustments (and REJECTED)
 # What gave its money back, so no longer counts against the 24-hour limit.
 RETURNED = (CANCELLED, REJECTED, EXPIRED)
 # Both assets are worth 1 USD (the factory's reference price); the default tier's limit.
@@ -107,6 +109,7 @@ class WalletMachine(RuleBasedStateMachine):
         # "first_approver"}
         self.withdrawals = {}
         self.pending = {}  # deposit id -> [key, amount, confirmations, required]
+        self.adjustments = {}  # id -> {"key", "amount", "status"}
         self.ledger_entries = LedgerEntry.objects.count()
         self.deposits = Deposit.objects.count()
         # Start with money, so withdrawals succeed from the first step on.
@@ -378,29 +381,54 @@ class WalletMachine(RuleBasedStateMachine):
 
     @rule(u=users, a=assets, units=steps, debit=st.booleans())
     def adjust(self, u, a, units, debit):
+        """The first operator asks for an adjustment: nothing moves until it is approved."""
         user, asset = self.users[u], self.assets[a]
         amount = self.amount(asset, units) * (-1 if debit else 1)
-        key = (user.pk, asset.pk)
-
-        # One operator asks (nothing moves yet), the other approves: only then is it posted.
-        before = money_state()
+        event("adjustment requested")
         adjustment = services.balance_adjust(
             user=user, asset=asset, amount=amount, reason="ops", operator=self.operators[0]
         )
-        assert money_state().balances == before.balances
-        assert money_state().ledger_entries == before.ledger_entries
+        self.adjustments[adjustment.pk] = {
+            "key": (user.pk, asset.pk),
+            "amount": amount,
+            "status": PENDING,
+        }
+
+    @precondition(lambda self: self.adjustments)
+    @rule(pick=picks, approve=st.booleans(), o=st.integers(0, 1))
+    def review_adjustment(self, pick, approve, o):
+        """An operator approves (never the one who asked) or rejects (anyone) one."""
+        ids = sorted(self.adjustments)
+        adjustment_id = ids[pick % len(ids)]
+        model = self.adjustments[adjustment_id]
+        reviewer = self.operators[o]
+        key = model["key"]
 
         def call():
-            return services.balance_adjustment_approve(
-                adjustment_id=adjustment.pk, reviewer=self.operators[1]
+            if approve:
+                return services.balance_adjustment_approve(
+                    adjustment_id=adjustment_id, reviewer=reviewer
+                )
+            return services.balance_adjustment_reject(
+                adjustment_id=adjustment_id, reviewer=reviewer, reason="no"
             )
 
-        event("debit over the balance" if self.balances[key][0] + amount < 0 else "adjustment")
-        if self.balances[key][0] + amount < 0:
+        action = "approval" if approve else "rejection"
+        event(f"{action} of a {model['status']} adjustment")
+        if model["status"] != PENDING:
+            self.refused(AdjustmentStateConflict, call)
+        elif approve and reviewer == self.operators[0]:
+            self.refused(SelfApprovalRefused, call)
+        elif approve and self.balances[key][0] + model["amount"] < 0:
+            event("debit over the balance")
             self.refused(InsufficientBalance, call)
+        elif approve:
+            call()
+            self.credit(key, model["amount"])
+            model["status"] = APPLIED
         else:
             call()
-            self.credit(key, amount)
+            model["status"] = REJECTED
 
     # --- after every step ---------------------------------------------------------------
 
@@ -423,6 +451,9 @@ class WalletMachine(RuleBasedStateMachine):
         assert Deposit.objects.count() == self.deposits
         assert dict(Withdrawal.objects.values_list("pk", "status")) == {
             pk: model["status"] for pk, model in self.withdrawals.items()
+        }
+        assert dict(BalanceAdjustment.objects.values_list("pk", "status")) == {
+            pk: model["status"] for pk, model in self.adjustments.items()
         }
 
 
