@@ -14,8 +14,11 @@ an exported ``REDIS_URL`` wins). Then, for ``--duration`` seconds:
   requests/s in total, cancel their own orders and now and then repeat a ``client_order_id``
   (the first order must come back);
 - demo deposits, chain deposits (credited by the worker's simulated blocks), withdrawal
-  requests and cancels; an operator approves and rejects withdrawals through the services
-  the admin uses, so the worker pays them out; this process plays beat (mining, sweeps);
+  requests, each confirmed by its owner with the emailed link's token (the API's confirm
+  endpoint), and cancels; an operator approves and rejects the confirmed withdrawals through
+  the services the admin uses, so the worker pays them out; this process plays beat (mining,
+  sweeps). The traders are granted a withdrawal tier with a limit the load never reaches,
+  and BTC and ETH an operator-set reference price (for the limit, before their first trade);
 - ``--subscribers`` WebSocket clients keep each market's book from snapshot + diffs,
   resubscribe on a sequence gap and drop and reopen their connection now and then;
 - hostile requests at ``--bad-rate``/s: malformed JSON, bad amounts, unknown symbols,
@@ -60,7 +63,8 @@ SYMBOLS = ("BTC-USD", "ETH-USD")
 # Per user: quote funds, and base funds worth as much at the start price.
 USER_FUNDS_QUOTE = Decimal("10000000")
 ORDER_MIX = (("limit", 62), ("market", 8), ("cancel", 27), ("repeat", 3))
-# Small wallet movements, well inside the faucet's caps (per request and per day).
+# Small wallet movements, well inside the faucet's caps (per request and per day) and
+# under the four-eyes thresholds (WITHDRAWAL_SECOND_APPROVAL_OVER): one approval pays out.
 DEMO_DEPOSITS = {"USD": Decimal("250.00"), "BTC": Decimal("0.01000000")}
 CHAIN_DEPOSITS = {"BTC": Decimal("0.02000000"), "ETH": Decimal("0.50000000")}
 WITHDRAWALS = {"USD": Decimal("100.00"), "BTC": Decimal("0.00500000")}
@@ -158,6 +162,7 @@ class Stats:
     chain_deposits: list[int] = field(default_factory=list)
     withdrawals: Counter = field(default_factory=Counter)
     withdrawals_requested: dict[int, tuple[str, Decimal]] = field(default_factory=dict)
+    withdrawals_confirmed: set[int] = field(default_factory=set)
     withdrawals_approved: set[int] = field(default_factory=set)
     withdrawals_rejected: set[int] = field(default_factory=set)
     withdrawals_cancelled: set[int] = field(default_factory=set)
@@ -186,10 +191,12 @@ def prepare(args: argparse.Namespace, stats: Stats) -> dict:
     from testsupport.stack import seed_markets
     from trading.marketmaker import START_PRICES
     from trading.selectors import market_get_by_symbol
+    from wallets.models import Asset, WithdrawalTier
     from wallets.services import (
         deposit_address_get_or_create,
         deposit_chain_detect,
         deposit_confirm,
+        withdrawal_tier_grant,
     )
 
     call_command("migrate", verbosity=0)
@@ -209,6 +216,15 @@ def prepare(args: argparse.Namespace, stats: Stats) -> dict:
         )
     operator = User.objects.create_user(
         email="operator@soak.example", username="soak-operator", password=None, is_staff=True
+    )
+    # What an operator sets in the admin: a price for each base asset until it trades (the
+    # limits value withdrawals with it), and a tier whose 24-hour limit the load never reaches.
+    for symbol in SYMBOLS:
+        Asset.objects.filter(code=symbol.split("-")[0]).update(
+            reference_price=Decimal(START_PRICES[symbol])
+        )
+    tier = WithdrawalTier.objects.create(
+        code="soak", name="Soak", daily_limit=Decimal("1000000000000")
     )
     traders, addresses, api_keys = [], {}, []
     funds = {"USD": USER_FUNDS_QUOTE}
@@ -230,6 +246,7 @@ def prepare(args: argparse.Namespace, stats: Stats) -> dict:
             deposit = deposit_chain_detect(address=addresses[(n, code)], amount=amount)
             deposit_confirm(deposit_id=deposit.pk)
             stats.deposited[code] += amount
+        withdrawal_tier_grant(user=user, tier=tier, operator=operator, reason="soak load")
         token = auth_tokens_issue(user=user)["access_token"]
         traders.append(Trader(index=n, user_id=user.pk, token=token))
         if n < 2:
@@ -453,7 +470,18 @@ async def _wallet_action(
     stats.withdrawals["requested"] += 1
     stats.withdrawals_requested[withdrawal_id] = (code, amount)
     trader.withdrawals.append(withdrawal_id)
-    ctx["review_queue"].append((withdrawal_id, time.monotonic()))
+    # The owner follows the emailed link at once: only then do operators see it.
+    status, _ = await request(
+        session,
+        stats,
+        "withdrawal_confirm",
+        "POST",
+        f"{url}/api/v1/wallets/withdrawals/confirm",
+        json={"token": _confirm_token(withdrawal_id, trader.user_id)},
+    )
+    if status == 200:
+        stats.withdrawals_confirmed.add(withdrawal_id)
+        ctx["review_queue"].append((withdrawal_id, time.monotonic()))
     if cancel_after is None:
         return
     await asyncio.sleep(cancel_after)
@@ -467,6 +495,16 @@ async def _wallet_action(
     )
     if status == 200:
         stats.withdrawals_cancelled.add(withdrawal_id)
+
+
+def _confirm_token(withdrawal_id: int, user_id: int) -> str:
+    """The token of the confirm link emailed for a withdrawal (signed with the stack's
+    SECRET_KEY, which this process shares)."""
+    from wallets.models import Withdrawal
+    from wallets.services import CONFIRM_SALT, withdrawal_link_token
+
+    withdrawal = Withdrawal(pk=withdrawal_id, user_id=user_id)
+    return withdrawal_link_token(withdrawal=withdrawal, salt=CONFIRM_SALT)
 
 
 def _chain_deposit(address: str, amount: Decimal) -> int:
@@ -1159,8 +1197,10 @@ def database_checks(stats: Stats) -> dict:
             expected_status[withdrawal_id] = Withdrawal.Status.REJECTED
         elif withdrawal_id in stats.withdrawals_cancelled:
             expected_status[withdrawal_id] = Withdrawal.Status.CANCELLED
-        else:
+        elif withdrawal_id in stats.withdrawals_confirmed:
             expected_status[withdrawal_id] = Withdrawal.Status.REQUESTED
+        else:
+            expected_status[withdrawal_id] = Withdrawal.Status.AWAITING_CONFIRMATION
     withdrawals_wrong = [
         f"{wid}: {withdrawals.get(wid)} not {want}"
         for wid, want in expected_status.items()
@@ -1263,6 +1303,7 @@ def build_report(args, stats: Stats, settle: dict, books: dict, checks: dict, le
         },
         "withdrawals": {
             "requested": stats.withdrawals["requested"],
+            "confirmed": len(stats.withdrawals_confirmed),
             "cancelled_by_owner": len(stats.withdrawals_cancelled),
             "approved": len(stats.withdrawals_approved),
             "rejected": len(stats.withdrawals_rejected),

@@ -37,7 +37,9 @@ _SUBJECTS = {
     "new_device_login": "New sign-in to your",
     "two_factor_changed": "Two-factor authentication was turned",
     "api_key_created": "A new API key was created",
-    "withdrawal_requested": "Withdrawal of",
+    "withdrawal_requested": "Confirm your withdrawal of",
+    "withdrawal_address_added": "withdrawal address saved",
+    "withdrawal_allowlist_changed": "Withdrawal allow-list turned",
 }
 
 # The paths the emailed links point at (accounts/urls.py).

@@ -132,9 +132,39 @@ TEMPLATES = {
             "address": "bc1qdestination",
             "withdrawal_id": "42",
             "when": "2026-03-01 10:00 UTC",
+            "expires": "2026-03-01 10:30 UTC",
+            "confirm_minutes": 30,
+            "ip": "203.0.113.7",
+            "confirm_url": f"{SITE}/wallet/withdrawals/confirm/abc:def/",
+            "cancel_url": f"{SITE}/wallet/withdrawals/cancel/abc:ghi/",
             "withdrawals_url": f"{SITE}/wallet/#withdrawals",
         },
-        "withdrawals_url",
+        "confirm_url",
+        True,
+    ),
+    "withdrawal_address_added": (
+        {
+            "username": "zoë",
+            "asset": "BTC",
+            "address": "bc1qdestination",
+            "label": "cold wallet",
+            "when": "2026-03-01 10:00 UTC",
+            "usable_from": "2026-03-02 10:00 UTC",
+            "ip": "203.0.113.7",
+            "wallet_url": f"{SITE}/wallet/",
+        },
+        "wallet_url",
+        True,
+    ),
+    "withdrawal_allowlist_changed": (
+        {
+            "username": "zoë",
+            "enabled": False,
+            "when": "2026-03-01 10:00 UTC",
+            "ip": "203.0.113.7",
+            "wallet_url": f"{SITE}/wallet/",
+        },
+        "wallet_url",
         True,
     ),
 }
@@ -313,8 +343,11 @@ def test_the_celery_task_sends_through_smtp(catcher, site):
 
     [message] = _read_maildir(catcher.directory)
     assert message["To"] == "bob@example.com"
-    assert message["Subject"] == "Withdrawal of 0.5 BTC requested"
-    assert context["withdrawals_url"] in message.get_body(preferencelist=("plain",)).get_content()
+    assert message["Subject"] == "Confirm your withdrawal of 0.5 BTC"
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    assert context["confirm_url"] in text
+    assert context["cancel_url"] in text
+    assert context["withdrawals_url"] in text
 
 
 def test_the_celery_task_retries_smtp_failures_with_backoff():

@@ -44,3 +44,11 @@ def withdrawal_confirm_by_email(withdrawal):
 
     token = services.withdrawal_link_token(withdrawal=withdrawal, salt=services.CONFIRM_SALT)
     return services.withdrawal_confirm(token=token)
+
+
+def withdrawal_request_confirmed(**kwargs):
+    """``services.withdrawal_request`` and its owner's click on the emailed link: a
+    withdrawal awaiting the operators' review (status ``requested``)."""
+    from wallets import services
+
+    return withdrawal_confirm_by_email(services.withdrawal_request(**kwargs))

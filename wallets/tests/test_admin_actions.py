@@ -13,18 +13,15 @@ from accounts.tests.factories import UserFactory
 from exchange_site.celery import app as celery_app
 from wallets.models import Asset, Balance, BalanceAdjustment, Deposit, LedgerEntry, Withdrawal
 from wallets.selectors import fee_account_get
-from wallets.services import (
-    deposit_address_get_or_create,
-    deposit_chain_detect,
-    withdrawal_request,
-)
-from wallets.tests.helpers import assert_ledger_ok
+from wallets.services import deposit_address_get_or_create, deposit_chain_detect
+from wallets.tests.helpers import assert_ledger_ok, withdrawal_request_confirmed
 
 pytestmark = pytest.mark.django_db
 
 WITHDRAWALS = "/admin/wallets/withdrawal/"
 DEPOSITS = "/admin/wallets/deposit/"
-ADJUST = "/admin/wallets/balanceadjustment/add/"
+ADJUSTMENTS = "/admin/wallets/balanceadjustment/"
+ADJUST = f"{ADJUSTMENTS}add/"
 
 
 @pytest.fixture
@@ -43,6 +40,7 @@ def btc(db):
         min_withdrawal=Decimal("0.001"),
         withdrawal_fee=Decimal("0.0005"),
         confirmations_required=2,
+        reference_price=Decimal("100"),
     )
 
 
@@ -55,7 +53,8 @@ def funded_user(btc):
 
 @pytest.fixture
 def withdrawal(funded_user):
-    return withdrawal_request(
+    """Confirmed by its owner, so in the operators' queue; 0.5 BTC needs one approval."""
+    return withdrawal_request_confirmed(
         user=funded_user, asset_code="BTC", amount=Decimal("0.5"), address="bc1qdest"
     )
 
@@ -180,30 +179,42 @@ def test_deposit_confirm_credits_a_pending_deposit(operator_client, operator, fu
 
 
 def test_adjustment_moves_the_balance_and_writes_the_ledger(
-    operator_client, operator, funded_user, btc
+    operator_client, operator, operators_group, funded_user, btc
 ):
+    second = UserFactory(is_staff=True)
+    second.groups.add(operators_group)
+    second_client = Client()
+    second_client.force_login(second)
     balances = operator_client.get("/admin/wallets/balance/")
     form = operator_client.get(ADJUST, {"user": funded_user.pk, "asset": btc.pk})
     response = operator_client.post(
         ADJUST,
         {"user": funded_user.pk, "asset": btc.pk, "amount": "-0.25", "reason": "Ticket #42"},
     )
+    assert response.status_code == 302, response.content
+    adjustment = BalanceAdjustment.objects.get()
+    # Asked for, not applied: a second operator approves it from the changelist.
+    assert adjustment.status == BalanceAdjustment.Status.PENDING
+    assert balance_of(funded_user, btc) == (Decimal("2"), Decimal("0"))
+
+    approval = run_action(second_client, ADJUSTMENTS, "approve", [adjustment], reason="Checked")
 
     assert f"{ADJUST}?user={funded_user.pk}&amp;asset={btc.pk}".encode() in balances.content
     assert form.context["adminform"].form.initial["user"] == str(funded_user.pk)
-    assert response.status_code == 302, response.content
+    assert approval.status_code == 302
     assert balance_of(funded_user, btc) == (Decimal("1.75"), Decimal("0"))
-    adjustment = BalanceAdjustment.objects.get()
-    assert adjustment.created_by == operator
+    adjustment.refresh_from_db()
+    assert (adjustment.created_by, adjustment.reviewed_by) == (operator, second)
+    assert adjustment.status == BalanceAdjustment.Status.APPLIED
     entry = LedgerEntry.objects.get(kind="adjustment")
     assert (entry.available_delta, entry.memo) == (Decimal("-0.25"), "Ticket #42")
     assert (entry.reference_type, entry.reference_id) == ("adjustment", adjustment.pk)
-    action = OperatorAction.objects.get()
-    assert (action.action, action.reason, action.details["amount"]) == (
-        "balance_adjust",
-        "Ticket #42",
-        "-0.25",
-    )
+    actions = OperatorAction.objects.order_by("pk")
+    assert [(a.actor, a.action, a.reason) for a in actions] == [
+        (operator, "balance_adjust_request", "Ticket #42"),
+        (second, "balance_adjust_approve", "Checked"),
+    ]
+    assert [a.details["amount"] for a in actions] == ["-0.25", "-0.25"]
     assert_ledger_ok()
 
 

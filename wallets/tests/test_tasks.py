@@ -7,7 +7,7 @@ from exchange_site.celery import app as celery_app
 from wallets import services, tasks
 from wallets.models import LedgerCheckRun, Withdrawal
 from wallets.selectors import fee_account_get
-from wallets.tests.helpers import assert_ledger_ok, balance_of
+from wallets.tests.helpers import assert_ledger_ok, balance_of, withdrawal_request_confirmed
 
 
 @pytest.mark.parametrize(
@@ -46,7 +46,7 @@ def test_approved_withdrawal_is_completed_by_a_real_worker(user, btc, fund, oper
     from celery.contrib.testing.worker import start_worker
 
     fund(user, btc, "1")
-    withdrawal = services.withdrawal_request(
+    withdrawal = withdrawal_request_confirmed(
         user=user, asset_code="BTC", amount=Decimal("0.4"), address="sim-out"
     )
 

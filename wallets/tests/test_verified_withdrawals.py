@@ -1,5 +1,5 @@
 """Withdrawals need a confirmed email address, and every withdrawal request is emailed to the
-account's owner."""
+account's owner (with the link that confirms it)."""
 
 import re
 from decimal import Decimal
@@ -39,10 +39,11 @@ def test_a_withdrawal_request_emails_the_owner(sent_emails, committed, client_fo
     assert response.status_code == 201, response.content
     [message] = sent_emails
     assert message.to == [user.email]
-    assert message.subject.startswith("Withdrawal of 0.40000000 BTC requested")
+    assert message.subject.startswith("Confirm your withdrawal of 0.40000000 BTC")
     assert "sim-out-1" in message.body
     assert f"Withdrawal: #{response.json()['id']}" in message.body
     assert "Fee: 0.00010000 BTC" in message.body
+    assert "/wallet/withdrawals/confirm/" in message.body
 
 
 def test_an_unverified_account_cannot_withdraw_and_nothing_is_reserved(

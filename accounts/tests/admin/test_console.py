@@ -24,8 +24,7 @@ from trading.models import Market, OrderCommand
 from trading.tests.factories import MarketFactory
 from trading.tests.helpers import drain, place
 from wallets.models import LedgerCheckRun
-from wallets.services import withdrawal_request
-from wallets.tests.helpers import withdrawal_confirm_by_email
+from wallets.tests.helpers import withdrawal_request_confirmed
 
 pytestmark = pytest.mark.django_db
 
@@ -133,9 +132,9 @@ def test_dashboard_shows_markets_withdrawals_and_the_last_ledger_check(operator_
     place(bob, side="sell", price="100", quantity="0.5")
     drain(market)
     place(alice, side="buy", price="90", quantity="1")  # still pending for the matcher
-    withdrawal_confirm_by_email(
-        withdrawal_request(user=alice, asset_code="USD", amount=Decimal("20"), address="acct-1")
-    )
+    withdrawal_request_confirmed(
+        user=alice, asset_code="USD", amount=Decimal("20"), address="acct-1"
+    )  # confirmed by its owner: waiting for an operator
     LedgerCheckRun.objects.create(
         started_at=timezone.now() - timedelta(seconds=1),
         finished_at=timezone.now(),

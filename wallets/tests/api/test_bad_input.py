@@ -154,6 +154,17 @@ def test_a_json_array_body_is_refused(auth_client, funded, demo_deposits, path):
     assert money_state() == before
 
 
+@pytest.mark.parametrize("path", [DEPOSITS, WITHDRAWALS])
+@pytest.mark.parametrize("raw", ["false", "true", "0", "1.5", "null", '"BTC"'])
+def test_a_scalar_json_body_is_refused(auth_client, funded, demo_deposits, path, raw):
+    before = money_state()
+
+    response = post_raw(auth_client, path, raw)
+
+    assert_error(response, 400, "VALIDATION_ERROR")
+    assert money_state() == before
+
+
 # --- assets and addresses -----------------------------------------------------------------
 
 

@@ -4,9 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from wallets import services
 from wallets.models import Withdrawal
-from wallets.tests.helpers import assert_error, money_state
+from wallets.tests.helpers import assert_error, money_state, withdrawal_request_confirmed
 
 pytestmark = pytest.mark.django_db
 
@@ -15,11 +14,11 @@ WITHDRAWALS = "/api/v1/wallets/withdrawals"
 
 @pytest.fixture
 def two_users(user, other_user, btc, usd, fund):
-    """Both users with deposits, ledger entries and a withdrawal each."""
+    """Both users with deposits, ledger entries and a withdrawal each (confirmed: in review)."""
     made = {}
     for owner, amount in ((user, "1"), (other_user, "2")):
         deposit = fund(owner, btc, amount)
-        withdrawal = services.withdrawal_request(
+        withdrawal = withdrawal_request_confirmed(
             user=owner, asset_code="BTC", amount=Decimal("0.5"), address="out"
         )
         made[owner.pk] = {"deposit": deposit.pk, "withdrawal": withdrawal.pk}

@@ -29,6 +29,16 @@ def withdrawal_url(withdrawal_id):
     return f"{WITHDRAWALS}/{withdrawal_id}"
 
 
+def confirm_by_email(client, withdrawal_id):
+    """What the emailed link's page does: post the link's token; the withdrawal is in review."""
+    token = services.withdrawal_link_token(
+        withdrawal=Withdrawal.objects.get(pk=withdrawal_id), salt=services.CONFIRM_SALT
+    )
+    response = client.post(f"{WITHDRAWALS}/confirm", {"token": token}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "requested"
+
+
 def test_assets_are_public_with_terms_as_strings(api_client, btc, usd):
     AssetFactory(code="OLD", is_active=False)
 
@@ -203,7 +213,7 @@ def test_withdrawal_request_then_cancel_releases_then_cancel_again_is_409(
     assert (body["amount"], body["fee"], body["status"], body["address"]) == (
         "0.40000000",
         "0.00010000",
-        "requested",
+        "awaiting_confirmation",
         "sim-out-1",
     )
     assert auth_client.get(BALANCE).json()["BTC"] == {
@@ -211,6 +221,7 @@ def test_withdrawal_request_then_cancel_releases_then_cancel_again_is_409(
         "locked": "0.40010000",
         "total": "1.00000000",
     }
+    confirm_by_email(auth_client, body["id"])
     assert auth_client.get(withdrawal_url(body["id"])).json()["status"] == "requested"
 
     cancelled = auth_client.delete(withdrawal_url(body["id"]))
@@ -233,6 +244,7 @@ def test_approved_withdrawal_is_completed_by_the_task_and_pays_the_fee(
     withdrawal_id = auth_client.post(
         WITHDRAWALS, {"asset": "BTC", "amount": "0.4", "address": "sim-out"}, format="json"
     ).json()["id"]
+    confirm_by_email(auth_client, withdrawal_id)
     services.withdrawal_approve(withdrawal_id=withdrawal_id, reviewer=operator)
     assert auth_client.get(withdrawal_url(withdrawal_id)).json()["status"] == "approved"
 
@@ -259,6 +271,7 @@ def test_rejected_withdrawal_shows_the_reason_and_releases(auth_client, user, bt
     withdrawal_id = auth_client.post(
         WITHDRAWALS, {"asset": "BTC", "amount": "0.4", "address": "sim-out"}, format="json"
     ).json()["id"]
+    confirm_by_email(auth_client, withdrawal_id)
 
     services.withdrawal_reject(withdrawal_id=withdrawal_id, reviewer=operator, reason="KYC")
 

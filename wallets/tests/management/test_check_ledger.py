@@ -12,8 +12,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from accounts.tests.factories import UserFactory
 from wallets import services
 from wallets.models import Balance, LedgerCheckRun
+from wallets.tests.helpers import withdrawal_request_confirmed
 
 pytestmark = pytest.mark.django_db
 
@@ -39,14 +41,17 @@ def books(user, other_user, btc, usd, fund, operator):
     """Deposits, a pending and a completed withdrawal, an adjustment: a ledger in use."""
     fund(user, btc, "2")
     fund(other_user, usd, "500")
-    services.withdrawal_request(user=user, asset_code="BTC", amount=Decimal("0.5"), address="a")
-    done = services.withdrawal_request(
+    withdrawal_request_confirmed(user=user, asset_code="BTC", amount=Decimal("0.5"), address="a")
+    done = withdrawal_request_confirmed(
         user=other_user, asset_code="USD", amount=Decimal(100), address="b"
     )
     services.withdrawal_approve(withdrawal_id=done.pk, reviewer=operator)
     services.withdrawal_process(withdrawal_id=done.pk)
-    services.balance_adjust(
+    adjustment = services.balance_adjust(
         user=user, asset=btc, amount=Decimal("0.1"), reason="goodwill", operator=operator
+    )
+    services.balance_adjustment_approve(
+        adjustment_id=adjustment.pk, reviewer=UserFactory(is_staff=True)
     )
 
 
@@ -67,6 +72,26 @@ def test_check_ledger_passes_on_clean_books_and_stores_the_run(books):
         "adjusted": "0",
     }
     assert run.summary["assets"]["BTC"]["locked"] == "0.5001"
+
+
+def test_check_ledger_counts_only_applied_adjustments(user, btc, fund, operator):
+    """A pending adjustment has moved no money (nor has a rejected one), so the books still
+    balance while one waits for its second operator."""
+    fund(user, btc, "1")
+    services.balance_adjust(
+        user=user, asset=btc, amount=Decimal("0.1"), reason="awaits review", operator=operator
+    )
+    rejected = services.balance_adjust(
+        user=user, asset=btc, amount=Decimal("-0.2"), reason="mistake", operator=operator
+    )
+    services.balance_adjustment_reject(
+        adjustment_id=rejected.pk, reviewer=UserFactory(is_staff=True), reason="typo"
+    )
+
+    code, output = check_ledger()
+
+    assert code == 0, output
+    assert LedgerCheckRun.objects.get().summary["assets"]["BTC"]["adjusted"] == "0"
 
 
 def test_check_ledger_passes_on_an_empty_database(db):

@@ -11,7 +11,7 @@ from wallets.exceptions import DepositLimitExceeded, InsufficientBalance
 from wallets.models import Deposit, LedgerEntry, Withdrawal
 from wallets.selectors import fee_account_get
 from wallets.tests.factories import AssetFactory
-from wallets.tests.helpers import assert_ledger_ok, balance_of
+from wallets.tests.helpers import assert_ledger_ok, balance_of, withdrawal_request_confirmed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,11 +38,13 @@ def test_concurrent_withdrawals_never_overdraw(fund):
     assert_ledger_ok()
 
 
-def test_concurrent_processing_of_one_withdrawal_pays_once(fund):
+def test_concurrent_processing_of_one_withdrawal_pays_once(fund, settings):
     asset = AssetFactory(withdrawal_fee=Decimal("0.0005"))
+    # One approval pays it out (unlisted assets need two by default: not this test's subject).
+    settings.WITHDRAWAL_SECOND_APPROVAL_OVER = {"*": "0", asset.code: "1"}
     user, operator = UserFactory(), UserFactory(is_staff=True)
     fund(user, asset, "1")
-    withdrawal = services.withdrawal_request(
+    withdrawal = withdrawal_request_confirmed(
         user=user, asset_code=asset.code, amount=Decimal("0.5"), address="addr"
     )
     services.withdrawal_approve(withdrawal_id=withdrawal.pk, reviewer=operator)
@@ -82,7 +84,8 @@ def test_cancel_racing_reject_releases_the_reserve_once(fund):
     asset = AssetFactory()
     user, operator = UserFactory(), UserFactory(is_staff=True)
     fund(user, asset, "1")
-    withdrawal = services.withdrawal_request(
+    # Confirmed, so in review: both the owner's cancel and the operator's reject apply.
+    withdrawal = withdrawal_request_confirmed(
         user=user, asset_code=asset.code, amount=Decimal("0.5"), address="addr"
     )
 

@@ -1,18 +1,22 @@
 """A random mix of every money movement keeps ARCHITECTURE §4's invariants after each step.
 
 The machine tracks a simple model (available, locked per account and asset; every
-withdrawal's status; pending chain deposits) and, after every step, compares it with the
-database and runs the full ``ledger_check``. Each example runs in a transaction that is
-rolled back, so every example starts from the same clean state.
+withdrawal's status, its email confirmation, approvals and what it counts against the 24-hour
+limit; pending chain deposits) and, after every step, compares it with the database and runs
+the full ``ledger_check``. Each example runs in a transaction that is rolled back, so every
+example starts from the same clean state.
 """
 
 from collections import defaultdict
+from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
 
 import pytest
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.test import override_settings
+from django.utils import timezone
 from hypothesis import event
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -27,18 +31,32 @@ from hypothesis.stateful import (
 
 from accounts.tests.factories import UserFactory
 from wallets import services
-from wallets.exceptions import InsufficientBalance, WithdrawalNotFound, WithdrawalStateConflict
+from wallets.exceptions import (
+    AdjustmentStateConflict,
+    InsufficientBalance,
+    SelfApprovalRefused,
+    WithdrawalLimitExceeded,
+    WithdrawalNotFound,
+    WithdrawalStateConflict,
+)
 from wallets.ledger_check import ledger_check
-from wallets.models import Balance, Deposit, LedgerEntry, Withdrawal
+from wallets.limits import DEFAULT_TIER
+from wallets.models import Balance, BalanceAdjustment, Deposit, LedgerEntry, Withdrawal
 from wallets.selectors import fee_account_get
 from wallets.tests.factories import AssetFactory
-from wallets.tests.helpers import money_state
+from wallets.tests.helpers import money_state, withdrawal_confirm_by_email
 
 pytestmark = pytest.mark.django_db
 
 ZERO = Decimal(0)
-REQUESTED, APPROVED, COMPLETED = "requested", "approved", "completed"
-CANCELLED, REJECTED = "cancelled", "rejected"
+AWAITING, REQUESTED, SECOND = "awaiting_confirmation", "requested", "awaiting_second_approval"
+APPROVED, COMPLETED = "approved", "completed"
+CANCELLED, REJECTED, EXPIRED = "cancelled", "rejected", "expired"
+PENDING, APPLIED = "pending", "applied"  # adjustments (and REJECTED)
+# What gave its money back, so no longer counts against the 24-hour limit.
+RETURNED = (CANCELLED, REJECTED, EXPIRED)
+# Both assets are worth 1 USD (the factory's reference price); the default tier's limit.
+DAILY_LIMIT = DEFAULT_TIER["daily_limit"]
 
 users = st.integers(0, 1)
 assets = st.integers(0, 1)
@@ -58,7 +76,9 @@ class WalletMachine(RuleBasedStateMachine):
             DEMO_DEPOSIT_MAX_PER_DAY={"*": "100000000"},
         )
         self._settings.enable()
-        self.operator = UserFactory(is_staff=True)
+        # Two operators, for the four-eyes approvals.
+        self.operators = [UserFactory(is_staff=True), UserFactory(is_staff=True)]
+        self.operator = self.operators[0]
         self.users = [UserFactory(), UserFactory()]
         self.fee_account = fee_account_get()
         self.assets = [
@@ -77,9 +97,19 @@ class WalletMachine(RuleBasedStateMachine):
                 confirmations_required=0,
             ),
         ]
+        # The BTC-like asset needs a second approval over 1 coin; the USD-like one, as every
+        # asset the settings do not list, always.
+        self._thresholds = override_settings(
+            WITHDRAWAL_SECOND_APPROVAL_OVER={"*": "0", self.assets[0].code: "1"}
+        )
+        self._thresholds.enable()
+        self.thresholds = {self.assets[0].pk: Decimal(1), self.assets[1].pk: ZERO}
         self.balances = defaultdict(lambda: [ZERO, ZERO])  # (user_id, asset_id) -> [avail, locked]
-        self.withdrawals = {}  # id -> {"user", "asset", "total", "fee", "status"}
+        # id -> {"key", "user", "amount", "total", "fee", "status", "confirmed", "second",
+        # "first_approver"}
+        self.withdrawals = {}
         self.pending = {}  # deposit id -> [key, amount, confirmations, required]
+        self.adjustments = {}  # id -> {"key", "amount", "status"}
         self.ledger_entries = LedgerEntry.objects.count()
         self.deposits = Deposit.objects.count()
         # Start with money, so withdrawals succeed from the first step on.
@@ -89,6 +119,8 @@ class WalletMachine(RuleBasedStateMachine):
 
     def teardown(self):
         if hasattr(self, "_atomic"):
+            if hasattr(self, "_thresholds"):
+                self._thresholds.disable()
             self._settings.disable()
             transaction.set_rollback(True)
             self._atomic.__exit__(None, None, None)
@@ -105,6 +137,15 @@ class WalletMachine(RuleBasedStateMachine):
     def pick(self, index):
         ids = sorted(self.withdrawals)
         return ids[index % len(ids)]
+
+    def limit_used(self, user):
+        """What ``user``'s withdrawals count against the 24-hour limit, in USD."""
+        counting = [
+            model["amount"]
+            for model in self.withdrawals.values()
+            if model["user"] == user and model["status"] not in RETURNED
+        ]
+        return sum(counting, ZERO)
 
     def refused(self, expected, call):
         before = money_state()
@@ -155,20 +196,22 @@ class WalletMachine(RuleBasedStateMachine):
 
     # --- withdrawals --------------------------------------------------------------------
 
-    @rule(u=users, a=assets, units=steps)
-    def withdraw(self, u, a, units):
-        self.request_withdrawal(self.users[u], self.assets[a], self.amount(self.assets[a], units))
+    @rule(u=users, a=assets, units=steps, confirm=st.booleans())
+    def withdraw(self, u, a, units, confirm):
+        asset = self.assets[a]
+        self.request_withdrawal(self.users[u], asset, self.amount(asset, units), confirm)
 
-    @rule(u=users, a=assets, percent=st.integers(1, 110))
-    def withdraw_share_of_available(self, u, a, percent):
+    @rule(u=users, a=assets, percent=st.integers(1, 110), confirm=st.booleans())
+    def withdraw_share_of_available(self, u, a, percent, confirm):
         """Around the edge: up to all that is available (after the fee), and a bit more."""
         user, asset = self.users[u], self.assets[a]
         spendable = self.balances[(user.pk, asset.pk)][0] - asset.withdrawal_fee
         amount = (spendable * percent / 100).quantize(asset.quantum, rounding=ROUND_DOWN)
         if amount > 0:
-            self.request_withdrawal(user, asset, amount)
+            self.request_withdrawal(user, asset, amount, confirm)
 
-    def request_withdrawal(self, user, asset, amount):
+    def request_withdrawal(self, user, asset, amount, confirm):
+        """Request it; with ``confirm``, its owner follows the emailed link at once."""
         key = (user.pk, asset.pk)
         total = amount + asset.withdrawal_fee
 
@@ -183,6 +226,9 @@ class WalletMachine(RuleBasedStateMachine):
         elif self.balances[key][0] < total:
             event("withdrawal over the balance")
             self.refused(InsufficientBalance, call)
+        elif amount > DAILY_LIMIT - self.limit_used(user):
+            event("withdrawal over the 24-hour limit")
+            self.refused(WithdrawalLimitExceeded, call)
         else:
             event("withdrawal requested")
             withdrawal = call()
@@ -192,10 +238,46 @@ class WalletMachine(RuleBasedStateMachine):
             self.withdrawals[withdrawal.pk] = {
                 "key": key,
                 "user": user,
+                "amount": amount,
                 "total": total,
                 "fee": asset.withdrawal_fee,
-                "status": REQUESTED,
+                "status": AWAITING,
+                "confirmed": False,
+                "second": amount > self.thresholds[asset.pk],
+                "first_approver": None,
             }
+            assert withdrawal.needs_second_approval == self.withdrawals[withdrawal.pk]["second"]
+            if confirm:
+                self.confirm_by_email(sorted(self.withdrawals).index(withdrawal.pk))
+
+    @precondition(lambda self: self.withdrawals)
+    @rule(pick=picks)
+    def confirm_by_email(self, pick):
+        withdrawal_id = self.pick(pick)
+        model = self.withdrawals[withdrawal_id]
+
+        def call():
+            return withdrawal_confirm_by_email(Withdrawal.objects.get(pk=withdrawal_id))
+
+        event(f"confirmation of a {model['status']} withdrawal")
+        if model["status"] == AWAITING:
+            call()
+            model["status"], model["confirmed"] = REQUESTED, True
+        elif model["confirmed"]:
+            before = money_state()
+            assert call().status == model["status"]  # a second click changes nothing
+            assert money_state() == before
+        else:
+            self.refused(WithdrawalStateConflict, call)
+
+    @rule()
+    def expire_unconfirmed(self):
+        later = timezone.now() + timedelta(seconds=settings.WITHDRAWAL_CONFIRM_SECONDS + 1)
+        due = [m for m in self.withdrawals.values() if m["status"] == AWAITING]
+        for model in due:
+            self.release(model)
+            model["status"] = EXPIRED
+        assert services.withdrawals_expire_unconfirmed(now=later) == len(due)
 
     def release(self, model):
         self.balances[model["key"]][0] += model["total"]
@@ -218,7 +300,7 @@ class WalletMachine(RuleBasedStateMachine):
         )
         if as_stranger:
             self.refused(WithdrawalNotFound, call)
-        elif model["status"] != REQUESTED:
+        elif model["status"] not in (AWAITING, REQUESTED, SECOND):
             self.refused(WithdrawalStateConflict, call)
         else:
             call()
@@ -226,17 +308,23 @@ class WalletMachine(RuleBasedStateMachine):
             model["status"] = CANCELLED
 
     @precondition(lambda self: self.withdrawals)
-    @rule(pick=picks)
-    def approve(self, pick):
+    @rule(pick=picks, o=st.integers(0, 1))
+    def approve(self, pick, o):
         withdrawal_id = self.pick(pick)
         model = self.withdrawals[withdrawal_id]
+        reviewer = self.operators[o]
 
         def call():
-            return services.withdrawal_approve(withdrawal_id=withdrawal_id, reviewer=self.operator)
+            return services.withdrawal_approve(withdrawal_id=withdrawal_id, reviewer=reviewer)
 
         event(f"approval of a {model['status']} withdrawal")
-        if model["status"] != REQUESTED:
+        if model["status"] not in (REQUESTED, SECOND):
             self.refused(WithdrawalStateConflict, call)
+        elif model["status"] == SECOND and model["first_approver"] == reviewer:
+            self.refused(SelfApprovalRefused, call)
+        elif model["status"] == REQUESTED and model["second"]:
+            call()
+            model["status"], model["first_approver"] = SECOND, reviewer
         else:
             call()
             model["status"] = APPROVED
@@ -253,7 +341,7 @@ class WalletMachine(RuleBasedStateMachine):
             )
 
         event(f"rejection of a {model['status']} withdrawal")
-        if model["status"] not in (REQUESTED, APPROVED):
+        if model["status"] not in (REQUESTED, SECOND, APPROVED):
             self.refused(WithdrawalStateConflict, call)
         else:
             call()
@@ -293,21 +381,54 @@ class WalletMachine(RuleBasedStateMachine):
 
     @rule(u=users, a=assets, units=steps, debit=st.booleans())
     def adjust(self, u, a, units, debit):
+        """The first operator asks for an adjustment: nothing moves until it is approved."""
         user, asset = self.users[u], self.assets[a]
         amount = self.amount(asset, units) * (-1 if debit else 1)
-        key = (user.pk, asset.pk)
+        event("adjustment requested")
+        adjustment = services.balance_adjust(
+            user=user, asset=asset, amount=amount, reason="ops", operator=self.operators[0]
+        )
+        self.adjustments[adjustment.pk] = {
+            "key": (user.pk, asset.pk),
+            "amount": amount,
+            "status": PENDING,
+        }
+
+    @precondition(lambda self: self.adjustments)
+    @rule(pick=picks, approve=st.booleans(), o=st.integers(0, 1))
+    def review_adjustment(self, pick, approve, o):
+        """An operator approves (never the one who asked) or rejects (anyone) one."""
+        ids = sorted(self.adjustments)
+        adjustment_id = ids[pick % len(ids)]
+        model = self.adjustments[adjustment_id]
+        reviewer = self.operators[o]
+        key = model["key"]
 
         def call():
-            return services.balance_adjust(
-                user=user, asset=asset, amount=amount, reason="ops", operator=self.operator
+            if approve:
+                return services.balance_adjustment_approve(
+                    adjustment_id=adjustment_id, reviewer=reviewer
+                )
+            return services.balance_adjustment_reject(
+                adjustment_id=adjustment_id, reviewer=reviewer, reason="no"
             )
 
-        event("debit over the balance" if self.balances[key][0] + amount < 0 else "adjustment")
-        if self.balances[key][0] + amount < 0:
+        action = "approval" if approve else "rejection"
+        event(f"{action} of a {model['status']} adjustment")
+        if model["status"] != PENDING:
+            self.refused(AdjustmentStateConflict, call)
+        elif approve and reviewer == self.operators[0]:
+            self.refused(SelfApprovalRefused, call)
+        elif approve and self.balances[key][0] + model["amount"] < 0:
+            event("debit over the balance")
             self.refused(InsufficientBalance, call)
+        elif approve:
+            call()
+            self.credit(key, model["amount"])
+            model["status"] = APPLIED
         else:
             call()
-            self.credit(key, amount)
+            model["status"] = REJECTED
 
     # --- after every step ---------------------------------------------------------------
 
@@ -330,6 +451,9 @@ class WalletMachine(RuleBasedStateMachine):
         assert Deposit.objects.count() == self.deposits
         assert dict(Withdrawal.objects.values_list("pk", "status")) == {
             pk: model["status"] for pk, model in self.withdrawals.items()
+        }
+        assert dict(BalanceAdjustment.objects.values_list("pk", "status")) == {
+            pk: model["status"] for pk, model in self.adjustments.items()
         }
 
 

@@ -3,6 +3,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
+from accounts.tests.factories import UserFactory
 from wallets import chain, services
 from wallets.exceptions import (
     AssetInactive,
@@ -14,7 +15,12 @@ from wallets.models import Asset, LedgerEntry, LedgerKind, Withdrawal
 from wallets.selectors import fee_account_get
 from wallets.tasks import withdrawal_process_task
 from wallets.tests.factories import AssetFactory
-from wallets.tests.helpers import assert_ledger_ok, balance_of, money_state
+from wallets.tests.helpers import (
+    assert_ledger_ok,
+    balance_of,
+    money_state,
+    withdrawal_confirm_by_email,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -27,19 +33,22 @@ def funded(user, btc, fund):
     return user
 
 
-def request(user, amount="0.4", asset_code="BTC", address=ADDRESS):
-    return services.withdrawal_request(
+def request(user, amount="0.4", asset_code="BTC", address=ADDRESS, confirm=True):
+    """A withdrawal request, confirmed from its email (so in review) unless ``confirm`` is
+    False."""
+    withdrawal = services.withdrawal_request(
         user=user, asset_code=asset_code, amount=Decimal(amount), address=address
     )
+    return withdrawal_confirm_by_email(withdrawal) if confirm else withdrawal
 
 
 # --- request ------------------------------------------------------------------------------
 
 
 def test_withdrawal_request_reserves_amount_plus_fee(funded, btc):
-    withdrawal = request(funded, "0.4")
+    withdrawal = request(funded, "0.4", confirm=False)
 
-    assert withdrawal.status == Withdrawal.Status.REQUESTED
+    assert withdrawal.status == Withdrawal.Status.AWAITING_CONFIRMATION
     assert (withdrawal.amount, withdrawal.fee) == (Decimal("0.4"), Decimal("0.0001"))
     assert balance_of(funded, btc) == (Decimal("0.5999"), Decimal("0.4001"))
     entry = LedgerEntry.objects.filter(user=funded).first()  # newest first
@@ -50,6 +59,10 @@ def test_withdrawal_request_reserves_amount_plus_fee(funded, btc):
     )
     assert (entry.available_delta, entry.locked_delta) == (Decimal("-0.4001"), Decimal("0.4001"))
     assert_ledger_ok()
+    # Confirming it from the email puts it in review and moves no money.
+    before = money_state()
+    assert withdrawal_confirm_by_email(withdrawal).status == Withdrawal.Status.REQUESTED
+    assert money_state() == before
 
 
 def test_withdrawal_request_may_use_the_whole_available_balance(funded, btc):
@@ -149,6 +162,17 @@ def test_withdrawal_request_refuses_an_inactive_asset(funded, btc):
         request(funded)
 
     assert money_state() == before
+
+
+def test_withdrawal_request_of_a_user_whose_id_is_past_32_bits(btc, fund):
+    """Ids are 64-bit (BigAutoField): the limit's per-account lock must take any of them."""
+    big = UserFactory(id=2**31)
+    fund(big, btc, "1")
+
+    withdrawal = request(big, "0.4", confirm=False)
+
+    assert withdrawal.status == Withdrawal.Status.AWAITING_CONFIRMATION
+    assert balance_of(big, btc) == (Decimal("0.5999"), Decimal("0.4001"))
 
 
 # --- cancel -------------------------------------------------------------------------------
@@ -334,8 +358,12 @@ def test_withdrawal_process_does_nothing_unless_approved(funded, operator, end):
     assert money_state() == before
 
 
-def test_withdrawal_of_an_asset_without_fee_pays_nothing_to_the_fee_account(user, fund, operator):
+def test_withdrawal_of_an_asset_without_fee_pays_nothing_to_the_fee_account(
+    user, fund, operator, settings
+):
     free = AssetFactory(withdrawal_fee=Decimal(0))
+    # One approval pays it out (unlisted assets need two by default: not this test's subject).
+    settings.WITHDRAWAL_SECOND_APPROVAL_OVER = {"*": "0", free.code: "10"}
     fund(user, free, "2")
     withdrawal = request(user, "1.5", asset_code=free.code)
     services.withdrawal_approve(withdrawal_id=withdrawal.pk, reviewer=operator)
