@@ -18,6 +18,10 @@ from wallets.models import (
     DepositAddress,
     LedgerCheckRun,
     LedgerEntry,
+    LiabilityLeaf,
+    LiabilityNode,
+    LiabilityRoot,
+    LiabilitySnapshot,
     Withdrawal,
     WithdrawalAddress,
     WithdrawalProfile,
@@ -409,3 +413,46 @@ class LedgerCheckRunAdmin(ReadOnlyAdmin):
     @admin.display(description="violations")
     def violation_count(self, obj):
         return len(obj.violations)
+
+
+# --- Proof of liabilities: what was published, read-only (docs/PROOF_OF_LIABILITIES.md) ---
+
+
+class LiabilityRootInline(admin.TabularInline):
+    model = LiabilityRoot
+    fields = ("asset", "leaf_count", "total", "root_hash")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(LiabilitySnapshot)
+class LiabilitySnapshotAdmin(ReadOnlyAdmin):
+    list_display = ("id", "taken_at", "created_at")
+    date_hierarchy = "taken_at"
+    inlines = [LiabilityRootInline]
+
+
+@admin.register(LiabilityRoot)
+class LiabilityRootAdmin(ReadOnlyAdmin):
+    list_display = ("snapshot", "asset", "leaf_count", "total", "root_hash")
+    list_filter = ("asset",)
+    list_select_related = ("snapshot", "asset")
+
+
+@admin.register(LiabilityLeaf)
+class LiabilityLeafAdmin(ReadOnlyAdmin):
+    list_display = ("root", "index", "user", "balance")
+    list_filter = (user_filter("user"),)
+    list_select_related = ("root__snapshot", "root__asset", "user")
+    show_full_result_count = False
+
+
+@admin.register(LiabilityNode)
+class LiabilityNodeAdmin(ReadOnlyAdmin):
+    list_display = ("root", "level", "position", "sum_units", "hash")
+    list_select_related = ("root__snapshot", "root__asset")
+    show_full_result_count = False

@@ -1,5 +1,5 @@
 """The operators' permissions for the withdrawal controls (issue 19): edit the tiers' limits,
-grant an account a tier, see the address books. Approving a balance adjustment takes the
+grant an account a tier, see the address books and the published liability snapshots. Approving a balance adjustment takes the
 same permission as asking for one (``add_balanceadjustment``): the four eyes are two people,
 not two roles."""
 
@@ -14,6 +14,10 @@ PERMISSIONS = [
     ("wallets", "withdrawalprofile", "add_withdrawalprofile", "Can add withdrawal profile"),
     ("wallets", "withdrawalprofile", "change_withdrawalprofile", "Can change withdrawal profile"),
     ("wallets", "withdrawaladdress", "view_withdrawaladdress", "Can view withdrawal address"),
+    ("wallets", "liabilitysnapshot", "view_liabilitysnapshot", "Can view liability snapshot"),
+    ("wallets", "liabilityroot", "view_liabilityroot", "Can view liability root"),
+    ("wallets", "liabilityleaf", "view_liabilityleaf", "Can view liability leaf"),
+    ("wallets", "liabilitynode", "view_liabilitynode", "Can view liability node"),
 ]
 
 
@@ -42,7 +46,7 @@ def revoke(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0006_sessions_history_verification"),
-        ("wallets", "0005_withdrawal_controls"),
+        ("wallets", "0006_liability_proofs"),
     ]
 
     operations = [migrations.RunPython(grant, revoke)]

@@ -167,6 +167,22 @@ TEMPLATES = {
         "wallet_url",
         True,
     ),
+    "withdrawal_status": (
+        {
+            "username": "zoë",
+            "withdrawal_id": 12,
+            "asset": "BTC",
+            "amount": "0.25000000",
+            "address": "bc1qdestination",
+            "outcome": "was rejected",
+            "tx_id": "",
+            "reason": "the address belongs to a sanctioned service",
+            "released": True,
+            "withdrawals_url": f"{SITE}/wallet/",
+        },
+        "withdrawals_url",
+        True,
+    ),
 }
 
 

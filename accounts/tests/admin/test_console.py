@@ -57,6 +57,10 @@ OPERATOR_PERMISSIONS = {
     "wallets.add_withdrawalprofile",
     "wallets.change_withdrawalprofile",
     "wallets.view_withdrawaladdress",
+    "wallets.view_liabilitysnapshot",
+    "wallets.view_liabilityroot",
+    "wallets.view_liabilityleaf",
+    "wallets.view_liabilitynode",
     "marketdata.view_candle",
 }
 

@@ -7,6 +7,7 @@ expects that exact error (an API refusal the page is meant to show). Screenshots
 ``var/test-artifacts/screenshots/``.
 """
 
+import importlib
 import os
 import re
 from pathlib import Path
@@ -122,3 +123,14 @@ def screenshot(page, name: str) -> list[Path]:
             assert overflow <= 1, f"{name} scrolls sideways by {overflow}px at phone width"
     page.set_viewport_size(DESKTOP)
     return paths
+
+
+def operators_group_restore() -> None:
+    """Make the "operators" group again, as its migrations do (idempotent): a test that
+    empties the database (a transactional one, earlier in the run) drops it."""
+    from django.apps import apps
+
+    importlib.import_module("accounts.migrations.0004_operators_group").create_operators(apps, None)
+    importlib.import_module("accounts.migrations.0007_withdrawal_controls_permissions").grant(
+        apps, None
+    )

@@ -6,7 +6,7 @@ from django.contrib.auth.models import Group
 from playwright.sync_api import expect
 
 from accounts.models import User
-from exchange_site.tests.browser.conftest import screenshot
+from exchange_site.tests.browser.conftest import operators_group_restore, screenshot
 
 PASSWORD = "a-long-operator-pass-42"
 
@@ -17,6 +17,7 @@ def test_dashboard_and_reports_render_for_an_operator(live_stack, new_page):
     )
     olga = User.objects.get(email="olga@example.com")
     User.objects.filter(pk=olga.pk).update(is_staff=True)
+    operators_group_restore()
     olga.groups.add(Group.objects.get(name="operators"))
     page = new_page()
 

@@ -8,20 +8,18 @@ through SMTP to the catcher behind the demo mailbox page (/dev/mailbox/):
   operator does, and the worker sends it. The ledger balances at the end.
 """
 
-import importlib
 import re
 import time
 from decimal import Decimal
 
 import pytest
-from django.apps import apps
 from django.contrib.auth.models import Group
 from django.utils import timezone
 from playwright.sync_api import expect
 
 from accounts.models import User
 from exchange_site.mailcatcher import MailCatcher
-from exchange_site.tests.browser.conftest import screenshot
+from exchange_site.tests.browser.conftest import operators_group_restore, screenshot
 from exchange_site.tests.browser.test_account_recovery import open_email
 from testsupport.helpers import assert_ledger_ok
 from testsupport.stack import LiveStack, free_port, seed_markets
@@ -183,9 +181,7 @@ def _status_cell(page, withdrawal: Withdrawal):
 
 
 def test_a_large_withdrawal_needs_two_operators_in_the_admin(live_stack, new_page):
-    # A flushed test database (an earlier transactional test) has lost the group the
-    # migration made; making it again is idempotent.
-    importlib.import_module("accounts.migrations.0004_operators_group").create_operators(apps, None)
+    operators_group_restore()
     user = live_stack.create_user(
         email="bea@example.com", username="bea", password=PASSWORD, funds={"BTC": "1"}
     )
