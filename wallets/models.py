@@ -198,15 +198,15 @@ class Withdrawal(models.Model):
     one operator (two above the asset's threshold), then sent on the chain."""
 
     class Status(models.TextChoices):
-        AWAITING_CONFIRMATION = "awaiting_confirmation", "awaiting email confirmation"
-        REQUESTED = "requested", "awaiting review"
-        AWAITING_SECOND_APPROVAL = "awaiting_second_approval", "awaiting second approval"
+        AWAITING_CONFIRMATION = "awaiting_confirmation", "Awaiting email confirmation"
+        REQUESTED = "requested", "Awaiting review"
+        AWAITING_SECOND_APPROVAL = "awaiting_second_approval", "Awaiting second approval"
         APPROVED = "approved"
         PROCESSING = "processing"
         COMPLETED = "completed"
         REJECTED = "rejected"
         CANCELLED = "cancelled"
-        EXPIRED = "expired", "expired unconfirmed"
+        EXPIRED = "expired", "Expired unconfirmed"
 
     # Statuses whose amount + fee still sit in the user's locked balance.
     RESERVING = (
@@ -294,7 +294,8 @@ class Withdrawal(models.Model):
         ]
 
     def __str__(self):
-        return f"withdrawal {self.pk} {self.amount} {self.asset_id} {self.status}"
+        amount = format(self.amount.normalize(), "f")
+        return f"withdrawal #{self.pk} of {amount} {self.asset.code} ({self.get_status_display()})"
 
     @property
     def total(self) -> Decimal:
@@ -389,7 +390,7 @@ class BalanceAdjustment(models.Model):
     a second operator approves it."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "awaiting second approval"
+        PENDING = "pending", "Awaiting second approval"
         APPLIED = "applied"
         REJECTED = "rejected"
 
@@ -426,7 +427,8 @@ class BalanceAdjustment(models.Model):
         ]
 
     def __str__(self):
-        return f"adjustment {self.pk} {self.amount} {self.asset_id} {self.status}"
+        amount = format(self.amount.normalize(), "f")
+        return f"adjustment #{self.pk} of {amount} {self.asset.code} ({self.get_status_display()})"
 
 
 class LedgerCheckRun(models.Model):
@@ -506,6 +508,7 @@ class LiabilityLeaf(models.Model):
 
     class Meta:
         ordering = ["root_id", "index"]
+        verbose_name_plural = "liability leaves"
         constraints = [
             # The owner's lookup, and the block of neighbours a path is rebuilt from.
             models.UniqueConstraint(fields=["user", "root"], name="liability_leaf_per_user"),

@@ -165,7 +165,7 @@ class Migration(migrations.Migration):
             # Every adjustment made before four eyes took effect at once: applied.
             field=models.CharField(
                 choices=[
-                    ("pending", "awaiting second approval"),
+                    ("pending", "Awaiting second approval"),
                     ("applied", "Applied"),
                     ("rejected", "Rejected"),
                 ],
@@ -179,7 +179,7 @@ class Migration(migrations.Migration):
             name="status",
             field=models.CharField(
                 choices=[
-                    ("pending", "awaiting second approval"),
+                    ("pending", "Awaiting second approval"),
                     ("applied", "Applied"),
                     ("rejected", "Rejected"),
                 ],
@@ -243,15 +243,15 @@ class Migration(migrations.Migration):
             name="status",
             field=models.CharField(
                 choices=[
-                    ("awaiting_confirmation", "awaiting email confirmation"),
-                    ("requested", "awaiting review"),
-                    ("awaiting_second_approval", "awaiting second approval"),
+                    ("awaiting_confirmation", "Awaiting email confirmation"),
+                    ("requested", "Awaiting review"),
+                    ("awaiting_second_approval", "Awaiting second approval"),
                     ("approved", "Approved"),
                     ("processing", "Processing"),
                     ("completed", "Completed"),
                     ("rejected", "Rejected"),
                     ("cancelled", "Cancelled"),
-                    ("expired", "expired unconfirmed"),
+                    ("expired", "Expired unconfirmed"),
                 ],
                 default="awaiting_confirmation",
                 max_length=24,

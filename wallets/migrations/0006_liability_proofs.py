@@ -138,6 +138,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 "ordering": ["root_id", "index"],
+                "verbose_name_plural": "liability leaves",
                 "constraints": [
                     models.UniqueConstraint(
                         fields=("user", "root"), name="liability_leaf_per_user"
