@@ -221,6 +221,8 @@ class Withdrawal(models.Model):
     COUNTING = (*RESERVING, Status.COMPLETED)
     # Statuses an operator acts on.
     IN_REVIEW = (Status.REQUESTED, Status.AWAITING_SECOND_APPROVAL)
+    # Statuses the owner may still cancel: no operator has approved it.
+    CANCELLABLE = (Status.AWAITING_CONFIRMATION, *IN_REVIEW)
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     asset = models.ForeignKey(Asset, on_delete=models.PROTECT)

@@ -448,11 +448,7 @@ def withdrawal_confirm(*, token: str) -> Withdrawal:
 
 
 def _withdrawal_cancel_locked(withdrawal: Withdrawal) -> Withdrawal:
-    if withdrawal.status not in (
-        Withdrawal.Status.AWAITING_CONFIRMATION,
-        Withdrawal.Status.REQUESTED,
-        Withdrawal.Status.AWAITING_SECOND_APPROVAL,
-    ):
+    if withdrawal.status not in Withdrawal.CANCELLABLE:
         raise _state_conflict(withdrawal, "cancelled")
     _withdrawal_release(withdrawal)
     withdrawal.status = Withdrawal.Status.CANCELLED

@@ -15,11 +15,6 @@ from wallets.limits import withdrawal_limit_summary
 from wallets.models import Withdrawal
 
 LEDGER_PAGE_SIZE = 25
-CANCELLABLE = (
-    Withdrawal.Status.AWAITING_CONFIRMATION,
-    Withdrawal.Status.REQUESTED,
-    Withdrawal.Status.AWAITING_SECOND_APPROVAL,
-)
 
 
 def _amount(value, asset) -> str:
@@ -70,7 +65,7 @@ def wallet(request):
             "address": w.address,
             "status": w.status,
             "status_label": w.get_status_display(),
-            "cancellable": w.status in CANCELLABLE,
+            "cancellable": w.status in Withdrawal.CANCELLABLE,
         }
         for w in selectors.withdrawal_list_for_user(user=user)[:20]
     ]

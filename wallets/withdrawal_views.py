@@ -42,12 +42,7 @@ def _withdrawal_page(request, token: str, *, salt: str, action: str):
         "amount": decimal_to_str(withdrawal.amount, precision),
         "fee": decimal_to_str(withdrawal.fee, precision),
         "pending": withdrawal.status == withdrawal.Status.AWAITING_CONFIRMATION,
-        "cancellable": withdrawal.status
-        in (
-            withdrawal.Status.AWAITING_CONFIRMATION,
-            withdrawal.Status.REQUESTED,
-            withdrawal.Status.AWAITING_SECOND_APPROVAL,
-        ),
+        "cancellable": withdrawal.status in withdrawal.CANCELLABLE,
     }
     return render(request, "wallets/withdrawal_link.html", context)
 
