@@ -271,7 +271,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
+        "exchange_site.renderers.InputFormsBrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": [
         "exchange_site.parsers.DecimalJSONParser",

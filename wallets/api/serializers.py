@@ -138,7 +138,8 @@ class WithdrawalCreateInputSerializer(serializers.Serializer):
         except serializers.ValidationError as exc:
             errors = dict(exc.detail)
         # A body that is not an object already has its error from DRF.
-        given = [name for name in ("address", "address_id") if name in data]
+        # An HTML form sends both, the unused one empty.
+        given = [name for name in ("address", "address_id") if data.get(name) not in (None, "")]
         if len(given) != 1 and "address" not in errors:
             errors["address"] = ["Give either `address` or `address_id` (a saved address)."]
         if errors:
