@@ -15,6 +15,7 @@ else through the connection's bounded outbox.
 
 import asyncio
 import json
+from datetime import UTC, datetime
 
 from django.conf import settings
 
@@ -212,38 +213,89 @@ class StreamConsumer(OutboxConsumer):
 
 
 class LegacyOrderBookConsumer(StreamConsumer):
-    """``/api/v1/ws/orderbook/<symbol>``: the older one-market protocol some clients use.
+    """``/api/v1/ws/orderbook/<symbol>``: the older one-market protocol, as the seed's own
+    document writes it (docs/WEBSOCKETS.md, "Compatibility endpoint").
 
     In: ``ping``, ``get_order_book`` (``depth``), ``get_recent_trades`` (``limit``).
-    Out: ``pong``, ``order_book_snapshot`` (levels as ``price``, ``total_quantity``,
-    ``order_count``), ``recent_trades``, and pushed ``order_update`` (a book diff) and
-    ``trade_execution`` (one per trade). Few clients speak it, so its messages are
-    re-shaped per connection rather than published twice.
+    Out, each in a ``{"type", "data"}`` envelope: ``order_book_snapshot`` on connect and on
+    ``get_order_book`` (``symbol``, ``bids``/``asks`` as ``price``, ``total_quantity``,
+    ``order_count``, ``timestamp``, plus our ``seq``); ``trade_execution`` per trade (``id``,
+    ``symbol``, ``buy_order_id``, ``sell_order_id``, ``quantity``, ``price``,
+    ``executed_at``); ``order_update`` with the status of the caller's own orders of this
+    market, on an authenticated connection; ``order_book_update`` with each book diff; and
+    ``pong``, ``recent_trades``. Amounts are decimal strings, never floats. Few clients speak
+    it, so its messages are re-shaped per connection rather than published twice.
     """
+
+    SNAPSHOT_DEPTH = 20
 
     async def connect(self):
         await super().connect()
-        self.symbol = await streams.symbol_known(self.scope["url_route"]["kwargs"]["symbol"])
+        given = self.scope["url_route"]["kwargs"]["symbol"]
+        self.symbol = await streams.symbol_known(given)
         if self.symbol is None:
             await self._violation("UNKNOWN_SYMBOL", "Unknown symbol.")
             return
+        # Answers name the market as the client spelled it ("BTC/USD" in the document).
+        self.spelling = given.upper()
         joins = []
         for channel in ("orderbook", "trades"):
             stream = stream_key(channel, self.symbol)
             joins.append(hub.add(stream, self))
             self.subscriptions.add(stream)
         await asyncio.gather(*joins)
+        if self.user is not None and self.user.is_authenticated:
+            await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
+            self.in_user_group = True
+            self.private.add("orders")
+        await self._snapshot(self.SNAPSHOT_DEPTH)
+
+    async def _snapshot(self, depth: int) -> None:
+        book = await streams.legacy_order_book(self.symbol, depth)
+        book["symbol"] = self.spelling
+        book["timestamp"] = _iso_now()
+        self._queue(json.dumps({"type": "order_book_snapshot", "data": book}))
 
     def deliver(self, stream: str, text: str, frame: bytes | None = None) -> None:
         message = json.loads(text)
-        if message.get("type") == "update":
-            message["type"] = "order_update"
-        elif message.get("type") == "trade":
-            message["type"] = "trade_execution"
-        super().deliver(stream, json.dumps(message))
+        kind = message.pop("type", None)
+        message.pop("channel", None)
+        if kind == "trade":
+            data = {
+                "id": message["id"],
+                "symbol": self.spelling,
+                "buy_order_id": message.get("buy_order_id"),
+                "sell_order_id": message.get("sell_order_id"),
+                "quantity": message["quantity"],
+                "price": message["price"],
+                "executed_at": _iso_millis(message["time"]),
+            }
+            super().deliver(stream, json.dumps({"type": "trade_execution", "data": data}))
+        elif kind == "update":
+            message["symbol"] = self.spelling
+            super().deliver(stream, json.dumps({"type": "order_book_update", "data": message}))
 
     def resync(self, stream: str) -> None:
         """The old protocol has no resync: its clients ask again with get_order_book."""
+
+    async def user_event(self, event):
+        """The caller's own order of this market changed: its status, as ``order_update``."""
+        if event["channel"] != "orders":
+            return
+        order = json.loads(event["text"])
+        if order.get("symbol") != self.symbol:
+            return
+        data = {
+            "order_id": order["id"],
+            "symbol": self.spelling,
+            "side": order["side"],
+            "status": order["status"],
+            "quantity": order["quantity"],
+            "filled_quantity": order["filled_quantity"],
+            "price": order["price"],
+            "timestamp": _iso_now(),
+        }
+        self._queue(json.dumps({"type": "order_update", "data": data}))
 
     async def receive(self, text_data=None, bytes_data=None):
         message = await self._admit(text_data, bytes_data)
@@ -253,12 +305,11 @@ class LegacyOrderBookConsumer(StreamConsumer):
         if kind == "ping":
             await self.send(text_data='{"type": "pong"}')
         elif kind == "get_order_book":
-            depth = _bounded_int(message.get("depth"), default=20, high=1000)
+            depth = _bounded_int(message.get("depth"), default=self.SNAPSHOT_DEPTH, high=1000)
             if depth is None:
                 await self.send(text_data=error_text("BAD_DEPTH", "depth is 1 to 1000."))
                 return
-            book = await streams.legacy_order_book(self.symbol, depth)
-            self._queue(json.dumps({"type": "order_book_snapshot", **book}))
+            await self._snapshot(depth)
         elif kind == "get_recent_trades":
             limit = _bounded_int(message.get("limit"), default=50, high=1000)
             if limit is None:
@@ -266,10 +317,21 @@ class LegacyOrderBookConsumer(StreamConsumer):
                 return
             trades = await streams.recent_trades(self.symbol, limit)
             self._queue(
-                json.dumps({"type": "recent_trades", "symbol": self.symbol, "trades": trades})
+                json.dumps(
+                    {"type": "recent_trades", "data": {"symbol": self.spelling, "trades": trades}}
+                )
             )
         else:
             await self.send(text_data=error_text("UNKNOWN_TYPE", f"Unknown type: {kind!r}."))
+
+
+def _iso_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _iso_millis(millis: int) -> str:
+    moment = datetime.fromtimestamp(millis / 1000, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _bounded_int(value, *, default: int, high: int) -> int | None:

@@ -24,7 +24,7 @@ from marketdata.hub import hub
 from trading.matcher.market import MarketMatcher
 from trading.matcher.publish import _numbering, public_message, public_send
 from trading.matcher.runner import Matcher
-from trading.models import Market, Trade
+from trading.models import Market, Order, Trade
 from trading.services import OrderRequest, order_place
 from trading.tests.factories import MarketFactory
 from wallets.services import deposit_demo_create
@@ -355,10 +355,14 @@ async def test_ticker_and_candles_follow_trades():
     assert candle["trade_count"] == 1
 
 
-async def test_legacy_orderbook_endpoint_speaks_the_old_protocol():
+async def test_legacy_orderbook_endpoint_speaks_the_seed_documents_protocol():
+    """The messages of the seed's document (../shared/seeds/000…: "WebSocket Message
+    Types"), each in its ``{"type", "data"}`` envelope, with its documented fields."""
     market, users = await sync_to_async(make_market_and_traders)(2)
     matcher = await sync_to_async(start_matcher)(market)
-    communicator = await connect("/api/v1/ws/orderbook/BTC_USD")
+    token = await sync_to_async(lambda: auth_tokens_issue(user=users[1])["access_token"])()
+    communicator = await connect(f"/api/v1/ws/orderbook/BTC%2FUSD?token={token}")
+    [on_connect] = await receive_all(communicator)
 
     def rest_then_cross():
         for side, user, price in (("sell", users[0], 102), ("sell", users[0], 101)):
@@ -386,25 +390,37 @@ async def test_legacy_orderbook_endpoint_speaks_the_old_protocol():
 
     await sync_to_async(rest_then_cross)()
     await communicator.send_json_to({"type": "ping"})
-    await communicator.send_json_to({"type": "get_order_book", "depth": 5})
-    await communicator.send_json_to({"type": "get_recent_trades", "limit": 10})
+    await communicator.send_json_to({"type": "get_order_book", "depth": 10})
+    await communicator.send_json_to({"type": "get_recent_trades", "limit": 50})
     await communicator.send_json_to({"type": "get_order_book", "depth": 0})
     messages = await receive_all(communicator)
     await communicator.disconnect()
 
+    assert on_connect["type"] == "order_book_snapshot"
+    assert set(on_connect["data"]) == {"symbol", "bids", "asks", "timestamp", "seq"}
+    assert on_connect["data"]["symbol"] == "BTC/USD"
+    assert on_connect["data"]["timestamp"].endswith("Z")
     kinds = [m["type"] for m in messages]
-    assert {"pong", "order_update", "trade_execution", "order_book_snapshot", "recent_trades"} <= (
-        set(kinds)
-    )
-    book = next(m for m in messages if m["type"] == "order_book_snapshot")
+    assert {"pong", "order_update", "trade_execution", "order_book_snapshot"} <= set(kinds)
+    book = next(m["data"] for m in messages if m["type"] == "order_book_snapshot")
     assert book["asks"][0] == {"price": "101", "total_quantity": "1", "order_count": 1}
-    assert book["asks"][1]["price"] == "102"
-    trades = next(m for m in messages if m["type"] == "recent_trades")["trades"]
-    assert len(trades) == 1
-    assert next(m for m in messages if m["type"] == "error")["code"] == "BAD_DEPTH"
-
-
-# --- the hub on the channel layer ---------------------------------------------------------
+    [trade] = [m["data"] for m in messages if m["type"] == "trade_execution"]
+    orders = await sync_to_async(lambda: {o.user_id: o.pk for o in Order.objects.all()})()
+    assert set(trade) == {
+        "id", "symbol", "buy_order_id", "sell_order_id", "quantity", "price", "executed_at"
+    }  # fmt: skip
+    assert (trade["symbol"], trade["quantity"], trade["price"]) == ("BTC/USD", "1", "101")
+    assert trade["buy_order_id"] == orders[users[1].pk]
+    # Only the authenticated caller's own order, with its status.
+    updates = [m["data"] for m in messages if m["type"] == "order_update"]
+    assert {u["order_id"] for u in updates} == {orders[users[1].pk]}
+    assert updates[-1]["status"] == "filled"
+    assert set(updates[-1]) == {
+        "order_id", "symbol", "side", "status", "quantity", "filled_quantity", "price",
+        "timestamp",
+    }  # fmt: skip
+    assert "recent_trades" in kinds
+    assert any(m["type"] == "error" and m["code"] == "BAD_DEPTH" for m in messages)
 
 
 def group_channel(group: str) -> str:

@@ -361,6 +361,8 @@ class Publisher:
                         "price": decimal_to_str(trade.price, scale.price_places),
                         "quantity": decimal_to_str(trade.quantity, scale.qty_places),
                         "taker_side": trade.taker_side,
+                        "buy_order_id": trade.buy_order_id,
+                        "sell_order_id": trade.sell_order_id,
                         "time": _millis(trade.created_at),
                         "ts": published_at,
                     }
