@@ -32,8 +32,11 @@ from trading.api.serializers import (
 )
 from trading.models import Order, Trade
 
+# "live" names every status an order can still trade in; "pending" is the seed document's word
+# for it (docs/API.md). ("open" is a status of its own: resting on the book.)
+LIVE_ALIASES = ("live", "pending")
 ORDER_LIST_PARAMETERS = [
-    OpenApiParameter("status", str, enum=[*Order.Status.values, "live"]),
+    OpenApiParameter("status", str, enum=[*Order.Status.values, "live", "pending"]),
     OpenApiParameter("symbol", str),
 ]
 
@@ -69,7 +72,7 @@ class OrderListCreateApi(ListAPIView):
         orders = selectors.order_list_for_user(user=self.request.user)
         params = self.request.query_params
         if status_filter := params.get("status"):
-            if status_filter == "live":
+            if status_filter in LIVE_ALIASES:
                 orders = orders.filter(status__in=Order.LIVE)
             elif status_filter in Order.Status.values:
                 orders = orders.filter(status=status_filter)

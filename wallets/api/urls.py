@@ -8,6 +8,7 @@ from wallets.api.liabilities import LiabilityProofApi, LiabilityRootsApi
 urlpatterns = [
     route("assets", views.AssetListApi.as_view(), "assets-list"),
     route("account/balance", views.AccountBalanceApi.as_view(), "account-balance"),
+    route("account/positions", views.AccountPositionsApi.as_view(), "account-positions"),
     route("wallets", views.WalletListApi.as_view(), "wallets-list"),
     route("wallets/ledger", views.LedgerListApi.as_view(), "wallets-ledger"),
     route("wallets/deposits", views.DepositListCreateApi.as_view(), "wallets-deposits"),

@@ -78,6 +78,19 @@ class AccountBalanceApi(APIView):
         )
 
 
+class AccountPositionsApi(APIView):
+    @extend_schema(
+        tags=["wallets"],
+        operation_id="account_positions",
+        responses=WalletOutputSerializer(many=True),
+        description="What the account holds: every asset with a non-zero balance (a spot "
+        "exchange's positions; the path one of the seed systems documents).",
+    )
+    def get(self, request):
+        held = [row for row in selectors.balance_list_for_user(user=request.user) if row.total]
+        return Response(WalletOutputSerializer(held, many=True).data)
+
+
 @extend_schema(tags=["wallets"])
 class LedgerListApi(ListAPIView):
     """The caller's ledger, newest first; filter with ``?asset=BTC&kind=deposit``."""

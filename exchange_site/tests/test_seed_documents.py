@@ -1,0 +1,123 @@
+"""The seed systems' own documents (../shared/seeds/), replayed: each REST example their
+API sections show, with the bodies and queries as written (JSON floats, ``BTC%2FUSD``,
+``?status=pending``, trailing slashes), answers as this exchange gives them. Where a seed's
+shape clashes with ours, docs/API.md says which wins and why. The WebSocket examples of
+seeds 000 and 001 are replayed in marketdata/tests/test_streams.py (the compatibility
+endpoint)."""
+
+from decimal import Decimal
+
+import pytest
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+from trading.models import Order
+from trading.tests.factories import MarketFactory
+
+pytestmark = pytest.mark.django_db
+
+BODY = {"content_type": "application/json"}
+
+
+@pytest.fixture
+def market(db):
+    return MarketFactory()  # BTC-USD, which the documents write BTC/USD
+
+
+@pytest.fixture
+def client_of_seed_000(market):
+    """Registered and logged in exactly as seed 000's "Authentication" examples do."""
+    client = APIClient()
+    registered = client.post(
+        "/api/v1/auth/register",
+        '{"email": "user@example.com", "username": "username", '
+        '"password": "password123-but-longer", "full_name": "John Doe"}',
+        **BODY,
+    )
+    assert registered.status_code == 201, registered.content
+    login = client.post(
+        "/api/v1/auth/login",
+        '{"email": "user@example.com", "password": "password123-but-longer"}',
+        **BODY,
+    )
+    assert login.status_code == 200
+    assert login.json()["token_type"].lower() == "bearer"
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {login.json()['access_token']}")
+    with override_settings(DEMO_DEPOSITS=True):
+        client.post("/api/v1/wallets/deposits", {"asset": "USD", "amount": "100000"}, format="json")
+    return client
+
+
+def test_seed_000_trading_and_user_examples(client_of_seed_000):
+    client = client_of_seed_000
+
+    created = client.post(
+        "/api/v1/orders/",
+        '{"symbol": "BTC/USD", "side": "buy", "order_type": "limit", "quantity": 1.5, '
+        '"price": 50000.00}',
+        **BODY,
+    )
+    assert created.status_code == 201, created.content
+    order_id = created.json()["id"]
+    assert Order.objects.get(pk=order_id).quantity == Decimal("1.5")
+
+    assert client.get(f"/api/v1/orders/{order_id}").json()["id"] == order_id
+    pending = client.get("/api/v1/orders/?status=pending").json()["results"]
+    assert [o["id"] for o in pending] == [order_id]
+    book = client.get("/api/v1/orders/book/BTC%2FUSD?depth=10")
+    assert book.status_code == 200
+    assert client.get("/api/v1/orders/trades/BTC%2FUSD?limit=50").status_code == 200
+    assert client.get("/api/v1/users/profile").json()["full_name"] == "John Doe"
+    renamed = client.put(
+        "/api/v1/users/profile", '{"full_name": "John Smith", "username": "newusername"}', **BODY
+    )
+    assert renamed.json()["username"] == "newusername"
+    assert client.delete(f"/api/v1/orders/{order_id}").status_code == 202
+    assert client.get("/api/v1/health").status_code == 200
+
+
+def test_seed_000_order_type_may_be_written_type(client_of_seed_000):
+    created = client_of_seed_000.post(
+        "/api/v1/orders/",
+        '{"symbol": "BTC/USD", "side": "buy", "type": "limit", "quantity": 0.5, "price": 100}',
+        **BODY,
+    )
+
+    assert created.status_code == 201, created.content
+    assert created.json()["order_type"] == "limit"
+
+
+def test_seed_001_rest_list(client_of_seed_000):
+    """Seed 001's "REST API" list: the same paths as seed 000, each answering."""
+    client = client_of_seed_000
+    order = client.post(
+        "/api/v1/orders/",
+        {"symbol": "BTC/USD", "side": "buy", "order_type": "limit", "quantity": "1",
+         "price": "100"},
+        format="json",
+    ).json()  # fmt: skip
+
+    assert client.get("/api/v1/orders/").status_code == 200
+    assert client.get(f"/api/v1/orders/{order['id']}").status_code == 200
+    assert client.get("/api/v1/orders/book/BTC%2FUSD").status_code == 200
+    assert client.get("/api/v1/orders/trades/BTC%2FUSD").status_code == 200
+    assert client.delete(f"/api/v1/orders/{order['id']}").status_code == 202
+
+
+def test_seed_002_endpoints(client_of_seed_000):
+    """Seed 002's "API Endpoints": trading, market data and account."""
+    client = client_of_seed_000
+    placed = client.post(
+        "/api/v1/orders",
+        {"symbol": "BTC-USD", "side": "buy", "order_type": "limit", "quantity": "1",
+         "price": "100"},
+        format="json",
+    )  # fmt: skip
+    assert placed.status_code == 201
+    assert client.get("/api/v1/orders").json()["count"] == 1
+    for path in ("orderbook", "trades", "ticker"):
+        assert client.get(f"/api/v1/market/BTC-USD/{path}").status_code == 200, path
+    assert client.get("/api/v1/account/balance").json()["USD"]["locked"] == "100.00"
+    positions = client.get("/api/v1/account/positions").json()
+    assert [(p["asset"], p["total"]) for p in positions] == [("USD", "100000.00")]
+    assert client.delete(f"/api/v1/orders/{placed.json()['id']}").status_code == 202
