@@ -84,6 +84,7 @@ def test_a_binance_connector_session(live_stack, traders):
     status = other.get_order(symbol=SYMBOL, orderId=ask["orderId"])
     assert status["status"] == "PARTIALLY_FILLED"
     assert Decimal(status["executedQty"]) == 1
+    assert public.avg_price(SYMBOL)["price"] == "1500.00000000"
     (theirs,) = other.my_trades(symbol=SYMBOL)
     assert theirs["orderId"] == ask["orderId"]
     assert theirs["isBuyer"] is False

@@ -71,6 +71,7 @@ def test_a_python_binance_session(live_stack, traders):
     status = client.get_order(symbol=SYMBOL, orderId=bid["orderId"])
     assert status["status"] == "PARTIALLY_FILLED"
     assert Decimal(status["executedQty"]) == 1
+    assert client.get_avg_price(symbol=SYMBOL)["price"] == "1000.00000000"
     (mine,) = client.get_my_trades(symbol=SYMBOL)
     assert mine["orderId"] == bid["orderId"]
     assert mine["isBuyer"] is True
