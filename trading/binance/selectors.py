@@ -5,9 +5,10 @@ the matcher to settle an order before answering (Binance answers after matching)
 import re
 import time
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Max, Min, Q, QuerySet
+from django.db.models import Max, Min, Q, QuerySet, Sum
 
 from accounts.models import User
 from marketdata.models import INTERVAL_SECONDS
@@ -65,6 +66,19 @@ def trade_list_range(
     if start is not None:
         return list(trades.order_by("id")[:limit])
     return list(trades.order_by("-id")[:limit])[::-1]
+
+
+def trade_average_price(*, market: Market, since_ms: int) -> tuple[Decimal | None, int]:
+    """Binance's ``avgPrice``: the volume-weighted price of the trades since ``since_ms`` (None
+    when there were none) and the time of the market's last trade in ms (0 when none)."""
+    window = Trade.objects.filter(market=market, created_at__gte=from_millis(since_ms))
+    sums = window.aggregate(quote=Sum("quote_quantity"), base=Sum("quantity"))
+    last = Trade.objects.filter(market=market).order_by("-id").values_list("created_at", flat=True)
+    last_at = last.first()
+    close_ms = int(last_at.timestamp() * 1000) if last_at else 0
+    if not sums["base"]:
+        return None, close_ms
+    return sums["quote"] / sums["base"], close_ms
 
 
 def trade_window_stats(*, market: Market, since_ms: int) -> dict:

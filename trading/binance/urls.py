@@ -23,6 +23,7 @@ urlpatterns = [
     _route("ticker/24hr", views.Ticker24hrApi, "ticker-24hr"),
     _route("ticker/price", views.TickerPriceApi, "ticker-price"),
     _route("ticker/bookTicker", views.BookTickerApi, "ticker-book"),
+    _route("avgPrice", views.AvgPriceApi, "avg-price"),
     _route("order", views.OrderApi, "order"),
     _route("order/test", views.OrderTestApi, "order-test"),
     _route("openOrders", views.OpenOrdersApi, "open-orders"),

@@ -45,6 +45,7 @@ from wallets.selectors import balance_list_for_user
 
 ORDER_BOOK_MAX_LIMIT = 5000
 LIST_MAX_LIMIT = 1000
+AVG_PRICE_MINUTES = 5  # Binance's avgPrice window
 SIGNED_PARAMS = {"timestamp", "recvWindow"}
 ORDER_PARAMS = SIGNED_PARAMS | {
     "symbol",
@@ -422,6 +423,25 @@ class BookTickerApi(BinanceApi):
                 }
             )
         return Response(rows[0] if single else rows)
+
+
+class AvgPriceApi(BinanceApi):
+    """The volume-weighted price of the last ``AVG_PRICE_MINUTES`` minutes' trades (the last
+    price when there were none), as python-binance's ``get_avg_price`` and the connector's
+    ``avg_price`` read it."""
+
+    @_schema("binance_avg_price")
+    def get(self, request):
+        market = self.market(self.params(request))
+        average, close_ms = binance_selectors.trade_average_price(
+            market=market, since_ms=now_ms() - AVG_PRICE_MINUTES * 60_000
+        )
+        if average is None:
+            average = market.last_price or Decimal(0)
+        price = average.quantize(Decimal("1e-8"))
+        return Response(
+            {"mins": AVG_PRICE_MINUTES, "price": formatters.num(price), "closeTime": close_ms}
+        )
 
 
 # --- orders -----------------------------------------------------------------------------------

@@ -1,10 +1,13 @@
 """Public /api/v3 endpoints: Binance's shapes over the same market data as /api/v1."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.cache import cache
+from django.utils import timezone
 from rest_framework.settings import api_settings
 
-from trading.models import Market
+from trading.models import Market, Trade
 from trading.tests.binance.test_signing import assert_binance_error
 from trading.tests.helpers import drain, place
 
@@ -152,3 +155,21 @@ def test_too_many_requests_is_1003_with_retry_after(public_client, settings):
     response = public_client.public("ping")
     assert_binance_error(response, 429, -1003)
     assert int(response["Retry-After"]) > 0
+
+
+def test_avg_price_weights_the_last_five_minutes_trades(public_client, traded, trader):
+    taker = trader(traded, usd="100000", btc="5")
+    place(taker, side="buy", price="31000", quantity="0.1")
+    drain(traded)
+    body = public_client.public("avgPrice", {"symbol": "BTCUSD"}).json()
+    last = public_client.public("trades", {"symbol": "BTCUSD"}).json()[-1]["time"]
+    assert body == {"mins": 5, "price": "30500.00000000", "closeTime": last}
+
+    # No trade in the window: the last price, as Binance keeps its last average.
+    Trade.objects.update(created_at=timezone.now() - timedelta(minutes=6))
+    assert public_client.public("avgPrice", {"symbol": "BTCUSD"}).json()["price"] == (
+        "31000.00000000"
+    )
+    assert_binance_error(
+        public_client.public("avgPrice", {"symbol": "DOGEUSD"}), 400, -1121, "Invalid symbol."
+    )
