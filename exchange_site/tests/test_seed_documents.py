@@ -11,8 +11,11 @@ import pytest
 from django.test import override_settings
 from rest_framework.test import APIClient
 
+from accounts.tests.admin.fixtures import fund
+from accounts.tests.factories import UserFactory
 from trading.models import Order
 from trading.tests.factories import MarketFactory
+from trading.tests.helpers import drain, place
 
 pytestmark = pytest.mark.django_db
 
@@ -121,3 +124,39 @@ def test_seed_002_endpoints(client_of_seed_000):
     positions = client.get("/api/v1/account/positions").json()
     assert [(p["asset"], p["total"]) for p in positions] == [("USD", "100000.00")]
     assert client.delete(f"/api/v1/orders/{placed.json()['id']}").status_code == 202
+
+
+def test_seed_003_order_management_and_market_data(client_of_seed_000, market):
+    """Seed 003's "API Endpoints", bodies as written (its TATA_INR is our BTC_USD); the
+    document's userId is ignored: the order is the caller's."""
+    client = client_of_seed_000
+    other = UserFactory()
+
+    created = client.post(
+        "/api/v1/order",
+        {"market": "BTC_USD", "price": "100.50", "quantity": "10", "side": "buy",
+         "userId": str(other.pk)},
+        format="json",
+    )  # fmt: skip
+    assert created.status_code == 201, created.content
+    order = Order.objects.get(pk=created.json()["id"])
+    assert order.user.email == "user@example.com"
+    assert (order.price, order.quantity) == (Decimal("100.50"), Decimal(10))
+    fund(other, market.base_asset, "2")
+    place(other, side="sell", price="101", quantity="2")  # a resting ask for the depth
+    drain(market)
+
+    open_orders = client.get("/api/v1/openOrders?market=BTC_USD&userId=user123").json()
+    assert [o["id"] for o in open_orders] == [order.pk]
+    depth = client.get("/api/v1/depth?symbol=BTC_USD").json()
+    assert depth == {"bids": [["100.50", "10.00000"]], "asks": [["101.00", "2.00000"]]}
+    assert client.get("/api/v1/ticker/24hr?symbol=BTC_USD").json()["symbol"] == "BTC-USD"
+    assert [t["symbol"] for t in client.get("/api/v1/tickers").json()] == ["BTC-USD"]
+
+    cancelled = client.delete(
+        "/api/v1/order", {"orderId": order.pk, "market": "BTC_USD"}, format="json"
+    )
+    assert cancelled.status_code == 202, cancelled.content
+    wrong_market = client.delete("/api/v1/order", {"orderId": order.pk, "market": "ETH_USD"})
+    assert wrong_market.status_code == 404
+    assert client.get("/api/v1/openOrders").status_code == 400

@@ -1,7 +1,7 @@
 from django.urls import re_path
 
 from exchange_site.urlpaths import path_with_optional_slash as route
-from marketdata.api import views
+from marketdata.api import seed_views, views
 
 # Mounted at /api/v1/. Django decodes %2F in the path, so a symbol may hold one "/"
 # (BTC%2FUSD arrives as BTC/USD); every spelling then goes to market_get_by_symbol.
@@ -23,4 +23,8 @@ urlpatterns = [
     # Legacy paths of older clients (trading.api.urls has no pattern that takes these).
     symbol_route("orders/book", "", views.LegacyOrderBookApi.as_view(), "orders-book-legacy"),
     symbol_route("orders/trades", "", views.LegacyTradeListApi.as_view(), "orders-trades-legacy"),
+    # Seed 003's paths (docs/API.md, "The seeds' shapes").
+    route("depth", seed_views.SeedDepthApi.as_view(), "seed-depth"),
+    route("ticker/24hr", seed_views.SeedTicker24hrApi.as_view(), "seed-ticker-24hr"),
+    route("tickers", seed_views.SeedTickerListApi.as_view(), "seed-tickers"),
 ]
