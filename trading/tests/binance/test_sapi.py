@@ -17,6 +17,7 @@ from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
 from trading.binance.auth import now_ms
+from trading.models import Market
 from trading.tests.binance.conftest import BinanceClient, sign
 from trading.tests.binance.test_signing import assert_binance_error
 from trading.tests.factories import MarketFactory
@@ -186,6 +187,10 @@ def test_ccxt_with_default_options_loads_markets_currencies_fees_and_transfers(
 
     balance = ex.fetch_balance()
     assert balance["BTC"]["free"] == pytest.approx(2 - 0.5 - float(withdrawal.fee))
+
+    fees = ex.fetch_deposit_withdraw_fees(["BTC", "USD"])
+    assert fees["BTC"]["withdraw"]["fee"] == 0.0005
+    assert fees["USD"]["networks"]["USD"]["withdraw"]["fee"] == 1
 
 
 def test_capital_config_getall_fields(alice, market, eth):
@@ -423,3 +428,36 @@ def test_unknown_sapi_path_is_a_binance_error(alice):
 def test_a_key_without_read_is_refused(market, user, binance_for):
     client = binance_for(user, permissions=("trade",))
     assert_binance_error(sapi(client, "capital/config/getall"), 401, -2015)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ccxt_with_default_options_over_http(live_stack):
+    """The same over real HTTP: CCXT against the web process (gunicorn), options untouched."""
+    from trading.tests.binance.test_ccxt import Trader
+
+    alice = Trader(live_stack, "sapi_alice", {"USD": "1500", "SOL": "7"})
+    ex = ccxt.binance({"apiKey": alice.credentials["key"], "secret": alice.credentials["secret"]})
+    web = live_stack.web_url
+    ex.urls["api"] = {
+        "public": f"{web}/api/v3",
+        "private": f"{web}/api/v3",
+        "sapi": f"{web}/sapi/v1",
+        "fapiPublic": f"{web}/fapi/v1",
+        "dapiPublic": f"{web}/dapi/v1",
+    }
+
+    markets = ex.load_markets()
+
+    assert "SOL/USD" in markets
+    assert all(market["spot"] and not market["margin"] for market in markets.values())
+    assert ex.currencies["SOL"]["active"] is True
+    assert ex.currencies["USD"]["precision"] == 0.01
+    sol_usd = Market.objects.get(symbol="SOL-USD")
+    fee = ex.fetch_trading_fee("SOL/USD")
+    assert (fee["maker"], fee["taker"]) == (float(sol_usd.maker_fee), float(sol_usd.taker_fee))
+    deposits = ex.fetch_deposits()
+    assert sorted((d["currency"], d["amount"], d["status"]) for d in deposits) == [
+        ("SOL", 7, "ok"),
+        ("USD", 1500, "ok"),
+    ]
+    assert ex.fetch_withdrawals() == []
