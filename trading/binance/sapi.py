@@ -18,6 +18,7 @@ Signed like ``/api/v3``'s ``USER_DATA`` endpoints (``trading.binance.auth``), ne
 with ``read``; errors are Binance's ``{"code", "msg"}``.
 """
 
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -31,7 +32,7 @@ from trading.binance import selectors as binance_selectors
 from trading.binance.auth import now_ms
 from trading.binance.errors import BinanceError
 from trading.binance.formatters import num
-from trading.binance.params import Params
+from trading.binance.params import INT_RANGE, Params
 from trading.binance.selectors import binance_symbol, from_millis
 from trading.binance.views import BinanceApi, SignedApi, _schema
 from wallets.models import Asset, Deposit, Withdrawal
@@ -40,6 +41,10 @@ from wallets.models import Asset, Deposit, Withdrawal
 INTERVAL_TOO_BIG = -1127
 HISTORY_WINDOW = timedelta(days=90)
 HISTORY_MAX_LIMIT = 1000
+HISTORY_MAX_OFFSET = 10**9
+# Binance's: at most 45 ids in a withdrawal history's ``idList``.
+ID_LIST_MAX = 45
+_ID_LIST = re.compile(rf"[0-9]{{1,18}}(,[0-9]{{1,18}}){{0,{ID_LIST_MAX - 1}}}", re.ASCII)
 # Binance's "no maximum" for a network's withdrawals: limits here are per user and day, in
 # the withdrawal tiers, not per asset.
 WITHDRAW_MAX = "9999999999.99999999"
@@ -199,10 +204,13 @@ def _window(params: Params) -> tuple[datetime, datetime]:
     start, end = params.millis("startTime"), params.millis("endTime")
     if start is None and end is None:
         end = from_millis(now_ms())
-    if start is None:
-        start = end - HISTORY_WINDOW
-    elif end is None:
-        end = start + HISTORY_WINDOW
+    try:
+        if start is None:
+            start = end - HISTORY_WINDOW
+        elif end is None:
+            end = start + HISTORY_WINDOW
+    except OverflowError as exc:  # 90 days past year 9999
+        raise errors.illegal_chars("startTime" if end is None else "endTime", INT_RANGE) from exc
     if start > end:
         raise BinanceError(errors.INVALID_PARAMETER, "startTime must be before endTime.")
     if end - start > HISTORY_WINDOW:
@@ -253,7 +261,7 @@ class DepositHistoryApi(SignedApi):
             code=_coin(params),
             statuses=_statuses_of(DEPOSIT_STATUS, params.integer("status")),
             tx_id=params.text("txId"),
-            offset=params.integer("offset", default=0),
+            offset=params.integer("offset", default=0, high=HISTORY_MAX_OFFSET),
             limit=params.integer("limit", default=1000, low=1, high=HISTORY_MAX_LIMIT),
         )
         return Response([deposit(item) for item in deposits])
@@ -266,10 +274,10 @@ class WithdrawHistoryApi(SignedApi):
         start, end = _window(params)
         ids = None
         if params.given("idList"):
-            raw = params.text("idList").split(",")
-            if not all(part.strip().isascii() and part.strip().isdigit() for part in raw):
-                raise errors.illegal_chars("idList", "^[0-9]+(,[0-9]+)*$")
-            ids = [int(part) for part in raw]
+            raw = params.text("idList")
+            if not _ID_LIST.fullmatch(raw):
+                raise errors.illegal_chars("idList", _ID_LIST.pattern)
+            ids = [int(part) for part in raw.split(",")]
         withdrawals = selectors.withdrawal_list_for_user_range(
             user=request.user,
             start=start,
@@ -277,7 +285,7 @@ class WithdrawHistoryApi(SignedApi):
             code=_coin(params),
             statuses=_statuses_of(WITHDRAWAL_STATUS, params.integer("status")),
             ids=ids,
-            offset=params.integer("offset", default=0),
+            offset=params.integer("offset", default=0, high=HISTORY_MAX_OFFSET),
             limit=params.integer("limit", default=1000, low=1, high=HISTORY_MAX_LIMIT),
         )
         return Response([withdrawal(item) for item in withdrawals])

@@ -342,6 +342,28 @@ def test_history_windows_are_at_most_90_days(alice):
     assert_binance_error(bad_limit, 400, -1100)
 
 
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("capital/deposit/hisrec", {"startTime": 253402300799000}),  # + 90 days: past 9999
+        ("capital/withdraw/history", {"startTime": 253402300799000}),
+        ("capital/deposit/hisrec", {"offset": 10**19}),
+        ("capital/withdraw/history", {"offset": 10**19}),
+        ("capital/withdraw/history", {"idList": "9" * 20}),
+        ("capital/withdraw/history", {"idList": "1,,2"}),
+        ("capital/withdraw/history", {"idList": ",".join(["1"] * 46)}),
+        ("capital/deposit/hisrec", {"status": "x"}),
+    ],
+)
+def test_bad_history_parameters_are_binance_errors(alice, path, params):
+    assert_binance_error(sapi(alice, path, params), 400, -1100)
+
+
+def test_unknown_status_code_matches_nothing(alice):
+    assert sapi(alice, "capital/deposit/hisrec", {"status": 7}).json() == []
+    assert sapi(alice, "capital/withdraw/history", {"status": 5}).json() == []
+
+
 def test_withdrawal_history_maps_every_status(alice, market):
     first = withdrawal_request_confirmed(
         user=alice.user, asset_code="BTC", amount=Decimal("0.1"), address="bc1-a"
