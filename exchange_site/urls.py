@@ -6,6 +6,7 @@ from accounts.api.urls import api_keys_urlpatterns, auth_urlpatterns, users_urlp
 from exchange_site import dev_views, views
 from exchange_site.metrics import metrics_view
 from exchange_site.urlpaths import path_with_optional_slash
+from trading.binance import urls as binance_urls
 
 admin.site.site_header = "Exchange operator console"
 admin.site.site_title = "Exchange operator console"
@@ -32,6 +33,10 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     # Binance's spot API for bots and CCXT: no trailing slashes, its own error shape.
     path("api/v3/", include("trading.binance.urls")),
+    # Binance's wallet API and (empty) futures market lists, for CCXT's default options.
+    path("sapi/v1/", include(binance_urls.sapi_urlpatterns)),
+    path("fapi/v1/", include(binance_urls.fapi_urlpatterns)),
+    path("dapi/v1/", include(binance_urls.dapi_urlpatterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

@@ -31,7 +31,7 @@ from accounts import services as account_services
 from accounts.models import ApiKey, User
 from accounts.tests.factories import UserFactory
 from trading.models import Order, OrderCommand, Trade
-from trading.tests.binance.conftest import BinanceClient
+from trading.tests.binance.conftest import BinanceClient, sign
 from trading.tests.conftest import _fund
 from trading.tests.factories import MarketFactory
 from trading.tests.helpers import drain, place
@@ -69,6 +69,10 @@ PUBLIC = {
     "binance-ticker-price",
     "binance-ticker-book",
     "binance-unknown",
+    "fapi-exchange-info",
+    "dapi-exchange-info",
+    "binance-fapi-unknown",
+    "binance-dapi-unknown",
     # Liveness and the API's description.
     "health",
     "api-health",
@@ -409,6 +413,18 @@ def call(world: World, method: str, path: str, chosen: str | None):
             get_redis_connection("default").flushdb()  # throttles count B's many calls
             payload = world.signed.payload(params)
             response = world.signed.send(method.upper(), path.removeprefix("/api/v3/"), payload)
+            yield "api-key", response, _sent(params, chosen)
+        return
+    if path.startswith(("/sapi/v1/", "/fapi/v1/", "/dapi/v1/")):
+        # Binance's wallet API, signed by B's key like /api/v3.
+        signed = world.signed
+        deposit_tx = Deposit.objects.filter(user=world.alice).values_list("tx_id", flat=True)[0]
+        wallet_params = [{"idList": str(world.withdrawal.pk)}, {"txId": deposit_tx}, {}]
+        for params in v3_params(world) + wallet_params:
+            get_redis_connection("default").flushdb()
+            payload = signed.payload(params)
+            target = f"{path}?{payload}&signature={sign(signed.secret, payload)}"
+            response = signed.client.generic(method.upper(), target, **signed.headers())
             yield "api-key", response, _sent(params, chosen)
         return
     clients = []

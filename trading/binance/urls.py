@@ -3,7 +3,7 @@ a redirect would turn a signed POST into a GET)."""
 
 from django.urls import re_path
 
-from trading.binance import views
+from trading.binance import sapi, views
 
 
 def _route(name: str, view, url_name: str):
@@ -31,4 +31,27 @@ urlpatterns = [
     _route("account", views.AccountApi, "account"),
     _route("myTrades", views.MyTradesApi, "my-trades"),
     re_path(r"^.*$", views.UnknownPathApi.as_view(), name="binance-unknown"),
+]
+
+# ``/sapi/v1``: the wallet endpoints CCXT calls at start-up and for fees and transfers
+# (trading.binance.sapi).
+sapi_urlpatterns = [
+    _route("capital/config/getall", sapi.CapitalConfigApi, "sapi-capital-config"),
+    _route("capital/deposit/hisrec", sapi.DepositHistoryApi, "sapi-deposit-history"),
+    _route("capital/withdraw/history", sapi.WithdrawHistoryApi, "sapi-withdraw-history"),
+    _route("asset/assetDetail", sapi.AssetDetailApi, "sapi-asset-detail"),
+    _route("asset/tradeFee", sapi.TradeFeeApi, "sapi-trade-fee"),
+    _route("margin/allPairs", sapi.MarginPairsApi, "sapi-margin-pairs"),
+    _route("margin/isolated/allPairs", sapi.MarginPairsApi, "sapi-margin-isolated-pairs"),
+    re_path(r"^.*$", views.UnknownPathApi.as_view(), name="binance-sapi-unknown"),
+]
+
+# ``/fapi/v1`` and ``/dapi/v1``: no futures here, but CCXT loads their markets by default.
+fapi_urlpatterns = [
+    _route("exchangeInfo", sapi.FuturesExchangeInfoApi, "fapi-exchange-info"),
+    re_path(r"^.*$", views.UnknownPathApi.as_view(), name="binance-fapi-unknown"),
+]
+dapi_urlpatterns = [
+    _route("exchangeInfo", sapi.FuturesExchangeInfoApi, "dapi-exchange-info"),
+    re_path(r"^.*$", views.UnknownPathApi.as_view(), name="binance-dapi-unknown"),
 ]
