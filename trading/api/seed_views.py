@@ -17,7 +17,7 @@ from exchange_site.throttling import (
 )
 from trading import selectors, services
 from trading.api.serializers import OrderOutputSerializer, order_output
-from trading.api.views import _order_checker, _order_request
+from trading.api.views import order_place_response
 from trading.exceptions import OrderNotFound
 from trading.models import Order
 
@@ -56,18 +56,15 @@ class SeedOrderApi(APIView):
     def post(self, request):
         body = SeedOrderPlaceInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        data = _order_checker().run_validation(
+        return order_place_response(
+            request,
             {
                 "symbol": body.validated_data["market"],
                 "side": body.validated_data["side"],
                 "order_type": "limit",
                 "price": body.validated_data["price"],
                 "quantity": body.validated_data["quantity"],
-            }
-        )
-        order, created = services.order_place(user=request.user, request=_order_request(data))
-        return Response(
-            order_output(order), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+            },
         )
 
     @extend_schema(
