@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from accounts.api.urls import api_keys_urlpatterns, auth_urlpatterns, users_urlpatterns
@@ -30,6 +31,7 @@ urlpatterns = [
     path_with_optional_slash("health", views.health_alias, "health"),
     # Prometheus scrapes; open to METRICS_ALLOWED_IPS or the METRICS_TOKEN bearer only.
     path_with_optional_slash("metrics", metrics_view, "metrics"),
+    path_with_optional_slash("api/v1", views.ApiIndexApi.as_view(), "api-index"),
     path("api/v1/", include(api_v1)),
     # Binance's spot API for bots and CCXT: no trailing slashes, its own error shape.
     path("api/v3/", include("trading.binance.urls")),
@@ -40,6 +42,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    # Where seed 000's document sends people for the API docs (its "Access the API").
+    path_with_optional_slash("docs", RedirectView.as_view(url="/api/docs/"), "seed-docs"),
+    path_with_optional_slash("redoc", RedirectView.as_view(url="/api/redoc/"), "seed-redoc"),
     path("api-auth/", include("rest_framework.urls")),
     # The operators' reports, before the admin's own URLs (its catch-all would take them).
     path("admin/reports/", include("exchange_site.admin_reports", namespace="reports")),

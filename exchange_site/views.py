@@ -57,6 +57,33 @@ class HealthAliasApi(HealthApi):
     """``/health`` for load balancers; documented once, under ``/api/v1/health``."""
 
 
+class ApiIndexApi(APIView):
+    """``/api/v1``: where the API's parts are (seed 004's document gives only this base URL)."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        tags=["health"],
+        operation_id="api_index",
+        responses={200: inline_serializer("ApiIndexOutput", {"docs": serializers.CharField()})},
+    )
+    def get(self, request):
+        return Response(
+            {
+                "docs": "/api/docs/",
+                "redoc": "/api/redoc/",
+                "schema": "/api/schema/",
+                "health": "/api/v1/health",
+                "markets": "/api/v1/markets",
+                "auth": "/api/v1/auth/login",
+                "orders": "/api/v1/orders/",
+                "websocket": "/ws/",
+                "binance": "/api/v3/",
+            }
+        )
+
+
 health = never_cache(HealthApi.as_view())
 health_alias = never_cache(HealthAliasApi.as_view())
 

@@ -7,6 +7,9 @@ unknown channel or symbol, or a private channel without auth get an ``error`` an
 connection stays open. Exceeding the limits (message size, message rate, subscriptions)
 gets an ``error`` and then a close with code 1008.
 
+A message with a ``method`` and no ``type`` is seed 003's (``SUBSCRIBE`` / ``UNSUBSCRIBE``
+with ``params``, streams ``depth@SYMBOL`` ...): ``marketdata.seed_streams``.
+
 Consumers stay thin: public messages arrive already serialized (and framed) from the hub
 (``marketdata.hub``, one channel-layer channel per process) and are written as they are,
 straight to the connection when nothing is queued before them (``marketdata.fastsend``),
@@ -29,6 +32,7 @@ from marketdata.groups import (
 )
 from marketdata.hub import hub
 from marketdata.outbox import OutboxConsumer
+from marketdata.seed_streams import SeedStreams
 
 POLICY_VIOLATION = 1008
 
@@ -51,6 +55,7 @@ class StreamConsumer(OutboxConsumer):
         self.subscriptions: set[str] = set()
         self.private: set[str] = set()
         self.in_user_group = False
+        self.seed_streams: SeedStreams | None = None
         await self.open_outbox()
         if self.scope.get("token_invalid"):
             await self.send(text_data=error_text("TOKEN_INVALID", "The token is invalid."))
@@ -59,6 +64,8 @@ class StreamConsumer(OutboxConsumer):
         for stream in self.subscriptions:
             hub.discard(stream, self)
         self.subscriptions.clear()
+        if self.seed_streams is not None:
+            self.seed_streams.close()
         if self.in_user_group:
             await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
         self.close_outbox()
@@ -86,10 +93,14 @@ class StreamConsumer(OutboxConsumer):
         for stream in self.subscriptions:
             if stream.startswith("orderbook:"):
                 self.outbox.put_nowait(_Resync(stream.split(":", 1)[1]))
+        if self.seed_streams is not None:
+            self.seed_streams.resend_books()
 
     async def _prepare(self, item) -> str:
         if isinstance(item, _Resync):
             return await streams.orderbook_snapshot_text(item.symbol)
+        if callable(item):  # a message read when it is sent (seed 003's depth snapshots)
+            return await item()
         return item
 
     # --- client messages ----------------------------------------------------------------
@@ -118,7 +129,12 @@ class StreamConsumer(OutboxConsumer):
             await self.send(text_data=error_text("BAD_MESSAGE", "Send a JSON object with a type."))
             return
         kind = message.get("type")
-        if kind == "ping":
+        if kind is None and "method" in message:
+            # Seed 003's streams (docs/WEBSOCKETS.md): {"method": "SUBSCRIBE", "params": [...]}.
+            if self.seed_streams is None:
+                self.seed_streams = SeedStreams(self)
+            await self.seed_streams.receive(message)
+        elif kind == "ping":
             await self.send(text_data='{"type": "pong"}')
         elif kind in ("subscribe", "unsubscribe"):
             await self._subscription(message, subscribe=kind == "subscribe")

@@ -9,6 +9,11 @@ websocket_urlpatterns = [
         r"^api/v1/ws/orderbook/(?P<symbol>[A-Za-z0-9]{1,12}[-_/][A-Za-z0-9]{1,12})/?$",
         LegacyOrderBookConsumer.as_asgi(),
     ),
+    # The same, at the path seed 000's sequence diagram and seed 001's router write.
+    re_path(
+        r"^ws/orderbook/(?P<symbol>[A-Za-z0-9]{1,12}[-_/][A-Za-z0-9]{1,12})/?$",
+        LegacyOrderBookConsumer.as_asgi(),
+    ),
     # Binance's streams: /ws (CCXT adds /<n>, one connection per subscription), /ws/<stream>
     # subscribed at once, and the combined /stream?streams=a/b.
     re_path(r"^api/v3/ws(?:/[0-9]{1,4})?/?$", BinanceStreamConsumer.as_asgi()),

@@ -59,6 +59,7 @@ WEBSOCKET_PATHS = [
     "/ws/",
     "/api/v1/ws/orderbook/BTC-USD",
     "/api/v1/ws/orderbook/eth_btc/",
+    "/ws/orderbook/BTC/USD",
     "/api/v3/ws",
     "/api/v3/ws/",
     "/api/v3/ws/3",

@@ -3,7 +3,8 @@ API sections show, with the bodies and queries as written (JSON floats, ``BTC%2F
 ``?status=pending``, trailing slashes), answers as this exchange gives them. Where a seed's
 shape clashes with ours, docs/API.md says which wins and why. The WebSocket examples of
 seeds 000 and 001 are replayed in marketdata/tests/test_streams.py (the compatibility
-endpoint)."""
+endpoint); every seed's examples, REST and WebSocket, against the running processes in
+test_seed_documents_live.py."""
 
 from decimal import Decimal
 
@@ -126,9 +127,11 @@ def test_seed_002_endpoints(client_of_seed_000):
     assert client.delete(f"/api/v1/orders/{placed.json()['id']}").status_code == 202
 
 
-def test_seed_003_order_management_and_market_data(client_of_seed_000, market):
+def test_seed_003_order_management_and_market_data(client_of_seed_000, market, settings):
     """Seed 003's "API Endpoints", bodies as written (its TATA_INR is our BTC_USD); the
-    document's userId is ignored: the order is the caller's."""
+    document's userId is ignored: the order is the caller's. No matcher runs here, so the
+    order entry answers at once (the live replay waits for it: test_seed_documents_live)."""
+    settings.BINANCE_ORDER_WAIT_MS = 0
     client = client_of_seed_000
     other = UserFactory()
 
@@ -142,6 +145,8 @@ def test_seed_003_order_management_and_market_data(client_of_seed_000, market):
     order = Order.objects.get(pk=created.json()["id"])
     assert order.user.email == "user@example.com"
     assert (order.price, order.quantity) == (Decimal("100.50"), Decimal(10))
+    assert created.json()["orderId"] == order.pk
+    assert (created.json()["executedQty"], created.json()["fills"]) == ("0.00000", [])
     fund(other, market.base_asset, "2")
     place(other, side="sell", price="101", quantity="2")  # a resting ask for the depth
     drain(market)

@@ -3,13 +3,18 @@ against that document: ``POST /api/v1/order`` and ``DELETE /api/v1/order`` with 
 body, and ``GET /api/v1/openOrders?market=``. They call the same services as ``/orders``.
 
 The document's bodies carry a ``userId``: the server it describes trusted it. Here it is
-ignored (the caller is whoever authenticates) and documented so (docs/API.md)."""
+ignored (the caller is whoever authenticates) and documented so (docs/API.md).
+
+Its order entry answered after matching, with ``executedQty`` (its test scenario reads it), so
+``POST /api/v1/order`` waits for the matcher as ``/api/v3/order`` does (up to
+``BINANCE_ORDER_WAIT_MS``) and adds ``orderId``, ``executedQty`` and ``fills`` to the order."""
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from exchange_site.decimals import decimal_places, decimal_to_str
 from exchange_site.throttling import (
     OrderCancelRateThrottle,
     OrderPlaceRateThrottle,
@@ -18,8 +23,9 @@ from exchange_site.throttling import (
 from trading import selectors, services
 from trading.api.serializers import OrderOutputSerializer, order_output
 from trading.api.views import order_place_response
+from trading.binance.selectors import order_fills, orders_wait_settled
 from trading.exceptions import OrderNotFound
-from trading.models import Order
+from trading.models import Order, OrderCommand
 
 
 class SeedOrderPlaceInputSerializer(serializers.Serializer):
@@ -51,12 +57,15 @@ class SeedOrderApi(APIView):
             404: None,
             422: None,
         },
-        description="Seed 003's order entry: a limit order of `market`.",
+        description=(
+            "Seed 003's order entry: a limit order of `market`, answered once the matcher has"
+            " run it (up to `BINANCE_ORDER_WAIT_MS`), with `orderId`, `executedQty` and `fills`."
+        ),
     )
     def post(self, request):
         body = SeedOrderPlaceInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        return order_place_response(
+        placed = order_place_response(
             request,
             {
                 "symbol": body.validated_data["market"],
@@ -66,6 +75,10 @@ class SeedOrderApi(APIView):
                 "quantity": body.validated_data["quantity"],
             },
         )
+        [order] = orders_wait_settled(order_ids=[placed.data["id"]], kind=OrderCommand.Kind.PLACE)
+        answer = order_output(order)
+        answer.update(orderId=order.pk, executedQty=answer["filled_quantity"], fills=_fills(order))
+        return Response(answer, status=placed.status_code)
 
     @extend_schema(
         tags=["orders"],
@@ -84,6 +97,20 @@ class SeedOrderApi(APIView):
             raise OrderNotFound(details={"order_id": order_id, "market": market})
         order = services.order_cancel(user=request.user, order_id=order_id)
         return Response(order_output(order), status=status.HTTP_202_ACCEPTED)
+
+
+def _fills(order: Order) -> list[dict]:
+    """The order's trades as seed 003's engine reported them: price, qty, tradeId."""
+    price_places = decimal_places(order.market.tick_size)
+    qty_places = decimal_places(order.market.lot_size)
+    return [
+        {
+            "price": decimal_to_str(trade.price, price_places),
+            "qty": decimal_to_str(trade.quantity, qty_places),
+            "tradeId": trade.pk,
+        }
+        for trade in order_fills(order=order)
+    ]
 
 
 class SeedOpenOrdersApi(APIView):
