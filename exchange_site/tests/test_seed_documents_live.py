@@ -68,6 +68,21 @@ def recv_until(ws, wanted, timeout: float = 15.0, seen: list | None = None) -> d
             seen.append(message)
 
 
+def recv_each(ws, *wanted, timeout: float = 15.0) -> list[dict]:
+    """For each of ``wanted``, the first message it holds for, in whatever order they come
+    (public trades and private order updates travel apart)."""
+    found: list[dict | None] = [None] * len(wanted)
+    deadline = time.monotonic() + timeout
+    while None in found:
+        left = deadline - time.monotonic()
+        assert left > 0, f"not every wanted message came in {timeout} s: {found}"
+        message = json.loads(ws.recv(timeout=left))
+        for index, holds in enumerate(wanted):
+            if found[index] is None and holds(message):
+                found[index] = message
+    return found
+
+
 def silent(ws, wanted, seconds: float = 1.0) -> bool:
     """No message for which ``wanted`` holds arrives within ``seconds``."""
     try:
@@ -159,8 +174,10 @@ def test_seed_000_examples_over_the_wire(live_stack):
         assert client("GET", f"/api/v1/orders/{order_id}").json()["id"] == order_id
         pending = client("GET", "/api/v1/orders/?status=pending").json()["results"]
         assert [order["id"] for order in pending] == [order_id]
-        book = client("GET", "/api/v1/orders/book/BTC%2FUSD?depth=10").json()
-        assert [level[:2] for level in book["bids"]] == [["50000.00", "1.50000"]]
+        eventually(  # the book is published every 250 ms, the order's status at once
+            lambda: client("GET", "/api/v1/orders/book/BTC%2FUSD?depth=10").json(),
+            lambda book: [level[:2] for level in book["bids"]] == [["50000.00", "1.50000"]],
+        )
         ws.send(json.dumps({"type": "get_order_book", "depth": 10}))
         snapshot = recv_until(ws, of_type("order_book_snapshot"))
         level = {"price": "50000.00", "total_quantity": "1.50000", "order_count": 1}
@@ -174,14 +191,18 @@ def test_seed_000_examples_over_the_wire(live_stack):
             '"price": 50000.00}',
         )
         assert sold.status_code == 201, sold.text
-        trade = recv_until(ws, of_type("trade_execution"))["data"]
+        trade, filled = recv_each(
+            ws,
+            of_type("trade_execution"),
+            of_type("order_update", order_id=order_id, status="filled"),
+        )
+        trade = trade["data"]
         assert set(trade) == {
             "id", "symbol", "buy_order_id", "sell_order_id", "quantity", "price", "executed_at",
         }  # fmt: skip
         assert (trade["buy_order_id"], trade["sell_order_id"]) == (order_id, sold.json()["id"])
         assert same_amount(trade["quantity"], "1.5")
         assert same_amount(trade["price"], "50000")
-        filled = recv_until(ws, of_type("order_update", order_id=order_id, status="filled"))
         assert same_amount(filled["data"]["filled_quantity"], "1.5")
         trades = client("GET", "/api/v1/orders/trades/BTC%2FUSD?limit=50").json()
         assert [t["id"] for t in trades] == [trade["id"]]
@@ -247,8 +268,11 @@ def test_seed_001_examples_over_the_wire(live_stack):
     # "REST API": the six paths.
     assert [o["id"] for o in client("GET", "/api/v1/orders/").json()["results"]] == [order_id]
     assert client("GET", f"/api/v1/orders/{order_id}").json()["status"] == "open"
-    order_book = client("GET", "/api/v1/orders/book/BTC%2FUSD?depth=10").json()
-    assert (len(order_book["bids"]), len(order_book["asks"])) == (1, 0)
+    order_book = eventually(
+        lambda: client("GET", "/api/v1/orders/book/BTC%2FUSD?depth=10").json(),
+        lambda order_book: len(order_book["bids"]) == 1,
+    )
+    assert len(order_book["asks"]) == 0
     assert client("GET", "/api/v1/orders/trades/BTC%2FUSD").json() == []
 
     # "WebSocket Connection": ping, then listen. The snapshot sent on connect (seed 000's
@@ -260,12 +284,15 @@ def test_seed_001_examples_over_the_wire(live_stack):
         assert json.loads(websocket.recv(timeout=10)) == {"type": "pong"}
         sold = seller("POST", "/api/v1/orders/", json.dumps({**order_data, "side": "sell"}))
         assert sold.status_code == 201
-        received = []
-        recv_until(websocket, of_type("order_update", order_id=order_id, status="filled"),
-                   seen=received)  # fmt: skip
-        assert "trade_execution" in {message["type"] for message in received}
-        if "order_book_update" not in {message["type"] for message in received}:
-            recv_until(websocket, of_type("order_book_update"))  # diffs go out every 250 ms
+        trade, diff, filled = recv_each(
+            websocket,
+            of_type("trade_execution"),
+            of_type("order_book_update"),
+            of_type("order_update", order_id=order_id, status="filled"),
+        )
+        assert trade["data"]["buy_order_id"] == order_id
+        assert diff["data"]["bids"] == [["50000.00", "0.00000"]]
+        assert same_amount(filled["data"]["filled_quantity"], "1.5")
 
     trades = client("GET", "/api/v1/orders/trades/BTC%2FUSD").json()
     assert len(trades) == 1
