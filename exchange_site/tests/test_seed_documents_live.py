@@ -20,6 +20,16 @@ from testsupport.stack import LiveStack
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PASSWORD = "correct-horse-battery-42"
+
+
+class _AnyText(str):
+    def __eq__(self, other):
+        return isinstance(other, str) and bool(other)
+
+    __hash__ = str.__hash__
+
+
+ANY_TEXT = _AnyText()
 JSON = {"Content-Type": "application/json"}
 
 
@@ -367,6 +377,7 @@ def test_seed_002_examples_over_the_wire(live_stack):
     assert book["symbol"] == "BTC-USD"
     assert len(client("GET", "/api/v1/market/BTC-USD/trades").json()) == 1
     assert same_amount(client("GET", "/api/v1/market/BTC-USD/ticker").json()["last"], "100")
+    assert client("GET", "/api/v1/market/BTC%2FUSD/ticker").json()["symbol"] == "BTC-USD"
     balance = client("GET", "/api/v1/account/balance").json()
     assert same_amount(balance["BTC"]["available"], "9.99")  # 10 less the 0.1 % maker fee
     positions = {p["asset"]: p for p in client("GET", "/api/v1/account/positions").json()}
@@ -385,6 +396,17 @@ def test_seed_003_examples_over_the_wire(live_stack):
     with connect(f"{stack.ws_url}/ws/") as ws:
         ws.send(json.dumps({"method": "SUBSCRIBE", "params": ["depth@TATA_INR"]}))
         assert json.loads(ws.recv(timeout=10))["code"] == "UNKNOWN_SYMBOL"
+        for wrong, code in (
+            ({"method": "LIST_SUBSCRIPTIONS"}, "UNKNOWN_METHOD"),
+            ({"method": "SUBSCRIBE", "params": "depth@BTC_USD"}, "BAD_MESSAGE"),
+            ({"method": "SUBSCRIBE", "params": ["kline@BTC_USD"]}, "UNKNOWN_STREAM"),
+        ):
+            ws.send(json.dumps(wrong))
+            assert json.loads(ws.recv(timeout=10)) == {
+                "type": "error",
+                "code": code,
+                "message": ANY_TEXT,
+            }
         streams = ["trade@BTC_USD", "ticker@BTC_USD", "depth@BTC_USD"]
         ws.send(json.dumps({"method": "SUBSCRIBE", "params": streams}))
         first = recv_until(ws, lambda m: m.get("stream") == "depth@BTC_USD")
@@ -481,6 +503,9 @@ def test_seed_003_examples_over_the_wire(live_stack):
         )
         assert silent(ws, lambda m: "stream" in m, seconds=1.5)
 
+    # "WebSocket Connection Issues": the WebSocket server's own health check.
+    ws_http = stack.ws_url.replace("ws://", "http://")
+    assert requests.get(f"{ws_http}/health", timeout=10).json()["status"] == "healthy"
     # "Trade History": /api/v1/trades is, here, the caller's own fills (ours wins).
     fills = user1("GET", "/api/v1/trades?symbol=BTC_USD").json()["results"]
     assert len(fills) == 2
