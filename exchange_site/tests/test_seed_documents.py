@@ -165,3 +165,31 @@ def test_seed_003_order_management_and_market_data(client_of_seed_000, market, s
     wrong_market = client.delete("/api/v1/order", {"orderId": order.pk, "market": "ETH_USD"})
     assert wrong_market.status_code == 404
     assert client.get("/api/v1/openOrders").status_code == 400
+
+
+def test_seed_000_status_words_filter_the_order_list(client_of_seed_000, market):
+    """Seed 000's PENDING and PARTIAL: every working order, and those partly filled."""
+    client = client_of_seed_000
+    buyer = Order.objects.get(user__email="user@example.com", pk=place_seed_000_buy(client))
+    seller = UserFactory()
+    fund(seller, market.base_asset, "1")
+    place(seller, side="sell", price="100", quantity="0.4")
+    drain(market)
+
+    partial = client.get("/api/v1/orders/?status=partial").json()["results"]
+    assert [o["id"] for o in partial] == [buyer.pk]
+    assert [o["id"] for o in client.get("/api/v1/orders/?status=pending").json()["results"]] == [
+        buyer.pk
+    ]
+    assert client.get("/api/v1/orders/?status=filled").json()["results"] == []
+    assert client.get("/api/v1/orders/?status=PARTIALLY").status_code == 400
+
+
+def place_seed_000_buy(client) -> int:
+    created = client.post(
+        "/api/v1/orders/",
+        '{"symbol": "BTC/USD", "side": "buy", "order_type": "limit", "quantity": 1, "price": 100}',
+        **BODY,
+    )
+    assert created.status_code == 201, created.content
+    return created.json()["id"]

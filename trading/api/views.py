@@ -35,8 +35,10 @@ from trading.models import Order, Trade
 # "live" names every status an order can still trade in; "pending" is the seed document's word
 # for it (docs/API.md). ("open" is a status of its own: resting on the book.)
 LIVE_ALIASES = ("live", "pending")
+# Seed 000's statuses (PENDING, PARTIAL, FILLED) in its words: pending is every working order.
+STATUS_ALIASES = {"partial": Order.Status.PARTIALLY_FILLED}
 ORDER_LIST_PARAMETERS = [
-    OpenApiParameter("status", str, enum=[*Order.Status.values, "live", "pending"]),
+    OpenApiParameter("status", str, enum=[*Order.Status.values, *LIVE_ALIASES, *STATUS_ALIASES]),
     OpenApiParameter("symbol", str),
 ]
 
@@ -84,8 +86,8 @@ class OrderListCreateApi(ListAPIView):
         if status_filter := params.get("status"):
             if status_filter in LIVE_ALIASES:
                 orders = orders.filter(status__in=Order.LIVE)
-            elif status_filter in Order.Status.values:
-                orders = orders.filter(status=status_filter)
+            elif status_filter in Order.Status.values or status_filter in STATUS_ALIASES:
+                orders = orders.filter(status=STATUS_ALIASES.get(status_filter, status_filter))
             else:
                 raise ValidationError({"status": [f"Unknown status {status_filter!r}."]})
         if symbol := params.get("symbol"):
