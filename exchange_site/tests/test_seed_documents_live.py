@@ -211,8 +211,8 @@ def test_seed_000_examples_over_the_wire(live_stack):
             "id", "symbol", "buy_order_id", "sell_order_id", "quantity", "price", "executed_at",
         }  # fmt: skip
         assert (trade["buy_order_id"], trade["sell_order_id"]) == (order_id, sold.json()["id"])
-        assert same_amount(trade["quantity"], "1.5")
-        assert same_amount(trade["price"], "50000")
+        # Deviation: amounts are decimal strings, not the document's floats.
+        assert (trade["quantity"], trade["price"]) == ("1.50000", "50000.00")
         assert same_amount(filled["data"]["filled_quantity"], "1.5")
         trades = client("GET", "/api/v1/orders/trades/BTC%2FUSD?limit=50").json()
         assert [t["id"] for t in trades] == [trade["id"]]
@@ -287,8 +287,8 @@ def test_seed_001_examples_over_the_wire(live_stack):
 
     # "WebSocket Connection": ping, then listen. The snapshot sent on connect (seed 000's
     # sequence diagram) comes before the pong.
-    uri = f"{stack.ws_url}/api/v1/ws/orderbook/BTC%2FUSD?token={client.token}"
-    with connect(uri) as websocket:
+    uri = f"{stack.ws_url}/api/v1/ws/orderbook/BTC%2FUSD"
+    with connect(f"{uri}?token={client.token}") as websocket, connect(uri) as onlooker:
         websocket.send(json.dumps({"type": "ping"}))
         assert json.loads(websocket.recv(timeout=10))["type"] == "order_book_snapshot"
         assert json.loads(websocket.recv(timeout=10)) == {"type": "pong"}
@@ -303,6 +303,11 @@ def test_seed_001_examples_over_the_wire(live_stack):
         assert trade["data"]["buy_order_id"] == order_id
         assert diff["data"]["bids"] == [["50000.00", "0.00000"]]
         assert same_amount(filled["data"]["filled_quantity"], "1.5")
+        # Deviation: order_update goes to the order's owner only, not to every onlooker.
+        seen = []
+        recv_until(onlooker, of_type("trade_execution"), seen=seen)
+        assert silent(onlooker, of_type("order_update"), seconds=1.0)
+        assert "order_update" not in {message["type"] for message in seen}
 
     trades = client("GET", "/api/v1/orders/trades/BTC%2FUSD").json()
     assert len(trades) == 1
@@ -409,8 +414,13 @@ def test_seed_003_examples_over_the_wire(live_stack):
             }
         streams = ["trade@BTC_USD", "ticker@BTC_USD", "depth@BTC_USD"]
         ws.send(json.dumps({"method": "SUBSCRIBE", "params": streams}))
-        first = recv_until(ws, lambda m: m.get("stream") == "depth@BTC_USD")
-        assert first["data"] == {"e": "depth", "s": "BTC_USD", "b": [], "a": [], "u": 0}
+        # No reply to the subscription (its clients read data.e of every message): the first
+        # message is the whole book.
+        first = json.loads(ws.recv(timeout=10))
+        assert first == {
+            "stream": "depth@BTC_USD",
+            "data": {"e": "depth", "s": "BTC_USD", "b": [], "a": [], "u": 0},
+        }
 
         # "Order Management": POST /api/v1/order with the document's body (userId ignored).
         created = user1(
