@@ -7,7 +7,8 @@ A client message with a ``method`` and no ``type`` is seed 003's:
 message it receives is ``{"stream": <name as subscribed>, "data": {"e": ..., "s": ...}}``:
 
 - ``depth``: ``b`` / ``a``, changed levels as ``[price, quantity]`` (a zero removes one), and
-  ``U`` / ``u``, the book's sequence numbers; right after subscribing, one with every level.
+  ``U`` / ``u``, the book's sequence numbers; right after subscribing (and after subscribing
+  again: a client that finds a gap in ``U`` / ``u`` resyncs so), one with every level.
 - ``trade``: ``t`` id, ``p`` price, ``q`` quantity, ``T`` time (ms), ``m`` buyer is maker.
 - ``ticker``: ``o`` ``h`` ``l`` ``c`` (open, high, low, last), ``v`` / ``V`` (base / quote
   volume), ``p`` / ``P`` (change, change %), ``n`` trades; the last one right after subscribing.
@@ -173,10 +174,12 @@ class SeedStreams:
             joins.append(relays.add(hub_stream, name, TRANSLATIONS[kind], self))
         for join in joins:
             await join
-        for name, kind, symbol in new:
+        for name, kind, symbol in resolved:
+            # A depth stream subscribed again starts over from the whole book (a client that
+            # found a gap in U/u resyncs so); the rest only when new.
             if kind == "depth":
                 self.consumer._queue(functools.partial(depth_snapshot_text, name, symbol))
-            elif kind == "ticker":
+            elif kind == "ticker" and (name, kind, symbol) in new:
                 text = await streams.ticker_text(symbol)
                 data = ticker_data(json.loads(text)) if text else None
                 if data is not None:

@@ -490,18 +490,35 @@ def test_seed_003_examples_over_the_wire(live_stack):
         assert same_amount(user1("GET", f"/api/v1/orders/{buy['id']}").json()["filled_quantity"],
                            "5")  # fmt: skip
 
-        trade = recv_until(ws, lambda m: m.get("stream") == "trade@BTC_USD")
+        trade, ticker, _ = recv_each(
+            ws,
+            lambda m: m.get("stream") == "trade@BTC_USD",
+            lambda m: m.get("stream") == "ticker@BTC_USD",
+            lambda m: (
+                m.get("stream") == "depth@BTC_USD" and ["100.00", "5.00000"] in m["data"]["b"]
+            ),
+        )
         assert trade["data"]["e"] == "trade"
         assert trade["data"]["s"] == "BTC_USD"
         assert trade["data"]["t"] == sell["fills"][0]["tradeId"]
         assert same_amount(trade["data"]["p"], "100")
         assert same_amount(trade["data"]["q"], "5")
         assert trade["data"]["m"] is True  # the buyer rested: the buyer is the maker
-        ticker = recv_until(ws, lambda m: m.get("stream") == "ticker@BTC_USD")["data"]
+        ticker = ticker["data"]
         assert ticker["e"] == "ticker"
         assert same_amount(ticker["c"], "100")
         assert same_amount(ticker["v"], "5")
         assert ticker["n"] == 1
+
+        # Subscribing again to a depth stream sends the whole book again (a resync), as the
+        # last diff left it.
+        ws.send(json.dumps({"method": "SUBSCRIBE", "params": ["depth@BTC_USD"]}))
+        whole = recv_until(
+            ws, lambda m: m.get("stream") == "depth@BTC_USD" and "U" not in m["data"]
+        )
+        assert whole["data"]["b"] == [["100.00", "5.00000"]]
+        assert whole["data"]["a"] == []
+        assert whole["data"]["u"] >= depth["u"]
 
         ws.send(json.dumps({"method": "UNSUBSCRIBE", "params": streams}))
         ws.send(json.dumps({"type": "ping"}))  # answered after the unsubscribe is done
