@@ -49,10 +49,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import close_old_connections, connection  # noqa: E402
 from yardstick import schema  # noqa: E402
 
-YARDSTICK_DATABASE_URL = os.environ.get(
-    "YARDSTICK_DATABASE_URL",
-    BENCH_DATABASE_URL.rsplit("/", 1)[0] + "/exchange_bench_yardstick",
-)
+YARDSTICK_DATABASE_URL = os.environ.get("YARDSTICK_DATABASE_URL", BENCH_DATABASE_URL + "_yardstick")
 GUNICORN = str(benchdb.ROOT / ".venv" / "bin" / "gunicorn")
 
 
