@@ -92,7 +92,7 @@ class Servers:
 
     def start(self) -> None:
         # The exchange as deployed: throttling on (50 orders/s per user; 32 users stay under it).
-        env = dict(os.environ, VAR_DIR=self.var_dir, DEBUG="0")
+        env = dict(os.environ, VAR_DIR=self.var_dir, DEBUG="0", ALLOWED_HOSTS="127.0.0.1")
         env["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(self.var_dir, "prometheus")
         os.makedirs(env["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
         port = _free_port()
