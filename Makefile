@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # npm ci writes this file; the pages serve lightweight-charts from node_modules (no build step).
 NODE_STAMP := node_modules/.package-lock.json
 
-.PHONY: run test lint format migrate venv clean
+.PHONY: run test bench bench-full bench-smoke lint format migrate venv clean
 
 venv: $(STAMP) $(NODE_STAMP)
 
@@ -29,6 +29,17 @@ test: venv
 	$(BIN)/ruff format --check .
 	scripts/ensure_chromium.sh
 	$(BIN)/python scripts/test.py $(PYTEST_ARGS)
+
+# Every benchmark, a few minutes (quick) or the headline runs (full): bench/results/ and the
+# generated table of docs/PERFORMANCE.md. bench-smoke only proves they run and count right.
+bench: venv
+	$(BIN)/python bench/run.py --mode quick
+
+bench-full: venv
+	$(BIN)/python bench/run.py --mode full
+
+bench-smoke: venv
+	$(BIN)/python bench/run.py --mode smoke
 
 lint: venv
 	$(BIN)/ruff check .

@@ -30,6 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from heapbook import HeapBook
+
 from trading.engine import (
     BUY,
     FOK,
@@ -262,6 +264,32 @@ def run(book, commands, keep_events):
     return seconds, process_time() - start_cpu, kept
 
 
+def run_heap(commands, resting):
+    """Replay ``commands`` through the rule-less HeapBook (bench/heapbook.py) preloaded with
+    ``resting``; returns (wall seconds, CPU seconds, trades). The yardstick for the engine's
+    figure: same commands, same process, same clock."""
+    book = HeapBook()
+    for order_id, _user, side, price, qty in resting:
+        book.rest(order_id, side, price, qty)
+    limit = book.limit
+    market = book.market
+    cancel = book.cancel
+    perf_counter = time.perf_counter
+    process_time = time.process_time
+    start_cpu = process_time()
+    start = perf_counter()
+    for cmd in commands:
+        op = cmd[0]
+        if op is LIMIT_OP:
+            limit(cmd[1], cmd[3], cmd[4], cmd[5], cmd[6] == GTC)
+        elif op is CANCEL_OP:
+            cancel(cmd[1])
+        else:
+            market(cmd[3], cmd[4])
+    seconds = perf_counter() - start
+    return seconds, process_time() - start_cpu, book.trades
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workload", help="JSON Lines workload to replay")
@@ -270,6 +298,9 @@ def main(argv=None):
     parser.add_argument("--commands", type=int, default=200_000)
     parser.add_argument("--resting", type=int, default=0, help="preload N resting orders")
     parser.add_argument("--write-workload", help="dump the generated workload here and go on")
+    parser.add_argument(
+        "--no-heap", action="store_true", help="skip the rule-less heap book's replay"
+    )
     args = parser.parse_args(argv)
 
     if args.workload:
@@ -321,6 +352,16 @@ def main(argv=None):
         "peak_rss_mb": round(_peak_rss_mb(), 1),
         "cpu_seconds": round(cpu_seconds, 4),
     }
+    if not args.no_heap:
+        # After the engine's peak RSS was read: the heap book's memory is not counted.
+        del book, kept
+        heap_seconds, heap_cpu, heap_trades = run_heap(
+            commands, _resting_orders(args.resting, args.seed, first_resting_id, prices, users)
+        )
+        result["heap_book_commands_per_s"] = round(len(commands) / heap_seconds)
+        result["heap_book_cpu_seconds"] = round(heap_cpu, 4)
+        result["heap_book_trades"] = heap_trades
+        result["engine_to_heap_book"] = round(heap_seconds / seconds, 3)
     if args.resting:
         result["resting_preloaded"] = args.resting
         result["preload_seconds"] = round(preload_seconds, 3)

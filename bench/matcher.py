@@ -1,14 +1,20 @@
-"""Benchmark the matcher: how fast it persists commands (trades, orders, ledger) to PostgreSQL.
+"""Benchmark the matcher: commands queued to their trades committed and published.
 
-    .venv/bin/python bench/matcher.py [--commands 50000] [--batch-size 500]
+    .venv/bin/python bench/matcher.py [--commands 50000] [--batch-size 2000]
 
 Queues N place and cancel commands through the real order-entry services (the engine
 benchmark's mix: ~65 % limit orders within ±100 ticks of the mid, a quarter of them
-crossing; ~10 % market orders; ~25 % cancels of earlier orders), then times the matcher
-draining them batch by batch. Queueing is not timed. Prints one JSON line:
-``{"commands", "seconds", "commands_per_s", "trades", "trades_per_s", "batch_p50_ms",
-"batch_p99_ms", "batches", "ledger_ok"}``. It DROPS and recreates its own database,
-``BENCH_DATABASE_URL`` (default ``postgres://postgres@127.0.0.1:5432/exchange_bench``).
+crossing; ~10 % market orders; ~25 % cancels of earlier orders); queueing is not timed. Then
+the matcher process's own loop (``trading.matcher.runner.Matcher.run_once``) drains them:
+the clock starts with every command queued and stops once the last batch is committed and
+everything it produced is published (trades, private order and balance events, the last
+book diff, ticker and candles). A subscriber on the market's trades channel counts the trade
+messages that actually reached Redis, against the trades in the database. The book's restore
+before the drain is timed on its own. Prints one JSON line:
+``{"commands", "seconds", "commands_per_s", "trades", "trades_per_s", "trades_published",
+"batches", "batch_p50_ms", "batch_p99_ms", "restore_seconds", "ledger_ok"}``. It DROPS and
+recreates its own database, ``BENCH_DATABASE_URL`` (default
+``postgres://postgres@127.0.0.1:5432/exchange_bench``).
 """
 
 import argparse
@@ -18,6 +24,7 @@ import os
 import random
 import statistics
 import sys
+import threading
 import time
 from decimal import Decimal
 
@@ -25,13 +32,17 @@ import benchdb
 
 BENCH_DATABASE_URL = benchdb.setup(database="exchange_bench", redis_db=14)
 
+import redis  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from accounts.models import User  # noqa: E402
+from exchange_site.streams import public_group  # noqa: E402
 from trading.exceptions import NoLiquidity  # noqa: E402
 from trading.matcher.market import MarketMatcher  # noqa: E402
+from trading.matcher.publish import layer_group_channel  # noqa: E402
+from trading.matcher.runner import Matcher  # noqa: E402
 from trading.models import Market, OrderCommand, Trade  # noqa: E402
 from trading.services import OrderRequest, order_cancel, order_place  # noqa: E402
 from wallets.ledger_check import ledger_check  # noqa: E402
@@ -141,22 +152,73 @@ def _queue_share(market_id: int, users: list[User], count: int, seed: int) -> No
     connection.close()
 
 
+class PublishedTrades:
+    """Counts the trade messages that reach Redis on the market's trades group channel, from
+    a subscriber thread: what the matcher published, counted where subscribers get it."""
+
+    def __init__(self, symbol: str):
+        self.client = redis.Redis.from_url(settings.REDIS_URL)
+        self.pubsub = self.client.pubsub()
+        self.pubsub.subscribe(layer_group_channel(public_group("trades", symbol)))
+        self.received = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._listen, daemon=True)
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            message = self.pubsub.get_message(timeout=0.1)
+            if message is not None and message["type"] == "message":
+                self.received += 1
+
+    def start(self) -> None:
+        # Wait for the SUBSCRIBE's confirmation before anything is published.
+        deadline = time.monotonic() + 10
+        while True:
+            message = self.pubsub.get_message(timeout=1)
+            if message is not None and message["type"] == "subscribe":
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit("no confirmation of the trades channel's SUBSCRIBE from Redis")
+        self._thread.start()
+
+    def settle(self, expected: int, timeout: float = 5.0) -> int:
+        """Wait until ``expected`` messages arrived (or ``timeout``); returns the count."""
+        deadline = time.monotonic() + timeout
+        while self.received < expected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self._stop.set()
+        self._thread.join()
+        self.pubsub.close()
+        return self.received
+
+
 def drain(market: Market, batch_size: int) -> dict:
+    """Run the matcher process's own loop (``Matcher.run_once``: each batch committed, then
+    its trades and private events published) until no command is left, then flush the last
+    diff, ticker and candles; the clock covers all of it. The book's restore is timed apart."""
+    runner = Matcher([market.symbol], batch_size=batch_size)
     matcher = MarketMatcher(market)
+    runner.matchers = [matcher]
+    restore_started = time.perf_counter()
     matcher.restore()
+    runner.publisher.snapshot(matcher)
+    restore_seconds = time.perf_counter() - restore_started
     trades_before = Trade.objects.filter(market=market).count()
+    listener = PublishedTrades(market.symbol)
+    listener.start()
     durations = []
-    commands = 0
+    due = {market.symbol}
     started = time.perf_counter()
     while True:
         batch_started = time.perf_counter()
-        result = matcher.run_batch(batch_size)
-        if result is None:
+        if not runner.run_once(due):
             break
         durations.append(time.perf_counter() - batch_started)
-        commands += result.commands
+    runner.publisher.flush_due(runner.matchers, force=True)
     seconds = time.perf_counter() - started
+    commands = runner.commands
     trades = Trade.objects.filter(market=market).count() - trades_before
+    published = listener.settle(trades)
     durations.sort()
     return {
         "commands": commands,
@@ -164,6 +226,7 @@ def drain(market: Market, batch_size: int) -> dict:
         "commands_per_s": round(commands / seconds) if seconds else 0,
         "trades": trades,
         "trades_per_s": round(trades / seconds) if seconds else 0,
+        "trades_published": published,
         "batches": len(durations),
         "batch_p50_ms": round(statistics.median(durations) * 1000, 1) if durations else 0,
         "batch_p99_ms": (
@@ -171,6 +234,7 @@ def drain(market: Market, batch_size: int) -> dict:
             if durations
             else 0
         ),
+        "restore_seconds": round(restore_seconds, 3),
     }
 
 

@@ -72,8 +72,9 @@ def start_machine_redis() -> bool:
     return answers(6379, attempts=50)
 
 
-def main(argv: list[str]) -> int:
-    env = os.environ
+def servers_up(env, var: Path = VAR) -> list:
+    """Point ``env``'s ``DATABASE_URL`` and ``REDIS_URL`` at servers that answer, by the rules
+    of this module's docstring; returns the embedded servers it started (stop them after)."""
     embedded_only = env.get("TEST_SERVERS", "").lower() == "embedded"
     started: list[PostgresServer | RedisServer] = []
     try:
@@ -83,10 +84,10 @@ def main(argv: list[str]) -> int:
             env["DATABASE_URL"] = LOCAL_POSTGRES
             say("PostgreSQL: 127.0.0.1:5432")
         else:
-            server = PostgresServer(VAR / "postgres", durable=False, log_path=VAR / "postgres.log")
+            server = PostgresServer(var / "postgres", durable=False, log_path=var / "postgres.log")
             started.append(server.start())
             env["DATABASE_URL"] = server.ensure_database("exchange")
-            say(f"PostgreSQL: embedded {server.version()} on port {server.port} ({VAR})")
+            say(f"PostgreSQL: embedded {server.version()} on port {server.port} ({var})")
 
         if env.get("REDIS_URL") and not embedded_only:
             say("Redis: REDIS_URL")
@@ -94,11 +95,21 @@ def main(argv: list[str]) -> int:
             env["REDIS_URL"] = LOCAL_REDIS
             say("Redis: 127.0.0.1:6379")
         else:
-            redis_server = RedisServer(VAR / "redis")
+            redis_server = RedisServer(var / "redis")
             started.append(redis_server.start())
             env["REDIS_URL"] = redis_server.url(15)
             say(f"Redis: embedded on port {redis_server.port}")
+    except BaseException:
+        for server in reversed(started):
+            server.stop()
+        raise
+    return started
 
+
+def main(argv: list[str]) -> int:
+    started = []
+    try:
+        started = servers_up(os.environ)
         return subprocess.run([sys.executable, "-m", "pytest", *argv], cwd=ROOT).returncode
     except KeyboardInterrupt:
         return 130
