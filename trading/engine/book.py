@@ -801,6 +801,11 @@ class OrderBook:
                 raise ValueError(f"trailing stop {command.order_id}: bad peak {peak!r}")
             if trail.peak is not None and peak is None:
                 raise ValueError(f"trailing stop {command.order_id} should already be active")
+            if peak is not None and (
+                last_price_ticks is None
+                or (peak < last_price_ticks if command.side == SELL else peak > last_price_ticks)
+            ):
+                raise ValueError(f"trailing stop {command.order_id}: peak behind the last price")
             trail.peak = peak
         if book._next_stop() is not None or (book._trailing and book._next_trailing()):
             raise ValueError("a restored stop should already have triggered")

@@ -297,7 +297,11 @@ def test_trailing_stops_round_trip_through_restore_with_their_extremes():
 
 @pytest.mark.parametrize(
     ("peaks", "message"),
-    [({}, "should already be active"), ({3: 1010}, "should already have triggered")],
+    [
+        ({}, "should already be active"),
+        ({3: 1010}, "should already have triggered"),
+        ({3: 998}, "peak behind the last price"),
+    ],
 )
 def test_restore_refuses_trailing_state_no_live_book_could_hold(peaks, message):
     with pytest.raises(ValueError, match=message):
