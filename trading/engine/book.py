@@ -12,6 +12,10 @@ Layout, chosen for CPython speed and memory (see docs/PERFORMANCE.md):
   cancel and duplicate checks.
 - Untriggered stops sit in two ascending lists of ``(k1, k2, Place)`` tuples arranged so the
   next stop to trigger on each side is the last element.
+- Icebergs and OCO limit legs rest as ``_Special`` (a subclass with two more slots), so the
+  common ``_Order`` stays at four. Trailing stops sit in an arrival-ordered dict of
+  ``_Trail``; OCO links in ``_lists``. The hot paths only test ``order.__class__`` per fill
+  and ``self._trailing`` per pass, so unused features cost nothing measurable.
 """
 
 from bisect import bisect_left, insort
@@ -19,6 +23,7 @@ from collections import deque
 from itertools import count, islice, pairwise
 
 from .types import (
+    AMEND_REJECTED,
     BUY,
     CANCEL_REJECTED,
     CANCELLED,
@@ -28,6 +33,8 @@ from .types import (
     FOK,
     FOK_NOT_FILLED,
     GTC,
+    INVALID_ICEBERG,
+    INVALID_OCO,
     INVALID_ORDER_TYPE,
     INVALID_PRICE,
     INVALID_QUANTITY,
@@ -35,14 +42,19 @@ from .types import (
     INVALID_SIDE,
     INVALID_STOP_PRICE,
     INVALID_TIF,
+    INVALID_TRAILING_DELTA,
     IOC,
     IOC_REMAINDER,
     LEVEL_CHANGED,
     LIMIT,
     MARKET,
     NO_LIQUIDITY,
+    OCO_OTHER_LEG,
+    OCO_STOP_WOULD_TRIGGER,
     OPEN,
+    ORDER_AMENDED,
     ORDER_DONE,
+    ORDER_REFRESHED,
     ORDER_REJECTED,
     ORDER_RESTED,
     PARTIALLY_FILLED,
@@ -56,11 +68,14 @@ from .types import (
     STOP_LIMIT,
     STOP_TRIGGERED,
     TRADE,
+    TRAILING_MOVED,
     UNKNOWN_ORDER,
+    Amend,
     BookInconsistency,
     Cancel,
     DepthLevel,
     Place,
+    PlaceOco,
     Resting,
 )
 
@@ -87,6 +102,33 @@ class _Order:
         self.user_id = user_id
         self.qty_lots = qty_lots
         self.level = level
+
+
+class _Special(_Order):
+    # A resting order that needs more than the four slots: an iceberg (``qty_lots`` is its
+    # visible part, ``hidden_lots`` the rest, ``peak_lots`` its visible size) or an OCO limit
+    # leg (``peak_lots`` None, ``hidden_lots`` 0; the pair is in ``OrderBook._lists``).
+    # Only these orders pay for the extra slots.
+    __slots__ = ("hidden_lots", "peak_lots")
+
+    def __init__(self, order_id, user_id, qty_lots, level, hidden_lots, peak_lots):
+        self.order_id = order_id
+        self.user_id = user_id
+        self.qty_lots = qty_lots
+        self.level = level
+        self.hidden_lots = hidden_lots
+        self.peak_lots = peak_lots
+
+
+class _Trail:
+    # An untriggered trailing stop: its Place, its extreme price since activation (None
+    # before) and its arrival number (shared with the plain stops' counter).
+    __slots__ = ("command", "peak", "arrival")
+
+    def __init__(self, command, peak, arrival):
+        self.command = command
+        self.peak = peak
+        self.arrival = arrival
 
 
 class _Level:
@@ -125,9 +167,10 @@ class OrderBook:
     nothing.
 
     Invariants after every command (``validate`` checks them): the book is not crossed;
-    each level's total is the sum of its live orders; orders in a level are in arrival
-    order; each live order is indexed once; no untriggered stop satisfies its trigger
-    condition at the last trade price.
+    each level's total is the sum of its live orders' visible lots; orders in a level are in
+    arrival order (an iceberg's by its last refresh); each live order is indexed once; no
+    untriggered stop satisfies its trigger condition at the last trade price; trailing stops
+    are up to date with every trade; OCO legs are linked both ways with equal remaining.
     """
 
     __slots__ = (
@@ -141,6 +184,9 @@ class OrderBook:
         "_seq",
         "_arrivals",
         "_arrival_clock",
+        "_lists",
+        "_trailing",
+        "_sweep",
         "trade_count",
     )
 
@@ -161,6 +207,12 @@ class OrderBook:
         self._seq = 0
         self._arrivals = {} if audit else None
         self._arrival_clock = count()
+        # OCO legs: order id -> (list id, the other leg's id), both legs while the pair lives.
+        self._lists = {}
+        # Untriggered trailing stops in arrival order: order id -> _Trail.
+        self._trailing = {}
+        # (lowest, highest) trade price since trailing stops were last updated, or None.
+        self._sweep = None
         self.trade_count = 0
 
     # ----------------------------------------------------------------- read access
@@ -208,11 +260,16 @@ class OrderBook:
         entry = self._live.get(order_id)
         if entry is None:
             return None
-        if entry.__class__ is _Order:
+        cls = entry.__class__
+        if cls is _Order:
             lvl = entry.level
             return Resting(
                 entry.order_id, entry.user_id, lvl.side.name, lvl.price_ticks, entry.qty_lots
             )
+        if cls is _Special:
+            return self._special_resting(entry)
+        if cls is _Trail:
+            return entry.command
         return entry[2]
 
     def __contains__(self, order_id: int) -> bool:
@@ -236,27 +293,72 @@ class OrderBook:
                 price = lvl.price_ticks
                 out.extend(
                     Resting(o.order_id, o.user_id, name, price, o.qty_lots)
+                    if o.__class__ is _Order
+                    else self._special_resting(o)
                     for o in lvl.orders
                     if o.qty_lots
                 )
         return out
 
+    def _special_resting(self, order):
+        lvl = order.level
+        peak = order.peak_lots
+        peer = self._lists.get(order.order_id)
+        return Resting(
+            order.order_id,
+            order.user_id,
+            lvl.side.name,
+            lvl.price_ticks,
+            order.qty_lots + order.hidden_lots,
+            peak,
+            None if peak is None else order.qty_lots,
+            None if peer is None else peer[1],
+        )
+
     def stop_orders(self) -> list[Place]:
-        """Every untriggered stop order in arrival order (what ``restore`` expects)."""
-        entries = self._buy_stops + self._sell_stops
-        entries.sort(key=lambda entry: -entry[1])
-        return [entry[2] for entry in entries]
+        """Every untriggered stop order, trailing ones too, in arrival order (what ``restore``
+        expects)."""
+        entries = [(-entry[1], entry[2]) for entry in self._buy_stops + self._sell_stops]
+        entries.extend((trail.arrival, trail.command) for trail in self._trailing.values())
+        entries.sort(key=lambda entry: entry[0])
+        return [entry[1] for entry in entries]
+
+    def trailing_peaks(self) -> dict[int, int]:
+        """Activated trailing stops: order id -> extreme price since activation (restore)."""
+        return {
+            order_id: trail.peak
+            for order_id, trail in self._trailing.items()
+            if trail.peak is not None
+        }
+
+    def oco_pairs(self) -> list[tuple[int, int, int]]:
+        """Live OCO pairs as ``(list_id, limit_order_id, stop_order_id)`` (restore)."""
+        live = self._live
+        return [
+            (list_id, order_id, peer)
+            for order_id, (list_id, peer) in self._lists.items()
+            if live[order_id].__class__ is _Special
+        ]
 
     # ----------------------------------------------------------------- commands
 
-    def apply(self, command: Place | Cancel) -> list[tuple]:
-        """Run one command (Place or Cancel) through the matching entry point."""
-        if command.__class__ is Cancel:
-            return self.cancel(command.order_id)
+    def apply(self, command: Place | Cancel | Amend | PlaceOco) -> list[tuple]:
+        """Run one command (Place, Cancel, Amend or PlaceOco) through its entry point."""
+        cls = command.__class__
+        if cls is not Place:
+            if cls is Cancel:
+                return self.cancel(command.order_id)
+            if cls is Amend:
+                return self.amend(command.order_id, command.qty_lots)
+            return self.place_oco(command.list_id, command.limit, command.stop)
         if command.order_id in self._live:
             return [(command.order_id, DUPLICATE_ORDER_ID, ORDER_REJECTED)]
         order_type = command.order_type
         if order_type == LIMIT:
+            if command.iceberg_lots is not None:
+                return self.place_iceberg(command)
+            if command.trailing_delta is not None:
+                return [(command.order_id, INVALID_TRAILING_DELTA, ORDER_REJECTED)]
             # The typed entry point trusts its ints; a command may carry None.
             if command.price_ticks is None:
                 return [(command.order_id, INVALID_PRICE, ORDER_REJECTED)]
@@ -274,6 +376,10 @@ class OrderBook:
         if order_type == MARKET:
             if command.post_only:
                 return [(command.order_id, POST_ONLY_NOT_LIMIT, ORDER_REJECTED)]
+            if command.iceberg_lots is not None:
+                return [(command.order_id, INVALID_ICEBERG, ORDER_REJECTED)]
+            if command.trailing_delta is not None:
+                return [(command.order_id, INVALID_TRAILING_DELTA, ORDER_REJECTED)]
             return self.place_market(
                 command.order_id,
                 command.user_id,
@@ -332,7 +438,49 @@ class OrderBook:
         self._exec_limit(
             events, order_id, user_id, own, opp, key, price_ticks, qty_lots, tif, post_only
         )
-        if self._buy_stops or self._sell_stops:
+        if self._buy_stops or self._sell_stops or self._trailing:
+            self._run_stops(events)
+        return events
+
+    def place_iceberg(self, command: Place) -> list[tuple]:
+        """Place an iceberg order (a GTC limit order with ``iceberg_lots``); returns its events.
+
+        It takes like any limit order with its whole quantity; what rests shows
+        ``min(iceberg_lots, remaining)`` lots and hides the rest. Each time the visible part
+        is filled while hidden lots remain, the order shows the next part at the back of its
+        level (``OrderRefreshed``).
+        """
+        order_id = command.order_id
+        if order_id in self._live:
+            return [(order_id, DUPLICATE_ORDER_ID, ORDER_REJECTED)]
+        reason = _check_iceberg(command)
+        if reason is not None:
+            return [(order_id, reason, ORDER_REJECTED)]
+        side = command.side
+        price = command.price_ticks
+        if side == BUY:
+            own, opp, key = self._bids, self._asks, price
+        else:
+            own, opp, key = self._asks, self._bids, -price
+        qty = command.qty_lots
+        user_id = command.user_id
+        events = []
+        left = qty
+        opp_keys = opp.keys
+        if opp_keys and opp_keys[-1] >= -key:
+            if command.post_only:
+                return [(order_id, POST_ONLY_WOULD_TAKE, ORDER_REJECTED)]
+            left, _, reason = self._take(events, order_id, user_id, side, opp, -key, qty, None)
+        if not left:
+            events.append((order_id, FILLED, None, 0, ORDER_DONE))
+        elif reason is not None:
+            events.append((order_id, EXPIRED, reason, left, ORDER_DONE))
+        else:
+            status = OPEN if left == qty else PARTIALLY_FILLED
+            self._rest_special(
+                events, order_id, user_id, own, key, price, left, status, command.iceberg_lots
+            )
+        if self._buy_stops or self._sell_stops or self._trailing:
             self._run_stops(events)
         return events
 
@@ -362,7 +510,7 @@ class OrderBook:
             return [(order_id, reason, ORDER_REJECTED)]
         events = []
         self._exec_market(events, order_id, user_id, side, qty_lots, quote_amount, max_quote, tif)
-        if self._buy_stops or self._sell_stops:
+        if self._buy_stops or self._sell_stops or self._trailing:
             self._run_stops(events)
         return events
 
@@ -382,10 +530,93 @@ class OrderBook:
         reason = _check_stop(command)
         if reason is not None:
             return [(order_id, reason, ORDER_REJECTED)]
+        if command.trailing_delta is not None:
+            events = [(order_id, command.stop_price_ticks, STOP_ACCEPTED)]
+            # It cannot trigger at once: an activation starts its extreme at the last price.
+            self._add_trailing(command, events)
+            return events
         self._add_stop(command)
         events = [(order_id, command.stop_price_ticks, STOP_ACCEPTED)]
         if self._last_price is not None:
             self._run_stops(events)
+        return events
+
+    def amend(self, order_id: int, qty_lots: int) -> list[tuple]:
+        """Reduce a live order's remaining quantity to ``qty_lots``, keeping its priority.
+
+        Works on resting orders (an iceberg loses hidden lots first, then visible ones) and
+        untriggered stops (not on a market buy by quote amount). ``qty_lots`` must be below
+        the current remaining quantity and above 0, else AmendRejected(invalid_quantity);
+        an id that is not live gets AmendRejected(unknown_order). Events: OrderAmended, then
+        LevelChanged if the visible level changed. An OCO leg takes its pair along: the other
+        leg gets the same remaining quantity (its own OrderAmended).
+        """
+        entry = self._live.get(order_id)
+        if entry is None:
+            return [(order_id, UNKNOWN_ORDER, AMEND_REJECTED)]
+        current = _remaining(entry)
+        if current is None or type(qty_lots) is not int or not 0 < qty_lots < current:
+            return [(order_id, INVALID_QUANTITY, AMEND_REJECTED)]
+        events = []
+        self._amend_entry(entry, qty_lots, events)
+        pair = self._lists.get(order_id)
+        if pair is not None:
+            self._amend_entry(self._live[pair[1]], qty_lots, events)
+        return events
+
+    def place_oco(self, list_id: int, limit: Place, stop: Place) -> list[tuple]:
+        """Place a one-cancels-the-other pair; returns its events.
+
+        ``limit``: a GTC limit order (iceberg allowed), always post-only. ``stop``: a stop or
+        stop_limit order (trailing allowed). Same user, side and qty_lots. Accepted whole
+        (the limit leg's OrderRested and LevelChanged, then StopAccepted) or rejected whole
+        (OrderRejected for both legs, with the first defect found: ``invalid_oco``,
+        ``duplicate_order_id``, a leg's own reason, ``oco_stop_would_trigger``,
+        ``post_only_would_take``). The first fill of the limit leg cancels the stop leg
+        (reason ``oco_other_leg``); a triggered stop leg cancels the limit leg; cancelling
+        either cancels both.
+        """
+        limit_id = limit.order_id
+        stop_id = stop.order_id
+        reason = _check_oco(limit, stop)
+        if reason is None and (limit_id in self._live or stop_id in self._live):
+            reason = DUPLICATE_ORDER_ID
+        if reason is None:
+            reason = _check_limit(limit) or _check_stop(stop)
+        if reason is None and stop.trailing_delta is None:
+            last = self._last_price
+            trigger = stop.stop_price_ticks
+            if last is not None and (last >= trigger if stop.side == BUY else last <= trigger):
+                reason = OCO_STOP_WOULD_TRIGGER
+        if reason is not None:
+            return [(limit_id, reason, ORDER_REJECTED), (stop_id, reason, ORDER_REJECTED)]
+        price = limit.price_ticks
+        if limit.side == BUY:
+            own, opp, key = self._bids, self._asks, price
+        else:
+            own, opp, key = self._asks, self._bids, -price
+        if opp.keys and opp.keys[-1] >= -key:
+            reason = POST_ONLY_WOULD_TAKE
+            return [(limit_id, reason, ORDER_REJECTED), (stop_id, reason, ORDER_REJECTED)]
+        events = []
+        self._rest_special(
+            events,
+            limit_id,
+            limit.user_id,
+            own,
+            key,
+            price,
+            limit.qty_lots,
+            OPEN,
+            limit.iceberg_lots,
+        )
+        events.append((stop_id, stop.stop_price_ticks, STOP_ACCEPTED))
+        if stop.trailing_delta is None:
+            self._add_stop(stop)
+        else:
+            self._add_trailing(stop, events)
+        self._lists[limit_id] = (list_id, stop_id)
+        self._lists[stop_id] = (list_id, limit_id)
         return events
 
     def cancel(self, order_id: int) -> list[tuple]:
@@ -397,8 +628,23 @@ class OrderBook:
         entry = self._live.pop(order_id, None)
         if entry is None:
             return [(order_id, UNKNOWN_ORDER, CANCEL_REJECTED)]
-        if entry.__class__ is not _Order:
-            return self._cancel_stop(entry)
+        cls = entry.__class__
+        if cls is not _Order:
+            if cls is _Special:
+                events = self._cancel_special(entry, None)
+            else:
+                events = self._cancel_stop(entry, None)
+            pair = self._lists.pop(order_id, None)
+            if pair is not None:
+                # An OCO leg: the other one goes too.
+                other_id = pair[1]
+                del self._lists[other_id]
+                other = self._live.pop(other_id)
+                if other.__class__ is _Special:
+                    self._cancel_special(other, OCO_OTHER_LEG, events)
+                else:
+                    events.extend(self._cancel_stop(other, OCO_OTHER_LEG))
+            return events
         lvl = entry.level
         qty = entry.qty_lots
         entry.qty_lots = 0
@@ -428,6 +674,40 @@ class OrderBook:
             (side.name, lvl.price_ticks, total, seq, LEVEL_CHANGED),
         ]
 
+    def _cancel_special(self, entry, reason, events=None):
+        # Cancel a resting _Special already popped from _live: its visible part leaves the
+        # level as in cancel(); OrderDone reports visible plus hidden lots.
+        if events is None:
+            events = []
+        lvl = entry.level
+        visible = entry.qty_lots
+        qty = visible + entry.hidden_lots
+        entry.qty_lots = 0
+        entry.hidden_lots = 0
+        count = lvl.count - 1
+        total = lvl.total_lots - visible
+        side = lvl.side
+        orders = lvl.orders
+        if count:
+            lvl.count = count
+            lvl.total_lots = total
+            if orders[0] is entry:
+                orders.popleft()
+            elif orders[-1] is entry:
+                orders.pop()
+            elif len(orders) > (count << 1) + _GHOST_SLACK:
+                lvl.orders = deque([o for o in orders if o.qty_lots])
+        else:
+            key = lvl.key
+            del side.levels[key]
+            keys = side.keys
+            del keys[bisect_left(keys, key)]
+            orders.clear()
+        self._seq = seq = self._seq + 1
+        events.append((entry.order_id, CANCELLED, reason, qty, ORDER_DONE))
+        events.append((side.name, lvl.price_ticks, total, seq, LEVEL_CHANGED))
+        return events
+
     # ----------------------------------------------------------------- restore
 
     @classmethod
@@ -438,28 +718,48 @@ class OrderBook:
         *,
         last_price_ticks: int | None = None,
         seq: int = 0,
+        trailing_peaks=None,
+        oco_pairs=None,
         audit: bool = False,
     ) -> "OrderBook":
         """Rebuild a book so that a restarted matcher continues exactly where it stopped.
 
-        ``resting``: Resting tuples (order_id, user_id, side, price_ticks, qty_lots) in
-        priority order, i.e. in arrival order within each level (``resting_orders()``
-        gives this). ``stops``: untriggered stop/stop_limit Place commands in arrival order
-        (``stop_orders()``). No events are produced and ``seq`` is taken as given.
+        ``resting``: Resting tuples (order_id, user_id, side, price_ticks, qty_lots, and for
+        an iceberg iceberg_lots and visible_lots) in priority order, i.e. in arrival order
+        within each level (``resting_orders()`` gives this; ``list_peer_id`` is ignored).
+        ``stops``: untriggered stop/stop_limit Place commands, trailing ones included, in
+        arrival order (``stop_orders()``). ``trailing_peaks``: stop id -> extreme price of
+        each activated trailing stop (``trailing_peaks()``). ``oco_pairs``: ``(list_id,
+        limit_order_id, stop_order_id)`` of each live OCO pair (``oco_pairs()``). No events
+        are produced and ``seq`` is taken as given.
 
         Raises ValueError on input no live book could hold: bad values, a duplicate id, a
-        crossed book, or a stop that should already have triggered at ``last_price_ticks``.
+        crossed book, a stop that should already have triggered (or a trailing stop that
+        should be active) at ``last_price_ticks``, or OCO legs that do not match.
         """
         book = cls(audit=audit)
+        trailing_peaks = trailing_peaks or {}
+        oco_pairs = list(oco_pairs or ())
+        oco_limits = {pair[1] for pair in oco_pairs}
         live = book._live
         bids = book._bids
         asks = book._asks
         arrivals = book._arrivals
-        for order_id, user_id, side, price_ticks, qty_lots in resting:
+        for item in resting:
+            order_id, user_id, side, price_ticks, qty_lots = item[:5]
             if order_id in live:
                 raise ValueError(f"duplicate resting order id {order_id}")
             if not (_is_count(price_ticks) and _is_count(qty_lots)):
                 raise ValueError(f"resting order {order_id}: price and qty must be positive ints")
+            peak = visible = None
+            if len(item) > 5:
+                peak, visible = item[5], item[6]
+                if peak is not None and not (
+                    _is_count(peak) and _is_count(visible) and visible <= min(peak, qty_lots)
+                ):
+                    raise ValueError(f"resting order {order_id}: bad iceberg_lots/visible_lots")
+                if peak is None and visible is not None:
+                    raise ValueError(f"resting order {order_id}: visible_lots without iceberg")
             if side == BUY:
                 own = bids
                 key = price_ticks
@@ -473,9 +773,14 @@ class OrderBook:
                 lvl = _Level(own, price_ticks, key)
                 own.levels[key] = lvl
                 insort(own.keys, key)
-            order = _Order(order_id, user_id, qty_lots, lvl)
+            if peak is not None or order_id in oco_limits:
+                shown = qty_lots if visible is None else visible
+                order = _Special(order_id, user_id, shown, lvl, qty_lots - shown, peak)
+            else:
+                shown = qty_lots
+                order = _Order(order_id, user_id, qty_lots, lvl)
             lvl.orders.append(order)
-            lvl.total_lots += qty_lots
+            lvl.total_lots += shown
             lvl.count += 1
             live[order_id] = order
             if arrivals is not None:
@@ -491,9 +796,45 @@ class OrderBook:
             reason = _check_stop(command)
             if reason is not None:
                 raise ValueError(f"stop order {command.order_id}: {reason}")
-            book._add_stop(command)
-        if book._next_stop() is not None:
+            if command.trailing_delta is None:
+                book._add_stop(command)
+                continue
+            book._add_trailing(command, None)
+            trail = live[command.order_id]
+            peak = trailing_peaks.get(command.order_id)
+            if peak is not None and not _is_count(peak):
+                raise ValueError(f"trailing stop {command.order_id}: bad peak {peak!r}")
+            if trail.peak is not None and peak is None:
+                raise ValueError(f"trailing stop {command.order_id} should already be active")
+            if peak is not None and (
+                last_price_ticks is None
+                or (peak < last_price_ticks if command.side == SELL else peak > last_price_ticks)
+            ):
+                raise ValueError(f"trailing stop {command.order_id}: peak behind the last price")
+            trail.peak = peak
+        if book._next_stop() is not None or (book._trailing and book._next_trailing()):
             raise ValueError("a restored stop should already have triggered")
+        lists = book._lists
+        for list_id, limit_id, stop_id in oco_pairs:
+            limit = live.get(limit_id)
+            stop = live.get(stop_id)
+            if (
+                limit.__class__ is not _Special
+                or stop is None
+                or stop.__class__ in (_Order, _Special)
+                or limit_id in lists
+                or stop_id in lists
+            ):
+                raise ValueError(f"OCO list {list_id}: legs {limit_id}/{stop_id} not restorable")
+            command = stop.command if stop.__class__ is _Trail else stop[2]
+            if (
+                command.user_id != limit.user_id
+                or command.side != limit.level.side.name
+                or command.qty_lots != _remaining(limit)
+            ):
+                raise ValueError(f"OCO list {list_id}: legs differ in user, side or quantity")
+            lists[limit_id] = (list_id, stop_id)
+            lists[stop_id] = (list_id, limit_id)
         if type(seq) is not int or seq < 0:
             raise ValueError("seq must be a non-negative int")
         book._seq = seq
@@ -538,6 +879,12 @@ class OrderBook:
                         continue
                     if order.qty_lots < 0:
                         fail(f"order {order.order_id} has negative qty")
+                    if order.__class__ is _Special:
+                        hidden, peak = order.hidden_lots, order.peak_lots
+                        if hidden < 0 or (hidden and peak is None):
+                            fail(f"order {order.order_id} has bad hidden lots {hidden}")
+                        if peak is not None and not 0 < order.qty_lots <= peak:
+                            fail(f"iceberg {order.order_id} shows {order.qty_lots} of {peak}")
                     if order.level is not lvl:
                         fail(f"order {order.order_id} points at another level")
                     if live.get(order.order_id) is not order:
@@ -572,10 +919,37 @@ class OrderBook:
                 if order_id in seen:
                     fail(f"order {order_id} is both resting and a stop")
                 seen.add(order_id)
+        last = self._last_price
+        for order_id, trail in self._trailing.items():
+            command = trail.command
+            if command.order_id != order_id or live.get(order_id) is not trail:
+                fail(f"trailing stop {order_id} is not indexed")
+            if order_id in seen:
+                fail(f"order {order_id} is both resting and a stop")
+            seen.add(order_id)
+            peak, stop = trail.peak, command.stop_price_ticks
+            if peak is None:
+                sell = command.side == SELL
+                if last is not None and (stop is None or (last >= stop if sell else last <= stop)):
+                    fail(f"trailing stop {order_id} should be active at {last}")
+            elif last is None or (peak < last if command.side == SELL else peak > last):
+                fail(f"trailing stop {order_id}: extreme {peak} behind the last price {last}")
         if len(seen) != len(live):
             fail(f"{len(live)} ids indexed, {len(seen)} live orders found")
-        if self._next_stop() is not None:
+        if self._next_stop() is not None or self._next_trailing() is not None:
             fail("an untriggered stop satisfies its trigger condition")
+        if self._sweep is not None:
+            fail("trailing stops were not updated after trades")
+        for order_id, (list_id, peer_id) in self._lists.items():
+            if self._lists.get(peer_id) != (list_id, order_id):
+                fail(f"OCO list {list_id}: {order_id} and {peer_id} not linked both ways")
+            entry, peer = live.get(order_id), live.get(peer_id)
+            if entry is None or peer is None:
+                fail(f"OCO list {list_id}: a leg is not live")
+            if (entry.__class__ is _Special) == (peer.__class__ is _Special):
+                fail(f"OCO list {list_id}: needs one resting limit leg and one stop")
+            if entry.__class__ is _Order or _remaining(entry) != _remaining(peer):
+                fail(f"OCO list {list_id}: legs differ")
 
     # ----------------------------------------------------------------- internals
 
@@ -596,6 +970,27 @@ class OrderBook:
         name = own.name
         events.append((order_id, name, price_ticks, qty_lots, status, ORDER_RESTED))
         events.append((name, price_ticks, total, seq, LEVEL_CHANGED))
+
+    def _rest_special(self, events, order_id, user_id, own, key, price, qty, status, peak):
+        # Rest ``qty`` lots as a _Special: an iceberg shows min(peak, qty), an OCO limit leg
+        # (peak None) shows everything. OrderRested reports the whole remaining quantity.
+        levels = own.levels
+        lvl = levels.get(key)
+        if lvl is None:
+            lvl = levels[key] = _Level(own, price, key)
+            insort(own.keys, key)
+        visible = qty if peak is None or peak > qty else peak
+        order = _Special(order_id, user_id, visible, lvl, qty - visible, peak)
+        lvl.orders.append(order)
+        lvl.total_lots = total = lvl.total_lots + visible
+        lvl.count += 1
+        self._live[order_id] = order
+        self._seq = seq = self._seq + 1
+        if self._arrivals is not None:
+            self._arrivals[order_id] = next(self._arrival_clock)
+        name = own.name
+        events.append((order_id, name, price, qty, status, ORDER_RESTED))
+        events.append((name, price, total, seq, LEVEL_CHANGED))
 
     def _exec_limit(self, events, order_id, user_id, own, opp, key, price, qty, tif, post_only):
         opp_keys = opp.keys
@@ -648,6 +1043,7 @@ class OrderBook:
     def _can_fill(self, opp, user_id, limit_key, qty, quote_left):
         # Walks exactly the orders _take would, so FOK is decided before any fill.
         levels = opp.levels
+        want, quote = qty, quote_left
         for key in reversed(opp.keys):
             if key < limit_key:
                 return False
@@ -657,6 +1053,9 @@ class OrderBook:
                 order_qty = order.qty_lots
                 if not order_qty:
                     continue
+                if order.__class__ is _Special and order.hidden_lots:
+                    # Refreshes reorder the level: simulate them instead.
+                    return _can_fill_simulated(opp, user_id, limit_key, want, quote)
                 if order.user_id == user_id:
                     return False
                 fill = order_qty if order_qty < qty else qty
@@ -714,15 +1113,39 @@ class OrderBook:
                 qty -= fill
                 if fill == order_qty:
                     orders.popleft()
-                    del live[maker_id]
-                    append((maker_id, FILLED, None, 0, ORDER_DONE))
-                    count -= 1
+                    if order.__class__ is _Order:
+                        del live[maker_id]
+                        append((maker_id, FILLED, None, 0, ORDER_DONE))
+                        count -= 1
+                    else:
+                        hidden = order.hidden_lots
+                        if hidden:
+                            # Iceberg: show the next part at the back of the level.
+                            peak = order.peak_lots
+                            shown = peak if peak < hidden else hidden
+                            order.hidden_lots = hidden - shown
+                            order.qty_lots = shown
+                            orders.append(order)
+                            total += shown
+                            # Report the level even if its total came back to where it was.
+                            before = -1
+                            append((maker_id, shown, ORDER_REFRESHED))
+                            if self._arrivals is not None:
+                                self._arrivals[maker_id] = next(self._arrival_clock)
+                        else:
+                            del live[maker_id]
+                            append((maker_id, FILLED, None, 0, ORDER_DONE))
+                            count -= 1
+                        if maker_id in self._lists:
+                            self._end_other_leg(events, maker_id)
                     if not count or not qty:
                         break
                 else:
                     # A partial maker fill ends the visit: the taker ran out of lots or of
                     # quote (the next pass then stops on reserve_exhausted).
                     order.qty_lots = order_qty - fill
+                    if order.__class__ is not _Order and maker_id in self._lists:
+                        self._end_other_leg(events, maker_id)
                     break
             if total != before:
                 seq += 1
@@ -741,6 +1164,8 @@ class OrderBook:
         if trades:
             self._last_price = last_price
             self.trade_count += trades
+            if self._trailing:
+                self._note_sweep(events, trades)
         return qty, quote_left, reason
 
     def _add_stop(self, command):
@@ -755,12 +1180,134 @@ class OrderBook:
             insort(self._sell_stops, entry)
         self._live[command.order_id] = entry
 
-    def _cancel_stop(self, entry):
-        command = entry[2]
-        stops = self._buy_stops if command.side == BUY else self._sell_stops
-        del stops[bisect_left(stops, entry)]
+    def _cancel_stop(self, entry, reason):
+        # Remove an untriggered stop already popped from _live.
+        if entry.__class__ is _Trail:
+            command = entry.command
+            del self._trailing[command.order_id]
+        else:
+            command = entry[2]
+            stops = self._buy_stops if command.side == BUY else self._sell_stops
+            del stops[bisect_left(stops, entry)]
         qty = None if command.quote_amount is not None else command.qty_lots
-        return [(command.order_id, CANCELLED, None, qty, ORDER_DONE)]
+        return [(command.order_id, CANCELLED, reason, qty, ORDER_DONE)]
+
+    def _end_other_leg(self, events, limit_id):
+        # The OCO limit leg ``limit_id`` traded: its stop leg is cancelled at once.
+        stop_id = self._lists.pop(limit_id)[1]
+        del self._lists[stop_id]
+        events.extend(self._cancel_stop(self._live.pop(stop_id), OCO_OTHER_LEG))
+
+    def _amend_entry(self, entry, qty, events):
+        cls = entry.__class__
+        if cls is _Order or cls is _Special:
+            order_id = entry.order_id
+            shown = entry.qty_lots
+            if cls is _Special:
+                cut = shown + entry.hidden_lots - qty
+                hidden = entry.hidden_lots
+                if hidden >= cut:
+                    entry.hidden_lots = hidden - cut
+                    events.append((order_id, qty, ORDER_AMENDED))
+                    return
+                entry.hidden_lots = 0
+                cut -= hidden
+            else:
+                cut = shown - qty
+            entry.qty_lots = shown - cut
+            lvl = entry.level
+            lvl.total_lots = total = lvl.total_lots - cut
+            self._seq = seq = self._seq + 1
+            events.append((order_id, qty, ORDER_AMENDED))
+            events.append((lvl.side.name, lvl.price_ticks, total, seq, LEVEL_CHANGED))
+            return
+        if cls is _Trail:
+            command = entry.command = entry.command._replace(qty_lots=qty)
+        else:
+            command = entry[2]._replace(qty_lots=qty)
+            stops = self._buy_stops if command.side == BUY else self._sell_stops
+            new_entry = (entry[0], entry[1], command)
+            stops[bisect_left(stops, entry)] = new_entry
+            self._live[command.order_id] = new_entry
+        events.append((command.order_id, qty, ORDER_AMENDED))
+
+    def _add_trailing(self, command, events):
+        self._stop_arrivals = arrival = self._stop_arrivals + 1
+        trail = _Trail(command, None, arrival)
+        self._trailing[command.order_id] = trail
+        self._live[command.order_id] = trail
+        last = self._last_price
+        if last is not None:
+            stop = command.stop_price_ticks
+            if stop is None or (last >= stop if command.side == SELL else last <= stop):
+                trail.peak = last
+                if events is not None:
+                    events.append((command.order_id, last, TRAILING_MOVED))
+
+    def _note_sweep(self, events, trades):
+        # Called after a pass with trades while trailing stops wait: remember the lowest
+        # and highest price of those trades (the last ``trades`` Trade events).
+        lo = hi = None
+        i = len(events)
+        while trades:
+            i -= 1
+            event = events[i]
+            if event[-1] == TRADE:
+                price = event[2]
+                if lo is None or price < lo:
+                    lo = price
+                if hi is None or price > hi:
+                    hi = price
+                trades -= 1
+        sweep = self._sweep
+        if sweep is not None:
+            lo = min(lo, sweep[0])
+            hi = max(hi, sweep[1])
+        self._sweep = (lo, hi)
+
+    def _update_trailing(self, events):
+        # Trades happened since the last update: activate trailing stops whose activation
+        # price was reached and move extremes, in arrival order. Within one pass the prices
+        # are monotonic, so its lowest and highest trade decide both.
+        lo, hi = self._sweep
+        self._sweep = None
+        for order_id, trail in self._trailing.items():
+            command = trail.command
+            peak = trail.peak
+            if command.side == SELL:
+                if peak is None:
+                    stop = command.stop_price_ticks
+                    if stop is not None and hi < stop:
+                        continue
+                elif hi <= peak:
+                    continue
+                trail.peak = hi
+                events.append((order_id, hi, TRAILING_MOVED))
+            else:
+                if peak is None:
+                    stop = command.stop_price_ticks
+                    if stop is not None and lo > stop:
+                        continue
+                elif lo >= peak:
+                    continue
+                trail.peak = lo
+                events.append((order_id, lo, TRAILING_MOVED))
+
+    def _next_trailing(self):
+        # The first activated trailing stop (by arrival) whose trigger condition holds.
+        last = self._last_price
+        for trail in self._trailing.values():
+            peak = trail.peak
+            if peak is None:
+                continue
+            command = trail.command
+            delta = command.trailing_delta
+            if command.side == SELL:
+                if last * 10000 <= peak * (10000 - delta):
+                    return trail
+            elif last * 10000 >= peak * (10000 + delta):
+                return trail
+        return None
 
     def _next_stop(self):
         last = self._last_price
@@ -778,13 +1325,28 @@ class OrderBook:
         # One stop at a time, re-reading the last price after each, so a triggered stop's
         # own trades can trigger the next.
         while True:
+            if self._sweep is not None:
+                self._update_trailing(events)
             stops = self._next_stop()
-            if stops is None:
+            if stops is not None:
+                command = stops.pop()[2]
+            elif self._trailing:
+                trail = self._next_trailing()
+                if trail is None:
+                    return
+                command = trail.command
+                del self._trailing[command.order_id]
+            else:
                 return
-            command = stops.pop()[2]
             order_id = command.order_id
             del self._live[order_id]
             events.append((order_id, self._last_price, STOP_TRIGGERED))
+            pair = self._lists.pop(order_id, None)
+            if pair is not None:
+                # An OCO stop leg: its limit leg leaves the book before it executes.
+                limit_id = pair[1]
+                del self._lists[limit_id]
+                self._cancel_special(self._live.pop(limit_id), OCO_OTHER_LEG, events)
             side = command.side
             if command.order_type == STOP:
                 self._exec_market(
@@ -817,6 +1379,110 @@ class OrderBook:
                 )
 
 
+def _can_fill_simulated(opp, user_id, limit_key, qty, quote_left):
+    # _can_fill for a side holding icebergs: replay each level's queue with refreshes going
+    # to the back, as _take would, on copies.
+    levels = opp.levels
+    for key in reversed(opp.keys):
+        if key < limit_key:
+            return False
+        lvl = levels[key]
+        price = lvl.price_ticks
+        queue = deque(
+            [o.user_id, o.qty_lots, getattr(o, "hidden_lots", 0), getattr(o, "peak_lots", None)]
+            for o in lvl.orders
+            if o.qty_lots
+        )
+        while queue:
+            entry = queue.popleft()
+            user, shown, hidden, peak = entry
+            if user == user_id:
+                return False
+            fill = shown if shown < qty else qty
+            if quote_left is not None:
+                if quote_left // price < fill:
+                    return False
+                quote_left -= fill * price
+            qty -= fill
+            if not qty:
+                return True
+            if hidden:
+                entry[1] = peak if peak < hidden else hidden
+                entry[2] = hidden - entry[1]
+                queue.append(entry)
+    return False
+
+
+def _remaining(entry):
+    # Remaining lots of a live entry; None for a stop by quote amount.
+    cls = entry.__class__
+    if cls is _Order:
+        return entry.qty_lots
+    if cls is _Special:
+        return entry.qty_lots + entry.hidden_lots
+    command = entry.command if cls is _Trail else entry[2]
+    return command.qty_lots
+
+
+def _check_oco(limit, stop):
+    # How the two legs fit together; each leg's own validity is checked separately.
+    if limit.__class__ is not Place or stop.__class__ is not Place:
+        return INVALID_OCO
+    if limit.order_type != LIMIT or limit.tif != GTC:
+        return INVALID_OCO
+    if stop.order_type != STOP and stop.order_type != STOP_LIMIT:
+        return INVALID_OCO
+    if limit.order_id == stop.order_id or limit.user_id != stop.user_id:
+        return INVALID_OCO
+    if limit.side != stop.side or limit.qty_lots != stop.qty_lots:
+        return INVALID_OCO
+    return None
+
+
+def _check_limit(command):
+    # A limit order's fields (iceberg included), as place_limit and place_iceberg check them.
+    if command.iceberg_lots is not None:
+        return _check_iceberg(command)
+    side = command.side
+    if side != BUY and side != SELL:
+        return INVALID_SIDE
+    if not _is_count(command.price_ticks):
+        return INVALID_PRICE
+    if not _is_count(command.qty_lots):
+        return INVALID_QUANTITY
+    if command.tif not in _TIFS:
+        return INVALID_TIF
+    if command.quote_amount is not None or command.max_quote is not None:
+        return INVALID_QUOTE
+    if command.trailing_delta is not None:
+        return INVALID_TRAILING_DELTA
+    return None
+
+
+def _check_iceberg(command):
+    if command.order_type != LIMIT:
+        return INVALID_ICEBERG
+    side = command.side
+    if side != BUY and side != SELL:
+        return INVALID_SIDE
+    if not _is_count(command.price_ticks):
+        return INVALID_PRICE
+    if not _is_count(command.qty_lots):
+        return INVALID_QUANTITY
+    if command.tif not in _TIFS:
+        return INVALID_TIF
+    if command.tif != GTC:
+        return INVALID_ICEBERG
+    if command.quote_amount is not None or command.max_quote is not None:
+        return INVALID_QUOTE
+    if command.trailing_delta is not None:
+        return INVALID_TRAILING_DELTA
+    peak = command.iceberg_lots
+    if not _is_count(peak) or peak >= command.qty_lots:
+        return INVALID_ICEBERG
+    return None
+
+
 def _check_market(side, qty_lots, quote_amount, max_quote, tif):
     if side != BUY and side != SELL:
         return INVALID_SIDE
@@ -842,10 +1508,18 @@ def _check_stop(command):
     order_type = command.order_type
     if order_type != STOP and order_type != STOP_LIMIT:
         return INVALID_ORDER_TYPE
-    if not _is_count(command.stop_price_ticks):
+    delta = command.trailing_delta
+    if delta is None:
+        if not _is_count(command.stop_price_ticks):
+            return INVALID_STOP_PRICE
+    elif type(delta) is not int or not 0 < delta < 10000:
+        return INVALID_TRAILING_DELTA
+    elif command.stop_price_ticks is not None and not _is_count(command.stop_price_ticks):
         return INVALID_STOP_PRICE
     if command.post_only:
         return POST_ONLY_NOT_LIMIT
+    if command.iceberg_lots is not None:
+        return INVALID_ICEBERG
     if order_type == STOP:
         return _check_market(
             command.side, command.qty_lots, command.quote_amount, command.max_quote, command.tif
