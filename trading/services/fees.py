@@ -87,9 +87,9 @@ def fee_volumes_refresh(*, user_ids: list[int] | None = None, now=None) -> int:
     if user_ids is not None:
         for user_id in set(user_ids) - set(volumes):
             FeeProfile.objects.get_or_create(user_id=user_id)
-        FeeProfile.objects.filter(user_id__in=user_ids).exclude(
-            user_id__in=list(volumes)
-        ).update(volume_updated_at=now)
+        FeeProfile.objects.filter(user_id__in=user_ids).exclude(user_id__in=list(volumes)).update(
+            volume_updated_at=now
+        )
     FeeProfile.objects.bulk_create(
         [
             FeeProfile(user_id=user_id, volume_30d=value, volume_updated_at=now)

@@ -173,9 +173,7 @@ def test_volume_refresh_values_each_market_in_the_reference_asset_and_moves_tier
     assert rates[old.user_id] == (D("0.001"), D("0.002"))
 
 
-def test_volume_refresh_counts_only_the_last_30_days_and_one_account_on_demand(
-    unit_market, trader
-):
+def test_volume_refresh_counts_only_the_last_30_days_and_one_account_on_demand(unit_market, trader):
     buyer, seller = trader(unit_market, usd="1000"), trader(unit_market, btc="10")
     place(seller, side="sell", price="100", quantity="3")
     drain(unit_market)
