@@ -252,9 +252,9 @@ class OrderCommand(models.Model):
 
 class FeeTier(models.Model):
     """A step of the fee schedule (ARCHITECTURE §4 "Fees"): an account whose 30-day traded
-    volume (in the reference asset, USD) reaches ``min_volume`` pays these rates, unless a
-    market's own rate or the account's override is lower. The tier at volume 0 is the
-    schedule's base; operators edit the schedule in the admin."""
+    volume (in the reference asset, USD) reaches ``min_volume`` pays these rates in a market
+    charging the base tier's (the one at volume 0), proportionally in others. Operators edit
+    the schedule in the admin."""
 
     code = models.SlugField(max_length=32, unique=True)
     name = models.CharField(max_length=64)

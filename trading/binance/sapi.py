@@ -5,8 +5,8 @@ wallets.
 - ``capital/config/getall``: every asset with the caller's balance, and one network (the
   asset's own chain, named by its code) with the asset's fee, minimum, confirmations and
   quantum.
-- ``asset/assetDetail``, ``asset/tradeFee``: withdrawal rules; each market's maker and taker
-  fee rates.
+- ``asset/assetDetail``, ``asset/tradeFee``: withdrawal rules; the maker and taker rates the
+  caller pays in each market (its fee tier or override, scaled by the market's own rates).
 - ``capital/deposit/hisrec``, ``capital/withdraw/history``: the caller's deposits and
   withdrawals, with Binance's status codes, in a window of at most 90 days (the last 90 days
   unless told).
@@ -35,6 +35,7 @@ from trading.binance.formatters import num
 from trading.binance.params import INT_RANGE, Params
 from trading.binance.selectors import binance_symbol, from_millis
 from trading.binance.views import BinanceApi, SignedApi, _schema
+from trading.fee_selectors import fee_rates_for_markets
 from wallets.models import Asset, Deposit, Withdrawal
 
 # Binance's answer for a window wider than its history endpoints allow.
@@ -187,11 +188,13 @@ def withdrawal(item: Withdrawal) -> dict:
     return result
 
 
-def trade_fee(market) -> dict:
+def trade_fee(market, maker: Decimal, taker: Decimal) -> dict:
+    """One market's rates for the caller (``trading.fee_selectors``: the account's tier or
+    override scaled by the market's own rates), as the matcher charges them."""
     return {
         "symbol": binance_symbol(market.symbol),
-        "makerCommission": num(market.maker_fee),
-        "takerCommission": num(market.taker_fee),
+        "makerCommission": num(maker),
+        "takerCommission": num(taker),
     }
 
 
@@ -246,7 +249,8 @@ class TradeFeeApi(SignedApi):
             markets = [self.market(params)]
         else:
             markets = binance_selectors.market_list()
-        return Response([trade_fee(market) for market in markets])
+        rates = fee_rates_for_markets(user=request.user, markets=markets)
+        return Response([trade_fee(market, maker, taker) for market, maker, taker in rates])
 
 
 class DepositHistoryApi(SignedApi):

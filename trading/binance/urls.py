@@ -29,6 +29,7 @@ urlpatterns = [
     _route("openOrders", views.OpenOrdersApi, "open-orders"),
     _route("allOrders", views.AllOrdersApi, "all-orders"),
     _route("account", views.AccountApi, "account"),
+    _route("account/commission", views.AccountCommissionApi, "account-commission"),
     _route("myTrades", views.MyTradesApi, "my-trades"),
     re_path(r"^.*$", views.UnknownPathApi.as_view(), name="binance-unknown"),
 ]

@@ -38,7 +38,9 @@ from trading.binance.auth import (
     signed_payload,
 )
 from trading.binance.errors import BinanceError, binance_exception_handler
+from trading.binance.fees import account_commission, account_rates, order_test_commission
 from trading.binance.params import Params
+from trading.fee_selectors import fee_rates_for_markets
 from trading.models import Market, Order, OrderCommand
 from wallets.models import Balance
 from wallets.selectors import balance_list_for_user
@@ -585,7 +587,10 @@ class OrderTestApi(SignedApi):
             services.order_place(user=request.user, request=order_request)
             # Rolled back: no order, reserve or command remains, and the matcher is not woken.
             transaction.set_rollback(True)
-        return Response({})
+        if (params.text("computeCommissionRates") or "false").lower() != "true":
+            return Response({})
+        ((_market, maker, taker),) = fee_rates_for_markets(user=request.user, markets=[market])
+        return Response(order_test_commission(maker, taker))
 
 
 class OpenOrdersApi(SignedApi):
@@ -660,9 +665,7 @@ class AccountApi(SignedApi):
             for row in balance_list_for_user(user=user)
             if not (omit_zero and not row.total)
         ]
-        fees = Market.objects.aggregate(maker=Max("maker_fee"), taker=Max("taker_fee"))
-        # No market listed yet: Max() is None, and the formatters take Decimals only.
-        maker, taker = fees["maker"] or Decimal(0), fees["taker"] or Decimal(0)
+        maker, taker = account_rates(user)
         updated = Balance.objects.filter(user=user).aggregate(at=Max("updated_at"))["at"]
         return Response(
             {
@@ -689,6 +692,18 @@ class AccountApi(SignedApi):
                 "uid": user.pk,
             }
         )
+
+
+class AccountCommissionApi(SignedApi):
+    """The caller's rates in one market, as the matcher charges them."""
+
+    weight = 20
+
+    @_schema("binance_account_commission")
+    def get(self, request):
+        market = self.market(self.params(request))
+        ((_market, maker, taker),) = fee_rates_for_markets(user=request.user, markets=[market])
+        return Response(account_commission(market, maker, taker))
 
 
 class MyTradesApi(SignedApi):

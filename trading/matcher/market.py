@@ -17,7 +17,7 @@ from django.utils import timezone
 from exchange_site.db import array_literal, copy_rows, next_ids, update_rows
 from marketdata.services import candles_apply_trades
 from trading import engine
-from trading.fee_selectors import fee_rate_in_market, fee_rates_for_users
+from trading.fee_selectors import fee_rates_for_users
 from trading.matcher.convert import MarketScale, OffGrid
 from trading.models import Market, Order, OrderCommand, Trade
 from wallets.models import AMOUNT_QUANTUM, ZERO
@@ -473,9 +473,9 @@ class MarketMatcher:
         )
 
     def _charge_fees(self, trades: list[SettledTrade], touched: dict[int, OrderState]) -> None:
-        """Set each trade's two fees, at its owners' rates in this market: the lower of the
-        account's own (tier or override) and the market's (``trading.fee_selectors``), read
-        in one query for the accounts that traded in the batch. Fees come out of what each
+        """Set each trade's two fees, at its owners' rates in this market (the account's tier
+        or override, scaled by the market's own rates: ``trading.fee_selectors``), read in
+        one query for the accounts that traded in the batch. Fees come out of what each
         side receives, rounded down to the stored precision."""
         if not trades:
             return
@@ -483,11 +483,7 @@ class MarketMatcher:
             user_ids=[user for trade in trades for user in (trade.buyer_id, trade.seller_id)]
         )
         rates = {
-            user: (
-                fee_rate_in_market(maker, self.maker_fee),
-                fee_rate_in_market(taker, self.taker_fee),
-            )
-            for user, (maker, taker) in own.items()
+            user: account.in_market(self.maker_fee, self.taker_fee) for user, account in own.items()
         }
         for trade in trades:
             buyer_takes = trade.taker_side == Order.Side.BUY

@@ -102,7 +102,9 @@ def fee_volumes_refresh(*, user_ids: list[int] | None = None, now=None) -> int:
     return len(volumes)
 
 
-def _rate(value, field: str) -> Decimal | None:
+def fee_rate_validate(value, field: str) -> Decimal | None:
+    """A fee rate as stored: 0 <= rate < 1, at most 6 places (None passes). Raises
+    ``ValidationError`` keyed by ``field``."""
     if value is None:
         return None
     if not isinstance(value, Decimal) or not value.is_finite() or not 0 <= value < 1:
@@ -124,7 +126,7 @@ def fee_tier_save(*, tier: FeeTier | None, values: dict, actor: User, reason: st
     list(FeeTier.objects.select_for_update().order_by("id"))
     for field in ("maker_fee", "taker_fee"):
         if field in values:
-            _rate(values[field], field)
+            fee_rate_validate(values[field], field)
     volume = values.get("min_volume")
     if volume is not None and (not isinstance(volume, Decimal) or volume < 0):
         raise ValidationError({"min_volume": ["A volume of 0 or more."]})
@@ -183,12 +185,12 @@ def fee_override_set(
     reason: str,
 ) -> FeeProfile:
     """An operator pins an account's tier and/or gives it rates of its own (None each: back
-    to the schedule), with a reason kept in the audit trail. A market's own lower rate
-    still applies (``trading.fee_selectors``). Locks the profile row. Raises
+    to the schedule), with a reason kept in the audit trail. Like a tier's, the rates are
+    scaled by each market's own (``trading.fee_selectors``). Locks the profile row. Raises
     ``ValidationError``. Applies from the matcher's next batch."""
     reason = reason_require(reason)
-    _rate(maker_fee, "maker_fee_override")
-    _rate(taker_fee, "taker_fee_override")
+    fee_rate_validate(maker_fee, "maker_fee_override")
+    fee_rate_validate(taker_fee, "taker_fee_override")
     FeeProfile.objects.get_or_create(user=user)
     profile = FeeProfile.objects.select_for_update().get(user=user)
     before = (profile.tier_override, profile.maker_fee_override, profile.taker_fee_override)

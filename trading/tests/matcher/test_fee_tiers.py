@@ -86,38 +86,59 @@ def test_trades_in_one_batch_charge_each_owner_its_own_tier_pin_or_override(
     assert_ledger_ok()
 
 
-def test_a_market_rate_below_the_accounts_own_is_what_everyone_pays_there(
-    unit_market, trader, btc, usd, fee_account
-):
+def test_a_markets_own_rates_scale_every_accounts_rates(unit_market, trader, btc, usd, fee_account):
+    # A promotion: maker free, taker a twentieth of the base tier's 0.2 %.
     Market.objects.filter(pk=unit_market.pk).update(maker_fee=D("0"), taker_fee=D("0.0001"))
     buyer = trader(unit_market, usd="1000")
-    FeeProfile.objects.create(user=buyer, taker_fee_override=D("0.0005"))
-    seller = trader(unit_market, btc="10")  # regular: maker 0.1 %, above the market's 0
+    FeeProfile.objects.create(user=buyer, taker_fee_override=D("0.0005"))  # a quarter of 0.2 %
+    seller = trader(unit_market, btc="10")
     place(seller, side="sell", price="100", quantity="5")
     drain(unit_market)
     place(buyer, side="buy", price="100", quantity="5")
     drain(unit_market)
 
     trade = Trade.objects.get()
-    assert (trade.buyer_fee, trade.seller_fee) == (D("0.0005"), D("0"))
-    assert balance_of(fee_account, btc) == (D("0.0005"), D(0))
+    # 5 BTC × 0.0001 × 0.0005 / 0.002 = 5 × 0.000025; the seller's maker side is free.
+    assert (trade.buyer_fee, trade.seller_fee) == (D("0.000125"), D("0"))
+    assert balance_of(fee_account, btc) == (D("0.000125"), D(0))
+    assert_ledger_ok()
+
+
+def test_a_dearer_market_charges_the_base_tier_its_rate_and_a_vip_its_share(
+    unit_market, trader, btc, usd, fee_account
+):
+    Market.objects.filter(pk=unit_market.pk).update(taker_fee=D("0.01"))
+    regular, vip = trader(unit_market, usd="1000"), trader(unit_market, usd="1000")
+    FeeProfile.objects.create(user=vip, volume_30d=D("50000"))  # VIP 1: taker 0.16 % of 0.2 %
+    seller = trader(unit_market, btc="10")
+    place(seller, side="sell", price="100", quantity="2")
+    drain(unit_market)
+    place(regular, side="buy", price="100", quantity="1")
+    place(vip, side="buy", price="100", quantity="1")
+    drain(unit_market)
+
+    assert list(Trade.objects.order_by("id").values_list("buyer_fee", flat=True)) == [
+        D("0.01"),
+        D("0.008"),
+    ]
     assert_ledger_ok()
 
 
 def test_a_schedule_edit_applies_from_the_next_batch(unit_market, trader, btc, fee_account):
     buyer = trader(unit_market, usd="1000")
+    FeeProfile.objects.create(user=buyer, volume_30d=D("60000"))  # VIP 1
     seller = trader(unit_market, btc="10")
     place(seller, side="sell", price="100", quantity="2")
     drain(unit_market)
     place(buyer, side="buy", price="100", quantity="1")
     matcher = drain(unit_market)
-    FeeTier.objects.filter(code="regular").update(taker_fee=D("0.0015"))
+    FeeTier.objects.filter(code="vip1").update(taker_fee=D("0.0012"))
     place(buyer, side="buy", price="100", quantity="1")
     drain(unit_market, matcher)  # the same matcher, no restart
 
     assert list(Trade.objects.order_by("id").values_list("buyer_fee", flat=True)) == [
-        D("0.002"),
-        D("0.0015"),
+        D("0.0016"),
+        D("0.0012"),
     ]
     assert_ledger_ok()
 
@@ -125,7 +146,8 @@ def test_a_schedule_edit_applies_from_the_next_batch(unit_market, trader, btc, f
 def test_an_account_no_tier_covers_pays_the_markets_rates(unit_market, trader):
     user = UserFactory()
     FeeTier.objects.filter(code="regular").update(min_volume=D("1"))
-    assert fee_rates_for_users(user_ids=[user.pk]) == {user.pk: (None, None)}
+    rates = fee_rates_for_users(user_ids=[user.pk])[user.pk]
+    assert (rates.maker, rates.taker) == (None, None)
     buyer, seller = trader(unit_market, usd="1000"), trader(unit_market, btc="1")
     place(seller, side="sell", price="100", quantity="1")
     drain(unit_market)
@@ -169,8 +191,8 @@ def test_volume_refresh_values_each_market_in_the_reference_asset_and_moves_tier
     assert FeeProfile.objects.get(user=small).volume_30d == D("70000")
     assert reload_profile(old).volume_30d == 0  # no trade in 30 days: back to 0
     rates = fee_rates_for_users(user_ids=[big.pk, old.user_id])
-    assert rates[big.pk] == (D("0.0009"), D("0.0016"))  # VIP 1 from 50,000
-    assert rates[old.user_id] == (D("0.001"), D("0.002"))
+    assert (rates[big.pk].maker, rates[big.pk].taker) == (D("0.0009"), D("0.0016"))  # VIP 1
+    assert (rates[old.user_id].maker, rates[old.user_id].taker) == (D("0.001"), D("0.002"))
 
 
 def test_volume_refresh_counts_only_the_last_30_days_and_one_account_on_demand(unit_market, trader):

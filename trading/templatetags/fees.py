@@ -1,0 +1,25 @@
+"""``{% load fees %}{% account_fee_summary user as fees %}``: the account page's fee panel
+(templates/trading/_account_fees.html) reads the account's fee standing without the
+accounts app importing trading (which sits above it)."""
+
+from decimal import Decimal
+
+from django import template
+
+from exchange_site.decimals import decimal_to_str
+from trading.fee_selectors import fee_summary_for_user
+
+register = template.Library()
+
+
+@register.simple_tag
+def account_fee_summary(user) -> dict:
+    return fee_summary_for_user(user=user)
+
+
+@register.filter
+def percent(rate: str | None) -> str:
+    """A rate as text ("0.0016") as people read it: "0.16 %"."""
+    if rate is None:
+        return "—"
+    return f"{decimal_to_str(Decimal(rate) * 100)} %"
