@@ -13,6 +13,7 @@ from accounts.tests.factories import UserFactory
 from trading.fee_selectors import fee_rates_for_users
 from trading.models import FeeProfile, FeeTier, Market, Trade
 from trading.services.fees import fee_volumes_refresh
+from trading.tasks import fee_volumes_refresh_task
 from trading.tests.factories import MarketFactory
 from trading.tests.helpers import assert_ledger_ok, balance_of, drain, place, reload
 from wallets.models import LedgerEntry, LedgerKind
@@ -216,3 +217,17 @@ def test_volume_refresh_counts_only_the_last_30_days_and_one_account_on_demand(u
 def reload_profile(profile: FeeProfile) -> FeeProfile:
     profile.refresh_from_db()
     return profile
+
+
+def test_beat_refreshes_the_volumes_daily(unit_market, trader, settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["fee-volumes-refresh"]
+    buyer, seller = trader(unit_market, usd="1000"), trader(unit_market, btc="1")
+    place(seller, side="sell", price="100", quantity="1")
+    drain(unit_market)
+    place(buyer, side="buy", price="100", quantity="1")
+    drain(unit_market)
+
+    assert entry["task"] == fee_volumes_refresh_task.name
+    assert (entry["schedule"].hour, entry["schedule"].minute) == ({0}, {10})
+    assert fee_volumes_refresh_task.apply().get() == 2
+    assert FeeProfile.objects.get(user=seller).volume_30d == D(100)
