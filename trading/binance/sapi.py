@@ -12,6 +12,7 @@ wallets.
   unless told).
 - ``margin/allPairs``, ``margin/isolated/allPairs``: there is no margin trading here, so no
   pair: ``[]``, which CCXT reads as "no market is marginable".
+- ``system/status`` (public): normal, or maintenance while every market is halted.
 - ``/fapi/v1/exchangeInfo``, ``/dapi/v1/exchangeInfo``: there are no futures, so no symbol.
 
 Signed like ``/api/v3``'s ``USER_DATA`` endpoints (``trading.binance.auth``), needing a key
@@ -36,6 +37,7 @@ from trading.binance.params import INT_RANGE, Params
 from trading.binance.selectors import binance_symbol, from_millis
 from trading.binance.views import BinanceApi, SignedApi, _schema
 from trading.fee_selectors import fee_rates_for_markets
+from trading.models import Market
 from wallets.models import Asset, Deposit, Withdrawal
 
 # Binance's answer for a window wider than its history endpoints allow.
@@ -301,6 +303,19 @@ class MarginPairsApi(SignedApi):
     @_schema("binance_sapi_margin_pairs")
     def get(self, request):
         return Response([])
+
+
+class SystemStatusApi(BinanceApi):
+    """Binance's ``system/status`` (public): ``0`` normal, ``1`` system maintenance, which
+    here means every market is halted."""
+
+    @_schema("binance_sapi_system_status")
+    def get(self, request):
+        markets = binance_selectors.market_list()
+        halted = bool(markets) and all(m.status == Market.Status.HALTED for m in markets)
+        if halted:
+            return Response({"status": 1, "msg": "system_maintenance"})
+        return Response({"status": 0, "msg": "normal"})
 
 
 class FuturesExchangeInfoApi(BinanceApi):

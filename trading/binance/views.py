@@ -262,14 +262,14 @@ class UnknownPathApi(BinanceApi):
 
 class DepthApi(BinanceApi):
     def request_weight(self, request) -> int:
-        limit = self.params(request).integer("limit", default=100, low=1, high=5000)
+        limit = self.params(request).limit(default=100, high=ORDER_BOOK_MAX_LIMIT)
         return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
 
     @_schema("binance_depth")
     def get(self, request):
         params = self.params(request)
         market = self.market(params)
-        limit = params.integer("limit", default=100, low=1, high=ORDER_BOOK_MAX_LIMIT)
+        limit = params.limit(default=100, high=ORDER_BOOK_MAX_LIMIT)
         book = marketdata_selectors.orderbook_get(market=market, depth=limit)
         # lastUpdateId is the book's seq: the same sequence as the U/u of the depth stream.
         return Response(
@@ -288,7 +288,7 @@ class TradesApi(BinanceApi):
     def get(self, request):
         params = self.params(request)
         market = self.market(params)
-        limit = params.integer("limit", default=500, low=1, high=LIST_MAX_LIMIT)
+        limit = params.limit(default=500, high=LIST_MAX_LIMIT)
         trades = binance_selectors.trade_list_range(market=market, limit=limit)
         return Response([formatters.public_trade(trade) for trade in trades])
 
@@ -300,7 +300,7 @@ class HistoricalTradesApi(BinanceApi):
     def get(self, request):
         params = self.params(request)
         market = self.market(params)
-        limit = params.integer("limit", default=500, low=1, high=LIST_MAX_LIMIT)
+        limit = params.limit(default=500, high=LIST_MAX_LIMIT)
         trades = binance_selectors.trade_list_range(
             market=market, limit=limit, from_id=params.integer("fromId")
         )
@@ -314,7 +314,7 @@ class AggTradesApi(BinanceApi):
     def get(self, request):
         params = self.params(request)
         market = self.market(params)
-        limit = params.integer("limit", default=500, low=1, high=LIST_MAX_LIMIT)
+        limit = params.limit(default=500, high=LIST_MAX_LIMIT)
         trades = binance_selectors.trade_list_range(
             market=market,
             limit=limit,
@@ -343,7 +343,7 @@ class KlinesApi(BinanceApi):
             interval=interval,
             start=params.millis("startTime"),
             end=params.millis("endTime"),
-            limit=params.integer("limit", default=500, low=1, high=LIST_MAX_LIMIT),
+            limit=params.limit(default=500, high=LIST_MAX_LIMIT),
         )
         taker_buy = binance_selectors.taker_buy_volumes(
             market=market,
@@ -640,7 +640,7 @@ class AllOrdersApi(SignedApi):
             from_id=params.integer("orderId"),
             start=params.millis("startTime"),
             end=params.millis("endTime"),
-            limit=params.integer("limit", default=500, low=1, high=LIST_MAX_LIMIT),
+            limit=params.limit(default=500, high=LIST_MAX_LIMIT),
         )
         return Response([formatters.order_query(order) for order in orders])
 
@@ -715,7 +715,7 @@ class MyTradesApi(SignedApi):
         trades = binance_selectors.trade_list_for_user_range(
             user=request.user,
             market=self.market(params),
-            limit=params.integer("limit", default=500, low=1, high=LIST_MAX_LIMIT),
+            limit=params.limit(default=500, high=LIST_MAX_LIMIT),
             order_id=params.integer("orderId"),
             from_id=params.integer("fromId"),
             start=params.millis("startTime"),
