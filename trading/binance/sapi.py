@@ -13,6 +13,8 @@ wallets.
 - ``margin/allPairs``, ``margin/isolated/allPairs``: there is no margin trading here, so no
   pair: ``[]``, which CCXT reads as "no market is marginable".
 - ``system/status`` (public): normal, or maintenance while every market is halted.
+- ``fiat/orders``: the deposits or withdrawals of the currencies CCXT calls legal money
+  (USD, EUR, ...), which CCXT asks there rather than in the coin histories.
 - ``/fapi/v1/exchangeInfo``, ``/dapi/v1/exchangeInfo``: there are no futures, so no symbol.
 
 Signed like ``/api/v3``'s ``USER_DATA`` endpoints (``trading.binance.auth``), needing a key
@@ -295,6 +297,77 @@ class WithdrawHistoryApi(SignedApi):
             limit=params.integer("limit", default=1000, low=1, high=HISTORY_MAX_LIMIT),
         )
         return Response([withdrawal(item) for item in withdrawals])
+
+
+# Binance's fiat order statuses, by ours.
+FIAT_DEPOSIT_STATUS = {Deposit.Status.CONFIRMED: "Successful"}
+FIAT_WITHDRAWAL_STATUS = {
+    Withdrawal.Status.COMPLETED: "Successful",
+    Withdrawal.Status.REJECTED: "Failed",
+    Withdrawal.Status.CANCELLED: "Refunded",
+    Withdrawal.Status.EXPIRED: "Refunded",
+}
+FIAT_WINDOW = timedelta(days=30)
+FIAT_MAX_ROWS = 500
+
+
+def fiat_order(item, *, withdrawals: bool) -> dict:
+    """A deposit or withdrawal as a row of Binance's fiat history."""
+    if withdrawals:
+        status = FIAT_WITHDRAWAL_STATUS.get(item.status, "Processing")
+        fee, done = item.fee, item.completed_at
+    else:
+        status = FIAT_DEPOSIT_STATUS.get(item.status, "Processing")
+        fee, done = Decimal(0), item.confirmed_at
+    return {
+        "orderNo": str(item.pk),
+        "fiatCurrency": item.asset.code,
+        "indicatedAmount": amount(item.amount, item.asset),
+        "amount": amount(item.amount, item.asset),
+        "totalFee": amount(fee, item.asset),
+        "method": "address",
+        "status": status,
+        "createTime": millis(item.created_at),
+        # A demo deposit is confirmed in the statement that creates it: never before it.
+        "updateTime": millis(max(done or item.created_at, item.created_at)),
+    }
+
+
+class FiatOrdersApi(SignedApi):
+    """Binance's fiat deposit (``transactionType=0``) or withdrawal (``1``) history: what
+    CCXT asks for the currencies it calls legal money (USD, EUR, ...). Here they move by
+    address like any coin: the same deposits and withdrawals as ``capital/...``, in
+    Binance's fiat shape. The last 30 days unless ``beginTime``/``endTime`` say otherwise;
+    ``page`` (from 1) of ``rows`` (1–500, default 100)."""
+
+    @_schema("binance_sapi_fiat_orders")
+    def get(self, request):
+        params = self.params(request)
+        kind = params.integer("transactionType", required=True)
+        if kind not in (0, 1):
+            raise errors.illegal_chars("transactionType", "0-1")
+        start, end = params.millis("beginTime"), params.millis("endTime")
+        end = end or from_millis(now_ms())
+        start = start or end - FIAT_WINDOW
+        page = params.integer("page", default=1, low=1, high=HISTORY_MAX_OFFSET)
+        rows = params.limit("rows", default=100, high=FIAT_MAX_ROWS)
+        items, total = selectors.fiat_history_for_user(
+            user=request.user,
+            withdrawals=kind == 1,
+            start=start,
+            end=end,
+            offset=(page - 1) * rows,
+            limit=rows,
+        )
+        return Response(
+            {
+                "code": "000000",
+                "message": "success",
+                "data": [fiat_order(item, withdrawals=kind == 1) for item in items],
+                "total": total,
+                "success": True,
+            }
+        )
 
 
 class MarginPairsApi(SignedApi):

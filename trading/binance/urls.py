@@ -43,6 +43,7 @@ sapi_urlpatterns = [
     _route("asset/assetDetail", sapi.AssetDetailApi, "sapi-asset-detail"),
     _route("asset/tradeFee", sapi.TradeFeeApi, "sapi-trade-fee"),
     _route("system/status", sapi.SystemStatusApi, "sapi-system-status"),
+    _route("fiat/orders", sapi.FiatOrdersApi, "sapi-fiat-orders"),
     _route("margin/allPairs", sapi.MarginPairsApi, "sapi-margin-pairs"),
     _route("margin/isolated/allPairs", sapi.MarginPairsApi, "sapi-margin-isolated-pairs"),
     re_path(r"^.*$", views.UnknownPathApi.as_view(), name="binance-sapi-unknown"),
