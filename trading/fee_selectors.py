@@ -86,6 +86,13 @@ class AccountRates:
             fee_rate_in_market(self.taker, self.base_taker, taker_fee),
         )
 
+    def standard(self) -> tuple[Decimal | None, Decimal | None]:
+        """(maker, taker): what the account pays in a market at the base tier's rates (the
+        default): its own rates, at most the base tier's. None without a schedule."""
+        if self.base_maker is None or self.base_taker is None:
+            return None, None
+        return self.in_market(self.base_maker, self.base_taker)
+
 
 def fee_rates_for_users(*, user_ids) -> dict[int, AccountRates]:
     """{user id: its ``AccountRates``} (step 1 of the module's rule). One query, whatever
@@ -115,7 +122,8 @@ class FeeStanding:
 
 
 def fee_standing_for_user(*, user: User) -> FeeStanding:
-    """The account's volume, tier and own rates (step 1), and the next tier by volume."""
+    """The account's volume, tier and own rates (what it pays in a market at the base tier's
+    rates), and the next tier by volume."""
     profile = FeeProfile.objects.filter(user_id=user.pk).first()
     volume = profile.volume_30d if profile else Decimal(0)
     pinned = profile.tier_override if profile else None
@@ -125,14 +133,15 @@ def fee_standing_for_user(*, user: User) -> FeeStanding:
     maker_override = profile.maker_fee_override if profile else None
     taker_override = profile.taker_fee_override if profile else None
     following = [item for item in tiers if item.min_volume > volume] if not pinned else []
+    maker, taker = fee_rates_for_users(user_ids=[user.pk])[user.pk].standard()
     return FeeStanding(
         tier=tier,
         tier_pinned=pinned is not None,
         volume_30d=volume,
         volume_updated_at=profile.volume_updated_at if profile else None,
         reference_asset=settings.WITHDRAWAL_LIMIT_ASSET,
-        maker_fee=maker_override if maker_override is not None else tier and tier.maker_fee,
-        taker_fee=taker_override if taker_override is not None else tier and tier.taker_fee,
+        maker_fee=maker,
+        taker_fee=taker,
         maker_overridden=maker_override is not None,
         taker_overridden=taker_override is not None,
         next_tier=following[0] if following else None,

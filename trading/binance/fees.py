@@ -22,11 +22,10 @@ NO_DISCOUNT = {
 
 
 def account_rates(user: User) -> tuple[Decimal, Decimal]:
-    """The account's own (maker, taker) rates: its tier's or override's (what it pays in a
-    market at the base tier's rates). An account no tier covers pays each market's rates:
-    the highest of them is reported."""
-    rates = fee_rates_for_users(user_ids=[user.pk])[user.pk]
-    maker, taker = rates.maker, rates.taker
+    """The account's own (maker, taker) rates: its tier's or override's, as it pays them in a
+    market at the base tier's rates (the default). Without a schedule each market's own
+    rates apply: the highest of them is reported."""
+    maker, taker = fee_rates_for_users(user_ids=[user.pk])[user.pk].standard()
     if maker is None or taker is None:
         highest = Market.objects.aggregate(maker=Max("maker_fee"), taker=Max("taker_fee"))
         # No market listed yet: Max() is None, and the formatters take Decimals only.

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
-from trading.fee_selectors import fee_rates_for_users
+from trading.fee_selectors import fee_rates_for_users, fee_standing_for_user
 from trading.models import FeeProfile, FeeTier, Market, Trade
 from trading.services.fees import fee_volumes_refresh
 from trading.tasks import fee_volumes_refresh_task
@@ -231,3 +231,20 @@ def test_beat_refreshes_the_volumes_daily(unit_market, trader, settings):
     assert (entry["schedule"].hour, entry["schedule"].minute) == ({0}, {10})
     assert fee_volumes_refresh_task.apply().get() == 2
     assert FeeProfile.objects.get(user=seller).volume_30d == D(100)
+
+
+def test_an_override_above_the_base_tier_pays_and_reports_the_markets_rate(unit_market, trader):
+    seller = trader(unit_market, btc="1")
+    FeeProfile.objects.create(user=seller, maker_fee_override=D("0.005"))
+    buyer = trader(unit_market, usd="1000")
+    place(seller, side="sell", price="100", quantity="1")
+    drain(unit_market)
+    place(buyer, side="buy", price="100", quantity="1")
+    drain(unit_market)
+
+    assert Trade.objects.get().seller_fee == D("0.1")  # 0.1 % of 100: never above the market's
+    rates = fee_rates_for_users(user_ids=[seller.pk])[seller.pk]
+    assert rates.maker == D("0.005")
+    assert rates.standard() == (D("0.001"), D("0.002"))
+    assert fee_standing_for_user(user=seller).maker_fee == D("0.001")
+    assert_ledger_ok()
