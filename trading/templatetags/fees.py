@@ -7,7 +7,7 @@ from decimal import Decimal
 from django import template
 
 from exchange_site.decimals import decimal_to_str
-from trading.fee_selectors import fee_summary_for_user
+from trading.fee_selectors import fee_rates_for_markets, fee_summary_for_user
 
 register = template.Library()
 
@@ -23,3 +23,10 @@ def percent(rate: str | None) -> str:
     if rate is None:
         return "—"
     return f"{decimal_to_str(Decimal(rate) * 100)} %"
+
+
+@register.simple_tag
+def account_market_fees(user, market) -> tuple[str, str]:
+    """(maker, taker) as text: what ``user`` pays in ``market`` (the trading page's rules)."""
+    ((_market, maker, taker),) = fee_rates_for_markets(user=user, markets=[market])
+    return decimal_to_str(maker), decimal_to_str(taker)

@@ -193,3 +193,13 @@ def test_a_tier_edit_shows_at_once_everywhere(vip, market):
     assert sapi(vip, "asset/tradeFee", {"symbol": "BTCUSD"}).json()[0]["makerCommission"] == (
         "0.00056000"  # the market's 0.0007 × 0.0008 / 0.001
     )
+
+
+def test_the_trading_page_shows_the_accounts_rates_in_its_market(vip, market, eth_btc):
+    client = Client()
+    client.force_login(vip.user)
+
+    page = client.get("/trade/ETH-BTC/").content.decode()
+
+    # The promotion's rates scaled by the account's own: maker 0, taker 0.0005 × 0.001 / 0.002.
+    assert '<span id="your-fees" title="maker / taker: your rates here">0 / 0.00025</span>' in page
