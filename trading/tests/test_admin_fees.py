@@ -182,3 +182,19 @@ def test_staff_outside_the_operators_group_cannot_edit_fees(outsider_client):
     assert (tier.status_code, profile.status_code) == (403, 403)
     assert FeeTier.objects.get(code="vip1").maker_fee == D("0.0009")
     assert not FeeProfile.objects.exists()
+
+
+def test_the_fee_pages_render_for_an_operator(operator_client, market, trader):
+    FeeProfile.objects.create(user=trader(market, usd="1"), volume_30d=D("123.45"))
+
+    pages = [
+        operator_client.get(TIERS),
+        operator_client.get(f"{TIERS}add/"),
+        operator_client.get(f"{TIERS}{FeeTier.objects.get(code='vip2').pk}/change/"),
+        operator_client.get(PROFILES),
+        operator_client.get(f"{PROFILES}add/"),
+    ]
+
+    assert [page.status_code for page in pages] == [200] * 5
+    assert b"VIP 2" in pages[0].content
+    assert b"123.45" in pages[3].content
