@@ -500,6 +500,15 @@ CELERY_BEAT_SCHEDULE.update(
     }
 )
 
+# Fee tiers (ARCHITECTURE §4 "Fees"): beat recomputes every account's 30-day traded volume
+# daily at this UTC time (Binance moves VIP levels once a day, at 00:00 UTC).
+FEE_VOLUME_HOUR = env.int("FEE_VOLUME_HOUR", default=0)
+FEE_VOLUME_MINUTE = env.int("FEE_VOLUME_MINUTE", default=10)
+CELERY_BEAT_SCHEDULE["fee-volumes-refresh"] = {
+    "task": "trading.tasks.fee_volumes_refresh_task",
+    "schedule": crontab(hour=FEE_VOLUME_HOUR, minute=FEE_VOLUME_MINUTE),
+}
+
 # Proof of liabilities (docs/PROOF_OF_LIABILITIES.md): beat takes a snapshot daily at this
 # UTC time; the newest LIABILITY_SNAPSHOTS_KEEP are kept (0: all), ~100 MB each for 100,000
 # accounts holding 4 assets.

@@ -14,7 +14,8 @@ from exchange_site.admin_tools import (
     user_filter,
 )
 from trading import services
-from trading.models import Market, Order, OrderCommand, Trade
+from trading.models import FeeProfile, FeeTier, Market, Order, OrderCommand, Trade
+from trading.services import fees as fee_services
 
 
 class MarketForm(forms.ModelForm):
@@ -245,3 +246,132 @@ class OrderCommandAdmin(ReadOnlyAdmin):
     list_select_related = ("market", "order")
     date_hierarchy = "created_at"
     show_full_result_count = False
+
+
+# --- Fee schedule (ARCHITECTURE §4 "Fees") ----------------------------------------------------
+
+
+def _rate_field(value, name: str):
+    try:
+        return fee_services.fee_rate_validate(value, name)
+    except ValidationError as exc:
+        raise ValidationError(exc.messages) from exc  # the field's own error, not a dict
+
+
+class FeeTierForm(forms.ModelForm):
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text="Why the schedule changes (kept in the audit trail).",
+    )
+
+    class Meta:
+        model = FeeTier
+        fields = fee_services.TIER_FIELDS
+
+    def clean_maker_fee(self):
+        return _rate_field(self.cleaned_data["maker_fee"], "maker_fee")
+
+    def clean_taker_fee(self):
+        return _rate_field(self.cleaned_data["taker_fee"], "taker_fee")
+
+    def clean(self):
+        data = super().clean()
+        volume = data.get("min_volume")
+        others = FeeTier.objects.exclude(pk=self.instance.pk)
+        if volume is not None and volume != 0 and not others.filter(min_volume=0).exists():
+            self.add_error(
+                "min_volume", "The schedule needs a tier at volume 0: every account has a tier."
+            )
+        return data
+
+
+@admin.register(FeeTier)
+class FeeTierAdmin(admin.ModelAdmin):
+    """The schedule: an account whose 30-day volume (USD) reaches a tier's ``min_volume``
+    pays its rates (scaled in a market whose own rates differ from the base tier's). Applies from
+    the matcher's next batch."""
+
+    form = FeeTierForm
+    list_display = ("code", "name", "min_volume", "maker_fee", "taker_fee", "updated_at")
+    search_fields = ("code", "name")
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # an account's standing and the audit trail name their tier
+
+    def save_model(self, request, obj, form, change):
+        # The form checked what the service checks; the service saves and audits together.
+        tier = fee_services.fee_tier_save(
+            tier=FeeTier.objects.get(pk=obj.pk) if change else None,
+            values={name: form.cleaned_data[name] for name in fee_services.TIER_FIELDS},
+            actor=request.user,
+            reason=form.cleaned_data["reason"],
+        )
+        obj.pk = tier.pk
+        obj._state.adding = False
+
+
+class FeeProfileForm(forms.ModelForm):
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Why this account pays these rates: kept in the audit trail.",
+    )
+
+    class Meta:
+        model = FeeProfile
+        fields = ("user", "tier_override", "maker_fee_override", "taker_fee_override")
+
+    def clean_maker_fee_override(self):
+        return _rate_field(self.cleaned_data["maker_fee_override"], "maker_fee_override")
+
+    def clean_taker_fee_override(self):
+        return _rate_field(self.cleaned_data["taker_fee_override"], "taker_fee_override")
+
+
+@admin.register(FeeProfile)
+class FeeProfileAdmin(admin.ModelAdmin):
+    """An account's 30-day volume (computed daily, or now with the action) and the operators'
+    overrides: a pinned tier and/or rates of its own, scaled by each market's rates like a
+    tier's."""
+
+    form = FeeProfileForm
+    list_display = (
+        "user",
+        "volume_30d",
+        "volume_updated_at",
+        "tier_override",
+        "maker_fee_override",
+        "taker_fee_override",
+        "override_by",
+    )
+    list_filter = ("tier_override", user_filter("user"))
+    search_fields = ("user__email", "user__username")
+    list_select_related = ("user", "tier_override", "override_by")
+    autocomplete_fields = ("user",)
+    readonly_fields = ("volume_30d", "volume_updated_at", "override_by", "override_at")
+    actions = ["refresh_volume"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*self.readonly_fields, "user") if obj else self.readonly_fields
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        profile = fee_services.fee_override_set(
+            user=obj.user,
+            tier=form.cleaned_data.get("tier_override"),
+            maker_fee=form.cleaned_data.get("maker_fee_override"),
+            taker_fee=form.cleaned_data.get("taker_fee_override"),
+            actor=request.user,
+            reason=form.cleaned_data["reason"],
+        )
+        obj.pk = profile.pk
+        obj._state.adding = False
+
+    @admin.action(description="Recompute the 30-day volume of selected accounts now")
+    def refresh_volume(self, request, queryset):
+        user_ids = list(queryset.values_list("user_id", flat=True))
+        fee_services.fee_volumes_refresh(user_ids=user_ids)
+        self.message_user(request, f"Recomputed the 30-day volume of {len(user_ids)} account(s).")

@@ -248,3 +248,97 @@ class OrderCommand(models.Model):
 
     def __str__(self):
         return f"{self.kind} order {self.order_id}"
+
+
+class FeeTier(models.Model):
+    """A step of the fee schedule (ARCHITECTURE §4 "Fees"): an account whose 30-day traded
+    volume (in the reference asset, USD) reaches ``min_volume`` pays these rates in a market
+    charging the base tier's (the one at volume 0), proportionally in others. Operators edit
+    the schedule in the admin."""
+
+    code = models.SlugField(max_length=32, unique=True)
+    name = models.CharField(max_length=64)
+    min_volume = AmountField(
+        help_text="Least 30-day traded volume, in the reference asset (USD), for this tier."
+    )
+    maker_fee = models.DecimalField(
+        max_digits=8, decimal_places=6, help_text="A rate: 0.001 is 0.1 %."
+    )
+    taker_fee = models.DecimalField(max_digits=8, decimal_places=6)
+    description = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["min_volume"]
+        constraints = [
+            models.UniqueConstraint(fields=["min_volume"], name="fee_tier_min_volume_unique"),
+            models.CheckConstraint(condition=Q(min_volume__gte=0), name="fee_tier_volume_gte_0"),
+            models.CheckConstraint(
+                condition=Q(maker_fee__gte=0)
+                & Q(maker_fee__lt=1)
+                & Q(taker_fee__gte=0)
+                & Q(taker_fee__lt=1),
+                name="fee_tier_rates",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class FeeProfile(models.Model):
+    """One account's fee standing: its 30-day volume as last computed, and the operators'
+    overrides (a pinned tier, or rates of its own). No row: volume 0, no override."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        primary_key=True,
+        on_delete=models.PROTECT,
+        related_name="fee_profile",
+    )
+    volume_30d = AmountField(
+        help_text="Traded volume of the last 30 days, in the reference asset (USD)."
+    )
+    volume_updated_at = models.DateTimeField(null=True, blank=True)
+    tier_override = models.ForeignKey(
+        FeeTier,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        help_text="Pinned tier, whatever the volume (empty: by volume).",
+    )
+    maker_fee_override = models.DecimalField(
+        max_digits=8,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="This account's own maker rate (empty: its tier's).",
+    )
+    taker_fee_override = models.DecimalField(
+        max_digits=8,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="This account's own taker rate (empty: its tier's).",
+    )
+    override_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    override_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(maker_fee_override__isnull=True) | Q(maker_fee_override__gte=0))
+                & (Q(maker_fee_override__isnull=True) | Q(maker_fee_override__lt=1))
+                & (Q(taker_fee_override__isnull=True) | Q(taker_fee_override__gte=0))
+                & (Q(taker_fee_override__isnull=True) | Q(taker_fee_override__lt=1)),
+                name="fee_override_rates",
+            ),
+            models.CheckConstraint(condition=Q(volume_30d__gte=0), name="fee_volume_gte_0"),
+        ]
+
+    def __str__(self):
+        return f"fee profile of {self.user_id}"

@@ -1,7 +1,7 @@
 from django.urls import re_path
 
 from exchange_site.urlpaths import path_with_optional_slash as route
-from trading.api import seed_views, views
+from trading.api import fee_views, seed_views, views
 
 # Mounted at /api/v1/.
 urlpatterns = [
@@ -9,6 +9,7 @@ urlpatterns = [
     route("orders/batch", views.OrderBatchApi.as_view(), "orders-batch"),
     re_path(r"^orders/(?P<order_id>[0-9]{1,18})/?$", views.OrderDetailApi.as_view(), name="order"),
     route("trades", views.MyTradeListApi.as_view(), "my-trades"),
+    route("account/fees", fee_views.AccountFeesApi.as_view(), "account-fees"),
     # Seed 003's paths (docs/API.md, "The seeds' shapes").
     route("order", seed_views.SeedOrderApi.as_view(), "seed-order"),
     route("openOrders", seed_views.SeedOpenOrdersApi.as_view(), "seed-open-orders"),

@@ -8,9 +8,12 @@ from marketdata.models import INTERVAL_SECONDS
 from marketdata.selectors import millis
 from trading.binance.selectors import binance_symbol
 from trading.models import Market, Order, Trade
+from wallets.models import AMOUNT_QUANTUM
 
 PLACES = 8
 ZERO = "0.00000000"
+# Order entry refuses a price of 10^18 or more (trading.services.orders).
+PRICE_BOUND = Decimal(10) ** 18
 
 MARKET_STATUS = {
     Market.Status.TRADING: "TRADING",
@@ -50,6 +53,13 @@ def fee_bps(rate: Decimal) -> int:
 # --- exchangeInfo ---------------------------------------------------------------------------
 
 
+def max_price(tick_size: Decimal) -> Decimal:
+    """The highest price order entry accepts: the last tick below 10^18 (a price is stored
+    with at most 18 integer digits). Binance's "0" (no bound) would read as a maximum of 0 to
+    CCXT, whose market structure test wants a positive one, as Binance's markets have."""
+    return (PRICE_BOUND - AMOUNT_QUANTUM) // tick_size * tick_size
+
+
 def symbol_info(market: Market) -> dict:
     tick = num(market.tick_size)
     return {
@@ -73,8 +83,12 @@ def symbol_info(market: Market) -> dict:
         "isSpotTradingAllowed": True,
         "isMarginTradingAllowed": False,
         "filters": [
-            # maxPrice "0": no upper bound, as Binance spells it.
-            {"filterType": "PRICE_FILTER", "minPrice": tick, "maxPrice": ZERO, "tickSize": tick},
+            {
+                "filterType": "PRICE_FILTER",
+                "minPrice": tick,
+                "maxPrice": num(max_price(market.tick_size)),
+                "tickSize": tick,
+            },
             {
                 "filterType": "LOT_SIZE",
                 "minQty": num(market.min_qty),

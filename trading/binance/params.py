@@ -57,6 +57,12 @@ class Params:
             )
         return number
 
+    def limit(self, name: str = "limit", *, default: int, high: int) -> int:
+        """A list's ``limit``: at least 1; above ``high`` it is cut to ``high``, as Binance
+        does ("if limit > 5000, the response will truncate to 5000"), so a client asking
+        for more than a page gets a full page, not an error."""
+        return min(self.integer(name, default=default, low=1), high)
+
     def millis(self, name: str) -> datetime | None:
         value = self.integer(name)
         if value is None:

@@ -5,13 +5,16 @@ wallets.
 - ``capital/config/getall``: every asset with the caller's balance, and one network (the
   asset's own chain, named by its code) with the asset's fee, minimum, confirmations and
   quantum.
-- ``asset/assetDetail``, ``asset/tradeFee``: withdrawal rules; each market's maker and taker
-  fee rates.
+- ``asset/assetDetail``, ``asset/tradeFee``: withdrawal rules; the maker and taker rates the
+  caller pays in each market (its fee tier or override, scaled by the market's own rates).
 - ``capital/deposit/hisrec``, ``capital/withdraw/history``: the caller's deposits and
   withdrawals, with Binance's status codes, in a window of at most 90 days (the last 90 days
   unless told).
 - ``margin/allPairs``, ``margin/isolated/allPairs``: there is no margin trading here, so no
   pair: ``[]``, which CCXT reads as "no market is marginable".
+- ``system/status`` (public): normal, or maintenance while every market is halted.
+- ``fiat/orders``: the deposits or withdrawals of the currencies CCXT calls legal money
+  (USD, EUR, ...), which CCXT asks there rather than in the coin histories.
 - ``/fapi/v1/exchangeInfo``, ``/dapi/v1/exchangeInfo``: there are no futures, so no symbol.
 
 Signed like ``/api/v3``'s ``USER_DATA`` endpoints (``trading.binance.auth``), needing a key
@@ -35,6 +38,8 @@ from trading.binance.formatters import num
 from trading.binance.params import INT_RANGE, Params
 from trading.binance.selectors import binance_symbol, from_millis
 from trading.binance.views import BinanceApi, SignedApi, _schema
+from trading.fee_selectors import fee_rates_for_markets
+from trading.models import Market
 from wallets.models import Asset, Deposit, Withdrawal
 
 # Binance's answer for a window wider than its history endpoints allow.
@@ -187,11 +192,13 @@ def withdrawal(item: Withdrawal) -> dict:
     return result
 
 
-def trade_fee(market) -> dict:
+def trade_fee(market, maker: Decimal, taker: Decimal) -> dict:
+    """One market's rates for the caller (``trading.fee_selectors``: the account's tier or
+    override scaled by the market's own rates), as the matcher charges them."""
     return {
         "symbol": binance_symbol(market.symbol),
-        "makerCommission": num(market.maker_fee),
-        "takerCommission": num(market.taker_fee),
+        "makerCommission": num(maker),
+        "takerCommission": num(taker),
     }
 
 
@@ -246,7 +253,8 @@ class TradeFeeApi(SignedApi):
             markets = [self.market(params)]
         else:
             markets = binance_selectors.market_list()
-        return Response([trade_fee(market) for market in markets])
+        rates = fee_rates_for_markets(user=request.user, markets=markets)
+        return Response([trade_fee(market, maker, taker) for market, maker, taker in rates])
 
 
 class DepositHistoryApi(SignedApi):
@@ -291,12 +299,96 @@ class WithdrawHistoryApi(SignedApi):
         return Response([withdrawal(item) for item in withdrawals])
 
 
+# Binance's fiat order statuses, by ours.
+FIAT_DEPOSIT_STATUS = {Deposit.Status.CONFIRMED: "Successful"}
+FIAT_WITHDRAWAL_STATUS = {
+    Withdrawal.Status.COMPLETED: "Successful",
+    Withdrawal.Status.REJECTED: "Failed",
+    Withdrawal.Status.CANCELLED: "Refunded",
+    Withdrawal.Status.EXPIRED: "Refunded",
+}
+FIAT_WINDOW = timedelta(days=30)
+FIAT_MAX_ROWS = 500
+
+
+def fiat_order(item, *, withdrawals: bool) -> dict:
+    """A deposit or withdrawal as a row of Binance's fiat history."""
+    if withdrawals:
+        status = FIAT_WITHDRAWAL_STATUS.get(item.status, "Processing")
+        fee, done = item.fee, item.completed_at
+    else:
+        status = FIAT_DEPOSIT_STATUS.get(item.status, "Processing")
+        fee, done = Decimal(0), item.confirmed_at
+    return {
+        "orderNo": str(item.pk),
+        "fiatCurrency": item.asset.code,
+        "indicatedAmount": amount(item.amount, item.asset),
+        "amount": amount(item.amount, item.asset),
+        "totalFee": amount(fee, item.asset),
+        "method": "address",
+        "status": status,
+        "createTime": millis(item.created_at),
+        # A demo deposit is confirmed in the statement that creates it: never before it.
+        "updateTime": millis(max(done or item.created_at, item.created_at)),
+    }
+
+
+class FiatOrdersApi(SignedApi):
+    """Binance's fiat deposit (``transactionType=0``) or withdrawal (``1``) history: what
+    CCXT asks for the currencies it calls legal money (USD, EUR, ...). Here they move by
+    address like any coin: the same deposits and withdrawals as ``capital/...``, in
+    Binance's fiat shape. The last 30 days unless ``beginTime``/``endTime`` say otherwise;
+    ``page`` (from 1) of ``rows`` (1–500, default 100)."""
+
+    @_schema("binance_sapi_fiat_orders")
+    def get(self, request):
+        params = self.params(request)
+        kind = params.integer("transactionType", required=True)
+        if kind not in (0, 1):
+            raise errors.illegal_chars("transactionType", "0-1")
+        start, end = params.millis("beginTime"), params.millis("endTime")
+        end = end or from_millis(now_ms())
+        start = start or end - FIAT_WINDOW
+        page = params.integer("page", default=1, low=1, high=HISTORY_MAX_OFFSET)
+        rows = params.limit("rows", default=100, high=FIAT_MAX_ROWS)
+        items, total = selectors.fiat_history_for_user(
+            user=request.user,
+            withdrawals=kind == 1,
+            start=start,
+            end=end,
+            offset=(page - 1) * rows,
+            limit=rows,
+        )
+        return Response(
+            {
+                "code": "000000",
+                "message": "success",
+                "data": [fiat_order(item, withdrawals=kind == 1) for item in items],
+                "total": total,
+                "success": True,
+            }
+        )
+
+
 class MarginPairsApi(SignedApi):
     """No margin trading here: no cross or isolated pair."""
 
     @_schema("binance_sapi_margin_pairs")
     def get(self, request):
         return Response([])
+
+
+class SystemStatusApi(BinanceApi):
+    """Binance's ``system/status`` (public): ``0`` normal, ``1`` system maintenance, which
+    here means every market is halted."""
+
+    @_schema("binance_sapi_system_status")
+    def get(self, request):
+        markets = binance_selectors.market_list()
+        halted = bool(markets) and all(m.status == Market.Status.HALTED for m in markets)
+        if halted:
+            return Response({"status": 1, "msg": "system_maintenance"})
+        return Response({"status": 0, "msg": "normal"})
 
 
 class FuturesExchangeInfoApi(BinanceApi):

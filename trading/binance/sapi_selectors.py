@@ -99,3 +99,54 @@ def withdrawal_list_for_user_range(
     if ids is not None:
         withdrawals = withdrawals.filter(pk__in=ids)
     return list(withdrawals[offset : offset + limit])
+
+
+# The currencies CCXT (and Binance) call "legal money": for them CCXT asks the fiat history
+# (``fiat/orders``) instead of the coin histories. Those listed here are answered there.
+LEGAL_MONEY = frozenset(
+    {
+        "AED",
+        "ARS",
+        "AUD",
+        "BRL",
+        "CAD",
+        "CHF",
+        "CZK",
+        "DKK",
+        "EUR",
+        "GBP",
+        "GHS",
+        "HKD",
+        "HUF",
+        "INR",
+        "JPY",
+        "KES",
+        "KZT",
+        "MXN",
+        "NGN",
+        "NOK",
+        "NZD",
+        "PEN",
+        "PHP",
+        "PLN",
+        "RUB",
+        "SEK",
+        "TRY",
+        "UAH",
+        "UGX",
+        "USD",
+        "VND",
+        "ZAR",
+    }
+)
+
+
+def fiat_history_for_user(
+    *, user: User, withdrawals: bool, start: datetime, end: datetime, offset: int, limit: int
+) -> tuple[list, int]:
+    """The user's deposits (or withdrawals) of legal-money assets made in ``[start, end]``,
+    newest first, one page of them, and how many there are in all."""
+    rows = (withdrawal_list_for_user if withdrawals else deposit_list_for_user)(user=user).filter(
+        created_at__gte=start, created_at__lte=end, asset__code__in=LEGAL_MONEY
+    )
+    return list(rows[offset : offset + limit]), rows.count()

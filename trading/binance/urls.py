@@ -29,6 +29,7 @@ urlpatterns = [
     _route("openOrders", views.OpenOrdersApi, "open-orders"),
     _route("allOrders", views.AllOrdersApi, "all-orders"),
     _route("account", views.AccountApi, "account"),
+    _route("account/commission", views.AccountCommissionApi, "account-commission"),
     _route("myTrades", views.MyTradesApi, "my-trades"),
     re_path(r"^.*$", views.UnknownPathApi.as_view(), name="binance-unknown"),
 ]
@@ -41,6 +42,8 @@ sapi_urlpatterns = [
     _route("capital/withdraw/history", sapi.WithdrawHistoryApi, "sapi-withdraw-history"),
     _route("asset/assetDetail", sapi.AssetDetailApi, "sapi-asset-detail"),
     _route("asset/tradeFee", sapi.TradeFeeApi, "sapi-trade-fee"),
+    _route("system/status", sapi.SystemStatusApi, "sapi-system-status"),
+    _route("fiat/orders", sapi.FiatOrdersApi, "sapi-fiat-orders"),
     _route("margin/allPairs", sapi.MarginPairsApi, "sapi-margin-pairs"),
     _route("margin/isolated/allPairs", sapi.MarginPairsApi, "sapi-margin-isolated-pairs"),
     re_path(r"^.*$", views.UnknownPathApi.as_view(), name="binance-sapi-unknown"),

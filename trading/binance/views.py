@@ -38,7 +38,9 @@ from trading.binance.auth import (
     signed_payload,
 )
 from trading.binance.errors import BinanceError, binance_exception_handler
+from trading.binance.fees import account_commission, account_rates, order_test_commission
 from trading.binance.params import Params
+from trading.fee_selectors import fee_rates_for_markets
 from trading.models import Market, Order, OrderCommand
 from wallets.models import Balance
 from wallets.selectors import balance_list_for_user
@@ -260,14 +262,14 @@ class UnknownPathApi(BinanceApi):
 
 class DepthApi(BinanceApi):
     def request_weight(self, request) -> int:
-        limit = self.params(request).integer("limit", default=100, low=1, high=5000)
+        limit = self.params(request).limit(default=100, high=ORDER_BOOK_MAX_LIMIT)
         return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
 
     @_schema("binance_depth")
     def get(self, request):
         params = self.params(request)
         market = self.market(params)
-        limit = params.integer("limit", default=100, low=1, high=ORDER_BOOK_MAX_LIMIT)
+        limit = params.limit(default=100, high=ORDER_BOOK_MAX_LIMIT)
         book = marketdata_selectors.orderbook_get(market=market, depth=limit)
         # lastUpdateId is the book's seq: the same sequence as the U/u of the depth stream.
         return Response(
@@ -286,7 +288,7 @@ class TradesApi(BinanceApi):
     def get(self, request):
         params = self.params(request)
         market = self.market(params)
-        limit = params.integer("limit", default=500, low=1, high=LIST_MAX_LIMIT)
+        limit = params.limit(default=500, high=LIST_MAX_LIMIT)
         trades = binance_selectors.trade_list_range(market=market, limit=limit)
         return Response([formatters.public_trade(trade) for trade in trades])
 
@@ -298,7 +300,7 @@ class HistoricalTradesApi(BinanceApi):
     def get(self, request):
         params = self.params(request)
         market = self.market(params)
-        limit = params.integer("limit", default=500, low=1, high=LIST_MAX_LIMIT)
+        limit = params.limit(default=500, high=LIST_MAX_LIMIT)
         trades = binance_selectors.trade_list_range(
             market=market, limit=limit, from_id=params.integer("fromId")
         )
@@ -312,7 +314,7 @@ class AggTradesApi(BinanceApi):
     def get(self, request):
         params = self.params(request)
         market = self.market(params)
-        limit = params.integer("limit", default=500, low=1, high=LIST_MAX_LIMIT)
+        limit = params.limit(default=500, high=LIST_MAX_LIMIT)
         trades = binance_selectors.trade_list_range(
             market=market,
             limit=limit,
@@ -341,7 +343,7 @@ class KlinesApi(BinanceApi):
             interval=interval,
             start=params.millis("startTime"),
             end=params.millis("endTime"),
-            limit=params.integer("limit", default=500, low=1, high=LIST_MAX_LIMIT),
+            limit=params.limit(default=500, high=LIST_MAX_LIMIT),
         )
         taker_buy = binance_selectors.taker_buy_volumes(
             market=market,
@@ -585,7 +587,10 @@ class OrderTestApi(SignedApi):
             services.order_place(user=request.user, request=order_request)
             # Rolled back: no order, reserve or command remains, and the matcher is not woken.
             transaction.set_rollback(True)
-        return Response({})
+        if (params.text("computeCommissionRates") or "false").lower() != "true":
+            return Response({})
+        ((_market, maker, taker),) = fee_rates_for_markets(user=request.user, markets=[market])
+        return Response(order_test_commission(maker, taker))
 
 
 class OpenOrdersApi(SignedApi):
@@ -635,7 +640,7 @@ class AllOrdersApi(SignedApi):
             from_id=params.integer("orderId"),
             start=params.millis("startTime"),
             end=params.millis("endTime"),
-            limit=params.integer("limit", default=500, low=1, high=LIST_MAX_LIMIT),
+            limit=params.limit(default=500, high=LIST_MAX_LIMIT),
         )
         return Response([formatters.order_query(order) for order in orders])
 
@@ -660,9 +665,7 @@ class AccountApi(SignedApi):
             for row in balance_list_for_user(user=user)
             if not (omit_zero and not row.total)
         ]
-        fees = Market.objects.aggregate(maker=Max("maker_fee"), taker=Max("taker_fee"))
-        # No market listed yet: Max() is None, and the formatters take Decimals only.
-        maker, taker = fees["maker"] or Decimal(0), fees["taker"] or Decimal(0)
+        maker, taker = account_rates(user)
         updated = Balance.objects.filter(user=user).aggregate(at=Max("updated_at"))["at"]
         return Response(
             {
@@ -691,6 +694,18 @@ class AccountApi(SignedApi):
         )
 
 
+class AccountCommissionApi(SignedApi):
+    """The caller's rates in one market, as the matcher charges them."""
+
+    weight = 20
+
+    @_schema("binance_account_commission")
+    def get(self, request):
+        market = self.market(self.params(request))
+        ((_market, maker, taker),) = fee_rates_for_markets(user=request.user, markets=[market])
+        return Response(account_commission(market, maker, taker))
+
+
 class MyTradesApi(SignedApi):
     weight = 20
 
@@ -700,7 +715,7 @@ class MyTradesApi(SignedApi):
         trades = binance_selectors.trade_list_for_user_range(
             user=request.user,
             market=self.market(params),
-            limit=params.integer("limit", default=500, low=1, high=LIST_MAX_LIMIT),
+            limit=params.limit(default=500, high=LIST_MAX_LIMIT),
             order_id=params.integer("orderId"),
             from_id=params.integer("fromId"),
             start=params.millis("startTime"),

@@ -17,6 +17,7 @@ from django.utils import timezone
 from exchange_site.db import array_literal, copy_rows, next_ids, update_rows
 from marketdata.services import candles_apply_trades
 from trading import engine
+from trading.fee_selectors import fee_rates_for_users
 from trading.matcher.convert import MarketScale, OffGrid
 from trading.models import Market, Order, OrderCommand, Trade
 from wallets.models import AMOUNT_QUANTUM, ZERO
@@ -386,6 +387,7 @@ class MarketMatcher:
                 # CancelRejected: the order was already done; StopTriggered: its own
                 # events follow. Neither changes anything stored.
 
+        self._charge_fees(trades, touched)
         self._insert_trades(trades)
         result.candles = candles_apply_trades(market_id=self.market_id, trades=trades)
         batch = self.batches + 1
@@ -439,20 +441,11 @@ class MarketMatcher:
         price = scale.ticks_to_price(price_ticks)
         quantity = scale.lots_to_qty(qty_lots)
         quote = price * quantity
-        if taker_side == Order.Side.BUY:
-            buy, sell, buyer_rate, seller_rate = taker, maker, self.taker_fee, self.maker_fee
-        else:
-            buy, sell, buyer_rate, seller_rate = maker, taker, self.maker_fee, self.taker_fee
-        # Fees come out of what each side receives, rounded down to the stored precision.
-        buyer_fee = (quantity * buyer_rate).quantize(AMOUNT_QUANTUM, rounding=ROUND_DOWN)
-        seller_fee = (quote * seller_rate).quantize(AMOUNT_QUANTUM, rounding=ROUND_DOWN)
-        for state, _received, fee, spent in (
-            (buy, quantity, buyer_fee, quote),
-            (sell, quote, seller_fee, quantity),
-        ):
+        buy, sell = (taker, maker) if taker_side == Order.Side.BUY else (maker, taker)
+        # The fees are charged once the batch's trades are known (_charge_fees).
+        for state, spent in ((buy, quote), (sell, quantity)):
             state.filled_quantity += quantity
             state.filled_quote += quote
-            state.fee_total += fee
             state.reserved -= spent
             # The engine reports a maker's partial fill only through the trade itself.
             if state.status == Order.Status.OPEN:
@@ -474,10 +467,36 @@ class MarketMatcher:
             buyer_id=buy.user_id,
             seller_id=sell.user_id,
             taker_side=taker_side,
-            buyer_fee=buyer_fee,
-            seller_fee=seller_fee,
+            buyer_fee=ZERO,
+            seller_fee=ZERO,
             created_at=now,
         )
+
+    def _charge_fees(self, trades: list[SettledTrade], touched: dict[int, OrderState]) -> None:
+        """Set each trade's two fees, at its owners' rates in this market (the account's tier
+        or override, scaled by the market's own rates: ``trading.fee_selectors``), read in
+        one query for the accounts that traded in the batch. Fees come out of what each
+        side receives, rounded down to the stored precision."""
+        if not trades:
+            return
+        own = fee_rates_for_users(
+            user_ids=[user for trade in trades for user in (trade.buyer_id, trade.seller_id)]
+        )
+        rates = {
+            user: account.in_market(self.maker_fee, self.taker_fee) for user, account in own.items()
+        }
+        for trade in trades:
+            buyer_takes = trade.taker_side == Order.Side.BUY
+            buyer_rate = rates[trade.buyer_id][1 if buyer_takes else 0]
+            seller_rate = rates[trade.seller_id][0 if buyer_takes else 1]
+            trade.buyer_fee = (trade.quantity * buyer_rate).quantize(
+                AMOUNT_QUANTUM, rounding=ROUND_DOWN
+            )
+            trade.seller_fee = (trade.quote_quantity * seller_rate).quantize(
+                AMOUNT_QUANTUM, rounding=ROUND_DOWN
+            )
+            touched[trade.buy_order_id].fee_total += trade.buyer_fee
+            touched[trade.sell_order_id].fee_total += trade.seller_fee
 
     def _release(self, state: OrderState, amount: Decimal, releases: list) -> None:
         asset_id = self.quote_asset_id if state.side == Order.Side.BUY else self.base_asset_id

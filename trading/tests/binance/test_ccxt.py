@@ -1,5 +1,6 @@
 """CCXT itself (``ccxt==4.5.90``) against the real web, ws and matcher processes
-(``live_stack``): the configuration a trader's bot would use, changed in one URL only.
+(``live_stack``): the configuration a trader's bot would use: CCXT's default options, only
+the URL table and keys set.
 
 SOL-USD is used throughout: Redis pub/sub channels are shared by every suite on the Redis
 server, and the other suites trade BTC-USD.
@@ -23,27 +24,24 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 SYMBOL = "SOL/USD"
 PASSWORD = "correct-horse-battery-42"
-OPTIONS = {
-    "defaultType": "spot",
-    "fetchMarkets": {"types": ["spot"]},
-    "fetchCurrencies": False,
-    "fetchMargins": False,
-    "adjustForTimeDifference": False,
-    "fetchOpenOrders": {"warnWithoutSymbol": False},
-}
 
 
 def configure(exchange, stack):
+    """The URL table a bot sets (BINANCE.md): every API family ccxt.binance calls with its
+    default options, on this exchange. No option is changed."""
     exchange.urls["api"] = {
         "public": stack.web_url + "/api/v3",
         "private": stack.web_url + "/api/v3",
+        "sapi": stack.web_url + "/sapi/v1",
+        "fapiPublic": stack.web_url + "/fapi/v1",
+        "dapiPublic": stack.web_url + "/dapi/v1",
         "ws": {"spot": stack.ws_url + "/api/v3/ws"},
     }
     return exchange
 
 
 def exchange_for(stack, credentials=None, cls=ccxt.binance):
-    config = {"enableRateLimit": False, "options": dict(OPTIONS)}
+    config = {}
     if credentials:
         config.update(apiKey=credentials["key"], secret=credentials["secret"])
     return configure(cls(config), stack)
@@ -194,17 +192,17 @@ def test_a_ccxt_session(live_stack, traders):
     with pytest.raises(ccxt.InvalidNonce):
         stale.fetch_balance()
 
+    # With keys, loading the markets already makes signed requests (the currencies from
+    # sapi capital/config/getall), so a bad secret or a revoked key fails there.
     wrong = exchange_for(live_stack, {**alice.credentials, "secret": "0" * 64})
-    wrong.load_markets()
     with pytest.raises(ccxt.AuthenticationError):
-        wrong.fetch_balance()
+        wrong.load_markets()
 
     spare = alice.new_key()
     alice.revoke(spare)
     revoked = exchange_for(live_stack, spare)
-    revoked.load_markets()
     with pytest.raises(ccxt.AuthenticationError):
-        revoked.fetch_balance()
+        revoked.load_markets()
 
     read_only = exchange_for(live_stack, alice.new_key(permissions=("read",)))
     read_only.load_markets()
