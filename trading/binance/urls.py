@@ -30,6 +30,7 @@ urlpatterns = [
     _route("allOrders", views.AllOrdersApi, "all-orders"),
     _route("account", views.AccountApi, "account"),
     _route("myTrades", views.MyTradesApi, "my-trades"),
+    _route("userDataStream", views.UserDataStreamApi, "user-data-stream"),
     re_path(r"^.*$", views.UnknownPathApi.as_view(), name="binance-unknown"),
 ]
 
