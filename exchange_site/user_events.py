@@ -34,20 +34,27 @@ from exchange_site.streams import USER_EVENT, user_group
 logger = logging.getLogger(__name__)
 
 SEQ_KEY = "exchange:user-seq:{user_id}"
+# The /ws/ ``order`` messages: Binance's streams leave them out (each state change is an
+# ``executionReport`` there), so numbering them would show those streams false gaps.
+UNNUMBERED = ("orders",)
 
 # KEYS: one sequence key per event. ARGV: five per event: the group's Redis channel, the
-# event's channel, its text, the layer message type and the user id. Returns the numbers.
+# event's channel, its text, the layer message type and the user id. Events of the
+# UNNUMBERED channels get no number (0 in the answer). Returns the numbers.
 _PUBLISH = """
 local numbers = {}
 for i = 1, #KEYS do
-    local n = redis.call('INCR', KEYS[i])
     local base = (i - 1) * 5
+    local n = nil
+    if ARGV[base + 2] ~= 'orders' then
+        n = redis.call('INCR', KEYS[i])
+    end
     local message = cmsgpack.pack({
         type = ARGV[base + 4], channel = ARGV[base + 2], text = ARGV[base + 3], seq = n,
         user = tonumber(ARGV[base + 5])
     })
     redis.call('PUBLISH', ARGV[base + 1], message)
-    numbers[i] = n
+    numbers[i] = n or 0
 end
 return numbers
 """
