@@ -18,6 +18,8 @@ import json
 import time
 from decimal import Decimal
 
+from django.db.models import Max, Q
+
 from exchange_site.decimals import decimal_to_str
 from marketdata.selectors import millis
 from trading.binance import formatters
@@ -31,6 +33,7 @@ BALANCES = "balances"
 BALANCE_UPDATES = "balance_updates"
 _COMPACT = (",", ":")
 ON_BOOK = (Order.Status.OPEN, Order.Status.PARTIALLY_FILLED)
+PLACE = OrderCommand.Kind.PLACE
 # Final reports by status (a fill's own report says FILLED).
 FINAL_EXECUTION = {
     Order.Status.CANCELLED: "CANCELED",
@@ -128,13 +131,12 @@ def _dump(event: dict) -> str:
     return json.dumps(event, separators=_COMPACT)
 
 
-def _reports(symbol, trades, orders, names, base_code, quote_code) -> list:
+def _reports(symbol, trades, orders, names, base_code, quote_code, placed: set[int]) -> list:
     """``(user_id, report)`` for one batch's ``trades`` and changed ``orders``; ``names``:
     order id → (client order id, creation ms).
 
-    An order gets a NEW report first when it was accepted in the batch: an order resting
-    (or waiting for its stop) that did not trade, which only its acceptance changes so, and
-    each taker, which trades only when it is accepted or triggered."""
+    An order gets a NEW report first when it was accepted in the batch (``placed``: its
+    place command ran there) or triggered (a taker that was not placed there)."""
     by_id = {order.id: order for order in orders}
     # What each order had filled before the batch: its end state less the batch's fills.
     before: dict[int, list[Decimal]] = {}
@@ -170,9 +172,10 @@ def _reports(symbol, trades, orders, names, base_code, quote_code) -> list:
 
     announced = set()
     for order in orders:
-        if order.id not in fills_left and order.status in (*ON_BOOK, Order.Status.UNTRIGGERED):
-            report(order, execution="NEW", status="NEW")
+        if order.id not in fills_left:
             announced.add(order.id)
+            if order.id in placed and order.status != Order.Status.REJECTED:
+                report(order, execution="NEW", status="NEW")
     for trade in trades:
         for order_id, side in (
             (trade.buy_order_id, Order.Side.BUY),
@@ -184,7 +187,7 @@ def _reports(symbol, trades, orders, names, base_code, quote_code) -> list:
             cumulative = running[order_id]
             if order_id not in announced:
                 announced.add(order_id)
-                if order_id in takers:
+                if order_id in placed or order_id in takers:
                     report(
                         order,
                         execution="NEW",
@@ -214,23 +217,37 @@ def _reports(symbol, trades, orders, names, base_code, quote_code) -> list:
     return reports
 
 
-def _names(order_ids) -> dict[int, tuple[str, int]]:
-    rows = Order.objects.filter(pk__in=list(order_ids)).values_list(
-        "id", "client_order_id", "created_at"
+def _names(order_ids, first_batch: int, last_batch: int):
+    """Order id → (client order id, creation ms) of ``order_ids``, and those whose place
+    command ran in batches ``first_batch`` to ``last_batch`` (one query)."""
+    rows = (
+        Order.objects.filter(pk__in=list(order_ids))
+        .annotate(
+            placed_in=Max("ordercommand__batch", filter=Q(ordercommand__kind=PLACE)),
+        )
+        .values_list("id", "client_order_id", "created_at", "placed_in")
     )
-    return {pk: (client_id or "", millis(created)) for pk, client_id, created in rows}
+    names, placed = {}, set()
+    for pk, client_id, created, placed_in in rows:
+        names[pk] = (client_id or "", millis(created))
+        if placed_in is not None and first_batch <= placed_in <= last_batch:
+            placed.add(pk)
+    return names, placed
 
 
 def batch_executions(result, matcher) -> list[tuple[int, str, str]]:
-    """The ``executionReport`` events of one committed batch, ``(user_id, channel, text)``
-    in the order Binance would send them. Reads the orders' client ids and creation times
-    (one query)."""
+    """The ``executionReport`` events of one committed batch (``matcher.batches``),
+    ``(user_id, channel, text)`` in the order Binance would send them. Reads the orders'
+    client ids, creation times and whether they were placed in this batch (one query)."""
     if not result.orders:
         return []
-    names = _names(order.id for order in result.orders)
+    batch = matcher.batches
+    names, placed = _names((order.id for order in result.orders), batch, batch)
     base_code = matcher.asset_codes[matcher.base_asset_id]
     quote_code = matcher.asset_codes[matcher.quote_asset_id]
-    reports = _reports(result.symbol, result.trades, result.orders, names, base_code, quote_code)
+    reports = _reports(
+        result.symbol, result.trades, result.orders, names, base_code, quote_code, placed
+    )
     return [(user_id, EXECUTIONS, _dump(event)) for user_id, event in reports]
 
 
@@ -257,7 +274,7 @@ def replay(*, market, after_batch: int, to_batch: int) -> list[tuple[int, str, s
     if not order_ids:
         return []
     orders = list(Order.objects.filter(pk__in=order_ids).order_by("id"))
-    names = {order.pk: (order.client_order_id or "", millis(order.created_at)) for order in orders}
+    names, placed = _names(order_ids, first, to_batch)
     traded = {trade.buy_order_id for trade in trades} | {trade.sell_order_id for trade in trades}
     reports = _reports(
         market.symbol,
@@ -266,6 +283,7 @@ def replay(*, market, after_batch: int, to_batch: int) -> list[tuple[int, str, s
         names,
         market.base_asset.code,
         market.quote_asset.code,
+        placed,
     )
     events = [(user_id, EXECUTIONS, _dump(event)) for user_id, event in reports]
     users = {order.user_id for order in orders}

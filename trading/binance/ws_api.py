@@ -92,12 +92,18 @@ def _params(params: dict) -> Params:
     )
 
 
+def _market(params: Params):
+    return binance_selectors.market_get_by_binance_symbol(
+        symbol=params.text("symbol", required=True)
+    )
+
+
 def _caller(api_key: ApiKey):
     return SimpleNamespace(user=api_key.user)
 
 
 def order_place(api_key: ApiKey, params: Params):
-    market = binance_selectors.market_get_by_binance_symbol(symbol=params.text("symbol"))
+    market = _market(params)
     order_request, response_type = _order_request(params, market)
     order, _created = services.order_place(user=api_key.user, request=order_request)
     if response_type != "ACK":
@@ -109,7 +115,7 @@ def order_place(api_key: ApiKey, params: Params):
 
 def order_status(api_key: ApiKey, params: Params):
     params.unread({"symbol", "orderId", "origClientOrderId", "timestamp", "recvWindow"})
-    market = binance_selectors.market_get_by_binance_symbol(symbol=params.text("symbol"))
+    market = _market(params)
     order = _order_lookup(params, market, _caller(api_key))
     if order is None:
         raise BinanceError(errors.NO_SUCH_ORDER, errors.ORDER_DOES_NOT_EXIST_MSG)
@@ -128,7 +134,7 @@ def order_cancel(api_key: ApiKey, params: Params):
             "recvWindow",
         }
     )
-    market = binance_selectors.market_get_by_binance_symbol(symbol=params.text("symbol"))
+    market = _market(params)
     order = _order_lookup(params, market, _caller(api_key))
     if order is None:
         raise BinanceError(errors.CANCEL_REJECTED, errors.UNKNOWN_ORDER_MSG)
@@ -144,18 +150,14 @@ def order_cancel(api_key: ApiKey, params: Params):
 
 def open_orders_status(api_key: ApiKey, params: Params):
     params.unread({"symbol", "timestamp", "recvWindow"})
-    market = (
-        binance_selectors.market_get_by_binance_symbol(symbol=params.text("symbol"))
-        if params.given("symbol")
-        else None
-    )
+    market = _market(params) if params.given("symbol") else None
     orders = binance_selectors.order_list_range(user=api_key.user, market=market, live_only=True)
     return [formatters.order_query(order) for order in orders]
 
 
 def open_orders_cancel_all(api_key: ApiKey, params: Params):
     params.unread({"symbol", "timestamp", "recvWindow"})
-    market = binance_selectors.market_get_by_binance_symbol(symbol=params.text("symbol"))
+    market = _market(params)
     queued = services.order_cancel_all(user=api_key.user, symbol=market.symbol)
     if not queued:
         raise BinanceError(errors.CANCEL_REJECTED, errors.UNKNOWN_ORDER_MSG)
@@ -166,7 +168,7 @@ def open_orders_cancel_all(api_key: ApiKey, params: Params):
 def all_orders(api_key: ApiKey, params: Params):
     orders = binance_selectors.order_list_range(
         user=api_key.user,
-        market=binance_selectors.market_get_by_binance_symbol(symbol=params.text("symbol")),
+        market=_market(params),
         from_id=params.integer("orderId"),
         start=params.millis("startTime"),
         end=params.millis("endTime"),
@@ -178,7 +180,7 @@ def all_orders(api_key: ApiKey, params: Params):
 def my_trades(api_key: ApiKey, params: Params):
     trades = binance_selectors.trade_list_for_user_range(
         user=api_key.user,
-        market=binance_selectors.market_get_by_binance_symbol(symbol=params.text("symbol")),
+        market=_market(params),
         limit=params.integer("limit", default=500, low=1, high=LIST_MAX_LIMIT),
         order_id=params.integer("orderId"),
         from_id=params.integer("fromId"),
@@ -198,7 +200,7 @@ def account_balance(api_key: ApiKey, params: Params):
 
 
 def order_test(api_key: ApiKey, params: Params):
-    market = binance_selectors.market_get_by_binance_symbol(symbol=params.text("symbol"))
+    market = _market(params)
     order_request, _response_type = _order_request(params, market)
     with transaction.atomic():
         services.order_place(user=api_key.user, request=order_request)
