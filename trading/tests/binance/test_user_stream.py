@@ -135,7 +135,7 @@ def test_a_ccxt_pro_bot_watches_its_orders_fills_and_balance_while_another_user_
             ask = await ex.create_order_ws(SYMBOL, "limit", "sell", 2, 110)
             await them.create_order(SYMBOL, "market", "sell", 1)
             await them.create_order(SYMBOL, "limit", "sell", 1.5, 100)
-            await them.create_order(SYMBOL, "market", "buy", 2)  # fills the bot's ask
+            await them.create_order(SYMBOL, "limit", "buy", 2, 110)  # fills the bot's ask
             fetched = await ex.fetch_order_ws(bid["id"], SYMBOL)
             assert fetched["filled"] == 2.5
             assert fetched["status"] == "open"
