@@ -124,8 +124,3 @@ def user_events_publish(events: list[tuple[int, str, str]]) -> list[int]:
         return []
     keys, args = _script_args(events)
     return list(_client.script(keys=keys, args=args))
-
-
-def user_seq_get(user_id: int) -> int:
-    """The number of the user's last event (0 before the first)."""
-    return int(_client.get().get(seq_key(user_id)) or 0)

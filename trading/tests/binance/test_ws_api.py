@@ -346,3 +346,31 @@ async def test_a_batch_committed_by_a_matcher_that_died_unpublished_is_republish
     assert await events(ws) == []
     del restarted
     await ws.disconnect()
+
+
+async def test_a_deposit_is_a_balance_update_then_the_account_position():
+    _market, (bot, _other) = await sync_to_async(setup_market)()
+    key = await sync_to_async(listen_keys.listen_key_create)(user_id=bot.user.pk)
+    stream = WebsocketCommunicator(application, f"/api/v3/ws/{key}")
+    connected, _ = await stream.connect()
+    assert connected
+    await stream.receive_nothing(timeout=0.3)  # joined the user's group
+
+    def deposit():
+        with override_settings(
+            DEMO_DEPOSITS=True,
+            DEMO_DEPOSIT_MAX_PER_REQUEST=NO_CAPS,
+            DEMO_DEPOSIT_MAX_PER_DAY=NO_CAPS,
+        ):
+            deposit_demo_create(user=bot.user, asset_code="WSA", amount=Decimal("2.5"))
+
+    await sync_to_async(deposit)()
+    update = await stream.receive_json_from(timeout=5)
+    position = await stream.receive_json_from(timeout=5)
+    assert (update["e"], update["a"], update["d"]) == ("balanceUpdate", "WSA", "2.50000000")
+    assert (position["e"], position["B"]) == (
+        "outboundAccountPosition",
+        [{"a": "WSA", "f": "1002.50000000", "l": "0.00000000"}],
+    )
+    assert position["seq"] == update["seq"] + 1
+    await stream.disconnect()
