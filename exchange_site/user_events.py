@@ -124,3 +124,30 @@ def user_events_publish(events: list[tuple[int, str, str]]) -> list[int]:
         return []
     keys, args = _script_args(events)
     return list(_client.script(keys=keys, args=args))
+
+
+# --- who watches ------------------------------------------------------------------------
+# Binance's reports cost the matcher a query and a JSON document per order change, so it
+# builds them only for users with a Binance user data stream open: each such connection marks
+# its user every STREAM_REFRESH_SECONDS, and a mark lapses STREAM_TTL_SECONDS after the last
+# (a ws process that died stops marking).
+STREAM_KEY = "exchange:user-stream:{user_id}"
+STREAM_TTL_SECONDS = 60
+STREAM_REFRESH_SECONDS = 20
+
+
+def user_streams_mark(user_ids) -> None:
+    """Note that these users have a Binance user data stream open (for STREAM_TTL_SECONDS)."""
+    pipe = _client.get().pipeline(transaction=False)
+    for user_id in user_ids:
+        pipe.set(STREAM_KEY.format(user_id=user_id), 1, ex=STREAM_TTL_SECONDS)
+    pipe.execute()
+
+
+def user_streams_watched(user_ids) -> set[int]:
+    """Those of ``user_ids`` with a Binance user data stream open. Raises what Redis raises."""
+    user_ids = list(user_ids)
+    if not user_ids:
+        return set()
+    marks = _client.get().mget([STREAM_KEY.format(user_id=user_id) for user_id in user_ids])
+    return {user_id for user_id, mark in zip(user_ids, marks, strict=True) if mark is not None}

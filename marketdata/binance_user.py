@@ -13,17 +13,21 @@ Requests of the WebSocket API run in ``trading.binance.ws_api`` off the event lo
 
 import asyncio
 import json
+import logging
 import time
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from exchange_site.user_events import STREAM_REFRESH_SECONDS, user_streams_mark
 from marketdata.binance_consumers import BinanceStreamConsumer
 from marketdata.groups import user_group
 from marketdata.outbox import OutboxConsumer
 from trading.binance import errors, listen_keys, ws_api
 from trading.binance.errors import BinanceError
 from trading.binance.user_events import listen_key_expired, user_event
+
+logger = logging.getLogger(__name__)
 
 POLICY_VIOLATION = 1008
 _COMPACT = (",", ":")
@@ -37,6 +41,16 @@ def _now_ms() -> int:
 def _client_ip(scope) -> str | None:
     client = scope.get("client")
     return client[0] if client else None
+
+
+async def mark_watched(user_ids) -> None:
+    """Tell the matcher these users want Binance's reports (``user_streams_mark``)."""
+    if not user_ids:
+        return
+    try:
+        await asyncio.to_thread(user_streams_mark, list(user_ids))
+    except Exception:
+        logger.warning("user streams not marked (Redis unavailable)", exc_info=True)
 
 
 def binance_user_event(message: dict) -> dict | None:
@@ -64,6 +78,7 @@ class ListenKeyConsumer(BinanceStreamConsumer):
             await self._expired()
             return
         await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
+        await mark_watched([self.user_id])
         self.watcher = asyncio.get_running_loop().create_task(self._watch())
 
     async def disconnect(self, code):
@@ -84,6 +99,7 @@ class ListenKeyConsumer(BinanceStreamConsumer):
             if owner != self.user_id:
                 await self._expired()
                 return
+            await mark_watched([self.user_id])
 
     async def _expired(self) -> None:
         self.closing = True
@@ -112,9 +128,12 @@ class WsApiConsumer(OutboxConsumer):
         self.weight_minute, self.weight_used = 0, 0
         query = self.scope.get("query_string", b"").decode()
         self.rate_limits_default = "returnRateLimits=false" not in query
+        self.marker = None
         await self.open_outbox()
 
     async def disconnect(self, code):
+        if self.marker is not None:
+            self.marker.cancel()
         for user_id in set(self.subscriptions.values()):
             await self.channel_layer.group_discard(user_group(user_id), self.channel_name)
         self.subscriptions.clear()
@@ -255,7 +274,15 @@ class WsApiConsumer(OutboxConsumer):
         self.next_subscription += 1
         self.subscriptions[subscription_id] = user_id
         await self.channel_layer.group_add(user_group(user_id), self.channel_name)
+        await mark_watched([user_id])
+        if self.marker is None:
+            self.marker = asyncio.get_running_loop().create_task(self._mark())
         return {"subscriptionId": subscription_id}
+
+    async def _mark(self) -> None:
+        while True:
+            await asyncio.sleep(STREAM_REFRESH_SECONDS)
+            await mark_watched(set(self.subscriptions.values()))
 
     async def _end(self, subscription_id: int) -> None:
         user_id = self.subscriptions.pop(subscription_id)

@@ -21,6 +21,7 @@ from decimal import Decimal
 from django.db.models import Max, Q
 
 from exchange_site.decimals import decimal_to_str
+from exchange_site.user_events import user_streams_watched
 from marketdata.selectors import millis
 from trading.binance import formatters
 from trading.binance.selectors import binance_symbol
@@ -237,17 +238,19 @@ def _names(order_ids, first_batch: int, last_batch: int):
 
 def batch_executions(result, matcher) -> list[tuple[int, str, str]]:
     """The ``executionReport`` events of one committed batch (``matcher.batches``),
-    ``(user_id, channel, text)`` in the order Binance would send them. Reads the orders'
-    client ids, creation times and whether they were placed in this batch (one query)."""
-    if not result.orders:
+    ``(user_id, channel, text)`` in the order Binance would send them, for the owners with a
+    Binance user data stream open (``user_streams_watched``, one Redis round trip). Reads
+    their orders' client ids, creation times and whether they were placed in this batch (one
+    query)."""
+    watched = user_streams_watched({order.user_id for order in result.orders})
+    orders = [order for order in result.orders if order.user_id in watched]
+    if not orders:
         return []
     batch = matcher.batches
-    names, placed = _names((order.id for order in result.orders), batch, batch)
+    names, placed = _names((order.id for order in orders), batch, batch)
     base_code = matcher.asset_codes[matcher.base_asset_id]
     quote_code = matcher.asset_codes[matcher.quote_asset_id]
-    reports = _reports(
-        result.symbol, result.trades, result.orders, names, base_code, quote_code, placed
-    )
+    reports = _reports(result.symbol, result.trades, orders, names, base_code, quote_code, placed)
     return [(user_id, EXECUTIONS, _dump(event)) for user_id, event in reports]
 
 
@@ -274,7 +277,10 @@ def replay(*, market, after_batch: int, to_batch: int) -> list[tuple[int, str, s
     if not order_ids:
         return []
     orders = list(Order.objects.filter(pk__in=order_ids).order_by("id"))
-    names, placed = _names(order_ids, first, to_batch)
+    owners = {order.user_id for order in orders}
+    watched = user_streams_watched(owners)
+    orders = [order for order in orders if order.user_id in watched]
+    names, placed = _names([order.id for order in orders], first, to_batch)
     traded = {trade.buy_order_id for trade in trades} | {trade.sell_order_id for trade in trades}
     reports = _reports(
         market.symbol,
@@ -286,7 +292,7 @@ def replay(*, market, after_batch: int, to_batch: int) -> list[tuple[int, str, s
         placed,
     )
     events = [(user_id, EXECUTIONS, _dump(event)) for user_id, event in reports]
-    users = {order.user_id for order in orders}
+    users = owners
     balances = Balance.objects.filter(
         user_id__in=users, asset_id__in=(market.base_asset_id, market.quote_asset_id)
     ).select_related("asset")
