@@ -18,7 +18,13 @@ from accounts.models import ApiKey
 from trading import services
 from trading.binance import errors, formatters
 from trading.binance import selectors as binance_selectors
-from trading.binance.auth import API_KEY_PATTERN, SIGNATURE_PATTERN, _timestamp_check
+from trading.binance.auth import (
+    API_KEY_PATTERN,
+    SIGNATURE_PATTERN,
+    BinanceOrderThrottle,
+    _timestamp_check,
+    interval_name,
+)
 from trading.binance.errors import BinanceError
 from trading.binance.params import Params
 from trading.binance.views import (
@@ -102,7 +108,21 @@ def _caller(api_key: ApiKey):
     return SimpleNamespace(user=api_key.user)
 
 
+def _order_count_check(api_key: ApiKey) -> None:
+    """REST's per-key new-order limit (``BinanceOrderThrottle``), counted together."""
+    throttle = BinanceOrderThrottle()
+    caller = SimpleNamespace(method="POST", auth=api_key, user=api_key.user)
+    if not throttle.allow_request(caller, None):
+        raise BinanceError(
+            errors.TOO_MANY_ORDERS,
+            f"Too many new orders; current limit is {throttle.num_requests} orders per "
+            f"{interval_name(throttle.duration)}.",
+            status=429,
+        )
+
+
 def order_place(api_key: ApiKey, params: Params):
+    _order_count_check(api_key)
     market = _market(params)
     order_request, response_type = _order_request(params, market)
     order, _created = services.order_place(user=api_key.user, request=order_request)

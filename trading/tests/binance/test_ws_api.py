@@ -14,6 +14,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import connection
 from django.test import override_settings
+from rest_framework.settings import api_settings
 
 from accounts import services as account_services
 from accounts.tests.factories import UserFactory
@@ -232,6 +233,19 @@ async def test_each_method_answers_in_binances_envelope_and_events_follow_in_ord
     assert (await call(ws, "userDataStream.unsubscribe", {"subscriptionId": 0}))["error"][
         "code"
     ] == -2036
+    await ws.disconnect()
+
+
+async def test_new_orders_count_against_the_keys_order_limit(monkeypatch):
+    monkeypatch.setitem(api_settings.DEFAULT_THROTTLE_RATES, "binance_orders", "2/10s")
+    _market, (bot, _other) = await sync_to_async(setup_market)()
+    ws = await ws_api()
+    order = {"symbol": "WSAUSD", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC"}
+    order |= {"quantity": "1", "price": "10", "newOrderRespType": "ACK"}
+    answers = [await call(ws, "order.place", bot.sign(order)) for _ in range(3)]
+    assert [a["status"] for a in answers] == [200, 200, 429]
+    assert answers[2]["error"]["code"] == -1015
+    assert await sync_to_async(Order.objects.count)() == 2
     await ws.disconnect()
 
 
