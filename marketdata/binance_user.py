@@ -18,6 +18,7 @@ import time
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.db import connection
 
 from exchange_site.user_events import STREAM_REFRESH_SECONDS, user_streams_mark
 from marketdata.binance_consumers import BinanceStreamConsumer
@@ -51,6 +52,15 @@ async def mark_watched(user_ids) -> None:
         await asyncio.to_thread(user_streams_mark, list(user_ids))
     except Exception:
         logger.warning("user streams not marked (Redis unavailable)", exc_info=True)
+
+
+def _call_in_pool_thread(method: str, params: dict, **kwargs):
+    try:
+        return ws_api.call(method, params, **kwargs)
+    finally:
+        # Back to the pool (the ws process runs psycopg's pool, ARCHITECTURE §1): a pool
+        # thread may not run Django code again for a long time.
+        connection.close()
 
 
 def binance_user_event(message: dict) -> dict | None:
@@ -216,7 +226,10 @@ class WsApiConsumer(OutboxConsumer):
 
     async def _call(self, method: str, params: dict):
         if method in ws_api.SIGNED:
-            return await database_sync_to_async(ws_api.call)(
+            # In a pool thread, not Django's one thread for sync code: an order's answer
+            # waits for the matcher (up to BINANCE_ORDER_WAIT_MS) and must not hold up the
+            # other connections' calls meanwhile.
+            return await database_sync_to_async(_call_in_pool_thread, thread_sensitive=False)(
                 method, params, ip=_client_ip(self.scope), session_key=self.session_key
             )
         handler = {

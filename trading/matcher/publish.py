@@ -59,6 +59,9 @@ __all__ = ["Publisher", "book_key", "book_snapshot", "heartbeat_key", "heartbeat
 
 HEARTBEAT_TTL_SECONDS = 120
 PUBLISHED_BATCH_KEY = "exchange:user-events:published:{symbol}"
+# While Redis refuses sends, batches are published without rebuilding the missed ones; the
+# rebuild (database reads) is tried again at most this often.
+REPLAY_RETRY_SECONDS = 1.0
 STATS_INTERVAL_SECONDS = 1.0
 
 
@@ -239,8 +242,10 @@ class Publisher:
 
     def __init__(self):
         self.markets: dict[str, MarketStream] = {}
-        # Per market, the last batch whose private events Redis took.
+        # Per market, the last batch whose private events Redis took (all before it too),
+        # and when Redis last refused a send.
         self.published: dict[str, int] = {}
+        self.failed_at: dict[str, float] = {}
 
     def batch_committed(self, result, matcher) -> None:
         """Queue the batch's book changes and publish its trades and private events now."""
@@ -253,19 +258,33 @@ class Publisher:
         for candle in result.candles:
             stream.candles[candle.interval] = candle
         stream.stats_due = stream.stats_due or bool(result.trades)
-        batch = matcher.batches
+        symbol, batch = result.symbol, matcher.batches
+        published = self.published.get(symbol)
+        # Complete: every private event up to this batch is in this send.
+        complete = True
         try:
-            private = self._missed(matcher, batch - 1) + self._private(result, matcher)
+            private = self._private(result, matcher)
+            if published is not None and published < batch - 1:
+                if time.monotonic() - self.failed_at.get(symbol, 0.0) >= REPLAY_RETRY_SECONDS:
+                    private = self._missed(matcher, batch - 1) + private
+                else:
+                    complete = False  # Redis failed a moment ago: the replay waits
+        except Exception:
+            logger.warning("private events of %s not built", symbol, exc_info=True)
+            private, complete = [], False
+        try:
             sent = public_send(
                 self._trades(result, matcher),
                 private,
-                after=("set", published_batch_key(result.symbol), batch),
+                after=("set", published_batch_key(symbol), batch) if complete else (),
             )
         except Exception:
-            logger.warning("events of %s not published", result.symbol, exc_info=True)
+            logger.warning("events of %s not published", symbol, exc_info=True)
             sent = False
-        if sent:
-            self.published[result.symbol] = batch
+        if not sent:
+            self.failed_at[symbol] = time.monotonic()
+        elif complete:
+            self.published[symbol] = batch
 
     def _missed(self, matcher, last_batch: int) -> list:
         """The private events of batches up to ``last_batch`` that were committed but not

@@ -388,3 +388,33 @@ async def test_a_deposit_is_a_balance_update_then_the_account_position():
     )
     assert position["seq"] == update["seq"] + 1
     await stream.disconnect()
+
+
+async def test_a_batch_whose_send_redis_refused_is_republished_with_the_next(monkeypatch):
+    from trading.matcher import publish
+
+    market, (bot, other) = await sync_to_async(setup_market)()
+    matcher = await sync_to_async(start_matcher)(market)
+    ws = await ws_api()
+    await call(ws, "userDataStream.subscribe.signature", bot.sign({}))
+    await sync_to_async(order_place)(user=bot.user, request=limit("buy", 3, 100))
+    await sync_to_async(match_all)(matcher)
+    assert [e["event"]["x"] for e in await events(ws) if "x" in e["event"]] == ["NEW"]
+
+    with monkeypatch.context() as redis_away:
+        redis_away.setattr(publish._pipe, "send", lambda *args, **kwargs: False)
+        await sync_to_async(order_place)(user=other.user, request=limit("sell", 1, 100))
+        await sync_to_async(match_all)(matcher)
+    assert await events(ws) == []
+
+    monkeypatch.setattr(publish, "REPLAY_RETRY_SECONDS", 0.0)
+    await sync_to_async(order_place)(user=other.user, request=limit("sell", 1, 100))
+    await sync_to_async(match_all)(matcher)
+    received = [e["event"] for e in await events(ws)]
+    reports = [e for e in received if e["e"] == "executionReport"]
+    trades = await sync_to_async(lambda: list(Trade.objects.order_by("id")))()
+    assert [(r["x"], r["t"]) for r in reports] == [("TRADE", trade.pk) for trade in trades]
+    assert reports[-1]["z"] == "2.00000000"
+    seqs = [e["seq"] for e in received]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    await ws.disconnect()
