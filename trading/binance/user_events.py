@@ -98,7 +98,8 @@ def execution_report(
         "S": order.side.upper(),
         "o": formatters.order_type(order),
         "f": order.time_in_force,
-        "q": formatters.num(order.quantity),
+        # A market buy by cost has no quantity: what it bought, as REST's origQty.
+        "q": formatters.num(order.quantity if order.quantity is not None else filled),
         "p": formatters.num(order.price),
         "P": formatters.num(order.stop_price),
         "F": formatters.ZERO,
