@@ -141,9 +141,18 @@ def _queue_share(market_id: int, users: list[User], count: int, seed: int) -> No
     connection.close()
 
 
-def drain(market: Market, batch_size: int) -> dict:
+def drain(market: Market, batch_size: int, publish: str = "off") -> dict:
+    """Time the batches; with ``publish`` also the matcher's publishing after each commit
+    (``on``: nobody watches a Binance user data stream; ``watched``: every user does, so
+    each order change and fill also becomes an ``executionReport``)."""
+    from exchange_site.user_events import user_streams_mark
+    from trading.matcher.publish import Publisher
+
     matcher = MarketMatcher(market)
     matcher.restore()
+    publisher = Publisher() if publish != "off" else None
+    if publish == "watched":
+        user_streams_mark(User.objects.values_list("pk", flat=True))
     trades_before = Trade.objects.filter(market=market).count()
     durations = []
     commands = 0
@@ -153,6 +162,8 @@ def drain(market: Market, batch_size: int) -> dict:
         result = matcher.run_batch(batch_size)
         if result is None:
             break
+        if publisher is not None:
+            publisher.batch_committed(result, matcher)
         durations.append(time.perf_counter() - batch_started)
         commands += result.commands
     seconds = time.perf_counter() - started
@@ -205,6 +216,12 @@ def main() -> None:
     parser.add_argument(
         "--sql-times", action="store_true", help="time each kind of SQL statement (stderr)"
     )
+    parser.add_argument(
+        "--publish",
+        choices=("off", "on", "watched"),
+        default="off",
+        help="also time publishing (watched: every user has a Binance user data stream open)",
+    )
     args = parser.parse_args()
     market, users = setup_market()
     queue_started = time.perf_counter()
@@ -227,7 +244,7 @@ def main() -> None:
         stats.sort_stats(os.environ.get("PROFILE_SORT", "tottime"))
         stats.print_stats(int(os.environ.get("PROFILE_LINES", "25")))
     else:
-        result = drain(market, args.batch_size)
+        result = drain(market, args.batch_size, args.publish)
     if not args.skip_ledger_check:
         result["ledger_ok"] = ledger_check().ok
     print(json.dumps(result))
