@@ -418,3 +418,34 @@ async def test_a_batch_whose_send_redis_refused_is_republished_with_the_next(mon
     seqs = [e["seq"] for e in received]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
     await ws.disconnect()
+
+
+def test_user_data_stream_rest_calls_and_their_errors():
+    from rest_framework.test import APIClient
+
+    _market, (bot, other) = setup_market()
+    client = APIClient()
+    url = "/api/v3/userDataStream"
+
+    def as_(account):
+        return {"HTTP_X_MBX_APIKEY": account.key}
+
+    key = client.post(url, **as_(bot)).json()["listenKey"]
+    assert client.post(url, **as_(bot)).json() == {"listenKey": key}  # one per user
+    assert client.post(url, **as_(other)).json()["listenKey"] != key
+    assert listen_keys.listen_key_user(key) == bot.user.pk
+
+    def error(response):
+        return response.status_code, response.json()["code"]
+
+    assert error(client.post(url)) == (401, -2014)
+    assert error(client.post(url, HTTP_X_MBX_APIKEY="A" * 64)) == (401, -2015)
+    assert error(client.put(url, **as_(bot))) == (400, -1102)
+    assert error(client.put(f"{url}?listenKey={key}", **as_(other))) == (400, -1125)
+    assert error(client.delete(f"{url}?listenKey={key}", **as_(other))) == (400, -1125)
+    assert error(client.post(f"{url}?foo=1", **as_(bot))) == (400, -1104)
+    assert listen_keys.listen_key_user(key) == bot.user.pk  # none of that changed it
+    assert client.put(f"{url}?listenKey={key}", **as_(bot)).json() == {}
+    assert client.delete(f"{url}?listenKey={key}", **as_(bot)).json() == {}
+    assert listen_keys.listen_key_user(key) is None
+    assert error(client.put(f"{url}?listenKey={key}", **as_(bot))) == (400, -1125)
