@@ -10,7 +10,8 @@ balances, and Binance's ``executionReport`` of each fill and state change) go to
 group, numbered per user (``exchange_site.user_events``). The last batch whose private events
 were published is kept in Redis per market: a batch committed but not published (the matcher
 died, Redis was away) has its private events rebuilt from the database and published before
-the next ones (``trading.binance.user_events.replay``), so none is lost for good.
+the next ones, or by itself once Redis is back on an idle market
+(``trading.binance.user_events.replay``), so none is lost for good.
 
 The layer is asyncio and the matcher is not, and ``group_send`` is one awaited PUBLISH per
 message: a batch's messages, public and private, go instead in one pipelined round trip
@@ -318,16 +319,28 @@ class Publisher:
             self.published.setdefault(symbol, matcher.batches)
             return
         self.published[symbol] = min(int(stored), matcher.batches)
-        if self.published[symbol] >= matcher.batches:
+        self._catch_up(matcher)
+
+    def _catch_up(self, matcher) -> None:
+        """Publish what the market committed after its last published batch, rebuilt from
+        the database, and mark it published (the next batch would, but an idle market has
+        none)."""
+        symbol = matcher.symbol
+        published = self.published.get(symbol)
+        if published is None or matcher.batches is None or published >= matcher.batches:
             return
         try:
             private = self._missed(matcher, matcher.batches)
-            if public_send(
+            sent = public_send(
                 [], private, after=("set", published_batch_key(symbol), matcher.batches)
-            ):
-                self.published[symbol] = matcher.batches
+            )
         except Exception:
             logger.warning("private events of %s not republished", symbol, exc_info=True)
+            sent = False
+        if sent:
+            self.published[symbol] = matcher.batches
+        else:
+            self.failed_at[symbol] = time.monotonic()
 
     def seconds_to_next_flush(self) -> float | None:
         now = time.monotonic()
@@ -344,9 +357,18 @@ class Publisher:
         return max(0.0, min(due)) if due else None
 
     def flush_due(self, matchers, *, force: bool = False) -> None:
-        """Publish each market's pending diff whose interval has passed, with a snapshot."""
+        """Publish each market's pending diff whose interval has passed, with a snapshot;
+        and the private events of batches Redis refused, once it may be back."""
         now = time.monotonic()
         for matcher in matchers:
+            published = self.published.get(matcher.symbol)
+            if (
+                published is not None
+                and matcher.batches is not None  # None: dropped after a failed batch
+                and published < matcher.batches
+                and now - self.failed_at.get(matcher.symbol, 0.0) >= REPLAY_RETRY_SECONDS
+            ):
+                self._catch_up(matcher)
             stream = self.markets.get(matcher.symbol)
             if stream is None or matcher.book is None:
                 continue
