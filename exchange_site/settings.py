@@ -532,6 +532,10 @@ BINANCE_ORDER_WAIT_MS = env.int("BINANCE_ORDER_WAIT_MS", default=2000)
 # listenKeyExpired once it is gone.
 LISTEN_KEY_TTL_SECONDS = env.int("LISTEN_KEY_TTL_SECONDS", default=3600)
 LISTEN_KEY_CHECK_SECONDS = env.float("LISTEN_KEY_CHECK_SECONDS", default=5.0)
+# A WebSocket API user-data subscription re-checks its API key this often (a revoked key or a
+# frozen owner ends it with eventStreamTerminated) and renews its user's "watching" mark,
+# which lapses after 60 s (exchange_site.user_events).
+USER_STREAM_CHECK_SECONDS = env.float("USER_STREAM_CHECK_SECONDS", default=20.0)
 
 # --- WebSockets -----------------------------------------------------------------------
 # The matcher sends at most one order-book diff per market per this many milliseconds

@@ -129,11 +129,10 @@ def user_events_publish(events: list[tuple[int, str, str]]) -> list[int]:
 # --- who watches ------------------------------------------------------------------------
 # Binance's reports cost the matcher a query and a JSON document per order change, so it
 # builds them only for users with a Binance user data stream open: each such connection marks
-# its user every STREAM_REFRESH_SECONDS, and a mark lapses STREAM_TTL_SECONDS after the last
-# (a ws process that died stops marking).
+# its user every LISTEN_KEY_CHECK_SECONDS or USER_STREAM_CHECK_SECONDS (settings), and a mark
+# lapses STREAM_TTL_SECONDS after the last (a ws process that died stops marking).
 STREAM_KEY = "exchange:user-stream:{user_id}"
 STREAM_TTL_SECONDS = 60
-STREAM_REFRESH_SECONDS = 20
 
 
 def user_streams_mark(user_ids) -> None:

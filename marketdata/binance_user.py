@@ -20,7 +20,9 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import connection
 
-from exchange_site.user_events import STREAM_REFRESH_SECONDS, user_streams_mark
+from accounts import services as account_services
+from exchange_site.exceptions import ExchangeError
+from exchange_site.user_events import user_streams_mark
 from marketdata.binance_consumers import BinanceStreamConsumer
 from marketdata.groups import user_group
 from marketdata.outbox import OutboxConsumer
@@ -61,6 +63,17 @@ def _call_in_pool_thread(method: str, params: dict, **kwargs):
         # Back to the pool (the ws process runs psycopg's pool, ARCHITECTURE §1): a pool
         # thread may not run Django code again for a long time.
         connection.close()
+
+
+def _key_usable(key: str, ip: str | None) -> bool:
+    """Whether ``key`` may still read its owner's events (not revoked, owner not frozen)."""
+    try:
+        account_services.api_key_identify(key=key, ip=ip)
+    except ExchangeError:
+        return False
+    finally:
+        connection.close()
+    return True
 
 
 def binance_user_event(message: dict) -> dict | None:
@@ -134,6 +147,7 @@ class WsApiConsumer(OutboxConsumer):
         self.connected_at = _now_ms()
         self.subscriptions: dict[int, int] = {}  # subscription id → user id
         self.session_subscriptions: set[int] = set()  # those of userDataStream.subscribe
+        self.subscription_keys: dict[int, str] = {}  # subscription id → the API key it used
         self.next_subscription = 0
         self.weight_minute, self.weight_used = 0, 0
         query = self.scope.get("query_string", b"").decode()
@@ -278,7 +292,7 @@ class WsApiConsumer(OutboxConsumer):
             await self._end(subscription_id)
         return await self._status({})
 
-    async def _start(self, user_id: int) -> dict:
+    async def _start(self, user_id: int, key: str) -> dict:
         if user_id in self.subscriptions.values():
             raise BinanceError(
                 errors.SUBSCRIPTION_ACTIVE, "User Data Stream subscription already active."
@@ -286,6 +300,7 @@ class WsApiConsumer(OutboxConsumer):
         subscription_id = self.next_subscription
         self.next_subscription += 1
         self.subscriptions[subscription_id] = user_id
+        self.subscription_keys[subscription_id] = key
         await self.channel_layer.group_add(user_group(user_id), self.channel_name)
         await mark_watched([user_id])
         if self.marker is None:
@@ -293,12 +308,27 @@ class WsApiConsumer(OutboxConsumer):
         return {"subscriptionId": subscription_id}
 
     async def _mark(self) -> None:
+        """Every USER_STREAM_CHECK_SECONDS: end the subscriptions whose key was revoked (or
+        whose owner was frozen) with Binance's ``eventStreamTerminated``, and mark the
+        users of the others as watching."""
         while True:
-            await asyncio.sleep(STREAM_REFRESH_SECONDS)
+            await asyncio.sleep(settings.USER_STREAM_CHECK_SECONDS)
+            for subscription_id, key in list(self.subscription_keys.items()):
+                if not await database_sync_to_async(_key_usable)(key, _client_ip(self.scope)):
+                    await self._terminate(subscription_id)
             await mark_watched(set(self.subscriptions.values()))
+
+    async def _terminate(self, subscription_id: int) -> None:
+        if subscription_id not in self.subscriptions:
+            return
+        await self._end(subscription_id)
+        event = {"e": "eventStreamTerminated", "E": _now_ms()}
+        wrapped = {"subscriptionId": subscription_id, "event": event}
+        self.deliver_text(json.dumps(wrapped, separators=_COMPACT))
 
     async def _end(self, subscription_id: int) -> None:
         user_id = self.subscriptions.pop(subscription_id)
+        self.subscription_keys.pop(subscription_id, None)
         self.session_subscriptions.discard(subscription_id)
         if user_id not in self.subscriptions.values():
             await self.channel_layer.group_discard(user_group(user_id), self.channel_name)
@@ -307,12 +337,12 @@ class WsApiConsumer(OutboxConsumer):
         api_key = await database_sync_to_async(ws_api.session_logon)(
             params, ip=_client_ip(self.scope)
         )
-        return await self._start(api_key.user_id)
+        return await self._start(api_key.user_id, api_key.key)
 
     async def _subscribe(self, params):
         if self.session_user is None:
             raise errors.rejected_key()
-        result = await self._start(self.session_user)
+        result = await self._start(self.session_user, self.session_key)
         self.session_subscriptions.add(result["subscriptionId"])
         return result
 

@@ -455,3 +455,17 @@ def test_user_data_stream_rest_calls_and_their_errors():
     assert client.delete(f"{url}?listenKey={key}", **as_(bot)).json() == {}
     assert listen_keys.listen_key_user(key) is None
     assert error(client.put(f"{url}?listenKey={key}", **as_(bot))) == (400, -1125)
+
+
+@override_settings(USER_STREAM_CHECK_SECONDS=0.2)
+async def test_a_revoked_key_ends_its_subscription_with_event_stream_terminated():
+    _market, (bot, _other) = await sync_to_async(setup_market)()
+    ws = await ws_api()
+    await call(ws, "userDataStream.subscribe.signature", bot.sign({}))
+    api_key = await sync_to_async(lambda: bot.user.api_keys.get(key=bot.key))()
+    await sync_to_async(account_services.api_key_revoke)(user=bot.user, key_id=api_key.pk)
+    (ended,) = await events(ws, quiet=1.0)
+    assert ended["subscriptionId"] == 0
+    assert ended["event"]["e"] == "eventStreamTerminated"
+    assert (await call(ws, "session.status"))["result"]["userDataStream"] is False
+    await ws.disconnect()
