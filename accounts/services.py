@@ -485,14 +485,11 @@ def _ip_allowed(api_key: ApiKey, ip: str | None) -> bool:
     return False
 
 
-def api_key_authenticate(*, key: str, payload: bytes, signature: str, ip: str | None) -> ApiKey:
-    """Check a signed request: the key is active, its owner may use it, the request comes
-    from an allowed address, and ``signature`` is the lowercase hex HMAC-SHA256 of
-    ``payload`` with the key's secret. Returns the key with its ``user`` loaded.
-
-    Writes nothing (see ``api_key_touch``). Raises ``ApiKeyInvalid`` (unknown or revoked key,
-    frozen or deactivated owner), ``ApiKeyIpNotAllowed`` and ``ApiSignatureInvalid``.
-    """
+def api_key_identify(*, key: str, ip: str | None) -> ApiKey:
+    """The active key ``key`` of an owner who may use it, called from an allowed address,
+    with its ``user`` loaded: what a request that needs a key but no signature checks
+    (Binance's ``USER_STREAM`` calls). Writes nothing. Raises ``ApiKeyInvalid`` (unknown or
+    revoked key, frozen or deactivated owner) and ``ApiKeyIpNotAllowed``."""
     api_key = ApiKey.objects.select_related("user").filter(key=key).first()
     if api_key is None or not api_key.is_active:
         raise ApiKeyInvalid()
@@ -501,6 +498,18 @@ def api_key_authenticate(*, key: str, payload: bytes, signature: str, ip: str | 
         raise ApiKeyInvalid()
     if not _ip_allowed(api_key, ip):
         raise ApiKeyIpNotAllowed()
+    return api_key
+
+
+def api_key_authenticate(*, key: str, payload: bytes, signature: str, ip: str | None) -> ApiKey:
+    """Check a signed request: the key is active, its owner may use it, the request comes
+    from an allowed address, and ``signature`` is the lowercase hex HMAC-SHA256 of
+    ``payload`` with the key's secret. Returns the key with its ``user`` loaded.
+
+    Writes nothing (see ``api_key_touch``). Raises ``ApiKeyInvalid`` (unknown or revoked key,
+    frozen or deactivated owner), ``ApiKeyIpNotAllowed`` and ``ApiSignatureInvalid``.
+    """
+    api_key = api_key_identify(key=key, ip=ip)
     secret = secret_decrypt(api_key.secret_encrypted)
     if secret is None:
         # Encrypted under a key no longer configured: it can never verify again.

@@ -192,10 +192,14 @@ class PublishedTrades:
         return self.received
 
 
-def drain(market: Market, batch_size: int) -> dict:
+def drain(market: Market, batch_size: int, watched: bool = False) -> dict:
     """Run the matcher process's own loop (``Matcher.run_once``: each batch committed, then
     its trades and private events published) until no command is left, then flush the last
-    diff, ticker and candles; the clock covers all of it. The book's restore is timed apart."""
+    diff, ticker and candles; the clock covers all of it. The book's restore is timed apart.
+    ``watched``: every user has a Binance user data stream open, so each order change and
+    fill also becomes an ``executionReport``."""
+    from exchange_site.user_events import user_streams_mark
+
     runner = Matcher([market.symbol], batch_size=batch_size)
     matcher = MarketMatcher(market)
     runner.matchers = [matcher]
@@ -203,6 +207,8 @@ def drain(market: Market, batch_size: int) -> dict:
     matcher.restore()
     runner.publisher.snapshot(matcher)
     restore_seconds = time.perf_counter() - restore_started
+    if watched:
+        user_streams_mark(User.objects.values_list("pk", flat=True))
     trades_before = Trade.objects.filter(market=market).count()
     listener = PublishedTrades(market.symbol)
     listener.start()
@@ -269,6 +275,11 @@ def main() -> None:
     parser.add_argument(
         "--sql-times", action="store_true", help="time each kind of SQL statement (stderr)"
     )
+    parser.add_argument(
+        "--watched",
+        action="store_true",
+        help="every user has a Binance user data stream open (executionReports are built)",
+    )
     args = parser.parse_args()
     market, users = setup_market()
     queue_started = time.perf_counter()
@@ -291,7 +302,7 @@ def main() -> None:
         stats.sort_stats(os.environ.get("PROFILE_SORT", "tottime"))
         stats.print_stats(int(os.environ.get("PROFILE_LINES", "25")))
     else:
-        result = drain(market, args.batch_size)
+        result = drain(market, args.batch_size, args.watched)
     if not args.skip_ledger_check:
         result["ledger_ok"] = ledger_check().ok
     print(json.dumps(result))

@@ -536,6 +536,15 @@ MATCHER_BATCH_WINDOW_MS = env.int("MATCHER_BATCH_WINDOW_MS", default=10)
 # /api/v3 order and cancel answers of type RESULT/FULL wait up to this long for the matcher,
 # so that they report the order's status and fills after matching, as Binance does.
 BINANCE_ORDER_WAIT_MS = env.int("BINANCE_ORDER_WAIT_MS", default=2000)
+# A user-data stream's listenKey lives this long after its creation or last keep-alive (PUT),
+# as on Binance; its open streams check it every LISTEN_KEY_CHECK_SECONDS and end with
+# listenKeyExpired once it is gone.
+LISTEN_KEY_TTL_SECONDS = env.int("LISTEN_KEY_TTL_SECONDS", default=3600)
+LISTEN_KEY_CHECK_SECONDS = env.float("LISTEN_KEY_CHECK_SECONDS", default=5.0)
+# A WebSocket API user-data subscription re-checks its API key this often (a revoked key or a
+# frozen owner ends it with eventStreamTerminated) and renews its user's "watching" mark,
+# which lapses after 60 s (exchange_site.user_events).
+USER_STREAM_CHECK_SECONDS = env.float("USER_STREAM_CHECK_SECONDS", default=20.0)
 
 # --- WebSockets -----------------------------------------------------------------------
 # The matcher sends at most one order-book diff per market per this many milliseconds

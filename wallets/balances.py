@@ -133,10 +133,11 @@ def balance_credit(
     Balance.objects.filter(user_id=user_id, asset_id=asset.pk).update(
         available=F("available") + amount, updated_at=timezone.now()
     )
-    ledger_entry(
-        BalanceChange(user_id, asset.pk, kind, reference_type, reference_id, amount, ZERO, memo)
-    ).save()
-    balances_publish_on_commit([(user_id, asset.pk)])
+    change = BalanceChange(
+        user_id, asset.pk, kind, reference_type, reference_id, amount, ZERO, memo
+    )
+    ledger_entry(change).save()
+    balances_publish_on_commit([(user_id, asset.pk)], [change])
 
 
 @transaction.atomic(savepoint=False)
@@ -164,10 +165,9 @@ def balance_reserve(
     )
     if not updated:
         raise _insufficient(user_id=user_id, asset=asset, required=amount)
-    ledger_entry(
-        BalanceChange(user_id, asset.pk, kind, reference_type, reference_id, -amount, amount)
-    ).save()
-    balances_publish_on_commit([(user_id, asset.pk)])
+    change = BalanceChange(user_id, asset.pk, kind, reference_type, reference_id, -amount, amount)
+    ledger_entry(change).save()
+    balances_publish_on_commit([(user_id, asset.pk)], [change])
 
 
 @transaction.atomic(savepoint=False)
@@ -193,10 +193,9 @@ def balance_release(
     )
     if not updated:
         raise LedgerInconsistency(details={"asset": asset.code, "release": str(amount)})
-    ledger_entry(
-        BalanceChange(user_id, asset.pk, kind, reference_type, reference_id, amount, -amount)
-    ).save()
-    balances_publish_on_commit([(user_id, asset.pk)])
+    change = BalanceChange(user_id, asset.pk, kind, reference_type, reference_id, amount, -amount)
+    ledger_entry(change).save()
+    balances_publish_on_commit([(user_id, asset.pk)], [change])
 
 
 @transaction.atomic(savepoint=False)
@@ -244,7 +243,7 @@ def balance_changes_apply(
         )
     copy_rows(LedgerEntry._meta.db_table, LEDGER_COLUMNS, [ledger_row(c, now) for c in changes])
     if publish:
-        balances_publish_on_commit(pairs)
+        balances_publish_on_commit(pairs, changes)
     return {
         pair: (current[pair][1] + totals[pair][0], current[pair][2] + totals[pair][1])
         for pair in pairs

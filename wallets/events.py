@@ -1,21 +1,29 @@
-"""Balance events for the owner's private WebSocket channel (``balances``).
+"""Balance events for the owner's private WebSocket channel (``balances``), and for
+Binance's user-data stream a ``balance_updates`` event per deposit, withdrawal or
+adjustment (its ``balanceUpdate``).
 
 Sent after the transaction that changed the balance commits, never before, so a client
-never sees money that could still roll back. A lost event (Redis down) is not a loss of
-money: clients can always read the balance over REST.
+never sees money that could still roll back; numbered per user with every other private
+event (``exchange_site.user_events``). A lost event (Redis down) is not a loss of money:
+clients can always read the balance over REST.
 """
 
 import json
 import logging
+import time
 from collections.abc import Iterable
 
-from channels.layers import get_channel_layer
 from django.db import transaction
 
 from exchange_site.background import after_commit
 from exchange_site.decimals import decimal_to_str
-from marketdata.groups import user_group
-from wallets.models import Balance
+from exchange_site.user_events import user_events_publish
+from wallets.models import Balance, LedgerKind
+
+# Ledger kinds Binance reports with ``balanceUpdate`` (money in or out of the account).
+BALANCE_UPDATE_KINDS = frozenset(
+    {LedgerKind.DEPOSIT, LedgerKind.WITHDRAWAL, LedgerKind.WITHDRAWAL_FEE, LedgerKind.ADJUSTMENT}
+)
 
 logger = logging.getLogger(__name__)
 
@@ -32,13 +40,13 @@ def balance_message(*, asset_code: str, available, locked) -> str:
     )
 
 
-async def _send_events(events: list) -> None:
-    layer = get_channel_layer()
+def balance_update_message(*, asset_code: str, delta, at_ms: int) -> str:
+    return json.dumps({"asset": asset_code, "delta": decimal_to_str(delta), "time": at_ms})
+
+
+def _send_events(events: list) -> None:
     try:
-        for user_id, channel, text in events:
-            await layer.group_send(
-                user_group(user_id), {"type": "user.event", "channel": channel, "text": text}
-            )
+        user_events_publish(events)
     except Exception:
         logger.warning("private events not sent", exc_info=True)
 
@@ -52,16 +60,34 @@ def send_user_events(events: Iterable[tuple[int, str, str]]) -> None:
         after_commit.submit(_send_events, events)
 
 
-def balances_publish_on_commit(pairs: Iterable[tuple[int, int]]) -> None:
-    """After commit, tell each owner the new state of these (user_id, asset_id) balances."""
+def balances_publish_on_commit(pairs: Iterable[tuple[int, int]], changes: Iterable = ()) -> None:
+    """After commit, tell each owner the new state of these (user_id, asset_id) balances,
+    after a ``balance_updates`` event for each of ``changes`` (``BalanceChange``) that moved
+    money in or out of the account (``BALANCE_UPDATE_KINDS``, free balance changed)."""
     pairs = set(pairs)
-    transaction.on_commit(lambda: _publish(pairs))
+    updates = [
+        (change.user_id, change.asset_id, change.available)
+        for change in changes
+        if change.kind in BALANCE_UPDATE_KINDS and change.available
+    ]
+    transaction.on_commit(lambda: _publish(pairs, updates))
 
 
-def _publish(pairs: set[tuple[int, int]]) -> None:
+def _publish(pairs: set[tuple[int, int]], updates: list) -> None:
     user_ids = {user_id for user_id, _ in pairs}
-    rows = Balance.objects.filter(user_id__in=user_ids).select_related("asset")
-    send_user_events(
+    rows = list(Balance.objects.filter(user_id__in=user_ids).select_related("asset"))
+    codes = {row.asset_id: row.asset.code for row in rows}
+    at_ms = time.time_ns() // 1_000_000
+    events = [
+        (
+            user_id,
+            "balance_updates",
+            balance_update_message(asset_code=codes[asset_id], delta=delta, at_ms=at_ms),
+        )
+        for user_id, asset_id, delta in updates
+        if asset_id in codes
+    ]
+    events += [
         (
             row.user_id,
             "balances",
@@ -69,4 +95,5 @@ def _publish(pairs: set[tuple[int, int]]) -> None:
         )
         for row in rows
         if (row.user_id, row.asset_id) in pairs
-    )
+    ]
+    send_user_events(events)

@@ -66,6 +66,9 @@ WEBSOCKET_PATHS = [
     "/api/v3/ws/btcusdt@trade/ethbtc@depth",
     "/api/v3/stream",
     "/api/v3/stream/",
+    "/api/v3/ws/" + "k" * 60,
+    "/ws/" + "k" * 60,
+    "/ws-api/v3",
 ]
 HTTP_PATHS = [
     "/",

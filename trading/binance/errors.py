@@ -42,12 +42,16 @@ INVALID_SIDE = -1117
 INVALID_INTERVAL = -1120
 BAD_SYMBOL = -1121
 INVALID_PARAMETER = -1130
+INVALID_LISTEN_KEY = -1125
+UNSUPPORTED_OPERATION = -1020
 BAD_RECV_WINDOW = -1131
 NEW_ORDER_REJECTED = -2010
 CANCEL_REJECTED = -2011
 NO_SUCH_ORDER = -2013
 BAD_API_KEY_FMT = -2014
 REJECTED_MBX_KEY = -2015
+SUBSCRIPTION_ACTIVE = -2035
+SUBSCRIPTION_INACTIVE = -2036
 
 INSUFFICIENT_BALANCE_MSG = "Account has insufficient balance for requested action."
 UNKNOWN_ORDER_MSG = "Unknown order sent."
@@ -214,7 +218,15 @@ def error_response(error: BinanceError) -> Response:
 def binance_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """Every error of ``/api/v3`` in Binance's shape, unexpected ones included (logged, 500)."""
     view = context.get("view")
-    operation = getattr(view, "operation", "")
+    exc = binance_error(exc, operation=getattr(view, "operation", ""), where=type(view).__name__)
+    set_rollback()
+    return error_response(exc)
+
+
+def binance_error(exc: Exception, *, operation: str = "", where: str = "") -> BinanceError:
+    """Any exception as the Binance error to answer with (unexpected ones logged, -1000 with
+    status 500); the REST handler and the WebSocket API (``trading.binance.ws_api``) share
+    it."""
     if isinstance(exc, ExchangeError):
         exc = from_exchange_error(exc, operation=operation)
     elif isinstance(exc, DjangoValidationError):
@@ -230,7 +242,6 @@ def binance_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     elif isinstance(exc, drf_exceptions.APIException):
         exc = _from_drf(exc)
     elif not isinstance(exc, BinanceError):
-        logger.error("unexpected error in %s", type(view).__name__, exc_info=exc)
+        logger.error("unexpected error in %s", where, exc_info=exc)
         exc = BinanceError(UNKNOWN, UNKNOWN_MSG, status=500)
-    set_rollback()
-    return error_response(exc)
+    return exc

@@ -31,6 +31,7 @@ urlpatterns = [
     _route("account", views.AccountApi, "account"),
     _route("account/commission", views.AccountCommissionApi, "account-commission"),
     _route("myTrades", views.MyTradesApi, "my-trades"),
+    _route("userDataStream", views.UserDataStreamApi, "user-data-stream"),
     re_path(r"^.*$", views.UnknownPathApi.as_view(), name="binance-unknown"),
 ]
 

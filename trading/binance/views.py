@@ -21,13 +21,16 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import services as account_services
+from exchange_site.exceptions import ExchangeError
 from marketdata import selectors as marketdata_selectors
 from marketdata.groups import CANDLE_INTERVALS
 from trading import services
 from trading.api.serializers import CLIENT_ORDER_ID_PATTERN
-from trading.binance import errors, formatters
+from trading.binance import errors, formatters, listen_keys
 from trading.binance import selectors as binance_selectors
 from trading.binance.auth import (
+    API_KEY_PATTERN,
     BinanceOrderThrottle,
     BinanceRateThrottle,
     BinanceSignatureAuthentication,
@@ -648,49 +651,52 @@ class AllOrdersApi(SignedApi):
 # --- account ----------------------------------------------------------------------------------
 
 
+def account_answer(*, user, api_key, params: Params) -> dict:
+    """``GET /account`` (and the WebSocket API's ``account.status``)."""
+    omit_zero = (params.text("omitZeroBalances") or "false").lower() == "true"
+    balances = [
+        {
+            "asset": row.asset.code,
+            "free": formatters.num(row.available),
+            "locked": formatters.num(row.locked),
+        }
+        for row in balance_list_for_user(user=user)
+        if not (omit_zero and not row.total)
+    ]
+    maker, taker = account_rates(user)
+    updated = Balance.objects.filter(user=user).aggregate(at=Max("updated_at"))["at"]
+    return {
+        "makerCommission": formatters.fee_bps(maker),
+        "takerCommission": formatters.fee_bps(taker),
+        "buyerCommission": 0,
+        "sellerCommission": 0,
+        "commissionRates": {
+            "maker": formatters.num(maker),
+            "taker": formatters.num(taker),
+            "buyer": formatters.ZERO,
+            "seller": formatters.ZERO,
+        },
+        "canTrade": api_key.can_trade,
+        "canWithdraw": False,
+        "canDeposit": True,
+        "brokered": False,
+        "requireSelfTradePrevention": False,
+        "preventSor": False,
+        "updateTime": marketdata_selectors.millis(updated) if updated else 0,
+        "accountType": "SPOT",
+        "balances": balances,
+        "permissions": ["SPOT"],
+        "uid": user.pk,
+    }
+
+
 class AccountApi(SignedApi):
     weight = 20
 
     @_schema("binance_account")
     def get(self, request):
-        params = self.params(request)
-        omit_zero = (params.text("omitZeroBalances") or "false").lower() == "true"
-        user, api_key = request.user, request.auth
-        balances = [
-            {
-                "asset": row.asset.code,
-                "free": formatters.num(row.available),
-                "locked": formatters.num(row.locked),
-            }
-            for row in balance_list_for_user(user=user)
-            if not (omit_zero and not row.total)
-        ]
-        maker, taker = account_rates(user)
-        updated = Balance.objects.filter(user=user).aggregate(at=Max("updated_at"))["at"]
         return Response(
-            {
-                "makerCommission": formatters.fee_bps(maker),
-                "takerCommission": formatters.fee_bps(taker),
-                "buyerCommission": 0,
-                "sellerCommission": 0,
-                "commissionRates": {
-                    "maker": formatters.num(maker),
-                    "taker": formatters.num(taker),
-                    "buyer": formatters.ZERO,
-                    "seller": formatters.ZERO,
-                },
-                "canTrade": api_key.can_trade,
-                "canWithdraw": False,
-                "canDeposit": True,
-                "brokered": False,
-                "requireSelfTradePrevention": False,
-                "preventSor": False,
-                "updateTime": marketdata_selectors.millis(updated) if updated else 0,
-                "accountType": "SPOT",
-                "balances": balances,
-                "permissions": ["SPOT"],
-                "uid": user.pk,
-            }
+            account_answer(user=request.user, api_key=request.auth, params=self.params(request))
         )
 
 
@@ -722,3 +728,53 @@ class MyTradesApi(SignedApi):
             end=params.millis("endTime"),
         )
         return Response([formatters.my_trade(trade, request.user.pk) for trade in trades])
+
+
+# --- user data stream -------------------------------------------------------------------------
+
+
+class BinanceApiKeyAuthentication(BinanceSignatureAuthentication):
+    """``USER_STREAM`` calls: the key (``X-MBX-APIKEY``), no signature."""
+
+    def authenticate(self, request):
+        key = request.META.get("HTTP_X_MBX_APIKEY", "")
+        if not API_KEY_PATTERN.fullmatch(key):
+            raise BinanceError(errors.BAD_API_KEY_FMT, "API-key format invalid.", status=401)
+        try:
+            api_key = account_services.api_key_identify(
+                key=key, ip=BinanceRateThrottle().get_ident(request)
+            )
+        except ExchangeError as exc:
+            raise errors.from_exchange_error(exc) from exc
+        return api_key.user, api_key
+
+
+class UserDataStreamApi(BinanceApi):
+    """``POST`` opens (or extends) the user's listenKey, ``PUT`` keeps it alive, ``DELETE``
+    closes it (``trading.binance.listen_keys``); read it at ``/api/v3/ws/<listenKey>``."""
+
+    authentication_classes = [BinanceApiKeyAuthentication]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.auth is None:
+            raise BinanceError(errors.BAD_API_KEY_FMT, "API-key format invalid.", status=401)
+
+    @_schema("binance_user_data_stream_open")
+    def post(self, request):
+        self.params(request).unread(set())
+        return Response({"listenKey": listen_keys.listen_key_create(user_id=request.user.pk)})
+
+    @_schema("binance_user_data_stream_keepalive")
+    def put(self, request):
+        params = self.params(request)
+        params.unread({"listenKey"})
+        listen_keys.listen_key_keepalive(user_id=request.user.pk, key=params.text("listenKey"))
+        return Response({})
+
+    @_schema("binance_user_data_stream_close")
+    def delete(self, request):
+        params = self.params(request)
+        params.unread({"listenKey"})
+        listen_keys.listen_key_close(user_id=request.user.pk, key=params.text("listenKey"))
+        return Response({})

@@ -6,7 +6,12 @@ and stream (``exchange_site.streams``); each ws process's hub receives it once a
 the same text to its subscribers. Book changes are coalesced into at most one diff per
 market per ``MARKETDATA_DIFF_INTERVAL_MS``, and the full snapshot in Redis is refreshed
 before each diff is sent, so its ``seq`` always matches the stream. Private events (orders,
-balances) go to each user's group.
+balances, and Binance's ``executionReport`` of each fill and state change) go to each user's
+group, numbered per user (``exchange_site.user_events``). The last batch whose private events
+were published is kept in Redis per market: a batch committed but not published (the matcher
+died, Redis was away) has its private events rebuilt from the database and published before
+the next ones, or by itself once Redis is back on an idle market
+(``trading.binance.user_events.replay``), so none is lost for good.
 
 The layer is asyncio and the matcher is not, and ``group_send`` is one awaited PUBLISH per
 message: a batch's messages, public and private, go instead in one pipelined round trip
@@ -33,15 +38,19 @@ from exchange_site.background import after_commit
 from exchange_site.decimals import decimal_to_str
 from exchange_site.streams import (
     PUBLIC_MESSAGE,
-    USER_EVENT,
     book_key,
     heartbeat_key,
     public_group,
     stream_key,
     ticker_key,
-    user_group,
+)
+from exchange_site.user_events import (
+    layer_group_channel,
+    user_events_publish,
+    user_events_queue,
 )
 from marketdata.selectors import Places, candle_data, ticker_get
+from trading.binance.user_events import batch_executions, replay
 from trading.models import Market
 from wallets.events import balance_message
 
@@ -50,6 +59,10 @@ logger = logging.getLogger("trading.matcher")
 __all__ = ["Publisher", "book_key", "book_snapshot", "heartbeat_key", "heartbeat_write"]
 
 HEARTBEAT_TTL_SECONDS = 120
+PUBLISHED_BATCH_KEY = "exchange:user-events:published:{symbol}"
+# While Redis refuses sends, batches are published without rebuilding the missed ones; the
+# rebuild (database reads) is tried again at most this often.
+REPLAY_RETRY_SECONDS = 1.0
 STATS_INTERVAL_SECONDS = 1.0
 
 
@@ -97,27 +110,33 @@ class _LayerPipe:
             self._pid = os.getpid()
         return self._client
 
-    def send(self, messages: list) -> None:
+    def send(self, messages: list, private: list | None = None, after: tuple = ()) -> bool:
+        """Send the public ``(group, message)`` pairs, then number and send the ``private``
+        ``(user_id, channel, text)`` events, then run ``after`` (a Redis command and its
+        arguments); True if Redis took them all."""
+        private = private or []
         client = self._redis()
         if client is None:
             after_commit.submit(_group_send_all, messages)
-            return
+            if private:
+                after_commit.submit(user_events_publish, private)
+            return False
         layer = get_channel_layer()
         pipe = client.pipeline(transaction=False)
         for group, message in messages:
             pipe.publish(layer_group_channel(group), layer.serialize(message))
+        user_events_queue(pipe, private)
+        if after:
+            getattr(pipe, after[0])(*after[1:])
         try:
             pipe.execute()
         except Exception:
             # Subscribers see the gap (seq, or the hub's numbering) and resync.
-            logger.warning("%d layer messages not sent", len(messages), exc_info=True)
-
-
-def layer_group_channel(group: str) -> str:
-    """The Redis channel channels-redis's pub/sub layer publishes ``group``'s messages on
-    (``RedisPubSubLoopLayer._get_group_channel_name``)."""
-    prefix = settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("prefix", "asgi")
-    return f"{prefix}__group__{group}"
+            logger.warning(
+                "%d layer messages not sent", len(messages) + len(private), exc_info=True
+            )
+            return False
+        return True
 
 
 async def _group_send_all(messages: list) -> None:
@@ -158,14 +177,20 @@ class _Numbering:
 _numbering = _Numbering()
 
 
-def public_send(messages: list, private: list | None = None) -> None:
+def public_send(messages: list, private: list | None = None, after: tuple = ()) -> bool:
     """Send public ``(group, message)`` pairs, numbered per stream, and then ``private``
-    ones (user events) to their groups, in order, in one round trip; never raises."""
+    ``(user_id, channel, text)`` events to their owners' groups, numbered per user, in order,
+    in one round trip; never raises. True if Redis took them all."""
     if messages:
         _numbering.stamp(messages)
-    messages = messages + (private or [])
-    if messages:
-        _pipe.send(messages)
+    if messages or private or after:
+        return _pipe.send(messages, private, after)
+    return True
+
+
+def published_batch_key(symbol: str) -> str:
+    """The number of the last batch of ``symbol`` whose private events were published."""
+    return PUBLISHED_BATCH_KEY.format(symbol=symbol)
 
 
 def heartbeat_write(*, symbols: list[str], payload: str) -> None:
@@ -218,6 +243,10 @@ class Publisher:
 
     def __init__(self):
         self.markets: dict[str, MarketStream] = {}
+        # Per market, the last batch whose private events Redis took (all before it too),
+        # and when Redis last refused a send.
+        self.published: dict[str, int] = {}
+        self.failed_at: dict[str, float] = {}
 
     def batch_committed(self, result, matcher) -> None:
         """Queue the batch's book changes and publish its trades and private events now."""
@@ -230,10 +259,88 @@ class Publisher:
         for candle in result.candles:
             stream.candles[candle.interval] = candle
         stream.stats_due = stream.stats_due or bool(result.trades)
+        symbol, batch = result.symbol, matcher.batches
+        published = self.published.get(symbol)
+        # Complete: every private event up to this batch is in this send.
+        complete = True
         try:
-            public_send(self._trades(result, matcher), self._private(result, matcher))
+            private = self._private(result, matcher)
+            if published is not None and published < batch - 1:
+                if time.monotonic() - self.failed_at.get(symbol, 0.0) >= REPLAY_RETRY_SECONDS:
+                    private = self._missed(matcher, batch - 1) + private
+                else:
+                    complete = False  # Redis failed a moment ago: the replay waits
         except Exception:
-            logger.warning("events of %s not published", result.symbol, exc_info=True)
+            logger.warning("private events of %s not built", symbol, exc_info=True)
+            private, complete = [], False
+        try:
+            sent = public_send(
+                self._trades(result, matcher),
+                private,
+                after=("set", published_batch_key(symbol), batch) if complete else (),
+            )
+        except Exception:
+            logger.warning("events of %s not published", symbol, exc_info=True)
+            sent = False
+        if not sent:
+            self.failed_at[symbol] = time.monotonic()
+        elif complete:
+            self.published[symbol] = batch
+
+    def _missed(self, matcher, last_batch: int) -> list:
+        """The private events of batches up to ``last_batch`` that were committed but not
+        published (Redis refused them), rebuilt from the database; usually none."""
+        published = self.published.get(matcher.symbol)
+        if published is None or published >= last_batch:
+            return []
+        market = Market.objects.select_related("base_asset", "quote_asset").get(
+            pk=matcher.market_id
+        )
+        logger.warning(
+            "republishing the private events of %s batches %d-%d",
+            matcher.symbol,
+            published + 1,
+            last_batch,
+        )
+        return replay(market=market, after_batch=published, to_batch=last_batch)
+
+    def user_events_recover(self, matcher) -> None:
+        """After a (re)start: publish the private events of the batches this market
+        committed after the last one whose events were published (a matcher died in
+        between), as rebuilt from the database."""
+        symbol = matcher.symbol
+        try:
+            stored = get_redis_connection("default").get(published_batch_key(symbol))
+        except Exception:
+            logger.warning("published batch of %s not read", symbol, exc_info=True)
+            stored = None
+        if stored is None:
+            # Nothing known (a new Redis): from here on.
+            self.published.setdefault(symbol, matcher.batches)
+            return
+        self.published[symbol] = min(int(stored), matcher.batches)
+        self._catch_up(matcher)
+
+    def _catch_up(self, matcher) -> None:
+        """Publish what the market committed after its last published batch, rebuilt from
+        the database, and mark it published (the next batch would, but an idle market has
+        none)."""
+        symbol = matcher.symbol
+        published = self.published.get(symbol)
+        if published is None or matcher.batches is None or published >= matcher.batches:
+            return
+        try:
+            private = self._missed(matcher, matcher.batches)
+            sent = public_send(
+                [], private, after=("set", published_batch_key(symbol), matcher.batches)
+            )
+        except Exception:
+            logger.warning("private events of %s not republished", symbol, exc_info=True)
+            sent = False
+        if sent:
+            self.published[symbol] = matcher.batches
+        else:
+            self.failed_at[symbol] = time.monotonic()
 
     def seconds_to_next_flush(self) -> float | None:
         now = time.monotonic()
@@ -250,9 +357,18 @@ class Publisher:
         return max(0.0, min(due)) if due else None
 
     def flush_due(self, matchers, *, force: bool = False) -> None:
-        """Publish each market's pending diff whose interval has passed, with a snapshot."""
+        """Publish each market's pending diff whose interval has passed, with a snapshot;
+        and the private events of batches Redis refused, once it may be back."""
         now = time.monotonic()
         for matcher in matchers:
+            published = self.published.get(matcher.symbol)
+            if (
+                published is not None
+                and matcher.batches is not None  # None: dropped after a failed batch
+                and published < matcher.batches
+                and now - self.failed_at.get(matcher.symbol, 0.0) >= REPLAY_RETRY_SECONDS
+            ):
+                self._catch_up(matcher)
             stream = self.markets.get(matcher.symbol)
             if stream is None or matcher.book is None:
                 continue
@@ -308,6 +424,7 @@ class Publisher:
         """Store the whole book (after a restore); pending diffs are dropped, as the
         snapshot covers them."""
         self.markets[matcher.symbol] = MarketStream(matcher.symbol)
+        self.user_events_recover(matcher)
         snapshot = book_snapshot(matcher.book, matcher.scale, matcher.symbol)
         try:
             get_redis_connection("default").set(book_key(matcher.symbol), json.dumps(snapshot))
@@ -372,8 +489,10 @@ class Publisher:
         ]
 
     def _private(self, result, matcher) -> list:
-        """Each order's and balance's new state for its owner's group (``user.<id>``)."""
-        events = [
+        """Binance's reports of the batch's fills and order changes, then each order's and
+        balance's new state, for their owners (``user.<id>``), ``(user_id, channel, text)``."""
+        events = batch_executions(result, matcher)
+        events += [
             (order.user_id, "orders", order_message(result.symbol, order, matcher.scale))
             for order in result.orders
         ]
@@ -387,10 +506,7 @@ class Publisher:
             )
             for (user_id, asset_id), (available, locked) in result.balances.items()
         ]
-        return [
-            (user_group(user_id), {"type": USER_EVENT, "channel": channel, "text": text})
-            for user_id, channel, text in events
-        ]
+        return events
 
 
 def order_message(symbol: str, order, scale) -> str:

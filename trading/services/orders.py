@@ -317,9 +317,11 @@ def _after_commit(accepted: list[_Accepted], balances: dict) -> None:
 
     def send():
         _accepted([item.order for item in accepted])  # committed: /api/v3 order/test is not
+        # The reserve's balance event first: queued behind it on the same background loop,
+        # the wake-up cannot have the matcher publish this order's later balances before it.
+        send_user_events(events)
         for symbol in symbols:
             matcher_wake_soon(symbol)
-        send_user_events(events)
 
     transaction.on_commit(send)
 

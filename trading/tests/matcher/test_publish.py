@@ -23,16 +23,22 @@ async def test_the_layer_receives_public_and_private_messages_in_order_and_numbe
     for group in (public_group("trades", "PUB-USD"), user_group(7)):
         await layer.group_add(group, channel)
     texts = [json.dumps({"type": "trade", "id": n}) for n in (1, 2)]
-    private = (user_group(7), {"type": USER_EVENT, "channel": "orders", "text": "{}"})
+    private = [(7, "orders", "{}"), (7, "balances", '{"asset": "USD"}'), (7, "executions", "[]")]
 
     await sync_to_async(public_send)(
-        [public_message("trades", "PUB-USD", text) for text in texts], [private]
+        [public_message("trades", "PUB-USD", text) for text in texts], private
     )
-    received = [await layer.receive(channel) for _ in range(3)]
+    received = [await layer.receive(channel) for _ in range(5)]
 
-    assert [m["text"] for m in received] == [*texts, "{}"]
-    assert [m["type"] for m in received] == ["md.message", "md.message", USER_EVENT]
+    assert [m["text"] for m in received] == [*texts, "{}", '{"asset": "USD"}', "[]"]
+    assert [m["type"] for m in received] == ["md.message", "md.message", *[USER_EVENT] * 3]
     assert received[0]["stream"] == "trades:PUB-USD"
     assert received[1]["n"] == received[0]["n"] + 1
     assert received[1]["epoch"] == received[0]["epoch"]
     assert "n" not in received[2]
+    # Private events are numbered per user, in the order sent (exchange_site.user_events),
+    # except the /ws/ order messages, which Binance's streams leave out.
+    assert [m["channel"] for m in received[2:]] == ["orders", "balances", "executions"]
+    assert "seq" not in received[2]
+    assert received[4]["seq"] == received[3]["seq"] + 1
+    assert {m["user"] for m in received[2:]} == {7}
