@@ -12,28 +12,21 @@ import ccxt.pro
 import pytest
 import requests
 
-from trading.tests.binance.test_ccxt import OPTIONS, SYMBOL, Trader
+from trading.tests.binance.test_ccxt import SYMBOL, Trader, configure
 from trading.tests.helpers import assert_ledger_ok
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def pro_exchange(stack, credentials, cls=ccxt.pro.binance):
-    exchange = cls(
-        {
-            "enableRateLimit": False,
-            "options": dict(OPTIONS),
-            "apiKey": credentials["key"],
-            "secret": credentials["secret"],
-        }
+    """ccxt.pro with its default options: only the URL table (test_ccxt's, plus the
+    WebSocket API's address) and the keys are set."""
+    exchange = configure(
+        cls({"apiKey": credentials["key"], "secret": credentials["secret"]}), stack
     )
-    exchange.urls["api"] = {
-        "public": stack.web_url + "/api/v3",
-        "private": stack.web_url + "/api/v3",
-        "ws": {
-            "spot": stack.ws_url + "/api/v3/ws",
-            "ws-api": {"spot": stack.ws_url + "/ws-api/v3"},
-        },
+    exchange.urls["api"]["ws"] = {
+        "spot": stack.ws_url + "/api/v3/ws",
+        "ws-api": {"spot": stack.ws_url + "/ws-api/v3"},
     }
     return exchange
 
