@@ -218,6 +218,7 @@ def test_a_trailing_stop_sell_follows_the_peak_across_a_restore(unit_market, tra
 
 def test_a_trailing_stop_buy_never_spends_beyond_its_reserve(unit_market, trader, usd):
     trade_at(unit_market, trader, "100")
+    run(unit_market)  # the last price the reserve is sized from
     stopper = trader(unit_market, usd="1000")
     stop = place(stopper, side="buy", order_type="stop", quantity="1", trailing_delta=500)
     assert stop.reserved == D("110.25")  # 100 × 1.05 (delta) × 1.05 (slippage)
