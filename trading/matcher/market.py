@@ -575,10 +575,14 @@ class MarketMatcher:
     def _mark_processed(self, command_ids: list[int], now, batch: int) -> None:
         # One array parameter rather than Django's IN (%s, ...) with a parameter per id:
         # a statement of constant shape that stays prepared, with no 2,000-item IN list.
+        # Joined to unnest() rather than "id = ANY(array)": with stale statistics the
+        # planner chose a sequential scan testing every row against the whole array (a
+        # parameter, so not hashed), 0.5-1.7 s for a 2,000-command batch.
         with connection.cursor() as cursor:
             cursor.execute(
-                f'UPDATE "{OrderCommand._meta.db_table}" SET "processed_at" = %s, "batch" = %s '
-                "WHERE id = ANY(%s::text::bigint[])",
+                f'UPDATE "{OrderCommand._meta.db_table}" AS c '
+                'SET "processed_at" = %s, "batch" = %s '
+                "FROM unnest(%s::text::bigint[]) AS v(id) WHERE c.id = v.id",
                 [now, batch, array_literal(command_ids)],
             )
 
