@@ -491,3 +491,44 @@ def test_random_flows_of_every_type_keep_the_money_right_across_restores(market,
         else:
             assert order_list.status in ("all_done", "rejected"), order_list
     assert "all_done" in {order_list.status for order_list in lists}
+
+
+def test_an_oco_whose_stop_would_trigger_at_once_is_rejected_whole(unit_market, trader, btc):
+    trade_at(unit_market, trader, "100")
+    seller = trader(unit_market, btc="1")
+    order_list = oco(seller, side="sell", quantity="1", limit_price="120", stop_price="101")
+    run(unit_market)
+
+    limit, stop = legs(order_list)
+    assert (limit.status, stop.status) == ("rejected", "rejected")
+    assert stop.reason == "oco_stop_would_trigger"
+    assert reload(order_list).status == "rejected"
+    assert balance_of(seller, btc) == (D(1), D(0))
+
+
+@pytest.mark.parametrize("refusal", ["account_frozen", "market_cancel_only"])
+def test_a_refused_oco_refuses_both_legs_and_releases_once(unit_market, trader, btc, refusal):
+    from django.utils import timezone
+
+    from accounts.models import User
+    from trading.models import Market
+
+    seller = trader(unit_market, btc="1")
+    order_list = oco(seller, side="sell", quantity="1", limit_price="120", stop_price="90")
+    if refusal == "account_frozen":
+        User.objects.filter(pk=seller.pk).update(frozen_at=timezone.now())
+    else:
+        Market.objects.filter(pk=unit_market.pk).update(status=Market.Status.CANCEL_ONLY)
+    run(unit_market)
+
+    limit, stop = legs(order_list)
+    status = "cancelled" if refusal == "account_frozen" else "rejected"
+    assert (limit.status, limit.reason, stop.status, stop.reason) == (
+        status,
+        refusal,
+        status,
+        refusal,
+    )
+    assert (limit.reserved, stop.reserved) == (0, 0)
+    assert reload(order_list).status == ("all_done" if status == "cancelled" else "rejected")
+    assert balance_of(seller, btc) == (D(1), D(0))
