@@ -532,3 +532,19 @@ def test_a_refused_oco_refuses_both_legs_and_releases_once(unit_market, trader, 
     assert (limit.reserved, stop.reserved) == (0, 0)
     assert reload(order_list).status == ("all_done" if status == "cancelled" else "rejected")
     assert balance_of(seller, btc) == (D(1), D(0))
+
+
+def test_the_database_book_shows_an_iceberg_as_the_matcher_does(unit_market, trader):
+    from marketdata.selectors import orderbook_from_database
+
+    place(
+        trader(unit_market, btc="10"), side="sell", price="100", quantity="10", iceberg_quantity="3"
+    )
+    place(trader(unit_market, btc="1"), side="sell", price="100", quantity="1")
+    matcher = run(unit_market)
+    place(trader(unit_market, usd="1000"), side="buy", price="100", quantity="2")
+    run(unit_market, matcher)
+
+    (level,) = matcher.book.depth(5)[1]
+    assert (level.price_ticks, level.qty_lots, level.order_count) == (100, 2, 2)  # 1 shown + 1
+    assert orderbook_from_database(symbol="BTC-USD")["asks"] == [["100", "2", 2]]
