@@ -12,6 +12,10 @@ Layout, chosen for CPython speed and memory (see docs/PERFORMANCE.md):
   cancel and duplicate checks.
 - Untriggered stops sit in two ascending lists of ``(k1, k2, Place)`` tuples arranged so the
   next stop to trigger on each side is the last element.
+- Icebergs and OCO limit legs rest as ``_Special`` (a subclass with two more slots), so the
+  common ``_Order`` stays at four. Trailing stops sit in an arrival-ordered dict of
+  ``_Trail``; OCO links in ``_lists``. The hot paths only test ``order.__class__`` per fill
+  and ``self._trailing`` per pass, so unused features cost nothing measurable.
 """
 
 from bisect import bisect_left, insort
@@ -163,9 +167,10 @@ class OrderBook:
     nothing.
 
     Invariants after every command (``validate`` checks them): the book is not crossed;
-    each level's total is the sum of its live orders; orders in a level are in arrival
-    order; each live order is indexed once; no untriggered stop satisfies its trigger
-    condition at the last trade price.
+    each level's total is the sum of its live orders' visible lots; orders in a level are in
+    arrival order (an iceberg's by its last refresh); each live order is indexed once; no
+    untriggered stop satisfies its trigger condition at the last trade price; trailing stops
+    are up to date with every trade; OCO legs are linked both ways with equal remaining.
     """
 
     __slots__ = (
@@ -801,6 +806,11 @@ class OrderBook:
                 raise ValueError(f"trailing stop {command.order_id}: bad peak {peak!r}")
             if trail.peak is not None and peak is None:
                 raise ValueError(f"trailing stop {command.order_id} should already be active")
+            if peak is not None and (
+                last_price_ticks is None
+                or (peak < last_price_ticks if command.side == SELL else peak > last_price_ticks)
+            ):
+                raise ValueError(f"trailing stop {command.order_id}: peak behind the last price")
             trail.peak = peak
         if book._next_stop() is not None or (book._trailing and book._next_trailing()):
             raise ValueError("a restored stop should already have triggered")

@@ -357,3 +357,36 @@ def test_cancel_heavy_levels_still_fill_in_time_priority(orders, data):
         book.validate()
         assert [e for e in events if e[-1] != LEVEL_CHANGED] == reference.apply(command)
     assert book.resting_orders() == reference.resting_orders() == []
+
+
+def _run_both(book, reference, command):
+    events = book.apply(command)
+    book.validate()
+    assert [e for e in events if e[-1] != LEVEL_CHANGED] == reference.apply(command), command
+    return events
+
+
+@_settings(200)
+@given(sequences(max_size=50), st.data())
+def test_cancel_then_place_in_the_same_book_behaves_like_the_reference(command_list, data):
+    # Cancel-replace is a cancel and then a place, both in the same book: the engine needs
+    # nothing special for it, and the pair must give what the reference gives.
+    book = OrderBook(audit=True)
+    reference = ReferenceBook()
+    for command in command_list:
+        _run_both(book, reference, command)
+    fresh = 1000
+    for _ in range(data.draw(st.integers(1, 5))):
+        live = [o.order_id for o in book.resting_orders()] + [
+            c.order_id for c in book.stop_orders()
+        ]
+        target = data.draw(st.sampled_from(live)) if live else fresh
+        replacement = data.draw(st.one_of(LIMITS, ICEBERGS, MARKETS, STOPS, TRAILS))
+        fresh += 1
+        cancelled = _run_both(book, reference, cancel(target))
+        assert (cancelled[0][-1] == ORDER_DONE) == (target in live)
+        assert target not in book
+        _run_both(book, reference, replacement._replace(order_id=fresh))
+    assert book.resting_orders() == reference.resting_orders()
+    assert book.stop_orders() == reference.stop_orders()
+    assert book.trailing_peaks() == reference.trailing_peaks()

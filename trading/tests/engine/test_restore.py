@@ -3,9 +3,19 @@ exactly like the original."""
 
 import pytest
 
-from trading.engine import BUY, SELL, OrderBook, Resting
+from trading.engine import BUY, SELL, Amend, OrderBook, PlaceOco, Resting
 
-from .helpers import apply_checked, book_with, cancel, limit, market, stop, stop_limit
+from .helpers import (
+    apply_checked,
+    book_with,
+    cancel,
+    iceberg,
+    limit,
+    market,
+    stop,
+    stop_limit,
+    trailing,
+)
 
 HISTORY = [
     limit(1, 10, SELL, 101, 2),
@@ -30,14 +40,62 @@ FUTURE = [
 ]
 
 
+# The same with every newer order type: icebergs (one partly shown), trailing stops (one
+# active), an OCO pair with an iceberg limit leg and a trailing stop leg, amends.
+HISTORY_ALL_TYPES = [
+    *HISTORY,
+    iceberg(30, 30, SELL, 104, 9, 2),
+    iceberg(31, 31, BUY, 98, 7, 3),
+    market(32, 32, BUY, qty=5),
+    trailing(33, 33, SELL, 100, qty=1),
+    trailing(34, 34, BUY, 300, activation=96, qty=2),
+    PlaceOco(
+        35, iceberg(35, 35, SELL, 106, 6, 2, post_only=True), trailing(36, 35, SELL, 50, qty=6)
+    ),
+    Amend(31, 5),
+    Amend(36, 4),
+]
+FUTURE_ALL_TYPES = [
+    market(40, 40, BUY, qty=3),
+    limit(41, 41, SELL, 98, 4),
+    market(42, 42, SELL, qty=6),
+    market(43, 43, BUY, qty=12),
+    cancel(30),
+    limit(44, 44, BUY, 97, 2),
+]
+
+
 def _restored(book):
     return OrderBook.restore(
         book.resting_orders(),
         book.stop_orders(),
         last_price_ticks=book.last_price_ticks,
         seq=book.seq,
+        trailing_peaks=book.trailing_peaks(),
+        oco_pairs=book.oco_pairs(),
         audit=True,
     )
+
+
+def test_restored_book_with_every_order_type_continues_exactly_like_the_original():
+    original = book_with(*HISTORY_ALL_TYPES)
+    assert original.oco_pairs() == [(35, 35, 36)]
+    assert set(original.trailing_peaks()) == {33, 36}
+    assert any(o.visible_lots is not None for o in original.resting_orders())
+    restored = _restored(original)
+    restored.validate()
+    assert restored.depth(10) == original.depth(10)
+    kinds = set()
+    for command in FUTURE_ALL_TYPES:
+        events = apply_checked(original, command)
+        assert apply_checked(restored, command) == events
+        kinds.update(e[-1] for e in events)
+    assert {"order_refreshed", "stop_triggered", "trailing_moved"} <= kinds
+    assert restored.resting_orders() == original.resting_orders()
+    assert restored.stop_orders() == original.stop_orders()
+    assert restored.trailing_peaks() == original.trailing_peaks()
+    assert restored.oco_pairs() == original.oco_pairs()
+    assert (restored.seq, restored.last_price_ticks) == (original.seq, original.last_price_ticks)
 
 
 def test_restored_book_continues_exactly_like_the_original():
