@@ -35,6 +35,7 @@ from trading.services.orders import (
     _accept,
     _Accepted,
     _after_commit,
+    _check_shape,
     _market_for_order,
     _reserve_change,
     order_place,
@@ -303,8 +304,9 @@ def order_cancel_replace(
     expired before the cancel ran, or ``CancelPending`` (503) when the matcher did not
     settle it in time (the cancel stays queued). The place fails with ``order_place``'s
     errors. Neither failure is raised: both are in the result. Raises ``InvalidOrder``
-    (400, INVALID_MODE / SYMBOL_MISMATCH) before doing anything when ``mode`` is unknown
-    or ``request`` names another market.
+    (400: INVALID_MODE, SYMBOL_MISMATCH, or the shape codes of ``order_place``:
+    MISSING_FIELD, INVALID_NUMBER, ...) before doing anything when ``mode`` is unknown,
+    ``request`` names another market or is not a well-formed order.
 
     Must run outside a transaction: the matcher has to see the committed cancel. Each
     half is its own transaction (``order_cancel``'s row lock, then ``order_place``'s).
@@ -315,20 +317,20 @@ def order_cancel_replace(
             "mode must be STOP_ON_FAILURE or ALLOW_FAILURE.",
             details={"field": "mode"},
         )
+    # Bad input is refused before anything is cancelled: the new order's shape, and its
+    # market (it must be the cancelled order's, as on Binance).
+    _check_shape(request)
+    target = Order.objects.select_related("market").filter(pk=order_id, user=user).first()
+    if target is not None and normalize_symbol(request.symbol) != target.market.symbol:
+        raise InvalidOrder(
+            "SYMBOL_MISMATCH",
+            "The new order must be in the cancelled order's market.",
+            details={"symbol": target.market.symbol},
+        )
     cancelled = cancel_error = None
     try:
         order = order_cancel(user=user, order_id=order_id)
-        if normalize_symbol(request.symbol) != order.market.symbol:
-            raise InvalidOrder(
-                "SYMBOL_MISMATCH",
-                "The new order must be in the cancelled order's market.",
-                details={"symbol": order.market.symbol},
-            )
         cancelled = _settled(order, wait_seconds)
-    except InvalidOrder as exc:
-        if exc.code == "SYMBOL_MISMATCH":
-            raise
-        cancel_error = exc
     except ExchangeError as exc:
         cancel_error = exc
     if cancel_error is not None and mode == "STOP_ON_FAILURE":

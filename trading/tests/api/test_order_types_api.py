@@ -222,18 +222,27 @@ def test_amend_and_replace_of_another_users_order_are_not_found(api, market, tra
     assert state() == before
 
 
-def test_replace_refuses_an_unknown_mode_before_cancelling(api, alice):
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"side": "buy", "price": "101.00", "quantity": "0.5", "mode": "SOMETIMES"},
+         "VALIDATION_ERROR"),
+        ({"side": "buy", "quantity": "0.5"}, "MISSING_FIELD"),
+        ({"side": "buy", "price": "101.00", "quantity": "0.5", "symbol": "ETH-USD"},
+         "SYMBOL_MISMATCH"),
+        ({"side": "buy", "price": "101.00", "quantity": "0.5", "trailing_delta": 50},
+         "INVALID_TRAILING_DELTA"),
+    ],
+)  # fmt: skip
+def test_replace_refuses_bad_input_before_cancelling(api, alice, body, code):
     order = place(alice, side="buy", price="100.00", quantity="0.5")
     before = state()
 
-    response = api.post(
-        f"{ORDERS}/{order.pk}/replace",
-        {"side": "buy", "price": "101.00", "quantity": "0.5", "mode": "SOMETIMES"},
-        format="json",
-    )
+    response = api.post(f"{ORDERS}/{order.pk}/replace", body, format="json")
 
-    assert_error(response, 400, "VALIDATION_ERROR")
+    assert_error(response, 400, code)
     assert state() == before
+    assert not OrderCommand.objects.filter(kind="cancel").exists()
 
 
 def _matcher_thread(market, stop: threading.Event) -> threading.Thread:
