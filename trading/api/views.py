@@ -319,12 +319,22 @@ class OcoListCreateApi(ListAPIView):
 
 
 class OcoDetailApi(APIView):
-    throttle_classes = [PrivateReadRateThrottle]
+    throttle_classes = [PrivateReadRateThrottle, OrderCancelRateThrottle]
 
     @extend_schema(tags=["orders"], operation_id="oco_get", responses=OrderListOutputSerializer)
     def get(self, request, list_id):
         order_list = selectors.order_list_get(user=request.user, list_id=list_id)
         return Response(order_list_output(order_list))
+
+    @extend_schema(
+        tags=["orders"],
+        operation_id="oco_cancel",
+        responses={202: OrderListOutputSerializer, 404: None, 409: None, 422: None},
+        description="Queue the cancel of the list's live leg(s); the matcher ends both legs.",
+    )
+    def delete(self, request, list_id):
+        order_list = services.order_list_cancel(user=request.user, list_id=list_id)
+        return Response(order_list_output(order_list), status=status.HTTP_202_ACCEPTED)
 
 
 @extend_schema_view(get=extend_schema(tags=["orders"], operation_id="trades_list_mine"))

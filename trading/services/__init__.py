@@ -30,6 +30,7 @@ from trading.services.order_types import (
     oco_place,
     order_amend,
     order_cancel_replace,
+    order_list_cancel,
 )
 from trading.services.orders import (
     ORDER_FIELDS_BY_TYPE,
@@ -59,6 +60,7 @@ __all__ = [
     "order_cancel",
     "order_cancel_all",
     "order_cancel_replace",
+    "order_list_cancel",
     "order_place",
     "order_place_batch",
     "orders_cancel_by_operator",

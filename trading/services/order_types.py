@@ -28,7 +28,7 @@ from trading.exceptions import (
 )
 from trading.matcher.wakeup import matcher_wake_soon
 from trading.models import Market, Order, OrderCommand, OrderList
-from trading.selectors import normalize_symbol
+from trading.selectors import normalize_symbol, order_list_get
 from trading.services.cancels import order_cancel
 from trading.services.orders import (
     OrderRequest,
@@ -185,6 +185,29 @@ def _oco_place(*, user: User, request: OcoRequest) -> OrderList:
     OrderCommand.objects.create(market=market, order=limit.order, kind=OrderCommand.Kind.PLACE_LIST)
     _after_commit([holder], balances)
     order_list.created = True
+    return order_list
+
+
+def order_list_cancel(
+    *, user: User, list_id: int | None = None, client_list_id: str | None = None
+) -> OrderList:
+    """Cancel an order list (by id or client list id): queue a cancel of its first live
+    leg with ``order_cancel``; the engine ends the other leg with it (reason
+    ``oco_other_leg``). When the pairing is already over, that cancels the leg still
+    working. Returns the list as it stands (the legs end when the matcher runs).
+
+    Raises ``OrderListNotFound`` (404, also for another user's list),
+    ``OrderNotCancellable`` (409) when no leg is live, and what ``order_cancel`` raises
+    (``MarketHalted`` 422). Locks the leg's row (``order_cancel``'s one statement).
+    """
+    order_list = order_list_get(user=user, list_id=list_id, client_list_id=client_list_id)
+    live = [leg for leg in order_list.orders.all() if leg.is_live]
+    if not live:
+        raise OrderNotCancellable(
+            "The order list is already done.",
+            details={"list_id": order_list.pk, "status": order_list.status},
+        )
+    order_cancel(user=user, order_id=live[0].pk)
     return order_list
 
 

@@ -303,3 +303,26 @@ def test_replace_cancels_then_places_the_new_order(market, trader, client_for, u
     # 99 × 3 + 98 × 1 reserved; the cancelled order's 200 came back.
     assert balance_of(alice, usd) == (D("1000") - D("395"), D("395"))
     assert_ledger_ok()
+
+
+def test_delete_oco_cancels_both_legs_once(api, alice, market, btc, trader, client_for):
+    body = api.post(OCO, sell_oco(), format="json").json()
+    drain(market)
+    bob = client_for(trader(market, usd="10"))
+    before = state()
+    assert_error(bob.delete(f"{OCO}/{body['id']}"), 404, "ORDER_LIST_NOT_FOUND")
+    assert state() == before
+
+    response = api.delete(f"{OCO}/{body['id']}")
+
+    assert response.status_code == 202, response.content
+    drain(market)
+    limit, stop = Order.objects.filter(order_list_id=body["id"]).order_by("id")
+    assert {(limit.status, limit.reason), (stop.status, stop.reason)} == {
+        ("cancelled", ""),
+        ("cancelled", "oco_other_leg"),
+    }
+    assert api.get(f"{OCO}/{body['id']}").json()["status"] == "all_done"
+    assert balance_of(alice, btc) == (D("10"), D("0"))
+    assert_error(api.delete(f"{OCO}/{body['id']}"), 409, "ORDER_NOT_CANCELLABLE")
+    assert_ledger_ok()
