@@ -3,6 +3,7 @@
 the database in the middle: the rebuilt book must equal the live one and carry on the same.
 """
 
+import json
 import random
 from decimal import Decimal
 
@@ -10,6 +11,7 @@ import pytest
 
 from trading import services
 from trading.matcher.market import MarketMatcher
+from trading.matcher.publish import order_message
 from trading.models import Order, OrderCommand, OrderList, Trade
 from trading.tests.helpers import assert_ledger_ok, balance_of, place, reload
 
@@ -244,6 +246,12 @@ def test_a_filled_limit_leg_cancels_the_stop_leg(unit_market, trader, btc):
     matcher = run(unit_market)
     limit, stop = legs(order_list)
     assert (reload(limit).status, reload(stop).status) == ("open", "untriggered")
+    event = json.loads(order_message("BTC-USD", matcher.live[stop.pk], matcher.scale))
+    assert (event["id"], event["order_list_id"], event["status"]) == (
+        stop.pk,
+        order_list.pk,
+        "untriggered",
+    )
     matcher = restored(unit_market, matcher)
 
     place(trader(unit_market, usd="1000"), side="buy", price="120", quantity="1")
