@@ -208,4 +208,18 @@ def test_place_an_oco_and_amend_it_from_the_page(live_stack, new_page):
     assert Balance.objects.get(user__username="ocotrader", asset__code="BTC").locked == Decimal(
         "0.3"
     )
+
+    # An iceberg sell from the limit form: the book shows only its visible part.
+    page.get_by_role("button", name="Limit", exact=True).click()
+    page.get_by_label("Price", exact=True).fill("200.00")
+    page.get_by_label("Quantity", exact=True).fill("0.2")
+    page.get_by_label("Iceberg: show").fill("0.05")
+    page.get_by_role("button", name="Sell BTC").click()
+    expect(page.locator("#order-status")).to_contain_text("order #")
+    live_stack.wait_matcher_idle()
+    expect(_open_rows(page).first).to_contain_text("iceberg 0.05000")
+    expect(page.locator('#book-asks tr[data-price="200.00"]')).to_contain_text("0.05000")
+    expect(page.locator("#order-available")).to_have_text("0.50000000")
+    iceberg = Order.objects.get(user__username="ocotrader", price=Decimal("200"))
+    assert (iceberg.iceberg_quantity, iceberg.iceberg_visible) == (Decimal("0.05"), Decimal("0.05"))
     assert_ledger_ok()
