@@ -61,7 +61,13 @@ def trade_at(market, trader, price: str, quantity: str = "1") -> None:
 
 def oco(user, **fields) -> OrderList:
     fields.setdefault("symbol", "BTC-USD")
-    for name in ("quantity", "limit_price", "stop_price", "stop_limit_price"):
+    for name in (
+        "quantity",
+        "limit_price",
+        "stop_price",
+        "stop_limit_price",
+        "limit_iceberg_quantity",
+    ):
         if fields.get(name) is not None:
             fields[name] = D(str(fields[name]))
     return services.oco_place(user=user, request=services.OcoRequest(**fields))
@@ -556,3 +562,51 @@ def test_the_database_book_shows_an_iceberg_as_the_matcher_does(unit_market, tra
     (level,) = matcher.book.depth(5)[1]
     assert (level.price_ticks, level.qty_lots, level.order_count) == (100, 2, 2)  # 1 shown + 1
     assert orderbook_from_database(symbol="BTC-USD")["asks"] == [["100", "2", 2]]
+
+
+def test_a_failed_batch_of_new_types_is_redone_whole_after_a_restore(
+    unit_market, trader, btc, monkeypatch
+):
+    from django.db import DatabaseError
+
+    from trading.matcher import market as market_module
+    from trading.tests.helpers import state
+
+    trade_at(unit_market, trader, "100")
+    seller = trader(unit_market, btc="3")
+    order_list = oco(
+        seller,
+        side="sell",
+        quantity="2",
+        limit_price="120",
+        stop_price="90",
+        limit_iceberg_quantity="1",
+    )
+    bidder = trader(unit_market, usd="1000")
+    bid = place(bidder, side="buy", price="89", quantity="5", iceberg_quantity="2")
+    matcher = run(unit_market)
+    # One batch: an amend, a trade that triggers the stop leg, which fills against the
+    # iceberg bid (refreshing it) and cancels the limit leg.
+    services.order_amend(user=bidder, order_id=bid.pk, quantity=D(4))
+    trade_at(unit_market, trader, "90")
+    before = state()
+    real_apply = market_module.balance_changes_apply
+
+    def fail(**kwargs):
+        raise DatabaseError("the database went away mid-batch")
+
+    monkeypatch.setattr(market_module, "balance_changes_apply", fail)
+    with pytest.raises(DatabaseError):
+        matcher.run_batch(500)
+    assert state() == before
+    assert matcher.book is None
+    monkeypatch.setattr(market_module, "balance_changes_apply", real_apply)
+    run(unit_market, matcher)
+
+    limit, stop = legs(order_list)
+    assert (limit.status, limit.reason, limit.reserved) == ("cancelled", "oco_other_leg", 0)
+    assert (stop.status, stop.filled_quantity, stop.filled_quote) == ("filled", 2, 178)
+    bid = reload(bid)
+    assert (bid.quantity, bid.filled_quantity, bid.iceberg_visible, bid.reserved) == (4, 2, 2, 178)
+    assert balance_of(seller, btc) == (D(1), D(0))
+    restored(unit_market, matcher)
