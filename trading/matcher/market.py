@@ -305,8 +305,10 @@ class MarketMatcher:
 
     def _list_legs(self, first: OrderState) -> list[OrderState]:
         """The legs of ``first``'s order list, the OCO's limit leg first."""
+        if first.order_list_id is None:
+            return [first]  # not a list's leg: placed as a single order
         rows = (
-            Order.objects.filter(order_list_id=first.order_list_id)
+            Order.objects.filter(order_list_id=first.order_list_id, market_id=self.market_id)
             .exclude(pk=first.id)
             .values_list(*ORDER_COLUMNS)
         )
