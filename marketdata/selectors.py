@@ -119,14 +119,18 @@ def _book_from_redis(market: Market) -> dict | None:
 
 # Bids and asks of one market with the market's seq, in ONE statement: PostgreSQL and
 # SQLite read a statement from one snapshot, so the levels are exactly the book at that seq.
+# An iceberg counts with what it shows (``iceberg_visible``, kept by the matcher), as in the
+# matcher's own book.
 _BOOK_SQL = (
     "SELECT 'seq', NULL, NULL, seq FROM \"{market}\" WHERE id = %s "
     "UNION ALL SELECT * FROM ("
-    "  SELECT 'buy', price, SUM(quantity - filled_quantity), COUNT(*) "
+    "  SELECT 'buy', price, SUM(COALESCE(iceberg_visible, quantity - filled_quantity)), "
+    "  COUNT(*) "
     "  FROM \"{order}\" WHERE market_id = %s AND side = 'buy' AND status IN ({live}) "
     "  GROUP BY price ORDER BY price DESC {limit}) AS bids "
     "UNION ALL SELECT * FROM ("
-    "  SELECT 'sell', price, SUM(quantity - filled_quantity), COUNT(*) "
+    "  SELECT 'sell', price, SUM(COALESCE(iceberg_visible, quantity - filled_quantity)), "
+    "  COUNT(*) "
     "  FROM \"{order}\" WHERE market_id = %s AND side = 'sell' AND status IN ({live}) "
     "  GROUP BY price ORDER BY price ASC {limit}) AS asks"
 )

@@ -529,5 +529,7 @@ def order_message(symbol: str, order, scale) -> str:
             "quantity": text(order.quantity, scale.qty_places),
             "filled_quantity": text(order.filled_quantity, scale.qty_places),
             "filled_quote": text(order.filled_quote),
+            "order_list_id": order.order_list_id,
+            "trailing_peak": text(order.trailing_peak, scale.price_places),
         }
     )
