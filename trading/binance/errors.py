@@ -25,6 +25,7 @@ from exchange_site.exceptions import ExchangeError
 logger = logging.getLogger("trading.binance")
 
 UNKNOWN = -1000
+TIMEOUT = -1007
 TOO_MANY_REQUESTS = -1003
 TOO_MANY_ORDERS = -1015
 INVALID_MESSAGE = -1013
@@ -167,6 +168,19 @@ def from_exchange_error(exc: ExchangeError, *, operation: str = "") -> BinanceEr
         return invalid_symbol()
     if code == "INSUFFICIENT_BALANCE":
         return BinanceError(NEW_ORDER_REJECTED, INSUFFICIENT_BALANCE_MSG)
+    if code == "INVALID_OCO_PRICES":
+        return BinanceError(
+            NEW_ORDER_REJECTED, "The relationship of the prices for the orders is not correct."
+        )
+    if code == "DUPLICATE_CLIENT_ORDER_ID":
+        return BinanceError(NEW_ORDER_REJECTED, "Duplicate order sent.")
+    if code == "CANCEL_PENDING":
+        return BinanceError(
+            TIMEOUT,
+            "Timeout waiting for response from backend server. Send status unknown; "
+            "execution status unknown.",
+            status=503,
+        )
     if code in _FILTER_FAILURES:
         return BinanceError(INVALID_MESSAGE, f"Filter failure: {_FILTER_FAILURES[code]}")
     if code == "INVALID_NUMBER":

@@ -16,7 +16,6 @@ from trading.binance.errors import BinanceError
 from trading.binance.params import Params
 from trading.binance.views import LIST_MAX_LIMIT, SignedApi, _order_answer, _schema
 from trading.models import Order, OrderCommand, OrderList
-from trading.selectors import order_list_for_user
 
 # Why the engine refused an OCO, in Binance's words (its -2010 messages).
 _OCO_REJECTIONS = {
@@ -118,7 +117,7 @@ class OrderListApi(SignedApi):
         order_list, legs = binance_selectors.order_list_wait_settled(
             order_list=order_list, kind=OrderCommand.Kind.CANCEL
         )
-        if not any(leg.status == Order.Status.CANCELLED for leg in legs):
+        if not any(leg.is_live or leg.status == Order.Status.CANCELLED for leg in legs):
             # A leg filled before the cancel reached the book: nothing was cancelled.
             raise BinanceError(errors.CANCEL_REJECTED, errors.UNKNOWN_ORDER_MSG)
         return Response(formatters.order_list_canceled(order_list, legs, cancel_id))
@@ -334,29 +333,3 @@ class AmendKeepPriorityApi(SignedApi):
                 order_list, legs, with_status_type=False
             )
         return Response(body)
-
-
-class AmendmentsApi(SignedApi):
-    """``GET /order/amendments``: an order's amends (its processed ``amend`` commands)."""
-
-    weight = 4
-
-    @_schema("binance_order_amendments")
-    def get(self, request):
-        params = self.params(request)
-        params.unread(
-            order_params.SIGNED_PARAMS | {"symbol", "orderId", "fromExecutionId", "limit"}
-        )
-        market = self.market(params)
-        order_id = params.integer("orderId")
-        if order_id is None:
-            raise errors.mandatory("orderId")
-        order = order_list_for_user(user=request.user).filter(market=market, pk=order_id).first()
-        if order is None:
-            raise BinanceError(errors.NO_SUCH_ORDER, errors.ORDER_DOES_NOT_EXIST_MSG)
-        amends = binance_selectors.order_amendments(
-            order=order,
-            from_id=params.integer("fromExecutionId"),
-            limit=params.integer("limit", default=500, low=1, high=LIST_MAX_LIMIT),
-        )
-        return Response([formatters.amendment(order, amend) for amend in amends])

@@ -29,7 +29,6 @@ urlpatterns = [
     _route("order/oco", order_views.LegacyOcoApi, "order-oco"),
     _route("order/cancelReplace", order_views.CancelReplaceApi, "order-cancel-replace"),
     _route("order/amend/keepPriority", order_views.AmendKeepPriorityApi, "order-amend"),
-    _route("order/amendments", order_views.AmendmentsApi, "order-amendments"),
     _route("orderList/oco", order_views.OcoApi, "order-list-oco"),
     _route("orderList", order_views.OrderListApi, "order-list"),
     _route("allOrderList", order_views.AllOrderListApi, "all-order-list"),
