@@ -52,3 +52,26 @@ class OrderNotCancellable(ConflictError):
 class MarketStatusUnchanged(ConflictError):
     code = "MARKET_STATUS_UNCHANGED"
     message = "The market already has this status."
+
+
+class OrderNotAmendable(ConflictError):
+    code = "ORDER_NOT_AMENDABLE"
+    message = "The order cannot be amended."
+
+
+class OrderListNotFound(NotFoundError):
+    code = "ORDER_LIST_NOT_FOUND"
+    message = "Order list not found."
+
+
+class DuplicateClientOrderId(ConflictError):
+    code = "DUPLICATE_CLIENT_ORDER_ID"
+    message = "A client order id of this list is already used by another order."
+
+
+class CancelPending(ExchangeError):
+    """cancel-replace waited for the matcher in vain: the cancel is queued, not yet run."""
+
+    code = "CANCEL_PENDING"
+    status = 503
+    message = "The cancel is queued but the matcher has not settled it yet."

@@ -64,6 +64,47 @@ class Market(models.Model):
         return self.symbol
 
 
+class OrderList(models.Model):
+    """Orders placed together that end together: an OCO (one-cancels-the-other) pair.
+
+    Its legs are the orders whose ``order_list`` is this row (ARCHITECTURE §5): a limit
+    leg (post-only) and a stop or stop-limit leg, same user, side and quantity. The pair
+    holds one reserve, on one leg's ``Order.reserved``.
+    """
+
+    class Kind(models.TextChoices):
+        OCO = "oco"
+
+    class Status(models.TextChoices):
+        EXECUTING = "executing"
+        ALL_DONE = "all_done"
+        REJECTED = "rejected"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, db_index=False)
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.OCO)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.EXECUTING)
+    # NULL, not "", when absent: the per-user uniqueness applies only to given ids.
+    client_list_id = models.CharField(max_length=36, null=True, blank=True)  # noqa: DJ001
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "order list"
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "client_list_id"],
+                condition=Q(client_list_id__isnull=False),
+                name="orderlist_client_id_unique_per_user",
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "-id"], name="orderlist_user_id")]
+
+    def __str__(self):
+        return f"{self.kind} list {self.pk} ({self.status})"
+
+
 class Order(models.Model):
     class Side(models.TextChoices):
         BUY = "buy"
@@ -123,6 +164,43 @@ class Order(models.Model):
         blank=True,
         help_text="The book seq at which it came to rest: its time priority in its level.",
     )
+    # Among orders with the same rested_seq, icebergs re-queued by a refresh come after the
+    # order that rested at that seq, in refresh order: this key, increasing per market.
+    rested_rank = models.BigIntegerField(null=True, blank=True)
+    iceberg_quantity = models.DecimalField(
+        max_digits=36,
+        decimal_places=18,
+        null=True,
+        blank=True,
+        help_text="Iceberg: the part shown on the book at a time (limit GTC orders only).",
+    )
+    iceberg_visible = models.DecimalField(
+        max_digits=36,
+        decimal_places=18,
+        null=True,
+        blank=True,
+        help_text="Iceberg: what the book shows of it now (kept by the matcher for restores).",
+    )
+    trailing_delta = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Trailing stop: the distance from the best price since activation, in bps.",
+    )
+    trailing_peak = models.DecimalField(
+        max_digits=36,
+        decimal_places=18,
+        null=True,
+        blank=True,
+        help_text="Trailing stop: the extreme last price since activation (None: not active).",
+    )
+    order_list = models.ForeignKey(
+        OrderList,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="orders",
+        db_index=False,
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -136,6 +214,30 @@ class Order(models.Model):
             ),
             models.CheckConstraint(condition=Q(reserved__gte=0), name="order_reserved_gte_0"),
             models.CheckConstraint(condition=Q(filled_quantity__gte=0), name="order_filled_gte_0"),
+            # An iceberg is a GTC limit order showing a part smaller than its quantity; an
+            # amend never takes the quantity down to the shown part (order_amend refuses).
+            models.CheckConstraint(
+                condition=Q(iceberg_quantity__isnull=True)
+                | (
+                    Q(order_type="limit", time_in_force="GTC", iceberg_quantity__gt=0)
+                    & Q(iceberg_quantity__lt=models.F("quantity"))
+                ),
+                name="order_iceberg_shape",
+            ),
+            # The engine's range; order entry applies the narrower 10..2000 (Binance's).
+            models.CheckConstraint(
+                condition=Q(trailing_delta__isnull=True)
+                | Q(
+                    order_type__in=["stop", "stop_limit"],
+                    trailing_delta__gte=1,
+                    trailing_delta__lte=9999,
+                ),
+                name="order_trailing_shape",
+            ),
+            models.CheckConstraint(
+                condition=Q(trailing_peak__isnull=True) | Q(trailing_delta__isnull=False),
+                name="order_trailing_peak_needs_delta",
+            ),
         ]
         indexes = [
             models.Index(fields=["user", "-id"], name="order_user_id"),
@@ -148,6 +250,11 @@ class Order(models.Model):
                 fields=["market", "id"],
                 name="order_market_live",
                 condition=Q(status__in=["new", "open", "partially_filled", "untriggered"]),
+            ),
+            models.Index(
+                fields=["order_list"],
+                name="order_list_legs",
+                condition=Q(order_list__isnull=False),
             ),
         ]
 
@@ -214,11 +321,23 @@ class OrderCommand(models.Model):
     class Kind(models.TextChoices):
         PLACE = "place"
         CANCEL = "cancel"
+        # Reduce the order's quantity to ``quantity`` (its new total), keeping its priority.
+        AMEND = "amend"
+        # Place an order list's legs as one engine command; ``order`` is the list's first
+        # leg (the OCO's limit leg), the matcher reads the others through ``order_list``.
+        PLACE_LIST = "place_list"
 
     # Pending commands are found through the partial index below, not a market FK index.
     market = models.ForeignKey(Market, on_delete=models.PROTECT, db_index=False)
     order = models.ForeignKey(Order, on_delete=models.PROTECT)
-    kind = models.CharField(max_length=6, choices=Kind.choices)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    quantity = models.DecimalField(
+        max_digits=36,
+        decimal_places=18,
+        null=True,
+        blank=True,
+        help_text="amend: the order's new total quantity.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     # Concurrent order entry can commit command ids out of order, so the matcher records
@@ -243,6 +362,11 @@ class OrderCommand(models.Model):
                 fields=["order"],
                 condition=Q(kind="cancel", processed_at__isnull=True),
                 name="one_pending_cancel_per_order",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="amend", quantity__gt=0)
+                | (~Q(kind="amend") & Q(quantity__isnull=True)),
+                name="command_amend_quantity",
             ),
         ]
 

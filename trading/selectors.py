@@ -6,15 +6,15 @@ import time
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 from django_redis import get_redis_connection
 
 from accounts.models import User
 from exchange_site.db import decimal_sums, row_to_instances
 from exchange_site.streams import book_key, heartbeat_key
-from trading.exceptions import MarketNotFound, OrderNotFound
-from trading.models import Market, Order, OrderCommand, Trade
+from trading.exceptions import MarketNotFound, OrderListNotFound, OrderNotFound
+from trading.models import Market, Order, OrderCommand, OrderList, Trade
 from wallets.models import Asset
 
 _SEPARATORS = re.compile(r"[/_:]")
@@ -104,6 +104,44 @@ def order_get_for_user(*, user: User, order_id: int) -> Order:
     if order is None:
         raise OrderNotFound(details={"order_id": order_id})
     return order
+
+
+def order_lists_for_user(*, user: User, symbol: str | None = None) -> QuerySet[OrderList]:
+    """The user's order lists (OCOs), newest first, with their market and legs
+    (``order_list.orders.all()``, in id order: the limit leg first)."""
+    lists = OrderList.objects.filter(user=user)
+    if symbol:
+        lists = lists.filter(market=market_get_by_symbol(symbol=symbol))
+    return (
+        lists.select_related("market", "market__base_asset", "market__quote_asset")
+        .prefetch_related(
+            Prefetch(
+                "orders",
+                queryset=Order.objects.select_related("market", "market__quote_asset").order_by(
+                    "id"
+                ),
+            )
+        )
+        .order_by("-id")
+    )
+
+
+def order_list_get(
+    *, user: User, list_id: int | None = None, client_list_id: str | None = None
+) -> OrderList:
+    """The user's order list by id or by its client list id. Another user's list is
+    ``OrderListNotFound`` (404), as is none or neither key."""
+    lists = order_lists_for_user(user=user)
+    if list_id is not None:
+        lists = lists.filter(pk=list_id)
+    elif client_list_id:
+        lists = lists.filter(client_list_id=client_list_id)
+    else:
+        lists = lists.none()
+    order_list = lists.first()
+    if order_list is None:
+        raise OrderListNotFound(details={"list_id": list_id, "client_list_id": client_list_id})
+    return order_list
 
 
 def trade_list_for_user(*, user: User) -> QuerySet[Trade]:

@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 
 from django.db import connection, transaction
-from django.db.models import Min
+from django.db.models import F, Min, Q
 from django.utils import timezone
 
 from exchange_site.db import array_literal, copy_rows, next_ids, update_rows
 from marketdata.services import candles_apply_trades
 from trading import engine
 from trading.matcher.convert import MarketScale, OffGrid
-from trading.models import Market, Order, OrderCommand, Trade
+from trading.models import Market, Order, OrderCommand, OrderList, Trade
 from wallets.models import AMOUNT_QUANTUM, ZERO
 from wallets.models import LedgerKind as Kind
 from wallets.selectors import fee_account_get
@@ -51,6 +51,10 @@ ORDER_UPDATE_FIELDS = [
     "updated_at",
 ]
 
+# Written only for the orders that need them (``OrderState.extra``): the few amended,
+# iceberg and trailing orders of a batch, so the common batch writes no more than before.
+EXTRA_UPDATE_FIELDS = ["quantity", "iceberg_visible", "rested_rank", "trailing_peak"]
+
 
 # The order columns the matcher reads: enough to place, settle and write back an order.
 ORDER_COLUMNS = (
@@ -71,7 +75,19 @@ ORDER_COLUMNS = (
     "status",
     "reason",
     "rested_seq",
+    "rested_rank",
+    "iceberg_quantity",
+    "iceberg_visible",
+    "trailing_delta",
+    "trailing_peak",
+    "order_list_id",
 )
+
+_RESTING = (Order.Status.OPEN, Order.Status.PARTIALLY_FILLED)
+
+# A refreshed iceberg's ``rested_rank``: (batch << 32) + its refresh's number in the batch,
+# increasing per market, so refreshes in different batches at one seq keep their order.
+_RANK_BITS = 32
 
 
 class SettledTrade:
@@ -98,11 +114,16 @@ class OrderState:
     Built from plain column values rather than model instances: a batch reads hundreds.
     """
 
-    __slots__ = ORDER_COLUMNS
+    __slots__ = (*ORDER_COLUMNS, "extra")
 
     def __init__(self, values: tuple):
         for name, value in zip(ORDER_COLUMNS, values, strict=True):
             setattr(self, name, value)
+        self.extra = False  # EXTRA_UPDATE_FIELDS changed: write them too
+
+    def extra_row(self) -> tuple:
+        """(id, *EXTRA_UPDATE_FIELDS values)."""
+        return (self.id, self.quantity, self.iceberg_visible, self.rested_rank, self.trailing_peak)
 
     def update_row(self, now) -> tuple:
         """(id, *ORDER_UPDATE_FIELDS values): what a batch writes back."""
@@ -140,6 +161,8 @@ class MarketMatcher:
         self.symbol = market.symbol
         self.book: engine.OrderBook | None = None
         self.live: dict[int, OrderState] = {}
+        # The other leg of each live OCO leg, both ways.
+        self.peers: dict[int, int] = {}
         self.batches = market.batches
         self._load_rules(market)
 
@@ -160,11 +183,18 @@ class MarketMatcher:
     # --- building the book from the database ------------------------------------------
 
     def restore(self) -> None:
-        """Rebuild the book from open orders in the database (after start or a failure)."""
+        """Rebuild the book from open orders in the database (after start or a failure).
+
+        Resting orders go in in their time priority: ``rested_seq``, then refreshed
+        icebergs by ``rested_rank`` after the order that rested at that seq, then arrival.
+        Icebergs get their hidden and shown parts, trailing stops their peak, OCO legs
+        their pairing: the book continues exactly as the one that was dropped.
+        """
         market = Market.objects.select_related("base_asset", "quote_asset").get(pk=self.market_id)
         self._load_rules(market)
         self.batches = market.batches
         scale = self.scale
+        placing = Q(ordercommand__kind__in=[OrderCommand.Kind.PLACE, OrderCommand.Kind.PLACE_LIST])
         live_orders = (
             Order.objects.filter(
                 market_id=self.market_id,
@@ -174,27 +204,57 @@ class MarketMatcher:
                     Order.Status.UNTRIGGERED,
                 ],
             )
-            .annotate(arrival=Min("ordercommand__id"))
-            .order_by("rested_seq", "arrival")
+            .annotate(arrival=Min("ordercommand__id", filter=placing))
+            .order_by("rested_seq", F("rested_rank").asc(nulls_first=True), "arrival")
             .values_list(*ORDER_COLUMNS, "arrival")
         )
-        resting, stops, live = [], [], {}
+        states, arrivals, lists = [], {}, {}
         for *values, arrival in live_orders.iterator(chunk_size=10_000):
             state = OrderState(values)
-            live[state.id] = state
+            states.append(state)
+            arrivals[state.id] = arrival
+            if state.order_list_id is not None:
+                lists.setdefault(state.order_list_id, []).append(state)
+        live = {state.id: state for state in states}
+        peers, oco_pairs = {}, []
+        for list_id, legs in lists.items():
+            if len(legs) != 2:
+                continue  # cannot happen: the engine ends both legs in one command
+            limit, stop = sorted(legs, key=lambda leg: leg.order_type != Order.Type.LIMIT)
+            peers[limit.id], peers[stop.id] = stop.id, limit.id
+            oco_pairs.append((list_id, limit.id, stop.id))
+            # A stop leg is placed by its list's command: it arrived with its limit leg.
+            arrivals[stop.id] = arrivals[limit.id]
+        resting, stops, trailing_peaks = [], [], {}
+        for state in states:
             if state.status == Order.Status.UNTRIGGERED:
-                stops.append((arrival, self._place_command(state)))
-            else:
-                remaining = state.quantity - state.filled_quantity
-                resting.append(
-                    engine.Resting(
-                        state.id,
-                        state.user_id,
-                        state.side,
-                        scale.price_to_ticks(state.price),
-                        scale.qty_to_lots(remaining),
-                    )
+                peer = live.get(peers.get(state.id))
+                reserve = peer.reserved if peer is not None else None
+                stops.append((arrivals[state.id], self._place_command(state, reserve=reserve)))
+                if state.trailing_peak is not None:
+                    trailing_peaks[state.id] = scale.price_to_ticks(state.trailing_peak)
+                continue
+            remaining = scale.qty_to_lots(state.quantity - state.filled_quantity)
+            iceberg = visible = None
+            if state.iceberg_quantity is not None:
+                iceberg = scale.qty_to_lots(state.iceberg_quantity)
+                visible = (
+                    scale.qty_to_lots(state.iceberg_visible)
+                    if state.iceberg_visible
+                    else min(iceberg, remaining)
                 )
+            resting.append(
+                engine.Resting(
+                    state.id,
+                    state.user_id,
+                    state.side,
+                    scale.price_to_ticks(state.price),
+                    remaining,
+                    iceberg,
+                    visible,
+                    peers.get(state.id),
+                )
+            )
         stops.sort(key=lambda item: item[0])
         last_price = market.last_price
         self.book = engine.OrderBook.restore(
@@ -202,10 +262,16 @@ class MarketMatcher:
             [command for _, command in stops],
             last_price_ticks=scale.price_to_ticks(last_price) if last_price else None,
             seq=market.seq,
+            trailing_peaks=trailing_peaks,
+            oco_pairs=oco_pairs,
         )
         self.live = live
+        self.peers = peers
 
-    def _place_command(self, order: OrderState) -> engine.Place:
+    def _place_command(self, order: OrderState, reserve: Decimal | None = None) -> engine.Place:
+        """The engine's Place for ``order``. ``reserve``: what caps a market buy by quantity
+        when the order does not hold its own (an OCO's stop leg: the pair's one reserve is
+        on its limit leg until the stop triggers)."""
         scale = self.scale
         qty_lots = scale.qty_to_lots(order.quantity) if order.quantity is not None else None
         quote_amount = (
@@ -214,7 +280,7 @@ class MarketMatcher:
         max_quote = None
         if order.side == Order.Side.BUY and order.price is None and quote_amount is None:
             # A market buy by quantity may spend at most what it reserved.
-            max_quote = scale.quote_to_units(order.reserved)
+            max_quote = scale.quote_to_units(order.reserved if reserve is None else reserve)
         return engine.Place(
             order_id=order.id,
             user_id=order.user_id,
@@ -229,6 +295,31 @@ class MarketMatcher:
             post_only=order.post_only,
             quote_amount=quote_amount,
             max_quote=max_quote,
+            iceberg_lots=(
+                scale.qty_to_lots(order.iceberg_quantity)
+                if order.iceberg_quantity is not None
+                else None
+            ),
+            trailing_delta=order.trailing_delta,
+        )
+
+    def _list_legs(self, first: OrderState) -> list[OrderState]:
+        """The legs of ``first``'s order list, the OCO's limit leg first."""
+        rows = (
+            Order.objects.filter(order_list_id=first.order_list_id)
+            .exclude(pk=first.id)
+            .values_list(*ORDER_COLUMNS)
+        )
+        legs = [first, *(OrderState(values) for values in rows)]
+        return sorted(legs, key=lambda leg: leg.order_type != Order.Type.LIMIT)
+
+    def _list_command(self, limit: OrderState, stop: OrderState) -> "engine.PlaceOco":
+        """The engine command placing an OCO's two legs at once; the stop leg's market buy
+        is capped by the pair's one reserve, held by the limit leg. Raises OffGrid."""
+        return engine.PlaceOco(
+            limit.order_list_id,
+            self._place_command(limit),
+            self._place_command(stop, reserve=limit.reserved),
         )
 
     # --- one batch ----------------------------------------------------------------------
@@ -271,6 +362,7 @@ class MarketMatcher:
                 .values_list(
                     "id",
                     "kind",
+                    "quantity",
                     # A freeze that committed after an order's acceptance (the order was not yet
                     # visible to the freeze's cancel sweep) still stops it here.
                     "order__user__frozen_at",
@@ -306,9 +398,16 @@ class MarketMatcher:
         touched: dict[int, OrderState] = {}
         last_price = None
 
-        for _command_id, command_kind, frozen_at, *order_values in commands:
+        batch = self.batches + 1
+        start_seq = book.seq
+        refreshes = 0
+        for _command_id, command_kind, command_qty, frozen_at, *order_values in commands:
             order_id = order_values[0]
-            if command_kind == OrderCommand.Kind.PLACE:
+            if command_kind == OrderCommand.Kind.CANCEL:
+                events = book.cancel(order_id)
+            elif command_kind == OrderCommand.Kind.AMEND:
+                events = self._amend(self.live.get(order_id), command_qty)
+            else:  # place or place_list
                 state = self.live.get(order_id) or OrderState(order_values)
                 if state.status != Order.Status.NEW:
                     continue  # already placed (cannot happen unless re-queued by hand)
@@ -319,26 +418,35 @@ class MarketMatcher:
                     if cancel_only
                     else None
                 )
+                legs = (
+                    self._list_legs(state)
+                    if command_kind == OrderCommand.Kind.PLACE_LIST
+                    else [state]
+                )
                 try:
-                    place = None if refusal else self._place_command(state)
+                    place = (
+                        self._list_command(*legs) if len(legs) == 2 else self._place_command(state)
+                    )
                 except OffGrid:
-                    place = None  # accepted just before a tick or lot size change
-                if place is None:
+                    refusal = refusal or "off_grid"  # accepted just before a grid change
+                if refusal:
                     # A frozen owner's orders are cancelled (the freeze's promise), even one
                     # that never reached the book; the market's refusals are rejections.
-                    state.status = (
-                        Order.Status.CANCELLED
-                        if refusal == "account_frozen"
-                        else Order.Status.REJECTED
-                    )
-                    state.reason = refusal or "off_grid"
-                    self._release_rest(state, releases)
-                    touched[state.id] = state
+                    for leg in legs:
+                        leg.status = (
+                            Order.Status.CANCELLED
+                            if refusal == "account_frozen"
+                            else Order.Status.REJECTED
+                        )
+                        leg.reason = refusal
+                        self._release_rest(leg, releases)
+                        touched[leg.id] = leg
                     continue
-                self.live[state.id] = state
+                for leg in legs:
+                    self.live[leg.id] = leg
+                if len(legs) == 2:
+                    self.peers[legs[0].id], self.peers[legs[1].id] = legs[1].id, legs[0].id
                 events = book.apply(place)
-            else:
-                events = book.cancel(order_id)
             resting_state = None
             for event in events:
                 kind = event[-1]
@@ -372,6 +480,8 @@ class MarketMatcher:
                     state.reason = event[2] or ""
                     self._release_rest(state, releases)
                     touched[state.id] = state
+                    if self.peers:
+                        self.peers.pop(state.id, None)
                 elif kind == engine.ORDER_REJECTED:
                     state = self.live.pop(event[0], None)
                     if state is not None:
@@ -379,19 +489,70 @@ class MarketMatcher:
                         state.reason = event[1]
                         self._release_rest(state, releases)
                         touched[state.id] = state
+                        if self.peers:
+                            self.peers.pop(state.id, None)
                 elif kind == engine.STOP_ACCEPTED:
                     state = self.live[event[0]]
                     state.status = Order.Status.UNTRIGGERED
                     touched[state.id] = state
-                # CancelRejected: the order was already done; StopTriggered: its own
-                # events follow. Neither changes anything stored.
+                elif kind == engine.ORDER_REFRESHED:
+                    # Re-queued at the back of its level: after every order that rested at
+                    # or before the book's seq now, in the order of the refreshes.
+                    state = self.live[event[0]]
+                    levels = result.level_changes
+                    state.rested_seq = levels[-1][3] if levels else start_seq
+                    refreshes += 1
+                    state.rested_rank = (batch << _RANK_BITS) + refreshes
+                    state.extra = True
+                    touched[state.id] = state
+                elif kind == engine.TRAILING_MOVED:
+                    state = self.live[event[0]]
+                    state.trailing_peak = self.scale.ticks_to_price(event[1])
+                    state.extra = True
+                    touched[state.id] = state
+                elif kind == engine.ORDER_AMENDED:
+                    self._amended(self.live[event[0]], event[1], releases)
+                    touched[event[0]] = self.live[event[0]]
+                elif kind == engine.STOP_TRIGGERED:
+                    self._triggered(self.live[event[0]], releases, touched)
+                # CancelRejected and AmendRejected: nothing changed.
 
+        lists = {}
+        for state in touched.values():
+            if state.iceberg_quantity is not None and state.status in _RESTING:
+                # What the book shows of it now, for a restore (fills, refreshes, amends).
+                shown = book.order(state.id)
+                lots = shown.visible_lots if shown.visible_lots is not None else shown.qty_lots
+                state.iceberg_visible = self.scale.lots_to_qty(lots)
+                state.extra = True
+            if state.order_list_id is not None and state.status in Order.FINAL:
+                lists[state.order_list_id] = state
         self._insert_trades(trades)
         result.candles = candles_apply_trades(market_id=self.market_id, trades=trades)
-        batch = self.batches + 1
         update_rows(
             Order, ORDER_UPDATE_FIELDS, [state.update_row(now) for state in touched.values()]
         )
+        update_rows(
+            Order,
+            EXTRA_UPDATE_FIELDS,
+            [state.extra_row() for state in touched.values() if state.extra],
+        )
+        if lists:
+            # Both legs of a list end in the same command (the engine's OCO rule).
+            update_rows(
+                OrderList,
+                ["status", "updated_at"],
+                [
+                    (
+                        list_id,
+                        OrderList.Status.REJECTED
+                        if leg.status == Order.Status.REJECTED
+                        else OrderList.Status.ALL_DONE,
+                        now,
+                    )
+                    for list_id, leg in lists.items()
+                ],
+            )
         self._market_update(book.seq, batch, now, last_price)
         self._mark_processed([command[0] for command in commands], now, batch)
         # Balances last: their row locks are held until the commit, and order entry waits
@@ -478,6 +639,70 @@ class MarketMatcher:
             seller_fee=seller_fee,
             created_at=now,
         )
+
+    def _amend(self, state: OrderState | None, quantity: Decimal) -> list[tuple]:
+        """Run an amend command: the new total ``quantity`` becomes the engine's new
+        remaining lots. One the engine could not take, or that would take an iceberg (or
+        its OCO peer) down to its shown part, changes nothing (order_amend refuses those
+        up front; the order may have filled since)."""
+        if state is None:
+            return []  # not live: done, or never placed
+        peer = self.live.get(self.peers.get(state.id))
+        for order in (state, peer):
+            iceberg = order.iceberg_quantity if order is not None else None
+            if iceberg is not None and quantity <= iceberg:
+                return []
+        try:
+            lots = self.scale.qty_to_lots(quantity - state.filled_quantity)
+        except OffGrid:
+            return []
+        if lots <= 0:
+            return []
+        return self.book.apply(engine.Amend(state.id, lots))
+
+    def _amended(self, state: OrderState, qty_lots: int, releases: list) -> None:
+        """The engine reduced ``state``'s remaining to ``qty_lots``: store the new total and
+        release what the order (or its OCO pair) no longer needs.
+
+        A sell needs its remaining quantity; a buy with a limit price needs price ×
+        remaining (for an OCO, the higher of its legs' prices). A buy that can run as a
+        market order (stop-market, or an OCO with a stop-market leg) keeps its whole
+        reserve: the engine caps it by the ``max_quote`` it was placed with, which an
+        amend does not lower; the reserve is released when the order ends.
+        """
+        remaining = self.scale.lots_to_qty(qty_lots)
+        state.quantity = state.filled_quantity + remaining
+        state.extra = True
+        if state.reserved <= ZERO:
+            return  # an OCO leg whose peer holds the pair's reserve
+        if state.side == Order.Side.SELL:
+            needed = remaining
+        else:
+            legs = [state]
+            peer = self.live.get(self.peers.get(state.id))
+            if peer is not None:
+                legs.append(peer)
+            if any(leg.price is None for leg in legs):
+                return
+            needed = max(leg.price for leg in legs) * remaining
+        if state.reserved > needed:
+            self._release(state, state.reserved - needed, releases)
+
+    def _triggered(self, state: OrderState, releases: list, touched: dict) -> None:
+        """A stop triggered. An OCO's stop leg takes the pair's reserve from its limit leg
+        (which the engine cancels next, releasing nothing); a stop-limit buy keeps only
+        price × remaining of it."""
+        peer = self.live.get(self.peers.get(state.id))
+        if peer is None:
+            return
+        state.reserved += peer.reserved
+        peer.reserved = ZERO
+        touched[peer.id] = peer
+        touched[state.id] = state
+        if state.side == Order.Side.BUY and state.price is not None:
+            needed = state.price * (state.quantity - state.filled_quantity)
+            if state.reserved > needed:
+                self._release(state, state.reserved - needed, releases)
 
     def _release(self, state: OrderState, amount: Decimal, releases: list) -> None:
         asset_id = self.quote_asset_id if state.side == Order.Side.BUY else self.base_asset_id

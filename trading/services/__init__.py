@@ -22,6 +22,15 @@ from trading.services.markets import (
     market_rules_validate,
     market_status_set,
 )
+from trading.services.order_types import (
+    CANCEL_REPLACE_MODES,
+    CancelReplaceResult,
+    OcoRequest,
+    oco_leg_requests,
+    oco_place,
+    order_amend,
+    order_cancel_replace,
+)
 from trading.services.orders import (
     ORDER_FIELDS_BY_TYPE,
     OrderRequest,
@@ -30,19 +39,26 @@ from trading.services.orders import (
 )
 
 __all__ = [
+    "CANCEL_REPLACE_MODES",
     "DEMO_MARKETS",
     "FEE_QUANTUM",
     "MARKET_STATUS_ACTIONS",
     "ORDER_FIELDS_BY_TYPE",
     "RULE_FIELDS",
+    "CancelReplaceResult",
+    "OcoRequest",
     "OrderRequest",
     "market_create",
     "market_rules_update",
     "market_rules_validate",
     "market_status_set",
     "markets_seed",
+    "oco_leg_requests",
+    "oco_place",
+    "order_amend",
     "order_cancel",
     "order_cancel_all",
+    "order_cancel_replace",
     "order_place",
     "order_place_batch",
     "orders_cancel_by_operator",

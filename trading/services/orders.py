@@ -73,6 +73,16 @@ class OrderRequest:
     time_in_force: str = Order.TimeInForce.GTC
     post_only: bool = False
     client_order_id: str | None = None
+    # An iceberg limit order shows this much of itself at a time (ARCHITECTURE §5).
+    iceberg_quantity: Decimal | None = None
+    # A trailing stop: the distance in basis points from the best last price since it
+    # activated; with it a stop's ``stop_price`` is optional (the activation price).
+    trailing_delta: int | None = None
+
+
+# Binance's TRAILING_DELTA filter bounds, in basis points.
+TRAILING_DELTA_MIN = 10
+TRAILING_DELTA_MAX = 2000
 
 
 def _invalid(code: str, message: str, **details) -> InvalidOrder:
@@ -106,6 +116,8 @@ def _check_shape(request: OrderRequest) -> None:
         if getattr(request, name) is not None
     }
     required, forbidden = ORDER_FIELDS_BY_TYPE[request.order_type]
+    if request.trailing_delta is not None:
+        required = required - {"stop_price"}
     if missing := sorted(required - given):
         raise _invalid(
             "MISSING_FIELD",
@@ -136,7 +148,7 @@ def _check_shape(request: OrderRequest) -> None:
             raise _invalid("INVALID_TIME_IN_FORCE", "FOK needs a quantity, not a quote_quantity.")
     if request.post_only and request.order_type != Order.Type.LIMIT:
         raise _invalid("INVALID_POST_ONLY", "post_only applies to limit orders only.")
-    for name in ("quantity", "price", "stop_price", "quote_quantity"):
+    for name in ("quantity", "price", "stop_price", "quote_quantity", "iceberg_quantity"):
         value = getattr(request, name)
         if value is None:
             continue
@@ -147,6 +159,41 @@ def _check_shape(request: OrderRequest) -> None:
             raise _invalid(
                 "INVALID_NUMBER", f"{name} is too large or has over 18 decimal places.", field=name
             )
+    _check_iceberg_and_trailing(request)
+
+
+def _check_iceberg_and_trailing(request: OrderRequest) -> None:
+    iceberg = request.iceberg_quantity
+    if iceberg is not None:
+        if request.order_type != Order.Type.LIMIT or request.time_in_force != Order.TimeInForce.GTC:
+            raise _invalid(
+                "INVALID_ICEBERG",
+                "iceberg_quantity applies to GTC limit orders only.",
+                field="iceberg_quantity",
+            )
+        if request.quantity is not None and iceberg >= request.quantity:
+            raise _invalid(
+                "INVALID_ICEBERG",
+                "iceberg_quantity must be less than quantity.",
+                field="iceberg_quantity",
+            )
+    delta = request.trailing_delta
+    if delta is not None:
+        if request.order_type not in (Order.Type.STOP, Order.Type.STOP_LIMIT):
+            raise _invalid(
+                "INVALID_TRAILING_DELTA",
+                "trailing_delta applies to stop and stop_limit orders only.",
+                field="trailing_delta",
+            )
+        if type(delta) is not int or not TRAILING_DELTA_MIN <= delta <= TRAILING_DELTA_MAX:
+            raise _invalid(
+                "INVALID_TRAILING_DELTA",
+                f"trailing_delta must be a whole number of basis points from "
+                f"{TRAILING_DELTA_MIN} to {TRAILING_DELTA_MAX}.",
+                field="trailing_delta",
+                min=TRAILING_DELTA_MIN,
+                max=TRAILING_DELTA_MAX,
+            )
 
 
 def _check_market_rules(market: Market, request: OrderRequest) -> None:
@@ -154,6 +201,10 @@ def _check_market_rules(market: Market, request: OrderRequest) -> None:
         value = getattr(request, name)
         if value is not None:
             _check_step(value, market.tick_size, name, "INVALID_PRICE_TICK")
+    if request.iceberg_quantity is not None:
+        _check_step(
+            request.iceberg_quantity, market.lot_size, "iceberg_quantity", "INVALID_ICEBERG"
+        )
     if request.quantity is not None:
         _check_step(request.quantity, market.lot_size, "quantity", "INVALID_QUANTITY_STEP")
         if request.quantity < market.min_qty:
@@ -229,10 +280,28 @@ def _reserve_for(market: Market, request: OrderRequest) -> tuple[Asset, Decimal]
     if request.price is not None:
         return market.quote_asset, request.price * request.quantity
     if request.order_type == Order.Type.STOP:
-        margin = Decimal(1) + settings.MARKET_ORDER_SLIPPAGE
-        quantum = Decimal(1).scaleb(-market.quote_asset.precision)
-        return market.quote_asset, _ceil_to(request.stop_price * request.quantity * margin, quantum)
+        return market.quote_asset, _stop_buy_reserve(market, request)
     return market.quote_asset, _market_buy_reserve(market, request.quantity)
+
+
+def _stop_buy_reserve(market: Market, request: OrderRequest) -> Decimal:
+    """A stop-market buy by quantity reserves its stop price × quantity plus the slippage
+    margin. A trailing one triggers when the price rises ``trailing_delta`` above the
+    lowest price since it activated, which is at most its activation price (``stop_price``)
+    or, without one, the last price; so it reserves that reference price raised by the
+    delta, plus the margin. The engine never spends beyond the reserve: a trail that
+    started above the reference (the price rose before the matcher placed it) or a
+    market that runs away ends the buy ``reserve_exhausted`` after what it could pay for."""
+    reference = request.stop_price
+    if reference is None:
+        reference = market.last_price
+        if reference is None:
+            raise NoLiquidity(details={"symbol": market.symbol})
+    if request.trailing_delta is not None:
+        reference = reference * (10_000 + request.trailing_delta) / 10_000
+    margin = Decimal(1) + settings.MARKET_ORDER_SLIPPAGE
+    quantum = Decimal(1).scaleb(-market.quote_asset.precision)
+    return _ceil_to(reference * request.quantity * margin, quantum)
 
 
 def _market_for_order(symbol: str, *, max_age: float = 0.0, refresh: bool = False) -> Market:
@@ -283,6 +352,8 @@ def _accept(user: User, market: Market, request: OrderRequest) -> _Accepted:
         stop_price=request.stop_price,
         quantity=request.quantity,
         quote_quantity=request.quote_quantity,
+        iceberg_quantity=request.iceberg_quantity,
+        trailing_delta=request.trailing_delta,
         reserved=reserve,
         client_order_id=request.client_order_id or None,
     )
@@ -330,9 +401,10 @@ def order_place(*, user: User, request: OrderRequest) -> tuple[Order, bool]:
     A retry with a ``client_order_id`` the user already used returns the first order and
     ``created=False``; nothing more is reserved. Raises ``UnknownSymbol`` (400),
     ``InvalidOrder`` (400, with a precise code: INVALID_PRICE_TICK, INVALID_QUANTITY_STEP,
-    MIN_NOTIONAL, ...), ``MarketHalted`` / ``MarketCancelOnly`` / ``NoLiquidity`` /
-    ``InsufficientBalance`` (422). Locks the user's balance row of the reserved asset
-    (the same conditional reserve as ``wallets.services``, which refuses to overdraw).
+    MIN_NOTIONAL, INVALID_ICEBERG, INVALID_TRAILING_DELTA, ...), ``MarketHalted`` /
+    ``MarketCancelOnly`` / ``NoLiquidity`` / ``InsufficientBalance`` (422). Locks the
+    user's balance row of the reserved asset (the same conditional reserve as
+    ``wallets.services``, which refuses to overdraw).
     Without a ``client_order_id`` the whole acceptance is one statement
     (``_place_in_one_statement``); the matcher wake-up and the balance event follow the
     commit. A frozen user gets ``AccountFrozen`` (403).
