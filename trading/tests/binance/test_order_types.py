@@ -158,7 +158,7 @@ def test_an_iceberg_shows_a_part_and_fills_whole(market, public_client, alice, b
         (limit(icebergQty="0.01"), -2010, "IcebergQty exceeds QTY."),
         (limit(icebergQty="0.02"), -2010, "IcebergQty exceeds QTY."),
         (limit(quantity="1", icebergQty="0.00999"), -1013, "Filter failure: ICEBERG_PARTS"),
-        (limit(quantity="0.02", icebergQty="0.000015"), -1013, "Filter failure: LOT_SIZE"),
+        (limit(quantity="0.0002", icebergQty="0.000015"), -1013, "Filter failure: LOT_SIZE"),
         (limit(icebergQty="0.005", timeInForce="IOC"), -1014, "Unsupported order combination."),
         (
             {**market_order("BUY"), "icebergQty": "0.005"},
