@@ -4,6 +4,7 @@
 matching, answer in Binance's shapes (``formatters``)."""
 
 from django.conf import settings
+from django.db import transaction
 from rest_framework.response import Response
 
 from exchange_site.exceptions import ExchangeError
@@ -164,6 +165,19 @@ def _failure(error: BinanceError) -> dict:
     return error.body()
 
 
+def _check_new_order(user, request: services.OrderRequest) -> None:
+    """Binance checks the new order before it cancels anything: ``order_place``'s checks, in a
+    transaction rolled back at once (as ``order/test``). A short balance is left to the real
+    placement, after the cancel that may free what the new order needs."""
+    try:
+        with transaction.atomic():
+            services.order_place(user=user, request=request)
+            transaction.set_rollback(True)
+    except ExchangeError as exc:
+        if exc.code != "INSUFFICIENT_BALANCE":
+            raise
+
+
 class CancelReplaceApi(SignedApi):
     """``POST /order/cancelReplace``: cancel an order, then place a new one on the same
     symbol (``services.order_cancel_replace``); with STOP_ON_FAILURE only if the cancel
@@ -178,6 +192,7 @@ class CancelReplaceApi(SignedApi):
         params = self.params(request)
         market = self.market(params)
         spec = order_params.cancel_replace_request(params, market)
+        _check_new_order(request.user, spec.request)
         old = binance_selectors.order_find_for_user(
             user=request.user,
             market=market,
