@@ -326,6 +326,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name for a choice set several fields use (an order's and an OCO stop leg's TIF).
+    "ENUM_NAME_OVERRIDES": {"TimeInForceEnum": "trading.models.Order.TimeInForce"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         # The error shape on every documented 4xx (exchange_site/openapi.py).

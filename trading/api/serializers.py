@@ -2,7 +2,8 @@ from rest_framework import serializers
 
 from exchange_site.decimals import decimal_places, decimal_to_str
 from exchange_site.fields import DecimalInputField
-from trading.models import Order, Trade
+from trading.models import Order, OrderList, Trade
+from trading.services import CANCEL_REPLACE_MODES
 
 CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9._:/-]{1,36}$"
 
@@ -27,6 +28,73 @@ class OrderPlaceInputSerializer(serializers.Serializer):
         allow_null=True,
         help_text="Your id for the order (1–36 of A-Z a-z 0-9 . _ : / -); a retry with "
         "the same id returns the first order.",
+    )
+    iceberg_quantity = DecimalInputField(
+        required=False,
+        help_text="Iceberg (GTC limit orders): show only this much of the order at a time.",
+    )
+    trailing_delta = serializers.IntegerField(
+        required=False,
+        help_text="Trailing stop (stop, stop_limit): trigger this many basis points (10–2000) "
+        "past the best price since activation; stop_price is then the optional activation "
+        "price.",
+    )
+
+
+class OrderReplaceInputSerializer(OrderPlaceInputSerializer):
+    """The new order of a cancel-replace: an order (symbol defaults to the cancelled
+    order's) and the ``mode``."""
+
+    symbol = serializers.CharField(
+        max_length=30, required=False, help_text="Defaults to the cancelled order's market."
+    )
+    mode = serializers.ChoiceField(
+        choices=CANCEL_REPLACE_MODES,
+        default="STOP_ON_FAILURE",
+        help_text="STOP_ON_FAILURE: place only if the cancel succeeded; ALLOW_FAILURE: "
+        "place either way.",
+    )
+
+
+class OrderAmendInputSerializer(serializers.Serializer):
+    quantity = DecimalInputField(
+        help_text="The new total quantity: less than the current one, more than the filled."
+    )
+
+
+class OcoPlaceInputSerializer(serializers.Serializer):
+    symbol = serializers.CharField(max_length=30, help_text="BTC-USD, BTC/USD or BTC_USD.")
+    side = serializers.ChoiceField(choices=Order.Side.choices)
+    quantity = DecimalInputField(help_text="Of each leg, in the base asset.")
+    limit_price = DecimalInputField(help_text="The limit leg's price (a post-only order).")
+    stop_price = DecimalInputField(
+        required=False, help_text="The stop leg's trigger (with trailing_delta: activation)."
+    )
+    stop_limit_price = DecimalInputField(
+        required=False, help_text="Makes the stop leg a stop-limit order at this price."
+    )
+    stop_time_in_force = serializers.ChoiceField(
+        choices=Order.TimeInForce.choices,
+        default=Order.TimeInForce.GTC,
+        help_text="The stop-limit leg's time in force.",
+    )
+    trailing_delta = serializers.IntegerField(
+        required=False, help_text="Makes the stop leg a trailing stop (basis points, 10–2000)."
+    )
+    limit_iceberg_quantity = DecimalInputField(
+        required=False, help_text="Makes the limit leg an iceberg showing this much."
+    )
+    list_client_id = serializers.RegexField(
+        CLIENT_ORDER_ID_PATTERN,
+        required=False,
+        allow_null=True,
+        help_text="Your id for the list; a retry with the same id returns the first list.",
+    )
+    limit_client_order_id = serializers.RegexField(
+        CLIENT_ORDER_ID_PATTERN, required=False, allow_null=True
+    )
+    stop_client_order_id = serializers.RegexField(
+        CLIENT_ORDER_ID_PATTERN, required=False, allow_null=True
     )
 
 
@@ -82,6 +150,10 @@ def order_output(order: Order) -> dict:
         ),
         "fee": decimal_to_str(order.fee_total),
         "reason": order.reason,
+        "iceberg_quantity": _fmt(order.iceberg_quantity, qty_places),
+        "trailing_delta": order.trailing_delta,
+        "trailing_peak": _fmt(order.trailing_peak, price_places),
+        "order_list_id": order.order_list_id,
         "created_at": _datetime.to_representation(order.created_at),
         "updated_at": _datetime.to_representation(order.updated_at),
     }
@@ -112,6 +184,10 @@ class OrderOutputSerializer(serializers.ModelSerializer):
             "average_price",
             "fee",
             "reason",
+            "iceberg_quantity",
+            "trailing_delta",
+            "trailing_peak",
+            "order_list_id",
             "created_at",
             "updated_at",
         ]
@@ -124,6 +200,19 @@ class OrderOutputSerializer(serializers.ModelSerializer):
     filled_quote = serializers.SerializerMethodField()
     average_price = serializers.SerializerMethodField()
     fee = serializers.SerializerMethodField(help_text="Fees paid, in the asset received.")
+    iceberg_quantity = serializers.SerializerMethodField()
+    trailing_peak = serializers.SerializerMethodField(
+        help_text="Trailing stops: the extreme last price since activation (null: not active)."
+    )
+    order_list_id = serializers.IntegerField(
+        allow_null=True, help_text="The OCO list this order is a leg of."
+    )
+
+    def get_iceberg_quantity(self, order) -> str | None:
+        return _fmt(order.iceberg_quantity, _market_places(order)[1])
+
+    def get_trailing_peak(self, order) -> str | None:
+        return _fmt(order.trailing_peak, _market_places(order)[0])
 
     def get_price(self, order) -> str | None:
         return _fmt(order.price, _market_places(order)[0])
@@ -154,6 +243,48 @@ class OrderOutputSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance):
         return order_output(instance)
+
+
+def _pk(instance) -> int:
+    return instance.pk
+
+
+def order_list_output(order_list: OrderList) -> dict:
+    """An OCO list with its legs (limit leg first)."""
+    return {
+        "id": order_list.pk,
+        "list_client_id": order_list.client_list_id,
+        "symbol": order_list.market.symbol,
+        "kind": order_list.kind,
+        "status": order_list.status,
+        "orders": [order_output(order) for order in sorted(order_list.orders.all(), key=_pk)],
+        "created_at": _datetime.to_representation(order_list.created_at),
+        "updated_at": _datetime.to_representation(order_list.updated_at),
+    }
+
+
+class OrderListOutputSerializer(serializers.ModelSerializer):
+    """The schema of an order list; ``to_representation`` is ``order_list_output``."""
+
+    symbol = serializers.CharField(source="market.symbol")
+    list_client_id = serializers.CharField(source="client_list_id", allow_null=True)
+    orders = OrderOutputSerializer(many=True)
+
+    class Meta:
+        model = OrderList
+        fields = [
+            "id",
+            "list_client_id",
+            "symbol",
+            "kind",
+            "status",
+            "orders",
+            "created_at",
+            "updated_at",
+        ]
+
+    def to_representation(self, instance):
+        return order_list_output(instance)
 
 
 class TradeOutputSerializer(serializers.ModelSerializer):

@@ -24,10 +24,15 @@ from exchange_site.throttling import (
 )
 from trading import selectors, services
 from trading.api.serializers import (
+    OcoPlaceInputSerializer,
+    OrderAmendInputSerializer,
     OrderBatchInputSerializer,
+    OrderListOutputSerializer,
     OrderOutputSerializer,
     OrderPlaceInputSerializer,
+    OrderReplaceInputSerializer,
     TradeOutputSerializer,
+    order_list_output,
     order_output,
 )
 from trading.models import Order, Trade
@@ -186,6 +191,140 @@ class OrderBatchApi(APIView):
     def _error(self, request, exc) -> dict:
         response = exchange_exception_handler(exc, {"request": request, "view": self})
         return {"status": response.status_code, **response.data}
+
+
+class OrderAmendApi(APIView):
+    throttle_classes = [OrderCancelRateThrottle]
+
+    @extend_schema(
+        tags=["orders"],
+        operation_id="orders_amend",
+        request=OrderAmendInputSerializer,
+        responses={202: OrderOutputSerializer, 400: None, 404: None, 409: None, 422: None},
+        description="Reduce a live order's quantity to `quantity` (its new total), keeping its "
+        "place in the queue (Binance's amend keep-priority). Queued: the order shows the new "
+        "quantity once the matcher has run it, and its reserve shrinks with it. An OCO leg's "
+        "amend reduces both legs.",
+    )
+    def post(self, request, order_id):
+        body = OrderAmendInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        order = services.order_amend(
+            user=request.user, order_id=order_id, quantity=body.validated_data["quantity"]
+        )
+        return Response(order_output(order), status=status.HTTP_202_ACCEPTED)
+
+
+def _half(result_order, error, request, view) -> dict | None:
+    if error is not None:
+        response = exchange_exception_handler(error, {"request": request, "view": view})
+        return {"status": response.status_code, **response.data}
+    if result_order is None:
+        return None  # not tried
+    return {"status": 200, "order": order_output(result_order)}
+
+
+class OrderReplaceApi(APIView):
+    throttle_classes = [OrderPlaceRateThrottle, OrderCancelRateThrottle]
+
+    @extend_schema(
+        tags=["orders"],
+        operation_id="orders_cancel_replace",
+        request=OrderReplaceInputSerializer,
+        responses={
+            200: inline_serializer(
+                "OrderReplaceOutput",
+                {"cancelled": OrderOutputSerializer(), "placed": OrderOutputSerializer()},
+            ),
+            400: None,
+            404: None,
+            409: None,
+            422: None,
+            503: None,
+        },
+        description="Cancel the order, wait for the matcher to settle the cancel, then place "
+        "the new order (its fields as for `POST /orders`; `symbol` defaults to the cancelled "
+        "order's). `mode` STOP_ON_FAILURE places only if the cancel succeeded, ALLOW_FAILURE "
+        "either way. 200 when both succeed; otherwise the failing half's status with code "
+        "CANCEL_REPLACE_FAILED and each half in `details.cancel` / `details.place` "
+        '(`{"status", "order"}` or `{"status", "error"}`; `place` null when not tried).',
+    )
+    def post(self, request, order_id):
+        order = selectors.order_get_for_user(user=request.user, order_id=order_id)
+        data = OrderReplaceInputSerializer().run_validation(
+            {"symbol": order.market.symbol, **request.data}
+            if isinstance(request.data, dict)
+            else request.data
+        )
+        mode = data.pop("mode")
+        result = services.order_cancel_replace(
+            user=request.user, order_id=order_id, request=_order_request(data), mode=mode
+        )
+        cancel = _half(result.cancelled, result.cancel_error, request, self)
+        place = _half(result.placed, result.place_error, request, self)
+        if result.cancel_error is None and result.place_error is None:
+            return Response({"cancelled": cancel["order"], "placed": place["order"]})
+        failed = cancel if result.cancel_error is not None else place
+        return Response(
+            {
+                "error": {
+                    "code": "CANCEL_REPLACE_FAILED",
+                    "message": "The cancel or the new order failed; see details.",
+                    "details": {"cancel": cancel, "place": place},
+                }
+            },
+            status=failed["status"],
+        )
+
+
+@extend_schema_view(
+    get=extend_schema(
+        tags=["orders"],
+        operation_id="oco_list",
+        parameters=[OpenApiParameter("symbol", str)],
+        description="The caller's OCO lists with their legs, newest first.",
+    )
+)
+class OcoListCreateApi(ListAPIView):
+    serializer_class = OrderListOutputSerializer
+    queryset = Order.objects.none()  # for the schema; requests use get_queryset
+    throttle_classes = [PrivateReadRateThrottle, OrderPlaceRateThrottle]
+
+    def get_queryset(self):
+        return selectors.order_lists_for_user(
+            user=self.request.user, symbol=self.request.query_params.get("symbol") or None
+        )
+
+    @extend_schema(
+        tags=["orders"],
+        operation_id="oco_place",
+        request=OcoPlaceInputSerializer,
+        responses={201: OrderListOutputSerializer, 200: OrderListOutputSerializer, 422: None},
+        description="One-cancels-the-other: a post-only limit leg and a stop (or stop-limit, "
+        "or trailing) leg of the same side and quantity, one reserve for both. When one leg "
+        "fills or triggers, the other is cancelled (reason `oco_other_leg`); cancelling "
+        "either leg cancels both. A retry with a `list_client_id` already used returns the "
+        "first list (200).",
+    )
+    def post(self, request):
+        body = OcoPlaceInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        order_list = services.oco_place(
+            user=request.user, request=services.OcoRequest(**body.validated_data)
+        )
+        return Response(
+            order_list_output(order_list),
+            status=status.HTTP_201_CREATED if order_list.created else status.HTTP_200_OK,
+        )
+
+
+class OcoDetailApi(APIView):
+    throttle_classes = [PrivateReadRateThrottle]
+
+    @extend_schema(tags=["orders"], operation_id="oco_get", responses=OrderListOutputSerializer)
+    def get(self, request, list_id):
+        order_list = selectors.order_list_get(user=request.user, list_id=list_id)
+        return Response(order_list_output(order_list))
 
 
 @extend_schema_view(get=extend_schema(tags=["orders"], operation_id="trades_list_mine"))

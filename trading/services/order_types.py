@@ -115,7 +115,8 @@ def _check_oco_prices(request: OcoRequest) -> None:
 def oco_place(*, user: User, request: OcoRequest) -> OrderList:
     """Accept an OCO: validate both legs as order entry does, reserve once for the pair,
     store the list, its two orders and ONE ``place_list`` command. Returns the OrderList
-    (status executing; its legs are ``order_list.orders``).
+    (status executing; its legs are ``order_list.orders``), with ``created`` set: False
+    for a retry.
 
     The pair reserves the larger of its legs' reserves (a sell: its quantity; a buy: the
     larger of limit price × quantity and the stop leg's reserve, see ``order_place``), kept
@@ -140,6 +141,7 @@ def oco_place(*, user: User, request: OcoRequest) -> OrderList:
             # A concurrent retry stored the same list or leg client id first.
             existing = _list_by_client_id(user, request.list_client_id)
             if existing is not None:
+                existing.created = False
                 return existing
             raise DuplicateClientOrderId() from None
     except ExchangeError as exc:
@@ -157,6 +159,7 @@ def _list_by_client_id(user: User, client_list_id: str | None) -> OrderList | No
 def _oco_place(*, user: User, request: OcoRequest) -> OrderList:
     existing = _list_by_client_id(user, request.list_client_id)
     if existing is not None:
+        existing.created = False
         return existing
     market = _market_for_order(request.symbol)
     limit_request, stop_request = oco_leg_requests(request)
@@ -180,6 +183,7 @@ def _oco_place(*, user: User, request: OcoRequest) -> OrderList:
     balances = balance_changes_apply(changes=[_reserve_change(holder)], publish=False)
     OrderCommand.objects.create(market=market, order=limit.order, kind=OrderCommand.Kind.PLACE_LIST)
     _after_commit([holder], balances)
+    order_list.created = True
     return order_list
 
 
