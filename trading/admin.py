@@ -14,7 +14,7 @@ from exchange_site.admin_tools import (
     user_filter,
 )
 from trading import services
-from trading.models import Market, Order, OrderCommand, Trade
+from trading.models import Market, Order, OrderCommand, OrderList, Trade
 
 
 class MarketForm(forms.ModelForm):
@@ -168,9 +168,36 @@ class OrderAdmin(ReadOnlyAdmin):
         "reserved",
         "status",
         "reason",
+        "order_list",
     )
     list_filter = ("status", "market", user_filter("user"), "side", "order_type")
-    search_fields = ("=id", "user__email", "user__username", "client_order_id")
+    search_fields = ("=id", "=order_list__id", "user__email", "user__username", "client_order_id")
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    ("user", "market", "client_order_id"),
+                    ("side", "order_type", "time_in_force", "post_only"),
+                    ("price", "stop_price", "quantity", "quote_quantity"),
+                    ("status", "reason"),
+                    ("filled_quantity", "filled_quote", "fee_total", "reserved"),
+                    ("created_at", "updated_at"),
+                )
+            },
+        ),
+        (
+            "Order types",
+            {
+                "fields": (
+                    ("iceberg_quantity", "iceberg_visible"),
+                    ("trailing_delta", "trailing_peak"),
+                    "order_list",
+                )
+            },
+        ),
+        ("Matcher", {"fields": (("rested_seq", "rested_rank"),)}),
+    )
     list_select_related = ("user", "market")
     date_hierarchy = "created_at"
     show_full_result_count = False
@@ -200,6 +227,33 @@ class OrderAdmin(ReadOnlyAdmin):
         )
         self.message_user(request, f"Cancel queued for {len(queued)} order(s).")
         return None
+
+
+class OrderListLegs(admin.TabularInline):
+    model = Order
+    fields = ("id", "order_type", "price", "stop_price", "quantity", "filled_quantity", "reserved")
+    fields += ("status", "reason")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    ordering = ("id",)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(OrderList)
+class OrderListAdmin(ReadOnlyAdmin):
+    """OCO lists and their legs; cancelled through a leg (which ends both)."""
+
+    list_display = ("id", "created_at", "user", "market", "kind", "status", "client_list_id")
+    list_filter = ("status", "market", "kind", user_filter("user"))
+    search_fields = ("=id", "user__email", "user__username", "client_list_id")
+    list_select_related = ("user", "market")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    inlines = [OrderListLegs]
 
 
 @admin.register(Trade)
@@ -239,7 +293,16 @@ class PendingFilter(admin.SimpleListFilter):
 
 @admin.register(OrderCommand)
 class OrderCommandAdmin(ReadOnlyAdmin):
-    list_display = ("id", "created_at", "market", "kind", "order", "processed_at", "batch")
+    list_display = (
+        "id",
+        "created_at",
+        "market",
+        "kind",
+        "order",
+        "quantity",
+        "processed_at",
+        "batch",
+    )
     list_filter = (PendingFilter, "market", "kind")
     search_fields = ("=order__id",)
     list_select_related = ("market", "order")

@@ -22,6 +22,7 @@ const BOOK_LEVELS = 14;
 let currentSide = "buy";
 let currentType = "limit";
 let priceInput, stopInput, qtyInput; // set below when the order form is on the page
+let stopLimitInput, trailingInput, icebergInput;
 const TRADE_ROWS = 40;
 
 const marketPath = encodeURIComponent(symbol);
@@ -303,6 +304,8 @@ function setType(type) {
     field.hidden = !field.dataset.for.split(" ").includes(type);
   }
   priceInput.placeholder = type === "stop" ? "Empty: market when triggered" : "";
+  document.getElementById("order-price-label").textContent =
+    type === "oco" ? "Limit price" : "Price";
   renderTotal();
 }
 
@@ -341,12 +344,24 @@ function orderBody() {
     if (price) body.price = price;
     body.time_in_force = document.getElementById("order-tif").value;
     body.post_only = document.getElementById("order-post-only").checked;
+    const iceberg = icebergInput.value.trim();
+    if (iceberg) body.iceberg_quantity = iceberg;
   } else if (currentType === "market") {
     body.order_type = "market";
+  } else if (currentType === "oco") {
+    // POST /api/v1/orders/oco: a post-only limit leg and a stop (or stop-limit) leg.
+    if (price) body.limit_price = price;
+    if (stop) body.stop_price = stop;
+    const stopLimit = stopLimitInput.value.trim();
+    if (stopLimit) body.stop_limit_price = stopLimit;
   } else {
     body.order_type = price ? "stop_limit" : "stop";
     if (price) body.price = price;
     if (stop) body.stop_price = stop;
+  }
+  const trailing = trailingInput.value.trim();
+  if (trailing && (currentType === "stop" || currentType === "oco")) {
+    body.trailing_delta = /^[0-9]+$/.test(trailing) ? Number(trailing) : trailing;
   }
   return body;
 }
@@ -358,13 +373,23 @@ async function submitOrder(event) {
   document.getElementById("order-status").hidden = true;
   submit.disabled = true;
   try {
-    const order = await post("/api/v1/orders/", orderBody());
-    orders.set(order.id, order);
-    renderOrders();
-    notice(
-      document.getElementById("order-status"),
-      `${label(order.side)} order #${order.id} placed.`,
-    );
+    if (currentType === "oco") {
+      const list = await post("/api/v1/orders/oco", orderBody());
+      for (const order of list.orders) orders.set(order.id, order);
+      renderOrders();
+      notice(
+        document.getElementById("order-status"),
+        `${label(list.orders[0].side)} OCO #${list.id} placed.`,
+      );
+    } else {
+      const order = await post("/api/v1/orders/", orderBody());
+      orders.set(order.id, order);
+      renderOrders();
+      notice(
+        document.getElementById("order-status"),
+        `${label(order.side)} order #${order.id} placed.`,
+      );
+    }
     qtyInput.value = "";
     renderTotal();
   } catch (error) {
@@ -389,7 +414,26 @@ function typeLabel(order) {
   const name = { limit: "Limit", market: "Market", stop: "Stop", stop_limit: "Stop limit" }[
     order.order_type
   ];
-  return order.stop_price ? `${name} @ ${group(order.stop_price)}` : name || label(order.order_type);
+  let text = order.stop_price ? `${name} @ ${group(order.stop_price)}` : name || label(order.order_type);
+  if (order.trailing_delta) text += ` · trail ${order.trailing_delta} bps`;
+  if (order.iceberg_quantity) text += ` · iceberg ${group(order.iceberg_quantity)}`;
+  if (order.order_list_id) text += ` · OCO #${order.order_list_id}`;
+  return text;
+}
+
+// The open order's actions: amend (a smaller quantity, inline) and cancel.
+function orderActions(order) {
+  if (order.amending) {
+    return `<input class="amend-input" data-amend-input="${order.id}" inputmode="decimal" value="${escapeHtml(order.quantity)}"
+      aria-label="New quantity of order ${order.id}"> <button type="button" class="btn btn-small" data-amend-save="${order.id}">Save</button>
+      <button type="button" class="btn btn-small" data-amend-close="${order.id}">Back</button>`;
+  }
+  const amend = order.quantity
+    ? `<button type="button" class="btn btn-small" data-amend="${order.id}" ${order.cancelling ? "disabled" : ""}
+      aria-label="Amend quantity of order ${order.id}">Amend</button> `
+    : "";
+  return `${amend}<button type="button" class="btn btn-small" data-cancel="${order.id}" ${order.cancelling ? "disabled" : ""}
+          aria-label="Cancel order ${order.id}">${order.cancelling ? "Cancelling…" : "Cancel"}</button>`;
 }
 
 function sideCell(side) {
@@ -410,8 +454,7 @@ function renderOrders() {
         <td class="muted">${dateTime(order.created_at)}</td>${sideCell(order.side)}<td>${escapeHtml(typeLabel(order))}</td>
         <td class="num">${orderPrice(order)}</td><td class="num">${group(order.quantity)}</td>
         <td class="num">${group(order.filled_quantity)}</td><td class="hide-narrow">${escapeHtml(label(order.status))}</td>
-        <td class="actions"><button type="button" class="btn btn-small" data-cancel="${order.id}" ${order.cancelling ? "disabled" : ""}
-          aria-label="Cancel order ${order.id}">${order.cancelling ? "Cancelling…" : "Cancel"}</button></td></tr>`,
+        <td class="actions">${orderActions(order)}</td></tr>`,
         )
         .join("")
     : '<tr><td colspan="8" class="empty">No open orders</td></tr>';
@@ -493,6 +536,20 @@ async function cancelOrder(id) {
   }
 }
 
+async function amendOrder(id) {
+  const order = orders.get(id);
+  const input = document.querySelector(`[data-amend-input="${id}"]`);
+  if (!order || !input) return;
+  try {
+    await post(`/api/v1/orders/${id}/amend`, { quantity: input.value.trim() });
+    order.amending = false;
+    renderOrders();
+    notice(document.getElementById("order-status"), `Order #${id}: amend sent.`);
+  } catch (error) {
+    showListError(error);
+  }
+}
+
 // Several events arrive per batch; one reload after them is enough.
 let refreshTimer = 0;
 let fillsPending = false;
@@ -512,7 +569,7 @@ function onOrderEvent(event) {
   const filledBefore = known ? known.filled_quantity : null;
   if (known) {
     // The event carries the state that changes; the rest (times, stop price) is kept.
-    orders.set(event.id, { ...known, ...event, cancelling: false });
+    orders.set(event.id, { ...known, ...event, cancelling: false, amending: false });
     renderOrders();
   }
   const filled = filledBefore !== event.filled_quantity && Number(event.filled_quantity) > 0;
@@ -543,6 +600,9 @@ if (authenticated) {
   priceInput = document.getElementById("order-price");
   stopInput = document.getElementById("order-stop-price");
   qtyInput = document.getElementById("order-quantity");
+  stopLimitInput = document.getElementById("order-stop-limit-price");
+  trailingInput = document.getElementById("order-trailing-delta");
+  icebergInput = document.getElementById("order-iceberg");
   orderForm.addEventListener("click", (event) => {
     const button = event.target.closest("button[type=button]");
     if (!button) return;
@@ -558,8 +618,17 @@ if (authenticated) {
   }
   orderForm.addEventListener("submit", submitOrder);
   document.querySelector("#open-orders tbody").addEventListener("click", (event) => {
-    const button = event.target.closest("button[data-cancel]");
-    if (button) cancelOrder(Number(button.dataset.cancel));
+    const button = event.target.closest("button");
+    if (!button) return;
+    if (button.dataset.cancel) cancelOrder(Number(button.dataset.cancel));
+    if (button.dataset.amendSave) amendOrder(Number(button.dataset.amendSave));
+    const toggle = button.dataset.amend || button.dataset.amendClose;
+    if (toggle) {
+      const order = orders.get(Number(toggle));
+      if (order) order.amending = Boolean(button.dataset.amend);
+      renderOrders();
+      document.querySelector(`[data-amend-input="${toggle}"]`)?.focus();
+    }
   });
   document.getElementById("cancel-all").addEventListener("click", async () => {
     try {

@@ -28,6 +28,7 @@ from .types import (
     FOK,
     FOK_NOT_FILLED,
     GTC,
+    INVALID_ICEBERG,
     INVALID_ORDER_TYPE,
     INVALID_PRICE,
     INVALID_QUANTITY,
@@ -35,6 +36,7 @@ from .types import (
     INVALID_SIDE,
     INVALID_STOP_PRICE,
     INVALID_TIF,
+    INVALID_TRAILING_DELTA,
     IOC,
     IOC_REMAINDER,
     LEVEL_CHANGED,
@@ -43,6 +45,7 @@ from .types import (
     NO_LIQUIDITY,
     OPEN,
     ORDER_DONE,
+    ORDER_REFRESHED,
     ORDER_REJECTED,
     ORDER_RESTED,
     PARTIALLY_FILLED,
@@ -87,6 +90,22 @@ class _Order:
         self.user_id = user_id
         self.qty_lots = qty_lots
         self.level = level
+
+
+class _Special(_Order):
+    # A resting order that needs more than the four slots: an iceberg (``qty_lots`` is its
+    # visible part, ``hidden_lots`` the rest, ``peak_lots`` its visible size) or an OCO limit
+    # leg (``peak_lots`` None, ``hidden_lots`` 0; the pair is in ``OrderBook._lists``).
+    # Only these orders pay for the extra slots.
+    __slots__ = ("hidden_lots", "peak_lots")
+
+    def __init__(self, order_id, user_id, qty_lots, level, hidden_lots, peak_lots):
+        self.order_id = order_id
+        self.user_id = user_id
+        self.qty_lots = qty_lots
+        self.level = level
+        self.hidden_lots = hidden_lots
+        self.peak_lots = peak_lots
 
 
 class _Level:
@@ -141,6 +160,9 @@ class OrderBook:
         "_seq",
         "_arrivals",
         "_arrival_clock",
+        "_lists",
+        "_trailing",
+        "_sweep",
         "trade_count",
     )
 
@@ -161,6 +183,12 @@ class OrderBook:
         self._seq = 0
         self._arrivals = {} if audit else None
         self._arrival_clock = count()
+        # OCO legs: order id -> (list id, the other leg's id), both legs while the pair lives.
+        self._lists = {}
+        # Untriggered trailing stops in arrival order: order id -> _Trail.
+        self._trailing = {}
+        # (lowest, highest) trade price since trailing stops were last updated, or None.
+        self._sweep = None
         self.trade_count = 0
 
     # ----------------------------------------------------------------- read access
@@ -208,11 +236,14 @@ class OrderBook:
         entry = self._live.get(order_id)
         if entry is None:
             return None
-        if entry.__class__ is _Order:
+        cls = entry.__class__
+        if cls is _Order:
             lvl = entry.level
             return Resting(
                 entry.order_id, entry.user_id, lvl.side.name, lvl.price_ticks, entry.qty_lots
             )
+        if cls is _Special:
+            return self._special_resting(entry)
         return entry[2]
 
     def __contains__(self, order_id: int) -> bool:
@@ -236,10 +267,27 @@ class OrderBook:
                 price = lvl.price_ticks
                 out.extend(
                     Resting(o.order_id, o.user_id, name, price, o.qty_lots)
+                    if o.__class__ is _Order
+                    else self._special_resting(o)
                     for o in lvl.orders
                     if o.qty_lots
                 )
         return out
+
+    def _special_resting(self, order):
+        lvl = order.level
+        peak = order.peak_lots
+        peer = self._lists.get(order.order_id)
+        return Resting(
+            order.order_id,
+            order.user_id,
+            lvl.side.name,
+            lvl.price_ticks,
+            order.qty_lots + order.hidden_lots,
+            peak,
+            None if peak is None else order.qty_lots,
+            None if peer is None else peer[1],
+        )
 
     def stop_orders(self) -> list[Place]:
         """Every untriggered stop order in arrival order (what ``restore`` expects)."""
@@ -257,6 +305,10 @@ class OrderBook:
             return [(command.order_id, DUPLICATE_ORDER_ID, ORDER_REJECTED)]
         order_type = command.order_type
         if order_type == LIMIT:
+            if command.iceberg_lots is not None:
+                return self.place_iceberg(command)
+            if command.trailing_delta is not None:
+                return [(command.order_id, INVALID_TRAILING_DELTA, ORDER_REJECTED)]
             # The typed entry point trusts its ints; a command may carry None.
             if command.price_ticks is None:
                 return [(command.order_id, INVALID_PRICE, ORDER_REJECTED)]
@@ -274,6 +326,10 @@ class OrderBook:
         if order_type == MARKET:
             if command.post_only:
                 return [(command.order_id, POST_ONLY_NOT_LIMIT, ORDER_REJECTED)]
+            if command.iceberg_lots is not None:
+                return [(command.order_id, INVALID_ICEBERG, ORDER_REJECTED)]
+            if command.trailing_delta is not None:
+                return [(command.order_id, INVALID_TRAILING_DELTA, ORDER_REJECTED)]
             return self.place_market(
                 command.order_id,
                 command.user_id,
@@ -333,6 +389,48 @@ class OrderBook:
             events, order_id, user_id, own, opp, key, price_ticks, qty_lots, tif, post_only
         )
         if self._buy_stops or self._sell_stops:
+            self._run_stops(events)
+        return events
+
+    def place_iceberg(self, command: Place) -> list[tuple]:
+        """Place an iceberg order (a GTC limit order with ``iceberg_lots``); returns its events.
+
+        It takes like any limit order with its whole quantity; what rests shows
+        ``min(iceberg_lots, remaining)`` lots and hides the rest. Each time the visible part
+        is filled while hidden lots remain, the order shows the next part at the back of its
+        level (``OrderRefreshed``).
+        """
+        order_id = command.order_id
+        if order_id in self._live:
+            return [(order_id, DUPLICATE_ORDER_ID, ORDER_REJECTED)]
+        reason = _check_iceberg(command)
+        if reason is not None:
+            return [(order_id, reason, ORDER_REJECTED)]
+        side = command.side
+        price = command.price_ticks
+        if side == BUY:
+            own, opp, key = self._bids, self._asks, price
+        else:
+            own, opp, key = self._asks, self._bids, -price
+        qty = command.qty_lots
+        user_id = command.user_id
+        events = []
+        left = qty
+        opp_keys = opp.keys
+        if opp_keys and opp_keys[-1] >= -key:
+            if command.post_only:
+                return [(order_id, POST_ONLY_WOULD_TAKE, ORDER_REJECTED)]
+            left, _, reason = self._take(events, order_id, user_id, side, opp, -key, qty, None)
+        if not left:
+            events.append((order_id, FILLED, None, 0, ORDER_DONE))
+        elif reason is not None:
+            events.append((order_id, EXPIRED, reason, left, ORDER_DONE))
+        else:
+            status = OPEN if left == qty else PARTIALLY_FILLED
+            self._rest_special(
+                events, order_id, user_id, own, key, price, left, status, command.iceberg_lots
+            )
+        if self._buy_stops or self._sell_stops or self._trailing:
             self._run_stops(events)
         return events
 
@@ -397,8 +495,11 @@ class OrderBook:
         entry = self._live.pop(order_id, None)
         if entry is None:
             return [(order_id, UNKNOWN_ORDER, CANCEL_REJECTED)]
-        if entry.__class__ is not _Order:
-            return self._cancel_stop(entry)
+        cls = entry.__class__
+        if cls is not _Order:
+            if cls is not _Special:
+                return self._cancel_stop(entry)
+            return self._cancel_special(entry, None)
         lvl = entry.level
         qty = entry.qty_lots
         entry.qty_lots = 0
@@ -428,6 +529,40 @@ class OrderBook:
             (side.name, lvl.price_ticks, total, seq, LEVEL_CHANGED),
         ]
 
+    def _cancel_special(self, entry, reason, events=None):
+        # Cancel a resting _Special already popped from _live: its visible part leaves the
+        # level as in cancel(); OrderDone reports visible plus hidden lots.
+        if events is None:
+            events = []
+        lvl = entry.level
+        visible = entry.qty_lots
+        qty = visible + entry.hidden_lots
+        entry.qty_lots = 0
+        entry.hidden_lots = 0
+        count = lvl.count - 1
+        total = lvl.total_lots - visible
+        side = lvl.side
+        orders = lvl.orders
+        if count:
+            lvl.count = count
+            lvl.total_lots = total
+            if orders[0] is entry:
+                orders.popleft()
+            elif orders[-1] is entry:
+                orders.pop()
+            elif len(orders) > (count << 1) + _GHOST_SLACK:
+                lvl.orders = deque([o for o in orders if o.qty_lots])
+        else:
+            key = lvl.key
+            del side.levels[key]
+            keys = side.keys
+            del keys[bisect_left(keys, key)]
+            orders.clear()
+        self._seq = seq = self._seq + 1
+        events.append((entry.order_id, CANCELLED, reason, qty, ORDER_DONE))
+        events.append((side.name, lvl.price_ticks, total, seq, LEVEL_CHANGED))
+        return events
+
     # ----------------------------------------------------------------- restore
 
     @classmethod
@@ -438,6 +573,8 @@ class OrderBook:
         *,
         last_price_ticks: int | None = None,
         seq: int = 0,
+        trailing_peaks=None,
+        oco_pairs=None,
         audit: bool = False,
     ) -> "OrderBook":
         """Rebuild a book so that a restarted matcher continues exactly where it stopped.
@@ -451,15 +588,27 @@ class OrderBook:
         crossed book, or a stop that should already have triggered at ``last_price_ticks``.
         """
         book = cls(audit=audit)
+        oco_pairs = list(oco_pairs or ())
+        oco_limits = {pair[1] for pair in oco_pairs}
         live = book._live
         bids = book._bids
         asks = book._asks
         arrivals = book._arrivals
-        for order_id, user_id, side, price_ticks, qty_lots in resting:
+        for item in resting:
+            order_id, user_id, side, price_ticks, qty_lots = item[:5]
             if order_id in live:
                 raise ValueError(f"duplicate resting order id {order_id}")
             if not (_is_count(price_ticks) and _is_count(qty_lots)):
                 raise ValueError(f"resting order {order_id}: price and qty must be positive ints")
+            peak = visible = None
+            if len(item) > 5:
+                peak, visible = item[5], item[6]
+                if peak is not None and not (
+                    _is_count(peak) and _is_count(visible) and visible <= min(peak, qty_lots)
+                ):
+                    raise ValueError(f"resting order {order_id}: bad iceberg_lots/visible_lots")
+                if peak is None and visible is not None:
+                    raise ValueError(f"resting order {order_id}: visible_lots without iceberg")
             if side == BUY:
                 own = bids
                 key = price_ticks
@@ -473,9 +622,14 @@ class OrderBook:
                 lvl = _Level(own, price_ticks, key)
                 own.levels[key] = lvl
                 insort(own.keys, key)
-            order = _Order(order_id, user_id, qty_lots, lvl)
+            if peak is not None or order_id in oco_limits:
+                shown = qty_lots if visible is None else visible
+                order = _Special(order_id, user_id, shown, lvl, qty_lots - shown, peak)
+            else:
+                shown = qty_lots
+                order = _Order(order_id, user_id, qty_lots, lvl)
             lvl.orders.append(order)
-            lvl.total_lots += qty_lots
+            lvl.total_lots += shown
             lvl.count += 1
             live[order_id] = order
             if arrivals is not None:
@@ -538,6 +692,12 @@ class OrderBook:
                         continue
                     if order.qty_lots < 0:
                         fail(f"order {order.order_id} has negative qty")
+                    if order.__class__ is _Special:
+                        hidden, peak = order.hidden_lots, order.peak_lots
+                        if hidden < 0 or (hidden and peak is None):
+                            fail(f"order {order.order_id} has bad hidden lots {hidden}")
+                        if peak is not None and not 0 < order.qty_lots <= peak:
+                            fail(f"iceberg {order.order_id} shows {order.qty_lots} of {peak}")
                     if order.level is not lvl:
                         fail(f"order {order.order_id} points at another level")
                     if live.get(order.order_id) is not order:
@@ -597,6 +757,27 @@ class OrderBook:
         events.append((order_id, name, price_ticks, qty_lots, status, ORDER_RESTED))
         events.append((name, price_ticks, total, seq, LEVEL_CHANGED))
 
+    def _rest_special(self, events, order_id, user_id, own, key, price, qty, status, peak):
+        # Rest ``qty`` lots as a _Special: an iceberg shows min(peak, qty), an OCO limit leg
+        # (peak None) shows everything. OrderRested reports the whole remaining quantity.
+        levels = own.levels
+        lvl = levels.get(key)
+        if lvl is None:
+            lvl = levels[key] = _Level(own, price, key)
+            insort(own.keys, key)
+        visible = qty if peak is None or peak > qty else peak
+        order = _Special(order_id, user_id, visible, lvl, qty - visible, peak)
+        lvl.orders.append(order)
+        lvl.total_lots = total = lvl.total_lots + visible
+        lvl.count += 1
+        self._live[order_id] = order
+        self._seq = seq = self._seq + 1
+        if self._arrivals is not None:
+            self._arrivals[order_id] = next(self._arrival_clock)
+        name = own.name
+        events.append((order_id, name, price, qty, status, ORDER_RESTED))
+        events.append((name, price, total, seq, LEVEL_CHANGED))
+
     def _exec_limit(self, events, order_id, user_id, own, opp, key, price, qty, tif, post_only):
         opp_keys = opp.keys
         reason = None
@@ -648,6 +829,7 @@ class OrderBook:
     def _can_fill(self, opp, user_id, limit_key, qty, quote_left):
         # Walks exactly the orders _take would, so FOK is decided before any fill.
         levels = opp.levels
+        want, quote = qty, quote_left
         for key in reversed(opp.keys):
             if key < limit_key:
                 return False
@@ -657,6 +839,9 @@ class OrderBook:
                 order_qty = order.qty_lots
                 if not order_qty:
                     continue
+                if order.__class__ is _Special and order.hidden_lots:
+                    # Refreshes reorder the level: simulate them instead.
+                    return _can_fill_simulated(opp, user_id, limit_key, want, quote)
                 if order.user_id == user_id:
                     return False
                 fill = order_qty if order_qty < qty else qty
@@ -714,15 +899,39 @@ class OrderBook:
                 qty -= fill
                 if fill == order_qty:
                     orders.popleft()
-                    del live[maker_id]
-                    append((maker_id, FILLED, None, 0, ORDER_DONE))
-                    count -= 1
+                    if order.__class__ is _Order:
+                        del live[maker_id]
+                        append((maker_id, FILLED, None, 0, ORDER_DONE))
+                        count -= 1
+                    else:
+                        hidden = order.hidden_lots
+                        if hidden:
+                            # Iceberg: show the next part at the back of the level.
+                            peak = order.peak_lots
+                            shown = peak if peak < hidden else hidden
+                            order.hidden_lots = hidden - shown
+                            order.qty_lots = shown
+                            orders.append(order)
+                            total += shown
+                            # Report the level even if its total came back to where it was.
+                            before = -1
+                            append((maker_id, shown, ORDER_REFRESHED))
+                            if self._arrivals is not None:
+                                self._arrivals[maker_id] = next(self._arrival_clock)
+                        else:
+                            del live[maker_id]
+                            append((maker_id, FILLED, None, 0, ORDER_DONE))
+                            count -= 1
+                        if maker_id in self._lists:
+                            self._end_other_leg(events, maker_id)
                     if not count or not qty:
                         break
                 else:
                     # A partial maker fill ends the visit: the taker ran out of lots or of
                     # quote (the next pass then stops on reserve_exhausted).
                     order.qty_lots = order_qty - fill
+                    if order.__class__ is not _Order and maker_id in self._lists:
+                        self._end_other_leg(events, maker_id)
                     break
             if total != before:
                 seq += 1
@@ -741,6 +950,8 @@ class OrderBook:
         if trades:
             self._last_price = last_price
             self.trade_count += trades
+            if self._trailing:
+                self._note_sweep(events, trades)
         return qty, quote_left, reason
 
     def _add_stop(self, command):
@@ -817,6 +1028,64 @@ class OrderBook:
                 )
 
 
+def _can_fill_simulated(opp, user_id, limit_key, qty, quote_left):
+    # _can_fill for a side holding icebergs: replay each level's queue with refreshes going
+    # to the back, as _take would, on copies.
+    levels = opp.levels
+    for key in reversed(opp.keys):
+        if key < limit_key:
+            return False
+        lvl = levels[key]
+        price = lvl.price_ticks
+        queue = deque(
+            [o.user_id, o.qty_lots, getattr(o, "hidden_lots", 0), getattr(o, "peak_lots", None)]
+            for o in lvl.orders
+            if o.qty_lots
+        )
+        while queue:
+            entry = queue.popleft()
+            user, shown, hidden, peak = entry
+            if user == user_id:
+                return False
+            fill = shown if shown < qty else qty
+            if quote_left is not None:
+                if quote_left // price < fill:
+                    return False
+                quote_left -= fill * price
+            qty -= fill
+            if not qty:
+                return True
+            if hidden:
+                entry[1] = peak if peak < hidden else hidden
+                entry[2] = hidden - entry[1]
+                queue.append(entry)
+    return False
+
+
+def _check_iceberg(command):
+    if command.order_type != LIMIT:
+        return INVALID_ICEBERG
+    side = command.side
+    if side != BUY and side != SELL:
+        return INVALID_SIDE
+    if not _is_count(command.price_ticks):
+        return INVALID_PRICE
+    if not _is_count(command.qty_lots):
+        return INVALID_QUANTITY
+    if command.tif not in _TIFS:
+        return INVALID_TIF
+    if command.tif != GTC:
+        return INVALID_ICEBERG
+    if command.quote_amount is not None or command.max_quote is not None:
+        return INVALID_QUOTE
+    if command.trailing_delta is not None:
+        return INVALID_TRAILING_DELTA
+    peak = command.iceberg_lots
+    if not _is_count(peak) or peak >= command.qty_lots:
+        return INVALID_ICEBERG
+    return None
+
+
 def _check_market(side, qty_lots, quote_amount, max_quote, tif):
     if side != BUY and side != SELL:
         return INVALID_SIDE
@@ -842,10 +1111,17 @@ def _check_stop(command):
     order_type = command.order_type
     if order_type != STOP and order_type != STOP_LIMIT:
         return INVALID_ORDER_TYPE
-    if not _is_count(command.stop_price_ticks):
-        return INVALID_STOP_PRICE
+    delta = command.trailing_delta
+    if delta is None:
+        if not _is_count(command.stop_price_ticks):
+            return INVALID_STOP_PRICE
+    else:
+        # Not accepted yet: trailing stops come in the next commit.
+        return INVALID_TRAILING_DELTA
     if command.post_only:
         return POST_ONLY_NOT_LIMIT
+    if command.iceberg_lots is not None:
+        return INVALID_ICEBERG
     if order_type == STOP:
         return _check_market(
             command.side, command.qty_lots, command.quote_amount, command.max_quote, command.tif

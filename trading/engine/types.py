@@ -52,6 +52,11 @@ IOC_REMAINDER = "ioc_remainder"
 SELF_TRADE_PREVENTED = "self_trade_prevented"
 NO_LIQUIDITY = "no_liquidity"
 RESERVE_EXHAUSTED = "reserve_exhausted"
+INVALID_ICEBERG = "invalid_iceberg"
+INVALID_TRAILING_DELTA = "invalid_trailing_delta"
+INVALID_OCO = "invalid_oco"
+OCO_OTHER_LEG = "oco_other_leg"
+OCO_STOP_WOULD_TRIGGER = "oco_stop_would_trigger"
 
 # Event kinds: the last element of every event tuple.
 TRADE = "trade"
@@ -62,6 +67,10 @@ CANCEL_REJECTED = "cancel_rejected"
 LEVEL_CHANGED = "level_changed"
 STOP_ACCEPTED = "stop_accepted"
 STOP_TRIGGERED = "stop_triggered"
+ORDER_REFRESHED = "order_refreshed"
+ORDER_AMENDED = "order_amended"
+AMEND_REJECTED = "amend_rejected"
+TRAILING_MOVED = "trailing_moved"
 
 
 class Trade(NamedTuple):
@@ -153,6 +162,44 @@ class StopTriggered(NamedTuple):
     kind: str = STOP_TRIGGERED
 
 
+class OrderRefreshed(NamedTuple):
+    """An iceberg order's visible part was used up and ``visible_lots`` more now show.
+
+    The order moved to the back of its level (it lost its time priority there).
+    """
+
+    order_id: int
+    visible_lots: int
+    kind: str = ORDER_REFRESHED
+
+
+class OrderAmended(NamedTuple):
+    """The order's remaining quantity is now ``qty_lots`` (a reduction); it kept its priority."""
+
+    order_id: int
+    qty_lots: int
+    kind: str = ORDER_AMENDED
+
+
+class AmendRejected(NamedTuple):
+    """An amend command was refused (``unknown_order``, ``invalid_quantity``); nothing changed."""
+
+    order_id: int
+    reason: str
+    kind: str = AMEND_REJECTED
+
+
+class TrailingMoved(NamedTuple):
+    """A trailing stop activated, or its extreme price moved, to ``peak_ticks``.
+
+    For a sell it is the highest last price since activation, for a buy the lowest.
+    """
+
+    order_id: int
+    peak_ticks: int
+    kind: str = TRAILING_MOVED
+
+
 EVENT_TYPES = {
     cls._field_defaults["kind"]: cls
     for cls in (
@@ -164,6 +211,10 @@ EVENT_TYPES = {
         LevelChanged,
         StopAccepted,
         StopTriggered,
+        OrderRefreshed,
+        OrderAmended,
+        AmendRejected,
+        TrailingMoved,
     )
 }
 
@@ -182,6 +233,9 @@ class Place(NamedTuple):
     - stop: stop_price_ticks plus the market fields; executes as a market order when
       triggered.
     - stop_limit: stop_price_ticks plus the limit fields; post_only is not allowed.
+    - iceberg_lots (limit, GTC only): the visible part of what rests.
+    - trailing_delta (stop and stop_limit only): a trailing stop, in basis points (1..9999);
+      stop_price_ticks is then optional and is the activation price.
     """
 
     order_id: int
@@ -195,6 +249,8 @@ class Place(NamedTuple):
     post_only: bool = False
     quote_amount: int | None = None
     max_quote: int | None = None
+    iceberg_lots: int | None = None
+    trailing_delta: int | None = None
 
 
 class Cancel(NamedTuple):
@@ -203,14 +259,41 @@ class Cancel(NamedTuple):
     order_id: int
 
 
+class Amend(NamedTuple):
+    """Command: reduce a live order's remaining quantity to ``qty_lots``, keeping priority."""
+
+    order_id: int
+    qty_lots: int
+
+
+class PlaceOco(NamedTuple):
+    """Command: a one-cancels-the-other pair of the same user, side and quantity.
+
+    ``limit``: a GTC limit order that may not take (post-only), iceberg allowed. ``stop``: a
+    stop or stop_limit order, trailing allowed. Accepted or rejected as a whole.
+    """
+
+    list_id: int
+    limit: Place
+    stop: Place
+
+
 class Resting(NamedTuple):
-    """A resting order as restored into or exported from a book."""
+    """A resting order as restored into or exported from a book.
+
+    ``qty_lots`` is its whole remaining quantity. For an iceberg order ``iceberg_lots`` is
+    its visible size and ``visible_lots`` what shows now (the rest is hidden); both are None
+    for other orders. ``list_peer_id`` is the other leg's id for an OCO limit leg.
+    """
 
     order_id: int
     user_id: int
     side: str
     price_ticks: int
     qty_lots: int
+    iceberg_lots: int | None = None
+    visible_lots: int | None = None
+    list_peer_id: int | None = None
 
 
 class DepthLevel(NamedTuple):

@@ -255,7 +255,7 @@ class MarketMatcher:
                     peers.get(state.id),
                 )
             )
-        stops.sort(key=lambda item: item[0])
+        stops.sort(key=lambda item: (item[0] is None, item[0] or 0))
         last_price = market.last_price
         self.book = engine.OrderBook.restore(
             resting,
@@ -532,11 +532,10 @@ class MarketMatcher:
         update_rows(
             Order, ORDER_UPDATE_FIELDS, [state.update_row(now) for state in touched.values()]
         )
-        update_rows(
-            Order,
-            EXTRA_UPDATE_FIELDS,
-            [state.extra_row() for state in touched.values() if state.extra],
-        )
+        extra = [state for state in touched.values() if state.extra]
+        update_rows(Order, EXTRA_UPDATE_FIELDS, [state.extra_row() for state in extra])
+        for state in extra:
+            state.extra = False
         if lists:
             # Both legs of a list end in the same command (the engine's OCO rule).
             update_rows(

@@ -99,9 +99,9 @@ def market_rules_validate(*, market: Market, rules: dict[str, Decimal]) -> dict[
 
     Refuses (``ValidationError`` keyed by field) a step that is not a positive amount with
     at most 18 decimal places, fees outside [0, 1) or with over 6 decimal places,
-    ``min_qty > max_qty``, and a tick or lot size that the live orders' prices, stop prices
-    or quantities (or the last trade price) are not whole multiples of: the matcher keeps
-    the book in integer ticks and lots.
+    ``min_qty > max_qty``, and a tick or lot size that the live orders' prices, stop prices,
+    trailing peaks or quantities (iceberg parts included; or the last trade price) are not
+    whole multiples of: the matcher keeps the book in integer ticks and lots.
     """
     unknown = set(rules) - set(RULE_FIELDS)
     if unknown:
@@ -124,7 +124,9 @@ def market_rules_validate(*, market: Market, rules: dict[str, Decimal]) -> dict[
         errors["max_qty"] = ["Must be at least the minimum quantity."]
     if market.pk is not None and not errors:
         if new["tick_size"] != market.tick_size:
-            offenders = _off_grid_orders(market, new["tick_size"], ("price", "stop_price"))
+            offenders = _off_grid_orders(
+                market, new["tick_size"], ("price", "stop_price", "trailing_peak")
+            )
             if offenders:
                 errors["tick_size"] = [
                     f"{decimal_to_str(new['tick_size'])} does not divide the prices of live "
@@ -136,7 +138,11 @@ def market_rules_validate(*, market: Market, rules: dict[str, Decimal]) -> dict[
                     f"price {decimal_to_str(market.last_price)}."
                 ]
         if new["lot_size"] != market.lot_size:
-            offenders = _off_grid_orders(market, new["lot_size"], ("quantity", "filled_quantity"))
+            offenders = _off_grid_orders(
+                market,
+                new["lot_size"],
+                ("quantity", "filled_quantity", "iceberg_quantity", "iceberg_visible"),
+            )
             if offenders:
                 errors["lot_size"] = [
                     f"{decimal_to_str(new['lot_size'])} does not divide the quantities of "

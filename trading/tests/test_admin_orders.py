@@ -143,3 +143,36 @@ def test_staff_outside_the_operators_cannot_cancel_orders(outsider_client, marke
     assert response.status_code == 403
     assert not OrderCommand.objects.filter(kind="cancel").exists()
     assert not OperatorAction.objects.exists()
+
+
+def test_order_lists_and_the_new_order_fields_show_in_the_admin(superuser_client, market, trader):
+    from trading import services
+
+    seller = trader(market, btc="1")
+    order_list = services.oco_place(
+        user=seller,
+        request=services.OcoRequest(
+            symbol="BTC-USD",
+            side="sell",
+            quantity=Decimal("0.5"),
+            limit_price=Decimal("150"),
+            stop_price=Decimal("90"),
+            limit_iceberg_quantity=Decimal("0.1"),
+            list_client_id="admin-oco",
+        ),
+    )
+    limit, stop = order_list.orders.order_by("id")
+
+    page = superuser_client.get(f"/admin/trading/orderlist/{order_list.pk}/change/")
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "admin-oco" in body
+    assert f"/admin/trading/order/{stop.pk}/change/" in body
+    listed = superuser_client.get("/admin/trading/orderlist/")
+    assert listed.status_code == 200
+    assert "admin-oco" in listed.content.decode()
+    detail = superuser_client.get(f"/admin/trading/order/{limit.pk}/change/")
+    assert detail.status_code == 200
+    assert "Iceberg quantity" in detail.content.decode()
+    assert "0.100000000000000000" in detail.content.decode()
+    assert superuser_client.get("/admin/trading/ordercommand/").status_code == 200

@@ -157,3 +157,55 @@ def test_sign_up_fund_trade_and_see_a_crossing_sell_live(live_stack, new_page, c
     assert page.evaluate("window.__sameDocument") is True, "the page reloaded"
     screenshot(page, "trade-logged-in")
     assert_ledger_ok()
+
+
+def test_place_an_oco_and_amend_it_from_the_page(live_stack, new_page):
+    from trading.models import OrderList
+
+    _api_user(live_stack.web_url, "oco@example.com", "ocotrader", {"BTC": "1"})
+    page = new_page()
+    page.goto("/accounts/login/?next=/trade/BTC-USD/")
+    page.get_by_label("Email or username").fill("ocotrader")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator(".who")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/trade/BTC-USD/$"))
+
+    # A sell OCO: take profit at 150, stop out at 90, one reserve of 0.5 BTC.
+    page.get_by_role("button", name="Sell", exact=True).click()
+    page.get_by_role("button", name="OCO").click()
+    page.get_by_label("Limit price", exact=True).fill("150.00")
+    page.get_by_label("Stop price", exact=True).fill("90.00")
+    page.get_by_label("Quantity", exact=True).fill("0.5")
+    page.get_by_role("button", name="Sell BTC").click()
+    expect(page.locator("#order-status")).to_contain_text("OCO #")
+    expect(_open_rows(page)).to_have_count(2)
+    expect(_open_rows(page).first).to_contain_text("OCO #")
+    expect(page.locator("#order-available")).to_have_text("0.50000000")
+    live_stack.wait_matcher_idle()
+    order_list = OrderList.objects.get(user__username="ocotrader")
+    limit, stop = order_list.orders.order_by("id")
+    assert (limit.status, limit.post_only, stop.status) == ("open", True, "untriggered")
+    expect(page.locator('#book-asks tr[data-price="150.00"]')).to_contain_text("0.50000")
+
+    # Amend the limit leg to 0.3: both legs shrink and 0.2 BTC comes back.
+    page.get_by_role("button", name=f"Amend quantity of order {limit.pk}").click()
+    page.get_by_label(f"New quantity of order {limit.pk}").fill("0.3")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#order-status")).to_contain_text("amend sent")
+    live_stack.wait_matcher_idle()
+    expect(page.locator(f'#open-orders tr[data-order-id="{limit.pk}"]')).to_contain_text("0.30000")
+    expect(page.locator(f'#open-orders tr[data-order-id="{stop.pk}"]')).to_contain_text("0.30000")
+    expect(page.locator('#book-asks tr[data-price="150.00"]')).to_contain_text("0.30000")
+    expect(page.locator("#order-available")).to_have_text("0.70000000")
+    limit.refresh_from_db()
+    stop.refresh_from_db()
+    assert (limit.quantity, stop.quantity, limit.reserved) == (
+        Decimal("0.3"),
+        Decimal("0.3"),
+        Decimal("0.3"),
+    )
+    assert Balance.objects.get(user__username="ocotrader", asset__code="BTC").locked == Decimal(
+        "0.3"
+    )
+    assert_ledger_ok()

@@ -96,3 +96,7 @@ def check(given, when, then):
         want = "\n  ".join(map(repr, then))
         raise AssertionError(f"events differ\ngot:\n  {got}\nwant:\n  {want}")
     return book
+
+
+def iceberg(order_id, user_id, side, price, qty, peak, post_only=False, tif=GTC):
+    return limit(order_id, user_id, side, price, qty, tif, post_only)._replace(iceberg_lots=peak)

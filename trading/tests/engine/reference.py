@@ -16,6 +16,7 @@ from trading.engine import (
     FOK,
     FOK_NOT_FILLED,
     GTC,
+    INVALID_ICEBERG,
     INVALID_ORDER_TYPE,
     INVALID_PRICE,
     INVALID_QUANTITY,
@@ -23,6 +24,7 @@ from trading.engine import (
     INVALID_SIDE,
     INVALID_STOP_PRICE,
     INVALID_TIF,
+    INVALID_TRAILING_DELTA,
     IOC,
     IOC_REMAINDER,
     LIMIT,
@@ -41,6 +43,7 @@ from trading.engine import (
     Cancel,
     CancelRejected,
     OrderDone,
+    OrderRefreshed,
     OrderRejected,
     OrderRested,
     Resting,
@@ -73,19 +76,31 @@ def invalid_reason(cmd):
             return INVALID_QUANTITY
         if cmd.quote_amount is not None or cmd.max_quote is not None:
             return INVALID_QUOTE
-        return None
+        return _extras_reason(cmd)
     if cmd.quote_amount is None:
         if not _positive(cmd.qty_lots):
             return INVALID_QUANTITY
         if cmd.max_quote is not None and (cmd.side != BUY or not _positive(cmd.max_quote)):
             return INVALID_QUOTE
-        return None
+        return _extras_reason(cmd)
     if cmd.qty_lots is not None:
         return INVALID_QUANTITY
     if cmd.max_quote is not None or cmd.side != BUY or not _positive(cmd.quote_amount):
         return INVALID_QUOTE
     if cmd.tif == FOK:
         return INVALID_TIF
+    return _extras_reason(cmd)
+
+
+def _extras_reason(cmd):
+    """The iceberg and trailing fields: each allowed on some order types only."""
+    if cmd.iceberg_lots is not None:
+        if cmd.order_type != LIMIT or cmd.tif != GTC:
+            return INVALID_ICEBERG
+        if not _positive(cmd.iceberg_lots) or cmd.iceberg_lots >= cmd.qty_lots:
+            return INVALID_ICEBERG
+    if cmd.trailing_delta is not None:
+        return INVALID_TRAILING_DELTA
     return None
 
 
@@ -93,7 +108,8 @@ class ReferenceBook:
     """Same rules as trading.engine.OrderBook, none of its data structures."""
 
     def __init__(self):
-        self.resting = []  # {"id", "user", "side", "price", "qty", "arrival"}
+        # {"id", "user", "side", "price", "qty" (visible), "hidden", "peak", "arrival"}
+        self.resting = []
         self.stops = []  # {"cmd", "arrival"}
         self.last = None
         self.clock = 0
@@ -123,7 +139,7 @@ class ReferenceBook:
         for order in self.resting:
             if order["id"] == order_id:
                 self.resting.remove(order)
-                return [OrderDone(order_id, CANCELLED, None, order["qty"])]
+                return [OrderDone(order_id, CANCELLED, None, order["qty"] + order["hidden"])]
         for stop in self.stops:
             cmd = stop["cmd"]
             if cmd.order_id == order_id:
@@ -184,13 +200,17 @@ class ReferenceBook:
             events.append(OrderDone(cmd.order_id, EXPIRED, reason, left))
         elif cmd.tif == GTC:
             self.clock += 1
+            peak = cmd.iceberg_lots
+            shown = left if peak is None else min(peak, left)
             self.resting.append(
                 {
                     "id": cmd.order_id,
                     "user": cmd.user_id,
                     "side": cmd.side,
                     "price": limit_price,
-                    "qty": left,
+                    "qty": shown,
+                    "hidden": left - shown,
+                    "peak": peak,
                     "arrival": self.clock,
                 }
             )
@@ -238,7 +258,15 @@ class ReferenceBook:
             if events is not None:
                 events.append(Trade(maker["id"], cmd.order_id, maker["price"], fill, side))
                 self.last = maker["price"]
-            if maker["qty"] == 0:
+            if maker["qty"] == 0 and maker["hidden"]:
+                # Iceberg: the next visible part, at the back of its price.
+                maker["qty"] = min(maker["peak"], maker["hidden"])
+                maker["hidden"] -= maker["qty"]
+                self.clock += 1
+                maker["arrival"] = self.clock
+                if events is not None:
+                    events.append(OrderRefreshed(maker["id"], maker["qty"]))
+            elif maker["qty"] == 0:
                 book.remove(maker)
                 if events is not None:
                     events.append(OrderDone(maker["id"], FILLED, None, 0))
@@ -252,7 +280,18 @@ class ReferenceBook:
         asks = sorted(
             (o for o in self.resting if o["side"] == SELL), key=lambda o: (o["price"], o["arrival"])
         )
-        return [Resting(o["id"], o["user"], o["side"], o["price"], o["qty"]) for o in bids + asks]
+        return [
+            Resting(
+                o["id"],
+                o["user"],
+                o["side"],
+                o["price"],
+                o["qty"] + o["hidden"],
+                o["peak"],
+                None if o["peak"] is None else o["qty"],
+            )
+            for o in bids + asks
+        ]
 
     def stop_orders(self):
         return [s["cmd"] for s in sorted(self.stops, key=lambda s: s["arrival"])]

@@ -29,7 +29,7 @@ from trading.engine import (
     Place,
 )
 
-from .helpers import cancel, limit, market, stop, stop_limit
+from .helpers import cancel, iceberg, limit, market, stop, stop_limit
 from .reference import ReferenceBook
 
 
@@ -55,6 +55,9 @@ NO_ID = st.just(0)
 LIMITS = st.builds(
     limit, NO_ID, users, sides, prices, qtys, tifs, st.sampled_from([False, False, False, True])
 )
+ICEBERGS = st.builds(
+    iceberg, NO_ID, users, sides, prices, st.integers(2, 12), st.integers(1, 4), st.booleans()
+).filter(lambda c: c.iceberg_lots < c.qty_lots)
 MARKETS = st.one_of(
     st.builds(market, NO_ID, users, sides, qty=qtys, tif=st.sampled_from([IOC, GTC, FOK])),
     st.builds(
@@ -85,7 +88,28 @@ MALFORMED = st.one_of(
     st.builds(market, NO_ID, users, st.just(BUY), quote=quotes, tif=st.just(FOK)),
     st.builds(market, NO_ID, users, sides, qty=qtys).map(lambda c: c._replace(post_only=True)),
     st.builds(stop, NO_ID, users, sides, st.just(0), qty=qtys),
-    st.builds(Place, NO_ID, users, sides, st.just("iceberg"), qtys, prices),
+    st.builds(
+        Place,
+        NO_ID,
+        users,
+        sides,
+        st.just("iceberg"),
+        qtys,
+        prices,
+        stop_price_ticks=st.none(),
+        tif=st.just(GTC),
+        post_only=st.just(False),
+        quote_amount=st.none(),
+        max_quote=st.none(),
+        iceberg_lots=st.none(),
+        trailing_delta=st.none(),
+    ),
+    st.builds(iceberg, NO_ID, users, sides, prices, qtys, st.sampled_from([0, 6])),
+    st.builds(
+        iceberg, NO_ID, users, sides, prices, st.integers(2, 6), st.just(1), tif=st.just(IOC)
+    ),
+    st.builds(market, NO_ID, users, sides, qty=qtys).map(lambda c: c._replace(iceberg_lots=1)),
+    st.builds(limit, NO_ID, users, sides, prices, qtys).map(lambda c: c._replace(trailing_delta=5)),
 )
 
 
@@ -108,8 +132,10 @@ def sequences(draw, max_size=80):
         if 74 <= roll < 94:
             command = cancel(draw(st.sampled_from(used)) if used else order_id)
         else:
-            if roll < 50:
+            if roll < 40:
                 strategy = LIMITS
+            elif roll < 50:
+                strategy = ICEBERGS
             elif roll < 62:
                 strategy = MARKETS
             elif roll < 74:
@@ -126,7 +152,8 @@ def sequences(draw, max_size=80):
 def _levels_of(book):
     levels = defaultdict(int)
     for order in book.resting_orders():
-        levels[(order.side, order.price_ticks)] += order.qty_lots
+        shown = order.qty_lots if order.visible_lots is None else order.visible_lots
+        levels[(order.side, order.price_ticks)] += shown
     return dict(levels)
 
 

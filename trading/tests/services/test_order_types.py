@@ -317,3 +317,23 @@ def test_order_amend_refuses_what_it_cannot_amend(market, rich, trader):
         MarketHalted,
         call=lambda: services.order_amend(user=rich, order_id=live.pk, quantity=D(1)),
     )
+
+
+def test_a_batch_validates_and_stores_the_new_fields_like_order_place(market, rich):
+    results = services.order_place_batch(
+        user=rich,
+        requests=[
+            request(price="100", quantity="2", iceberg_quantity="0.5"),
+            request(price="100", quantity="2", iceberg_quantity="2"),
+            request(order_type="stop", stop_price="90", quantity="1", trailing_delta=50),
+        ],
+    )
+
+    (iceberg, _), refusal, (trailing, _) = results
+    assert isinstance(refusal, InvalidOrder)
+    assert refusal.code == "INVALID_ICEBERG"
+    iceberg.refresh_from_db()
+    trailing.refresh_from_db()
+    assert (iceberg.iceberg_quantity, iceberg.reserved) == (D("0.5"), D("200"))
+    assert (trailing.trailing_delta, trailing.stop_price) == (50, D("90"))
+    assert_ledger_ok()
