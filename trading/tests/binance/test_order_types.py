@@ -3,6 +3,7 @@ amend, over the real services and matcher; and CCXT itself using them against th
 """
 
 import threading
+import time
 from decimal import Decimal
 
 import ccxt
@@ -711,12 +712,40 @@ def test_ccxt_uses_the_order_types(live_stack, traders):
     iceberg = alice.create_order(SYMBOL, "limit", "sell", 3, 105, {"icebergQty": "1"})
     assert iceberg["info"]["icebergQty"] == "1.00000000"
     settled()
-    assert alice.fetch_order_book(SYMBOL)["asks"][0][:2] == [105, 1]
+    # The book snapshot is refreshed once per diff interval: wait for the one with the ask.
+    deadline = time.monotonic() + 10
+    while not (asks := alice.fetch_order_book(SYMBOL)["asks"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert asks[0][:2] == [105, 1]  # only the visible part
     bought = bob.create_order(SYMBOL, "market", "buy", 2)
     assert bought["filled"] == 2
     settled()
     assert alice.fetch_order(iceberg["id"], SYMBOL)["filled"] == 2
     alice.cancel_order(iceberg["id"], SYMBOL)
+
+    # edit_order is Binance's cancelReplace.
+    bid = alice.create_order(SYMBOL, "limit", "buy", 1, 95)
+    edited = alice.edit_order(bid["id"], SYMBOL, "limit", "buy", 2, 96)
+    assert edited["id"] != bid["id"]
+    assert (edited["amount"], edited["price"], edited["status"]) == (2, 96, "open")
+    settled()
+    assert alice.fetch_order(bid["id"], SYMBOL)["status"] == "canceled"
+    assert alice.fetch_balance()["USD"]["used"] == 192
+    with pytest.raises(ccxt.ExchangeError):
+        alice.edit_order(bid["id"], SYMBOL, "limit", "buy", 2, 96)  # -2022: already cancelled
+
+    # Amend keeps the order and its place; CCXT has no method, so the request is raw.
+    amended = alice.request(
+        "order/amend/keepPriority",
+        ["private"],
+        "PUT",
+        {"symbol": "SOLUSD", "orderId": edited["id"], "newQty": "1.5"},
+    )
+    assert amended["amendedOrder"]["qty"] == "1.50000000"
+    settled()
+    assert alice.fetch_order(edited["id"], SYMBOL)["amount"] == 1.5
+    assert alice.fetch_balance()["USD"]["used"] == 144
+    alice.cancel_order(edited["id"], SYMBOL)
 
     # A trailing stop-loss: sells once the price falls 1 % from its highest.
     trailing = alice.create_order(SYMBOL, "STOP_LOSS", "sell", 1, None, {"trailingDelta": 100})
@@ -761,30 +790,6 @@ def test_ccxt_uses_the_order_types(live_stack, traders):
     assert after["USD"]["total"] == pytest.approx(
         before["USD"]["total"] + 220 - fill["fee"]["cost"]
     )
-
-    # edit_order is Binance's cancelReplace.
-    bid = alice.create_order(SYMBOL, "limit", "buy", 1, 95)
-    edited = alice.edit_order(bid["id"], SYMBOL, "limit", "buy", 2, 96)
-    assert edited["id"] != bid["id"]
-    assert (edited["amount"], edited["price"], edited["status"]) == (2, 96, "open")
-    settled()
-    assert alice.fetch_order(bid["id"], SYMBOL)["status"] == "canceled"
-    assert alice.fetch_balance()["USD"]["used"] == 192
-    with pytest.raises(ccxt.ExchangeError):
-        alice.edit_order(bid["id"], SYMBOL, "limit", "buy", 2, 96)  # -2022: already cancelled
-
-    # Amend keeps the order and its place; CCXT has no method, so the request is raw.
-    amended = alice.request(
-        "order/amend/keepPriority",
-        ["private"],
-        "PUT",
-        {"symbol": "SOLUSD", "orderId": edited["id"], "newQty": "1.5"},
-    )
-    assert amended["amendedOrder"]["qty"] == "1.50000000"
-    settled()
-    assert alice.fetch_order(edited["id"], SYMBOL)["amount"] == 1.5
-    assert alice.fetch_balance()["USD"]["used"] == 144
-    alice.cancel_order(edited["id"], SYMBOL)
 
     settled()
     assert_ledger_ok()
