@@ -19,6 +19,7 @@ from collections import deque
 from itertools import count, islice, pairwise
 
 from .types import (
+    AMEND_REJECTED,
     BUY,
     CANCEL_REJECTED,
     CANCELLED,
@@ -29,6 +30,7 @@ from .types import (
     FOK_NOT_FILLED,
     GTC,
     INVALID_ICEBERG,
+    INVALID_OCO,
     INVALID_ORDER_TYPE,
     INVALID_PRICE,
     INVALID_QUANTITY,
@@ -43,7 +45,10 @@ from .types import (
     LIMIT,
     MARKET,
     NO_LIQUIDITY,
+    OCO_OTHER_LEG,
+    OCO_STOP_WOULD_TRIGGER,
     OPEN,
+    ORDER_AMENDED,
     ORDER_DONE,
     ORDER_REFRESHED,
     ORDER_REJECTED,
@@ -59,11 +64,14 @@ from .types import (
     STOP_LIMIT,
     STOP_TRIGGERED,
     TRADE,
+    TRAILING_MOVED,
     UNKNOWN_ORDER,
+    Amend,
     BookInconsistency,
     Cancel,
     DepthLevel,
     Place,
+    PlaceOco,
     Resting,
 )
 
@@ -106,6 +114,17 @@ class _Special(_Order):
         self.level = level
         self.hidden_lots = hidden_lots
         self.peak_lots = peak_lots
+
+
+class _Trail:
+    # An untriggered trailing stop: its Place, its extreme price since activation (None
+    # before) and its arrival number (shared with the plain stops' counter).
+    __slots__ = ("command", "peak", "arrival")
+
+    def __init__(self, command, peak, arrival):
+        self.command = command
+        self.peak = peak
+        self.arrival = arrival
 
 
 class _Level:
@@ -244,6 +263,8 @@ class OrderBook:
             )
         if cls is _Special:
             return self._special_resting(entry)
+        if cls is _Trail:
+            return entry.command
         return entry[2]
 
     def __contains__(self, order_id: int) -> bool:
@@ -290,17 +311,41 @@ class OrderBook:
         )
 
     def stop_orders(self) -> list[Place]:
-        """Every untriggered stop order in arrival order (what ``restore`` expects)."""
-        entries = self._buy_stops + self._sell_stops
-        entries.sort(key=lambda entry: -entry[1])
-        return [entry[2] for entry in entries]
+        """Every untriggered stop order, trailing ones too, in arrival order (what ``restore``
+        expects)."""
+        entries = [(-entry[1], entry[2]) for entry in self._buy_stops + self._sell_stops]
+        entries.extend((trail.arrival, trail.command) for trail in self._trailing.values())
+        entries.sort(key=lambda entry: entry[0])
+        return [entry[1] for entry in entries]
+
+    def trailing_peaks(self) -> dict[int, int]:
+        """Activated trailing stops: order id -> extreme price since activation (restore)."""
+        return {
+            order_id: trail.peak
+            for order_id, trail in self._trailing.items()
+            if trail.peak is not None
+        }
+
+    def oco_pairs(self) -> list[tuple[int, int, int]]:
+        """Live OCO pairs as ``(list_id, limit_order_id, stop_order_id)`` (restore)."""
+        live = self._live
+        return [
+            (list_id, order_id, peer)
+            for order_id, (list_id, peer) in self._lists.items()
+            if live[order_id].__class__ is _Special
+        ]
 
     # ----------------------------------------------------------------- commands
 
-    def apply(self, command: Place | Cancel) -> list[tuple]:
-        """Run one command (Place or Cancel) through the matching entry point."""
-        if command.__class__ is Cancel:
-            return self.cancel(command.order_id)
+    def apply(self, command: Place | Cancel | Amend | PlaceOco) -> list[tuple]:
+        """Run one command (Place, Cancel, Amend or PlaceOco) through its entry point."""
+        cls = command.__class__
+        if cls is not Place:
+            if cls is Cancel:
+                return self.cancel(command.order_id)
+            if cls is Amend:
+                return self.amend(command.order_id, command.qty_lots)
+            return self.place_oco(command.list_id, command.limit, command.stop)
         if command.order_id in self._live:
             return [(command.order_id, DUPLICATE_ORDER_ID, ORDER_REJECTED)]
         order_type = command.order_type
@@ -388,7 +433,7 @@ class OrderBook:
         self._exec_limit(
             events, order_id, user_id, own, opp, key, price_ticks, qty_lots, tif, post_only
         )
-        if self._buy_stops or self._sell_stops:
+        if self._buy_stops or self._sell_stops or self._trailing:
             self._run_stops(events)
         return events
 
@@ -460,7 +505,7 @@ class OrderBook:
             return [(order_id, reason, ORDER_REJECTED)]
         events = []
         self._exec_market(events, order_id, user_id, side, qty_lots, quote_amount, max_quote, tif)
-        if self._buy_stops or self._sell_stops:
+        if self._buy_stops or self._sell_stops or self._trailing:
             self._run_stops(events)
         return events
 
@@ -480,10 +525,93 @@ class OrderBook:
         reason = _check_stop(command)
         if reason is not None:
             return [(order_id, reason, ORDER_REJECTED)]
+        if command.trailing_delta is not None:
+            events = [(order_id, command.stop_price_ticks, STOP_ACCEPTED)]
+            # It cannot trigger at once: an activation starts its extreme at the last price.
+            self._add_trailing(command, events)
+            return events
         self._add_stop(command)
         events = [(order_id, command.stop_price_ticks, STOP_ACCEPTED)]
         if self._last_price is not None:
             self._run_stops(events)
+        return events
+
+    def amend(self, order_id: int, qty_lots: int) -> list[tuple]:
+        """Reduce a live order's remaining quantity to ``qty_lots``, keeping its priority.
+
+        Works on resting orders (an iceberg loses hidden lots first, then visible ones) and
+        untriggered stops (not on a market buy by quote amount). ``qty_lots`` must be below
+        the current remaining quantity and above 0, else AmendRejected(invalid_quantity);
+        an id that is not live gets AmendRejected(unknown_order). Events: OrderAmended, then
+        LevelChanged if the visible level changed. An OCO leg takes its pair along: the other
+        leg gets the same remaining quantity (its own OrderAmended).
+        """
+        entry = self._live.get(order_id)
+        if entry is None:
+            return [(order_id, UNKNOWN_ORDER, AMEND_REJECTED)]
+        current = _remaining(entry)
+        if current is None or type(qty_lots) is not int or not 0 < qty_lots < current:
+            return [(order_id, INVALID_QUANTITY, AMEND_REJECTED)]
+        events = []
+        self._amend_entry(entry, qty_lots, events)
+        pair = self._lists.get(order_id)
+        if pair is not None:
+            self._amend_entry(self._live[pair[1]], qty_lots, events)
+        return events
+
+    def place_oco(self, list_id: int, limit: Place, stop: Place) -> list[tuple]:
+        """Place a one-cancels-the-other pair; returns its events.
+
+        ``limit``: a GTC limit order (iceberg allowed), always post-only. ``stop``: a stop or
+        stop_limit order (trailing allowed). Same user, side and qty_lots. Accepted whole
+        (the limit leg's OrderRested and LevelChanged, then StopAccepted) or rejected whole
+        (OrderRejected for both legs, with the first defect found: ``invalid_oco``,
+        ``duplicate_order_id``, a leg's own reason, ``oco_stop_would_trigger``,
+        ``post_only_would_take``). The first fill of the limit leg cancels the stop leg
+        (reason ``oco_other_leg``); a triggered stop leg cancels the limit leg; cancelling
+        either cancels both.
+        """
+        limit_id = limit.order_id
+        stop_id = stop.order_id
+        reason = _check_oco(limit, stop)
+        if reason is None and (limit_id in self._live or stop_id in self._live):
+            reason = DUPLICATE_ORDER_ID
+        if reason is None:
+            reason = _check_limit(limit) or _check_stop(stop)
+        if reason is None and stop.trailing_delta is None:
+            last = self._last_price
+            trigger = stop.stop_price_ticks
+            if last is not None and (last >= trigger if stop.side == BUY else last <= trigger):
+                reason = OCO_STOP_WOULD_TRIGGER
+        if reason is not None:
+            return [(limit_id, reason, ORDER_REJECTED), (stop_id, reason, ORDER_REJECTED)]
+        price = limit.price_ticks
+        if limit.side == BUY:
+            own, opp, key = self._bids, self._asks, price
+        else:
+            own, opp, key = self._asks, self._bids, -price
+        if opp.keys and opp.keys[-1] >= -key:
+            reason = POST_ONLY_WOULD_TAKE
+            return [(limit_id, reason, ORDER_REJECTED), (stop_id, reason, ORDER_REJECTED)]
+        events = []
+        self._rest_special(
+            events,
+            limit_id,
+            limit.user_id,
+            own,
+            key,
+            price,
+            limit.qty_lots,
+            OPEN,
+            limit.iceberg_lots,
+        )
+        events.append((stop_id, stop.stop_price_ticks, STOP_ACCEPTED))
+        if stop.trailing_delta is None:
+            self._add_stop(stop)
+        else:
+            self._add_trailing(stop, events)
+        self._lists[limit_id] = (list_id, stop_id)
+        self._lists[stop_id] = (list_id, limit_id)
         return events
 
     def cancel(self, order_id: int) -> list[tuple]:
@@ -497,9 +625,21 @@ class OrderBook:
             return [(order_id, UNKNOWN_ORDER, CANCEL_REJECTED)]
         cls = entry.__class__
         if cls is not _Order:
-            if cls is not _Special:
-                return self._cancel_stop(entry)
-            return self._cancel_special(entry, None)
+            if cls is _Special:
+                events = self._cancel_special(entry, None)
+            else:
+                events = self._cancel_stop(entry, None)
+            pair = self._lists.pop(order_id, None)
+            if pair is not None:
+                # An OCO leg: the other one goes too.
+                other_id = pair[1]
+                del self._lists[other_id]
+                other = self._live.pop(other_id)
+                if other.__class__ is _Special:
+                    self._cancel_special(other, OCO_OTHER_LEG, events)
+                else:
+                    events.extend(self._cancel_stop(other, OCO_OTHER_LEG))
+            return events
         lvl = entry.level
         qty = entry.qty_lots
         entry.qty_lots = 0
@@ -579,15 +719,21 @@ class OrderBook:
     ) -> "OrderBook":
         """Rebuild a book so that a restarted matcher continues exactly where it stopped.
 
-        ``resting``: Resting tuples (order_id, user_id, side, price_ticks, qty_lots) in
-        priority order, i.e. in arrival order within each level (``resting_orders()``
-        gives this). ``stops``: untriggered stop/stop_limit Place commands in arrival order
-        (``stop_orders()``). No events are produced and ``seq`` is taken as given.
+        ``resting``: Resting tuples (order_id, user_id, side, price_ticks, qty_lots, and for
+        an iceberg iceberg_lots and visible_lots) in priority order, i.e. in arrival order
+        within each level (``resting_orders()`` gives this; ``list_peer_id`` is ignored).
+        ``stops``: untriggered stop/stop_limit Place commands, trailing ones included, in
+        arrival order (``stop_orders()``). ``trailing_peaks``: stop id -> extreme price of
+        each activated trailing stop (``trailing_peaks()``). ``oco_pairs``: ``(list_id,
+        limit_order_id, stop_order_id)`` of each live OCO pair (``oco_pairs()``). No events
+        are produced and ``seq`` is taken as given.
 
         Raises ValueError on input no live book could hold: bad values, a duplicate id, a
-        crossed book, or a stop that should already have triggered at ``last_price_ticks``.
+        crossed book, a stop that should already have triggered (or a trailing stop that
+        should be active) at ``last_price_ticks``, or OCO legs that do not match.
         """
         book = cls(audit=audit)
+        trailing_peaks = trailing_peaks or {}
         oco_pairs = list(oco_pairs or ())
         oco_limits = {pair[1] for pair in oco_pairs}
         live = book._live
@@ -645,9 +791,40 @@ class OrderBook:
             reason = _check_stop(command)
             if reason is not None:
                 raise ValueError(f"stop order {command.order_id}: {reason}")
-            book._add_stop(command)
-        if book._next_stop() is not None:
+            if command.trailing_delta is None:
+                book._add_stop(command)
+                continue
+            book._add_trailing(command, None)
+            trail = live[command.order_id]
+            peak = trailing_peaks.get(command.order_id)
+            if peak is not None and not _is_count(peak):
+                raise ValueError(f"trailing stop {command.order_id}: bad peak {peak!r}")
+            if trail.peak is not None and peak is None:
+                raise ValueError(f"trailing stop {command.order_id} should already be active")
+            trail.peak = peak
+        if book._next_stop() is not None or (book._trailing and book._next_trailing()):
             raise ValueError("a restored stop should already have triggered")
+        lists = book._lists
+        for list_id, limit_id, stop_id in oco_pairs:
+            limit = live.get(limit_id)
+            stop = live.get(stop_id)
+            if (
+                limit.__class__ is not _Special
+                or stop is None
+                or stop.__class__ in (_Order, _Special)
+                or limit_id in lists
+                or stop_id in lists
+            ):
+                raise ValueError(f"OCO list {list_id}: legs {limit_id}/{stop_id} not restorable")
+            command = stop.command if stop.__class__ is _Trail else stop[2]
+            if (
+                command.user_id != limit.user_id
+                or command.side != limit.level.side.name
+                or command.qty_lots != _remaining(limit)
+            ):
+                raise ValueError(f"OCO list {list_id}: legs differ in user, side or quantity")
+            lists[limit_id] = (list_id, stop_id)
+            lists[stop_id] = (list_id, limit_id)
         if type(seq) is not int or seq < 0:
             raise ValueError("seq must be a non-negative int")
         book._seq = seq
@@ -732,10 +909,37 @@ class OrderBook:
                 if order_id in seen:
                     fail(f"order {order_id} is both resting and a stop")
                 seen.add(order_id)
+        last = self._last_price
+        for order_id, trail in self._trailing.items():
+            command = trail.command
+            if command.order_id != order_id or live.get(order_id) is not trail:
+                fail(f"trailing stop {order_id} is not indexed")
+            if order_id in seen:
+                fail(f"order {order_id} is both resting and a stop")
+            seen.add(order_id)
+            peak, stop = trail.peak, command.stop_price_ticks
+            if peak is None:
+                sell = command.side == SELL
+                if last is not None and (stop is None or (last >= stop if sell else last <= stop)):
+                    fail(f"trailing stop {order_id} should be active at {last}")
+            elif last is None or (peak < last if command.side == SELL else peak > last):
+                fail(f"trailing stop {order_id}: extreme {peak} behind the last price {last}")
         if len(seen) != len(live):
             fail(f"{len(live)} ids indexed, {len(seen)} live orders found")
-        if self._next_stop() is not None:
+        if self._next_stop() is not None or self._next_trailing() is not None:
             fail("an untriggered stop satisfies its trigger condition")
+        if self._sweep is not None:
+            fail("trailing stops were not updated after trades")
+        for order_id, (list_id, peer_id) in self._lists.items():
+            if self._lists.get(peer_id) != (list_id, order_id):
+                fail(f"OCO list {list_id}: {order_id} and {peer_id} not linked both ways")
+            entry, peer = live.get(order_id), live.get(peer_id)
+            if entry is None or peer is None:
+                fail(f"OCO list {list_id}: a leg is not live")
+            if (entry.__class__ is _Special) == (peer.__class__ is _Special):
+                fail(f"OCO list {list_id}: needs one resting limit leg and one stop")
+            if entry.__class__ is _Order or _remaining(entry) != _remaining(peer):
+                fail(f"OCO list {list_id}: legs differ")
 
     # ----------------------------------------------------------------- internals
 
@@ -966,12 +1170,134 @@ class OrderBook:
             insort(self._sell_stops, entry)
         self._live[command.order_id] = entry
 
-    def _cancel_stop(self, entry):
-        command = entry[2]
-        stops = self._buy_stops if command.side == BUY else self._sell_stops
-        del stops[bisect_left(stops, entry)]
+    def _cancel_stop(self, entry, reason):
+        # Remove an untriggered stop already popped from _live.
+        if entry.__class__ is _Trail:
+            command = entry.command
+            del self._trailing[command.order_id]
+        else:
+            command = entry[2]
+            stops = self._buy_stops if command.side == BUY else self._sell_stops
+            del stops[bisect_left(stops, entry)]
         qty = None if command.quote_amount is not None else command.qty_lots
-        return [(command.order_id, CANCELLED, None, qty, ORDER_DONE)]
+        return [(command.order_id, CANCELLED, reason, qty, ORDER_DONE)]
+
+    def _end_other_leg(self, events, limit_id):
+        # The OCO limit leg ``limit_id`` traded: its stop leg is cancelled at once.
+        stop_id = self._lists.pop(limit_id)[1]
+        del self._lists[stop_id]
+        events.extend(self._cancel_stop(self._live.pop(stop_id), OCO_OTHER_LEG))
+
+    def _amend_entry(self, entry, qty, events):
+        cls = entry.__class__
+        if cls is _Order or cls is _Special:
+            order_id = entry.order_id
+            shown = entry.qty_lots
+            if cls is _Special:
+                cut = shown + entry.hidden_lots - qty
+                hidden = entry.hidden_lots
+                if hidden >= cut:
+                    entry.hidden_lots = hidden - cut
+                    events.append((order_id, qty, ORDER_AMENDED))
+                    return
+                entry.hidden_lots = 0
+                cut -= hidden
+            else:
+                cut = shown - qty
+            entry.qty_lots = shown - cut
+            lvl = entry.level
+            lvl.total_lots = total = lvl.total_lots - cut
+            self._seq = seq = self._seq + 1
+            events.append((order_id, qty, ORDER_AMENDED))
+            events.append((lvl.side.name, lvl.price_ticks, total, seq, LEVEL_CHANGED))
+            return
+        if cls is _Trail:
+            command = entry.command = entry.command._replace(qty_lots=qty)
+        else:
+            command = entry[2]._replace(qty_lots=qty)
+            stops = self._buy_stops if command.side == BUY else self._sell_stops
+            new_entry = (entry[0], entry[1], command)
+            stops[bisect_left(stops, entry)] = new_entry
+            self._live[command.order_id] = new_entry
+        events.append((command.order_id, qty, ORDER_AMENDED))
+
+    def _add_trailing(self, command, events):
+        self._stop_arrivals = arrival = self._stop_arrivals + 1
+        trail = _Trail(command, None, arrival)
+        self._trailing[command.order_id] = trail
+        self._live[command.order_id] = trail
+        last = self._last_price
+        if last is not None:
+            stop = command.stop_price_ticks
+            if stop is None or (last >= stop if command.side == SELL else last <= stop):
+                trail.peak = last
+                if events is not None:
+                    events.append((command.order_id, last, TRAILING_MOVED))
+
+    def _note_sweep(self, events, trades):
+        # Called after a pass with trades while trailing stops wait: remember the lowest
+        # and highest price of those trades (the last ``trades`` Trade events).
+        lo = hi = None
+        i = len(events)
+        while trades:
+            i -= 1
+            event = events[i]
+            if event[-1] == TRADE:
+                price = event[2]
+                if lo is None or price < lo:
+                    lo = price
+                if hi is None or price > hi:
+                    hi = price
+                trades -= 1
+        sweep = self._sweep
+        if sweep is not None:
+            lo = min(lo, sweep[0])
+            hi = max(hi, sweep[1])
+        self._sweep = (lo, hi)
+
+    def _update_trailing(self, events):
+        # Trades happened since the last update: activate trailing stops whose activation
+        # price was reached and move extremes, in arrival order. Within one pass the prices
+        # are monotonic, so its lowest and highest trade decide both.
+        lo, hi = self._sweep
+        self._sweep = None
+        for order_id, trail in self._trailing.items():
+            command = trail.command
+            peak = trail.peak
+            if command.side == SELL:
+                if peak is None:
+                    stop = command.stop_price_ticks
+                    if stop is not None and hi < stop:
+                        continue
+                elif hi <= peak:
+                    continue
+                trail.peak = hi
+                events.append((order_id, hi, TRAILING_MOVED))
+            else:
+                if peak is None:
+                    stop = command.stop_price_ticks
+                    if stop is not None and lo > stop:
+                        continue
+                elif lo >= peak:
+                    continue
+                trail.peak = lo
+                events.append((order_id, lo, TRAILING_MOVED))
+
+    def _next_trailing(self):
+        # The first activated trailing stop (by arrival) whose trigger condition holds.
+        last = self._last_price
+        for trail in self._trailing.values():
+            peak = trail.peak
+            if peak is None:
+                continue
+            command = trail.command
+            delta = command.trailing_delta
+            if command.side == SELL:
+                if last * 10000 <= peak * (10000 - delta):
+                    return trail
+            elif last * 10000 >= peak * (10000 + delta):
+                return trail
+        return None
 
     def _next_stop(self):
         last = self._last_price
@@ -989,13 +1315,28 @@ class OrderBook:
         # One stop at a time, re-reading the last price after each, so a triggered stop's
         # own trades can trigger the next.
         while True:
+            if self._sweep is not None:
+                self._update_trailing(events)
             stops = self._next_stop()
-            if stops is None:
+            if stops is not None:
+                command = stops.pop()[2]
+            elif self._trailing:
+                trail = self._next_trailing()
+                if trail is None:
+                    return
+                command = trail.command
+                del self._trailing[command.order_id]
+            else:
                 return
-            command = stops.pop()[2]
             order_id = command.order_id
             del self._live[order_id]
             events.append((order_id, self._last_price, STOP_TRIGGERED))
+            pair = self._lists.pop(order_id, None)
+            if pair is not None:
+                # An OCO stop leg: its limit leg leaves the book before it executes.
+                limit_id = pair[1]
+                del self._lists[limit_id]
+                self._cancel_special(self._live.pop(limit_id), OCO_OTHER_LEG, events)
             side = command.side
             if command.order_type == STOP:
                 self._exec_market(
@@ -1062,6 +1403,52 @@ def _can_fill_simulated(opp, user_id, limit_key, qty, quote_left):
     return False
 
 
+def _remaining(entry):
+    # Remaining lots of a live entry; None for a stop by quote amount.
+    cls = entry.__class__
+    if cls is _Order:
+        return entry.qty_lots
+    if cls is _Special:
+        return entry.qty_lots + entry.hidden_lots
+    command = entry.command if cls is _Trail else entry[2]
+    return command.qty_lots
+
+
+def _check_oco(limit, stop):
+    # How the two legs fit together; each leg's own validity is checked separately.
+    if limit.__class__ is not Place or stop.__class__ is not Place:
+        return INVALID_OCO
+    if limit.order_type != LIMIT or limit.tif != GTC:
+        return INVALID_OCO
+    if stop.order_type != STOP and stop.order_type != STOP_LIMIT:
+        return INVALID_OCO
+    if limit.order_id == stop.order_id or limit.user_id != stop.user_id:
+        return INVALID_OCO
+    if limit.side != stop.side or limit.qty_lots != stop.qty_lots:
+        return INVALID_OCO
+    return None
+
+
+def _check_limit(command):
+    # A limit order's fields (iceberg included), as place_limit and place_iceberg check them.
+    if command.iceberg_lots is not None:
+        return _check_iceberg(command)
+    side = command.side
+    if side != BUY and side != SELL:
+        return INVALID_SIDE
+    if not _is_count(command.price_ticks):
+        return INVALID_PRICE
+    if not _is_count(command.qty_lots):
+        return INVALID_QUANTITY
+    if command.tif not in _TIFS:
+        return INVALID_TIF
+    if command.quote_amount is not None or command.max_quote is not None:
+        return INVALID_QUOTE
+    if command.trailing_delta is not None:
+        return INVALID_TRAILING_DELTA
+    return None
+
+
 def _check_iceberg(command):
     if command.order_type != LIMIT:
         return INVALID_ICEBERG
@@ -1115,9 +1502,10 @@ def _check_stop(command):
     if delta is None:
         if not _is_count(command.stop_price_ticks):
             return INVALID_STOP_PRICE
-    else:
-        # Not accepted yet: trailing stops come in the next commit.
+    elif type(delta) is not int or not 0 < delta < 10000:
         return INVALID_TRAILING_DELTA
+    elif command.stop_price_ticks is not None and not _is_count(command.stop_price_ticks):
+        return INVALID_STOP_PRICE
     if command.post_only:
         return POST_ONLY_NOT_LIMIT
     if command.iceberg_lots is not None:

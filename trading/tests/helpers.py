@@ -13,7 +13,7 @@ from trading.matcher.market import MarketMatcher
 from trading.models import Market, Order, OrderCommand, Trade
 from wallets.models import Balance, LedgerEntry
 
-ORDER_FIELDS = ("quantity", "price", "stop_price", "quote_quantity")
+ORDER_FIELDS = ("quantity", "price", "stop_price", "quote_quantity", "iceberg_quantity")
 
 
 def place(user, symbol: str = "BTC-USD", **fields) -> Order:

@@ -100,3 +100,10 @@ def check(given, when, then):
 
 def iceberg(order_id, user_id, side, price, qty, peak, post_only=False, tif=GTC):
     return limit(order_id, user_id, side, price, qty, tif, post_only)._replace(iceberg_lots=peak)
+
+
+def trailing(order_id, user_id, side, delta, activation=None, qty=None, quote=None, tif=IOC):
+    """A trailing stop (market when triggered); ``activation`` is its optional stop price."""
+    return stop(order_id, user_id, side, activation, qty, quote, tif=tif)._replace(
+        trailing_delta=delta
+    )

@@ -17,6 +17,7 @@ from trading.engine import (
     FOK_NOT_FILLED,
     GTC,
     INVALID_ICEBERG,
+    INVALID_OCO,
     INVALID_ORDER_TYPE,
     INVALID_PRICE,
     INVALID_QUANTITY,
@@ -30,6 +31,8 @@ from trading.engine import (
     LIMIT,
     MARKET,
     NO_LIQUIDITY,
+    OCO_OTHER_LEG,
+    OCO_STOP_WOULD_TRIGGER,
     OPEN,
     PARTIALLY_FILLED,
     POST_ONLY_NOT_LIMIT,
@@ -40,16 +43,21 @@ from trading.engine import (
     STOP,
     STOP_LIMIT,
     UNKNOWN_ORDER,
+    Amend,
+    AmendRejected,
     Cancel,
     CancelRejected,
+    OrderAmended,
     OrderDone,
     OrderRefreshed,
     OrderRejected,
     OrderRested,
+    PlaceOco,
     Resting,
     StopAccepted,
     StopTriggered,
     Trade,
+    TrailingMoved,
 )
 
 
@@ -67,7 +75,13 @@ def invalid_reason(cmd):
         return INVALID_TIF
     if cmd.post_only and cmd.order_type != LIMIT:
         return POST_ONLY_NOT_LIMIT
-    if cmd.order_type in (STOP, STOP_LIMIT) and not _positive(cmd.stop_price_ticks):
+    # A trailing stop may leave its (activation) stop price out.
+    optional = cmd.trailing_delta is not None and cmd.stop_price_ticks is None
+    if (
+        cmd.order_type in (STOP, STOP_LIMIT)
+        and not _positive(cmd.stop_price_ticks)
+        and not optional
+    ):
         return INVALID_STOP_PRICE
     if cmd.order_type in (LIMIT, STOP_LIMIT):
         if not _positive(cmd.price_ticks):
@@ -100,7 +114,33 @@ def _extras_reason(cmd):
         if not _positive(cmd.iceberg_lots) or cmd.iceberg_lots >= cmd.qty_lots:
             return INVALID_ICEBERG
     if cmd.trailing_delta is not None:
-        return INVALID_TRAILING_DELTA
+        if cmd.order_type not in (STOP, STOP_LIMIT):
+            return INVALID_TRAILING_DELTA
+        if not isinstance(cmd.trailing_delta, int) or not 1 <= cmd.trailing_delta <= 9999:
+            return INVALID_TRAILING_DELTA
+    return None
+
+
+def oco_reason(limit, stop, live_ids, last):
+    """Why a PlaceOco is refused before looking at the book's prices, or None."""
+    if (
+        limit.order_type != LIMIT
+        or limit.tif != GTC
+        or stop.order_type not in (STOP, STOP_LIMIT)
+        or limit.order_id == stop.order_id
+        or (limit.user_id, limit.side, limit.qty_lots) != (stop.user_id, stop.side, stop.qty_lots)
+    ):
+        return INVALID_OCO
+    if limit.order_id in live_ids or stop.order_id in live_ids:
+        return DUPLICATE_ORDER_ID
+    reason = invalid_reason(limit) or invalid_reason(stop)
+    if reason is not None:
+        return reason
+    if stop.trailing_delta is not None or last is None:
+        return None
+    trigger = stop.stop_price_ticks
+    if (last >= trigger) if stop.side == BUY else (last <= trigger):
+        return OCO_STOP_WOULD_TRIGGER
     return None
 
 
@@ -110,16 +150,32 @@ class ReferenceBook:
     def __init__(self):
         # {"id", "user", "side", "price", "qty" (visible), "hidden", "peak", "arrival"}
         self.resting = []
-        self.stops = []  # {"cmd", "arrival"}
+        # {"cmd", "arrival"} plus, for trailing stops, "peak" (None until active) and
+        # "moved" (its peak changed since the last TrailingMoved was reported).
+        self.stops = []
+        self.lists = {}  # order id -> (list id, other leg's id)
         self.last = None
         self.clock = 0
 
     def live_ids(self):
         return {o["id"] for o in self.resting} | {s["cmd"].order_id for s in self.stops}
 
+    def _find(self, order_id):
+        for order in self.resting:
+            if order["id"] == order_id:
+                return order
+        for stop in self.stops:
+            if stop["cmd"].order_id == order_id:
+                return stop
+        return None
+
     def apply(self, cmd):
         if isinstance(cmd, Cancel):
             return self.cancel(cmd.order_id)
+        if isinstance(cmd, Amend):
+            return self.amend(cmd.order_id, cmd.qty_lots)
+        if isinstance(cmd, PlaceOco):
+            return self.place_oco(cmd.list_id, cmd.limit, cmd.stop)
         if cmd.order_id in self.live_ids():
             return [OrderRejected(cmd.order_id, DUPLICATE_ORDER_ID)]
         reason = invalid_reason(cmd)
@@ -127,48 +183,149 @@ class ReferenceBook:
             return [OrderRejected(cmd.order_id, reason)]
         events = []
         if cmd.order_type in (STOP, STOP_LIMIT):
-            self.clock += 1
-            self.stops.append({"cmd": cmd, "arrival": self.clock})
-            events.append(StopAccepted(cmd.order_id, cmd.stop_price_ticks))
+            self._add_stop(cmd, events)
         else:
             self.execute(cmd, events)
         self.run_stops(events)
         return events
 
-    def cancel(self, order_id):
-        for order in self.resting:
-            if order["id"] == order_id:
-                self.resting.remove(order)
-                return [OrderDone(order_id, CANCELLED, None, order["qty"] + order["hidden"])]
+    def _add_stop(self, cmd, events):
+        self.clock += 1
+        stop = {"cmd": cmd, "arrival": self.clock}
+        self.stops.append(stop)
+        events.append(StopAccepted(cmd.order_id, cmd.stop_price_ticks))
+        if cmd.trailing_delta is not None:
+            stop["peak"] = None
+            stop["moved"] = False
+            if self.last is not None and self._activates(cmd, self.last):
+                stop["peak"] = self.last
+                events.append(TrailingMoved(cmd.order_id, self.last))
+
+    @staticmethod
+    def _activates(cmd, price):
+        stop = cmd.stop_price_ticks
+        if stop is None:
+            return True
+        return price >= stop if cmd.side == SELL else price <= stop
+
+    def _on_trade(self, price):
+        """Every trade: activate trailing stops that reach their price, move extremes."""
+        self.last = price
         for stop in self.stops:
             cmd = stop["cmd"]
-            if cmd.order_id == order_id:
-                self.stops.remove(stop)
-                qty = None if cmd.quote_amount is not None else cmd.qty_lots
-                return [OrderDone(order_id, CANCELLED, None, qty)]
-        return [CancelRejected(order_id, UNKNOWN_ORDER)]
+            if cmd.trailing_delta is None:
+                continue
+            if stop["peak"] is None:
+                if self._activates(cmd, price):
+                    stop["peak"] = price
+                    stop["moved"] = True
+            elif price > stop["peak"] if cmd.side == SELL else price < stop["peak"]:
+                stop["peak"] = price
+                stop["moved"] = True
+
+    def cancel(self, order_id, reason=None):
+        target = self._find(order_id)
+        if target is None:
+            return [CancelRejected(order_id, UNKNOWN_ORDER)]
+        events = [self._remove(target, reason)]
+        if order_id in self.lists:
+            _, other_id = self.lists.pop(order_id)
+            del self.lists[other_id]
+            events.append(self._remove(self._find(other_id), OCO_OTHER_LEG))
+        return events
+
+    def _remove(self, target, reason):
+        if "cmd" in target:
+            self.stops.remove(target)
+            cmd = target["cmd"]
+            qty = None if cmd.quote_amount is not None else cmd.qty_lots
+            return OrderDone(cmd.order_id, CANCELLED, reason, qty)
+        self.resting.remove(target)
+        return OrderDone(target["id"], CANCELLED, reason, target["qty"] + target["hidden"])
+
+    def amend(self, order_id, qty):
+        target = self._find(order_id)
+        if target is None:
+            return [AmendRejected(order_id, UNKNOWN_ORDER)]
+        current = target["cmd"].qty_lots if "cmd" in target else target["qty"] + target["hidden"]
+        if current is None or not isinstance(qty, int) or not 0 < qty < current:
+            return [AmendRejected(order_id, INVALID_QUANTITY)]
+        events = [self._cut(target, qty)]
+        if order_id in self.lists:
+            events.append(self._cut(self._find(self.lists[order_id][1]), qty))
+        return events
+
+    @staticmethod
+    def _cut(target, qty):
+        if "cmd" in target:
+            target["cmd"] = target["cmd"]._replace(qty_lots=qty)
+            return OrderAmended(target["cmd"].order_id, qty)
+        cut = target["qty"] + target["hidden"] - qty
+        from_hidden = min(cut, target["hidden"])
+        target["hidden"] -= from_hidden
+        target["qty"] -= cut - from_hidden
+        return OrderAmended(target["id"], qty)
+
+    def place_oco(self, list_id, limit, stop):
+        reason = oco_reason(limit, stop, self.live_ids(), self.last)
+        if reason is None and any(
+            self._crosses(o, limit.side, limit.price_ticks) for o in self.resting
+        ):
+            reason = POST_ONLY_WOULD_TAKE
+        if reason is not None:
+            return [OrderRejected(limit.order_id, reason), OrderRejected(stop.order_id, reason)]
+        events = []
+        self.execute(limit, events)
+        self._add_stop(stop, events)
+        self.lists[limit.order_id] = (list_id, stop.order_id)
+        self.lists[stop.order_id] = (list_id, limit.order_id)
+        return events
 
     def run_stops(self, events):
-        while self.last is not None:
+        while True:
+            for stop in sorted(self.stops, key=lambda s: s["arrival"]):
+                if stop.get("moved"):
+                    stop["moved"] = False
+                    events.append(TrailingMoved(stop["cmd"].order_id, stop["peak"]))
+            if self.last is None:
+                return
+            plain = [s for s in self.stops if s["cmd"].trailing_delta is None]
             buys = [
-                s
-                for s in self.stops
-                if s["cmd"].side == BUY and self.last >= s["cmd"].stop_price_ticks
+                s for s in plain if s["cmd"].side == BUY and self.last >= s["cmd"].stop_price_ticks
             ]
             sells = [
+                s for s in plain if s["cmd"].side == SELL and self.last <= s["cmd"].stop_price_ticks
+            ]
+            trails = [
                 s
                 for s in self.stops
-                if s["cmd"].side == SELL and self.last <= s["cmd"].stop_price_ticks
+                if s["cmd"].trailing_delta is not None
+                and s["peak"] is not None
+                and self._trail_hit(s["cmd"], s["peak"], self.last)
             ]
             if buys:
                 stop = min(buys, key=lambda s: (s["cmd"].stop_price_ticks, s["arrival"]))
             elif sells:
                 stop = min(sells, key=lambda s: (-s["cmd"].stop_price_ticks, s["arrival"]))
+            elif trails:
+                stop = min(trails, key=lambda s: s["arrival"])
             else:
                 return
             self.stops.remove(stop)
-            events.append(StopTriggered(stop["cmd"].order_id, self.last))
+            order_id = stop["cmd"].order_id
+            events.append(StopTriggered(order_id, self.last))
+            if order_id in self.lists:
+                _, limit_id = self.lists.pop(order_id)
+                del self.lists[limit_id]
+                events.append(self._remove(self._find(limit_id), OCO_OTHER_LEG))
             self.execute(stop["cmd"], events)
+
+    @staticmethod
+    def _trail_hit(cmd, peak, last):
+        """The trailing trigger, in the words of the spec (basis points of the extreme)."""
+        if cmd.side == SELL:
+            return last * 10000 <= peak * (10000 - cmd.trailing_delta)
+        return last * 10000 >= peak * (10000 + cmd.trailing_delta)
 
     def execute(self, cmd, events):
         is_limit = cmd.order_type in (LIMIT, STOP_LIMIT)
@@ -257,7 +414,7 @@ class ReferenceBook:
             spent += fill * maker["price"]
             if events is not None:
                 events.append(Trade(maker["id"], cmd.order_id, maker["price"], fill, side))
-                self.last = maker["price"]
+                self._on_trade(maker["price"])
             if maker["qty"] == 0 and maker["hidden"]:
                 # Iceberg: the next visible part, at the back of its price.
                 maker["qty"] = min(maker["peak"], maker["hidden"])
@@ -270,6 +427,11 @@ class ReferenceBook:
                 book.remove(maker)
                 if events is not None:
                     events.append(OrderDone(maker["id"], FILLED, None, 0))
+            if events is not None and maker["id"] in self.lists:
+                # The OCO limit leg traded: its stop leg goes at once.
+                _, stop_id = self.lists.pop(maker["id"])
+                del self.lists[stop_id]
+                events.append(self._remove(self._find(stop_id), OCO_OTHER_LEG))
         return filled, spent, reason
 
     def resting_orders(self):
@@ -289,9 +451,21 @@ class ReferenceBook:
                 o["qty"] + o["hidden"],
                 o["peak"],
                 None if o["peak"] is None else o["qty"],
+                self.lists[o["id"]][1] if o["id"] in self.lists else None,
             )
             for o in bids + asks
         ]
 
     def stop_orders(self):
         return [s["cmd"] for s in sorted(self.stops, key=lambda s: s["arrival"])]
+
+    def trailing_peaks(self):
+        return {s["cmd"].order_id: s["peak"] for s in self.stops if s.get("peak") is not None}
+
+    def oco_pairs(self):
+        resting = {o["id"] for o in self.resting}
+        return sorted(
+            (list_id, order_id, peer)
+            for order_id, (list_id, peer) in self.lists.items()
+            if order_id in resting
+        )

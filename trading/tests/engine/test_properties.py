@@ -21,12 +21,15 @@ from trading.engine import (
     GTC,
     IOC,
     LEVEL_CHANGED,
+    ORDER_AMENDED,
     ORDER_DONE,
     ORDER_REJECTED,
     SELL,
     TRADE,
+    Amend,
     OrderBook,
     Place,
+    PlaceOco,
 )
 
 from .helpers import cancel, iceberg, limit, market, stop, stop_limit
@@ -77,6 +80,43 @@ STOPS = st.one_of(
     st.builds(stop, NO_ID, users, st.just(BUY), prices, quote=quotes),
     st.builds(stop_limit, NO_ID, users, sides, prices, prices, qtys, tifs),
 )
+# Basis points: at prices near 100, 100 bips is one tick.
+deltas = st.sampled_from([1, 100, 150, 200, 500])
+activation = st.one_of(st.none(), prices)
+TRAILS = st.one_of(
+    st.builds(stop, NO_ID, users, sides, activation, qty=qtys, tif=st.sampled_from([IOC, FOK])),
+    st.builds(stop, NO_ID, users, st.just(BUY), activation, quote=quotes),
+    st.builds(stop_limit, NO_ID, users, sides, activation, prices, qtys, tifs),
+).flatmap(lambda c: deltas.map(lambda d: c._replace(trailing_delta=d)))
+
+
+@st.composite
+def ocos(draw, first_id):
+    """A PlaceOco with ids first_id (limit leg) and first_id + 1 (stop leg); sometimes an
+    iceberg limit leg, a trailing or stop-limit stop leg, and now and then one defect."""
+    user, side, qty = draw(users), draw(sides), draw(st.integers(2, 6))
+    limit_leg = limit(first_id, user, side, draw(prices), qty, GTC, True)
+    if draw(st.booleans()):
+        limit_leg = limit_leg._replace(iceberg_lots=draw(st.integers(1, qty - 1)))
+    stop_price = draw(prices)
+    if draw(st.booleans()):
+        stop_leg = stop(first_id + 1, user, side, stop_price, qty=qty)
+    else:
+        stop_leg = stop_limit(first_id + 1, user, side, stop_price, draw(prices), qty)
+    if draw(st.integers(0, 2)) == 0:
+        stop_leg = stop_leg._replace(trailing_delta=draw(deltas))
+        if draw(st.booleans()):
+            stop_leg = stop_leg._replace(stop_price_ticks=None)
+    defect = draw(st.integers(0, 9))
+    if defect == 0:
+        stop_leg = stop_leg._replace(qty_lots=qty + 1)
+    elif defect == 1:
+        limit_leg = limit_leg._replace(tif=IOC)
+    elif defect == 2:
+        stop_leg = stop_leg._replace(trailing_delta=0)
+    return PlaceOco(first_id, limit_leg, stop_leg)
+
+
 # Exactly one defect each, so the reason does not depend on the order of checks.
 MALFORMED = st.one_of(
     st.builds(limit, NO_ID, users, st.just("hold"), prices, qtys),
@@ -110,15 +150,20 @@ MALFORMED = st.one_of(
     ),
     st.builds(market, NO_ID, users, sides, qty=qtys).map(lambda c: c._replace(iceberg_lots=1)),
     st.builds(limit, NO_ID, users, sides, prices, qtys).map(lambda c: c._replace(trailing_delta=5)),
+    st.builds(stop, NO_ID, users, sides, st.none(), qty=qtys),
+    st.builds(stop, NO_ID, users, sides, prices, qty=qtys).map(
+        lambda c: c._replace(trailing_delta=10000)
+    ),
 )
 
 
 @st.composite
 def sequences(draw, max_size=80):
-    """Weighted mix: half limit orders, then stops, cancels, market and malformed orders.
+    """Weighted mix: limit and iceberg orders, stops (plain and trailing), OCO pairs, cancels,
+    amends, market and malformed orders.
 
     New orders mostly get fresh ids; some reuse an earlier id (duplicate while it is live,
-    allowed once it is done). Cancels mostly name an earlier id.
+    allowed once it is done). Cancels and amends mostly name an earlier id.
     """
     count = draw(st.integers(1, max_size))
     used = []
@@ -127,23 +172,32 @@ def sequences(draw, max_size=80):
         if used and draw(st.integers(0, 9)) == 0:
             order_id = draw(st.sampled_from(used))
         else:
-            order_id = len(used) + 1
+            order_id = max(used, default=0) + 1
         roll = draw(st.integers(0, 99))
-        if 74 <= roll < 94:
-            command = cancel(draw(st.sampled_from(used)) if used else order_id)
+        earlier = draw(st.sampled_from(used)) if used else order_id
+        if 66 <= roll < 80:
+            command = cancel(earlier)
+        elif 80 <= roll < 86:
+            command = Amend(earlier, draw(st.integers(0, 8)))
+        elif 86 <= roll < 92:
+            fresh = max(used, default=0) + 1
+            command = draw(ocos(fresh))
+            used += [fresh, fresh + 1]
         else:
-            if roll < 40:
+            if roll < 32:
                 strategy = LIMITS
-            elif roll < 50:
+            elif roll < 40:
                 strategy = ICEBERGS
-            elif roll < 62:
+            elif roll < 48:
                 strategy = MARKETS
-            elif roll < 74:
+            elif roll < 58:
                 strategy = STOPS
+            elif roll < 66:
+                strategy = TRAILS
             else:
                 strategy = MALFORMED
             command = draw(strategy)._replace(order_id=order_id)
-        if command.order_id not in used:
+        if not isinstance(command, PlaceOco) and command.order_id not in used:
             used.append(command.order_id)
         out.append(command)
     return out
@@ -164,10 +218,20 @@ class _Conservation:
         self.open = {}
 
     def record(self, command, events):
-        if isinstance(command, Place) and events[0][-1] != ORDER_REJECTED:
-            self.open[command.order_id] = {"command": command, "filled": 0, "spent": 0}
+        if events[0][-1] != ORDER_REJECTED:
+            if isinstance(command, Place):
+                self._open(command)
+            elif isinstance(command, PlaceOco):
+                self._open(command.limit)
+                self._open(command.stop)
         for event in events:
             kind = event[-1]
+            if kind == ORDER_AMENDED:
+                order_id, new_remaining = event[:2]
+                order = self.open[order_id]
+                remaining = order["command"].qty_lots - order["filled"] - order["cut"]
+                assert 0 < new_remaining < remaining
+                order["cut"] += remaining - new_remaining
             if kind == TRADE:
                 maker_id, taker_id, price, qty = event[:4]
                 self.open[maker_id]["filled"] += qty
@@ -176,6 +240,9 @@ class _Conservation:
                 taker["spent"] += price * qty
             elif kind == ORDER_DONE:
                 self._close(event)
+
+    def _open(self, command):
+        self.open[command.order_id] = {"command": command, "filled": 0, "spent": 0, "cut": 0}
 
     def _close(self, event):
         order_id, status, _reason, qty_left = event[:4]
@@ -186,7 +253,7 @@ class _Conservation:
             assert qty_left is None
             assert order["spent"] <= command.quote_amount
             return
-        assert order["filled"] + qty_left == command.qty_lots, (command, order, event)
+        assert order["filled"] + qty_left + order["cut"] == command.qty_lots, (command, order)
         assert (status == FILLED) == (qty_left == 0)
         if command.max_quote is not None:
             assert order["spent"] <= command.max_quote
@@ -197,8 +264,10 @@ class _Conservation:
             assert live is not None, f"order {order_id} neither live nor done"
             if isinstance(live, Place):
                 assert order["filled"] == 0
+                if live.qty_lots is not None:
+                    assert live.qty_lots + order["cut"] == order["command"].qty_lots
             else:
-                assert order["filled"] + live.qty_lots == order["command"].qty_lots
+                assert order["filled"] + live.qty_lots + order["cut"] == order["command"].qty_lots
         assert len(self.open) == len(book)
 
 
@@ -229,6 +298,8 @@ def test_engine_matches_reference_book_on_random_command_sequences(command_list)
         conservation.record(command, events)
     assert book.resting_orders() == reference.resting_orders()
     assert book.stop_orders() == reference.stop_orders()
+    assert book.trailing_peaks() == reference.trailing_peaks()
+    assert sorted(book.oco_pairs()) == reference.oco_pairs()
     assert book.last_price_ticks == reference.last
     conservation.check_live(book)
 
@@ -245,6 +316,8 @@ def test_restored_book_continues_exactly_like_the_original(command_list, data):
         original.stop_orders(),
         last_price_ticks=original.last_price_ticks,
         seq=original.seq,
+        trailing_peaks=original.trailing_peaks(),
+        oco_pairs=original.oco_pairs(),
         audit=True,
     )
     restored.validate()
@@ -253,6 +326,8 @@ def test_restored_book_continues_exactly_like_the_original(command_list, data):
         restored.validate()
     assert restored.resting_orders() == original.resting_orders()
     assert restored.stop_orders() == original.stop_orders()
+    assert restored.trailing_peaks() == original.trailing_peaks()
+    assert restored.oco_pairs() == original.oco_pairs()
 
 
 @_settings(150)

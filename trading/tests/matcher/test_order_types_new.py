@@ -185,7 +185,7 @@ def test_an_amend_that_fills_overtook_changes_nothing(unit_market, trader, usd):
 
     order = reload(order)
     assert (order.quantity, order.filled_quantity, order.reserved) == (5, 3, 200)
-    assert balance_of(buyer, usd) == (D(700), D(200))
+    assert balance_of(buyer, usd) == (D(500), D(200))  # 300 spent
     restored(unit_market, matcher)
 
 
