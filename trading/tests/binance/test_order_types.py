@@ -79,12 +79,15 @@ def get_order(client, order_id) -> dict:
     return ok(client.signed("GET", "order", {"symbol": "BTCUSD", "orderId": order_id}))
 
 
-def trade_at(market, seller, buyer, price, quantity="0.01"):
-    """A trade at ``price``: ``seller`` rests a sell, ``buyer`` takes it."""
+def trade_at(market, seller, buyer, price, quantity="0.01", *, in_process=True):
+    """A trade at ``price``: ``seller`` rests a sell, ``buyer`` takes it. ``in_process``:
+    drain the matcher here; else a ``running_matcher`` runs it (and the answers wait)."""
     ok(seller.signed("POST", "order", limit(side="SELL", price=price, quantity=quantity)))
-    drain(market)
+    if in_process:
+        drain(market)
     ok(buyer.signed("POST", "order", market_order("BUY", quantity)))
-    drain(market)
+    if in_process:
+        drain(market)
 
 
 def test_exchange_info_announces_the_order_types_and_their_filters(public_client, market):
@@ -364,6 +367,49 @@ def test_an_oco_fills_one_leg_and_expires_the_other(market, alice, bob, carol, n
     assert listed["listOrderStatus"] == "ALL_DONE"
     assert balance_of(alice.api_key.user, market.base_asset) == (Decimal("0.99"), Decimal(0))
     assert balance_of(alice.api_key.user, market.quote_asset)[1] == 0
+    assert_ledger_ok()
+
+
+def test_a_triggered_stop_leg_expires_the_limit_leg(market, alice, bob, carol, no_order_wait):
+    trade_at(market, bob, carol, "20000")
+    body = ok(alice.signed("POST", "orderList/oco", sell_oco()))
+    legs = {report["type"]: report["orderId"] for report in body["orderReports"]}
+    drain(market)
+    ok(bob.signed("POST", "order", limit(side="BUY", price="19000", quantity="0.02")))
+    drain(market)
+    ok(carol.signed("POST", "order", market_order("SELL")))  # 19000: the stop triggers
+    drain(market)
+    stop = get_order(alice, legs["STOP_LOSS_LIMIT"])
+    assert (stop["status"], stop["executedQty"]) == ("FILLED", "0.01000000")
+    assert get_order(alice, legs["LIMIT_MAKER"])["status"] == "EXPIRED"
+    listed = ok(alice.signed("GET", "orderList", {"orderListId": body["orderListId"]}))
+    assert listed["listOrderStatus"] == "ALL_DONE"
+    assert balance_of(alice.api_key.user, market.base_asset) == (Decimal("0.99"), Decimal(0))
+    assert_ledger_ok()
+
+
+def test_an_oco_the_engine_refuses_is_an_error_and_holds_nothing(
+    market, alice, bob, carol, running_matcher
+):
+    trade_at(market, bob, carol, "20000", in_process=False)
+    ok(bob.signed("POST", "order", limit(side="BUY", price="21500")))  # above the limit leg
+    response = alice.signed("POST", "orderList/oco", sell_oco())
+    assert_binance_error(response, 400, -2010, "Order would immediately match and take.")
+    (listed,) = ok(alice.signed("GET", "allOrderList"))
+    assert listed["listOrderStatus"] == "REJECT"
+    assert balance_of(alice.api_key.user, market.base_asset) == (Decimal(1), Decimal(0))
+    assert_ledger_ok()
+
+
+def test_cancelling_one_leg_cancels_the_list(market, alice, bob, carol, running_matcher):
+    trade_at(market, bob, carol, "20000", in_process=False)
+    body = ok(alice.signed("POST", "orderList/oco", sell_oco()))
+    leg = body["orders"][0]["orderId"]
+    ok(alice.signed("DELETE", "order", {"symbol": "BTCUSD", "orderId": leg}))
+    for other in body["orders"]:
+        assert get_order(alice, other["orderId"])["status"] == "CANCELED"
+    assert ok(alice.signed("GET", "openOrderList")) == []
+    assert balance_of(alice.api_key.user, market.base_asset) == (Decimal(1), Decimal(0))
     assert_ledger_ok()
 
 
@@ -663,7 +709,7 @@ def test_bad_amends_change_nothing(market, alice, params, code, msg, no_order_wa
 
 
 def test_amending_an_oco_leg_reports_the_list(market, alice, bob, carol, running_matcher):
-    trade_at(market, bob, carol, "20000")
+    trade_at(market, bob, carol, "20000", in_process=False)
     body = ok(alice.signed("POST", "orderList/oco", sell_oco(quantity="0.02")))
     leg = body["orders"][0]["orderId"]
     amended = ok(
