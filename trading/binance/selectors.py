@@ -264,6 +264,13 @@ def order_list_find_for_user(
     return lists.order_by("-id").first()
 
 
+def order_lists_by_id(*, ids) -> dict[int, OrderList]:
+    return {
+        order_list.pk: order_list
+        for order_list in OrderList.objects.select_related("market").filter(pk__in=list(ids))
+    }
+
+
 def order_lists_range(
     *,
     user: User,

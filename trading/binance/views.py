@@ -524,12 +524,23 @@ class OpenOrdersApi(SignedApi):
         orders = binance_selectors.orders_wait_settled(
             order_ids=queued, kind=OrderCommand.Kind.CANCEL
         )
-        return Response(
-            [
-                formatters.order_canceled(order, order_params.generated_client_id())
-                for order in orders
-            ]
+        # One cancel id for the lot, as Binance answers; an OCO once, in its list shape.
+        cancel_id = order_params.generated_client_id()
+        lists = binance_selectors.order_lists_by_id(
+            ids={order.order_list_id for order in orders if order.order_list_id is not None}
         )
+        legs = binance_selectors.order_list_legs(order_lists=list(lists.values()))
+        rows, listed = [], set()
+        for order in orders:
+            list_id = order.order_list_id
+            if list_id is None:
+                rows.append(formatters.order_canceled(order, cancel_id))
+            elif list_id not in listed:
+                listed.add(list_id)
+                rows.append(
+                    formatters.order_list_canceled(lists[list_id], legs[list_id], cancel_id)
+                )
+        return Response(rows)
 
 
 class AllOrdersApi(SignedApi):

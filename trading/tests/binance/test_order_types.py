@@ -463,6 +463,28 @@ def test_cancelling_an_oco_cancels_both_legs(market, alice, bob, carol, no_order
     assert_ledger_ok()
 
 
+def test_cancel_all_open_orders_answers_an_oco_once_in_its_list_shape(
+    market, alice, bob, carol, no_order_wait
+):
+    trade_at(market, bob, carol, "20000")
+    plain = ok(alice.signed("POST", "order", limit(price="19000")))
+    oco = ok(alice.signed("POST", "orderList/oco", sell_oco()))
+    drain(market)
+    rows = ok(alice.signed("DELETE", "openOrders", {"symbol": "BTCUSD"}))
+    assert len(rows) == 2
+    single, listed = rows
+    assert single["orderId"] == plain["orderId"]
+    assert listed["orderListId"] == oco["orderListId"]
+    assert {r["orderId"] for r in listed["orderReports"]} == {o["orderId"] for o in oco["orders"]}
+    assert single["clientOrderId"] == listed["orderReports"][0]["clientOrderId"]
+    drain(market)
+    assert ok(alice.signed("GET", "openOrders", {"symbol": "BTCUSD"})) == []
+    assert ok(alice.signed("GET", "openOrderList")) == []
+    assert balance_of(alice.api_key.user, market.base_asset) == (Decimal(1), Decimal(0))
+    assert balance_of(alice.api_key.user, market.quote_asset) == (Decimal(10000), Decimal(0))
+    assert_ledger_ok()
+
+
 def test_the_deprecated_oco_endpoint_places_the_same_pair(market, alice, bob, carol, no_order_wait):
     trade_at(market, bob, carol, "20000")
     body = ok(
