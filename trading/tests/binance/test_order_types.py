@@ -864,3 +864,19 @@ def test_ccxt_uses_the_order_types(live_stack, traders):
 
     settled()
     assert_ledger_ok()
+
+
+def test_a_read_only_key_may_read_order_lists_but_not_trade(market, trader, binance_for):
+    reader = binance_for(trader(market, usd="10000", btc="1"), permissions=("read",))
+    before = state()
+    for method, path, params in (
+        ("POST", "orderList/oco", sell_oco()),
+        ("POST", "order/oco", {"symbol": "BTCUSD"}),
+        ("POST", "order/cancelReplace", cancel_replace(1)),
+        ("PUT", "order/amend/keepPriority", {"symbol": "BTCUSD", "orderId": 1, "newQty": "1"}),
+        ("DELETE", "orderList", {"symbol": "BTCUSD", "orderListId": 1}),
+    ):
+        assert_binance_error(reader.signed(method, path, params), 401, -2015)
+    assert ok(reader.signed("GET", "allOrderList")) == []
+    assert ok(reader.signed("GET", "openOrderList")) == []
+    assert state() == before
