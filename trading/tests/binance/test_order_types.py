@@ -880,3 +880,29 @@ def test_a_read_only_key_may_read_order_lists_but_not_trade(market, trader, bina
     assert ok(reader.signed("GET", "allOrderList")) == []
     assert ok(reader.signed("GET", "openOrderList")) == []
     assert state() == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "params"),
+    [
+        ("GET", "orderList", {"orderListId": "9" * 20}),
+        ("GET", "orderList", {"origClientOrderId": "a\x00b"}),
+        ("DELETE", "orderList", {"symbol": "BTCUSD", "orderListId": "9" * 20}),
+        ("GET", "allOrderList", {"startTime": "9" * 20}),
+        ("GET", "allOrderList", {"limit": "0"}),
+        ("POST", "order/cancelReplace", cancel_replace("9" * 20)),
+        ("PUT", "order/amend/keepPriority",
+         {"symbol": "BTCUSD", "orderId": "9" * 20, "newQty": "1"}),
+        ("PUT", "order/amend/keepPriority",
+         {"symbol": "BTCUSD", "orderId": "1", "newQty": "9" * 30}),
+        ("POST", "orderList/oco", sell_oco(quantity="9" * 30)),
+        ("POST", "orderList/oco", sell_oco(belowTrailingDelta="9" * 20, belowStopPrice="")),
+        ("POST", "orderList/oco", sell_oco(listClientOrderId="x" * 40)),
+    ],
+)  # fmt: skip
+def test_odd_values_are_refused_not_server_errors(market, alice, method, path, params):
+    before = state()
+    response = alice.signed(method, path, params)
+    assert 400 <= response.status_code < 500, response.content
+    assert response.json()["code"] < 0
+    assert state() == before
