@@ -481,7 +481,7 @@ class MarketMatcher:
                     self._release_rest(state, releases)
                     touched[state.id] = state
                     if self.peers:
-                        self.peers.pop(state.id, None)
+                        self._unpair(state.id)
                 elif kind == engine.ORDER_REJECTED:
                     state = self.live.pop(event[0], None)
                     if state is not None:
@@ -490,7 +490,7 @@ class MarketMatcher:
                         self._release_rest(state, releases)
                         touched[state.id] = state
                         if self.peers:
-                            self.peers.pop(state.id, None)
+                            self._unpair(state.id)
                 elif kind == engine.STOP_ACCEPTED:
                     state = self.live[event[0]]
                     state.status = Order.Status.UNTRIGGERED
@@ -698,10 +698,17 @@ class MarketMatcher:
         peer.reserved = ZERO
         touched[peer.id] = peer
         touched[state.id] = state
+        self._unpair(state.id)  # the engine ends the limit leg next
         if state.side == Order.Side.BUY and state.price is not None:
             needed = state.price * (state.quantity - state.filled_quantity)
             if state.reserved > needed:
                 self._release(state, state.reserved - needed, releases)
+
+    def _unpair(self, order_id: int) -> None:
+        """The OCO pairing of ``order_id`` is over (one leg ended or the stop triggered)."""
+        peer = self.peers.pop(order_id, None)
+        if peer is not None:
+            self.peers.pop(peer, None)
 
     def _release(self, state: OrderState, amount: Decimal, releases: list) -> None:
         asset_id = self.quote_asset_id if state.side == Order.Side.BUY else self.base_asset_id

@@ -434,7 +434,14 @@ def _order_place(*, user: User, request: OrderRequest) -> tuple[Order, bool]:
     # The common case: one statement, atomic on its own (ARCHITECTURE §3's one transaction). The
     # market may be a copy read a moment ago: the statement re-checks its status and rules.
     max_age = settings.ORDER_ENTRY_MARKET_CACHE_SECONDS
-    accepted = _accept(user, _market_for_order(request.symbol, max_age=max_age), request)
+    try:
+        accepted = _accept(user, _market_for_order(request.symbol, max_age=max_age), request)
+    except NoLiquidity:
+        if max_age <= 0:
+            raise
+        # A cached market may predate the first trade's last price: decide on a fresh read.
+        market = _market_for_order(request.symbol, max_age=max_age, refresh=True)
+        accepted = _accept(user, market, request)
     balances = _place_in_one_statement(accepted)
     if balances is None and max_age > 0:
         # Refused or the market changed since it was read: decide on a fresh read.

@@ -3,13 +3,14 @@
 the database in the middle: the rebuilt book must equal the live one and carry on the same.
 """
 
+import random
 from decimal import Decimal
 
 import pytest
 
 from trading import services
 from trading.matcher.market import MarketMatcher
-from trading.models import Order, OrderList, Trade
+from trading.models import Order, OrderCommand, OrderList, Trade
 from trading.tests.helpers import assert_ledger_ok, balance_of, place, reload
 
 pytestmark = pytest.mark.django_db
@@ -218,6 +219,7 @@ def test_a_trailing_stop_sell_follows_the_peak_across_a_restore(unit_market, tra
 
 def test_a_trailing_stop_buy_never_spends_beyond_its_reserve(unit_market, trader, usd):
     trade_at(unit_market, trader, "100")
+    run(unit_market)  # the last price the reserve is sized from
     stopper = trader(unit_market, usd="1000")
     stop = place(stopper, side="buy", order_type="stop", quantity="1", trailing_delta=500)
     assert stop.reserved == D("110.25")  # 100 × 1.05 (delta) × 1.05 (slippage)
@@ -345,3 +347,140 @@ def test_an_oco_whose_limit_leg_would_take_is_rejected_whole(unit_market, trader
     assert balance_of(buyer, usd) == (D(1000), D(0))
     assert not Trade.objects.filter(buyer=buyer).exists()
     assert_ledger_ok()
+
+
+# --- all of it at random ------------------------------------------------------------------
+
+CENT = D("0.01")
+LOT = D("0.00001")
+
+
+def _random_step(rng, user, mine: list[int]):
+    """One random action of ``user``: any order type, an OCO, an amend or a cancel."""
+    from trading.tests.matcher.random_orders import _price, _quantity, random_request
+
+    roll = rng.random()
+    side = rng.choice(["buy", "sell"])
+    if mine and roll < 0.15:
+        return services.order_cancel(user=user, order_id=rng.choice(mine))
+    if mine and roll < 0.3:
+        order = Order.objects.get(pk=rng.choice(mine))
+        if order.quantity is None or order.quantity - order.filled_quantity <= LOT:
+            return None
+        low = order.filled_quantity + LOT
+        new = low + (order.quantity - low) * D(rng.randint(0, 99)) / 100
+        new = (new // LOT) * LOT
+        return services.order_amend(user=user, order_id=order.pk, quantity=max(new, low))
+    if roll < 0.45:
+        quantity = _quantity(rng)
+        limit, stop = _price(rng, 200), _price(rng, 200)
+        limit, stop = (
+            (max(limit, stop) + CENT, min(limit, stop))
+            if side == "sell"
+            else (
+                min(limit, stop) - CENT,
+                max(limit, stop),
+            )
+        )
+        fields = {"stop_price": stop}
+        if rng.random() < 0.4:
+            offset = D(rng.randint(0, 50)) * CENT
+            fields["stop_limit_price"] = stop + offset if side == "buy" else stop - offset
+        if rng.random() < 0.3:
+            fields["trailing_delta"] = rng.randint(10, 500)
+        if rng.random() < 0.3 and quantity > 2 * CENT:
+            fields["limit_iceberg_quantity"] = quantity / 2 // LOT * LOT
+        order_list = services.oco_place(
+            user=user,
+            request=services.OcoRequest(
+                symbol="BTC-USD", side=side, quantity=quantity, limit_price=limit, **fields
+            ),
+        )
+        mine.extend(order_list.orders.values_list("id", flat=True))
+        return order_list
+    if roll < 0.6:
+        quantity = _quantity(rng)
+        request = services.OrderRequest(
+            symbol="BTC-USD",
+            side=side,
+            order_type="limit",
+            price=_price(rng),
+            quantity=quantity,
+            iceberg_quantity=max(LOT, quantity * D(rng.randint(5, 60)) / 100 // LOT * LOT),
+        )
+    elif roll < 0.7:
+        stop_limit = rng.random() < 0.5
+        stop = _price(rng, 300) if rng.random() < 0.5 else None
+        request = services.OrderRequest(
+            symbol="BTC-USD",
+            side=side,
+            order_type="stop_limit" if stop_limit else "stop",
+            stop_price=stop,
+            price=_price(rng, 300) if stop_limit else None,
+            quantity=_quantity(rng),
+            trailing_delta=rng.randint(10, 300),
+        )
+    else:
+        request = random_request(rng)
+    order, _ = services.order_place(user=user, request=request)
+    mine.append(order.pk)
+    return order
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_flows_of_every_type_keep_the_money_right_across_restores(market, trader, seed):
+    from trading.exceptions import (
+        InvalidOrder,
+        NoLiquidity,
+        OrderNotAmendable,
+        OrderNotCancellable,
+    )
+    from wallets.exceptions import InsufficientBalance
+
+    rng = random.Random(seed)
+    users = [trader(market, usd="5000", btc="50") for _ in range(5)]
+    mine: dict[int, list[int]] = {user.pk: [] for user in users}
+    matcher = MarketMatcher(market)
+    done = {"steps": 0, "refused": 0}
+    refusals: set[str] = set()
+    for step in range(300):
+        user = rng.choice(users)
+        try:
+            _random_step(rng, user, mine[user.pk])
+            done["steps"] += 1
+        except (InsufficientBalance, NoLiquidity, OrderNotCancellable, OrderNotAmendable):
+            done["refused"] += 1
+        except InvalidOrder as exc:
+            # An amend whose order filled meanwhile, or a trailing stop's min notional.
+            done["refused"] += 1
+            refusals.add(exc.code)
+        if rng.random() < 0.3:
+            while matcher.run_batch(rng.randint(1, 8)) is not None:
+                pass
+            assert_ledger_ok()
+        if step % 60 == 59:
+            matcher = restored(market, matcher)  # as after a crash, and carry on with it
+
+    while matcher.run_batch(50) is not None:
+        pass
+    assert_ledger_ok()
+    restored(market, matcher)
+    assert done["steps"] > 150, done
+    assert refusals <= {"INVALID_QUANTITY", "MIN_NOTIONAL"}, refusals
+    types = set(Order.objects.values_list("order_type", "status"))
+    assert ("limit", "filled") in types, types
+    assert Trade.objects.count() > 20
+    assert Order.objects.exclude(iceberg_quantity=None).filter(filled_quantity__gt=0).exists()
+    assert Order.objects.filter(reason="oco_other_leg").exists()
+    assert OrderCommand.objects.filter(kind="amend").count() > 5
+    # A list is executing exactly while both legs are live; once one leg ended the other
+    # (a partly filled limit leg, a triggered stop-limit leg) may work on alone.
+    lists = OrderList.objects.prefetch_related("orders")
+    for order_list in lists:
+        live = [order.is_live for order in order_list.orders.all()]
+        assert len(live) == 2
+        if all(live):
+            assert order_list.status == "executing", order_list
+        else:
+            assert order_list.status in ("all_done", "rejected"), order_list
+    assert "all_done" in {order_list.status for order_list in lists}
