@@ -374,14 +374,16 @@ def agg_trade(trade: Trade) -> dict:
     }
 
 
-def my_trade(trade: Trade, user_id: int) -> dict:
+def my_trade(trade: Trade, user_id: int, list_ids: dict[int, int] | None = None) -> dict:
+    """``list_ids``: the order list of each of the user's orders in one (others: -1)."""
     buyer = trade.buyer_id == user_id
     market = trade.market
+    order_id = trade.buy_order_id if buyer else trade.sell_order_id
     return {
         "symbol": binance_symbol(market.symbol),
         "id": trade.pk,
-        "orderId": trade.buy_order_id if buyer else trade.sell_order_id,
-        "orderListId": -1,
+        "orderId": order_id,
+        "orderListId": (list_ids or {}).get(order_id, -1),
         "price": num(trade.price),
         "qty": num(trade.quantity),
         "quoteQty": num(trade.quote_quantity),

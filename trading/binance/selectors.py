@@ -264,6 +264,15 @@ def order_list_find_for_user(
     return lists.order_by("-id").first()
 
 
+def order_list_ids(*, order_ids) -> dict[int, int]:
+    """The order list of each of ``order_ids`` that is in one."""
+    return dict(
+        Order.objects.filter(pk__in=list(order_ids), order_list__isnull=False).values_list(
+            "pk", "order_list_id"
+        )
+    )
+
+
 def order_lists_by_id(*, ids) -> dict[int, OrderList]:
     return {
         order_list.pk: order_list

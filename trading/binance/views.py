@@ -626,4 +626,10 @@ class MyTradesApi(SignedApi):
             start=params.millis("startTime"),
             end=params.millis("endTime"),
         )
-        return Response([formatters.my_trade(trade, request.user.pk) for trade in trades])
+        list_ids = binance_selectors.order_list_ids(
+            order_ids={
+                trade.buy_order_id if trade.buyer_id == request.user.pk else trade.sell_order_id
+                for trade in trades
+            }
+        )
+        return Response([formatters.my_trade(trade, request.user.pk, list_ids) for trade in trades])

@@ -363,6 +363,10 @@ def test_an_oco_fills_one_leg_and_expires_the_other(market, alice, bob, carol, n
     assert get_order(alice, reports["LIMIT_MAKER"]["orderId"])["status"] == "FILLED"
     assert get_order(alice, reports["STOP_LOSS_LIMIT"]["orderId"])["status"] == "EXPIRED"
     assert ok(alice.signed("GET", "openOrderList")) == []
+    (mine,) = ok(alice.signed("GET", "myTrades", {"symbol": "BTCUSD"}))
+    assert (mine["orderId"], mine["orderListId"]) == (reports["LIMIT_MAKER"]["orderId"], list_id)
+    (theirs,) = [t for t in ok(bob.signed("GET", "myTrades", {"symbol": "BTCUSD"})) if t["isBuyer"]]
+    assert theirs["orderListId"] == -1
     (listed,) = ok(alice.signed("GET", "allOrderList"))
     assert listed["listOrderStatus"] == "ALL_DONE"
     assert balance_of(alice.api_key.user, market.base_asset) == (Decimal("0.99"), Decimal(0))
