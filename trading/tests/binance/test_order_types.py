@@ -831,6 +831,18 @@ def test_ccxt_uses_the_order_types(live_stack, traders):
     carol.create_order(SYMBOL, "market", "sell", 1)  # trades at 98, below 105 × 0.99
     settled()
     assert alice.fetch_order(trailing["id"], SYMBOL)["status"] == "closed"
+    # CCXT's unified trailing parameters: a trailing take-profit that starts trailing at 120.
+    take_profit = alice.create_order(
+        SYMBOL,
+        "market",
+        "sell",
+        1,
+        None,
+        {"trailingPercent": 2, "stopLossOrTakeProfit": "takeProfit", "trailingTriggerPrice": 120},
+    )
+    assert take_profit["info"]["type"] == "TAKE_PROFIT"
+    assert (take_profit["info"]["trailingDelta"], take_profit["triggerPrice"]) == (200, 120)
+    assert alice.cancel_order(take_profit["id"], SYMBOL)["status"] == "canceled"
 
     # An OCO that one leg fills, another user trading against it.
     before = alice.fetch_balance()
