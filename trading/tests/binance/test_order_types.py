@@ -552,6 +552,39 @@ def test_bad_ocos_change_nothing(market, alice, params, code, msg):
     assert not OrderList.objects.exists()
 
 
+def legacy_oco(**extra):
+    return {
+        "symbol": "BTCUSD",
+        "side": "SELL",
+        "quantity": "0.01",
+        "price": "21000",
+        "stopPrice": "19000",
+        **extra,
+    }
+
+
+@pytest.mark.parametrize(
+    ("params", "code", "word"),
+    [
+        (legacy_oco(price=""), -1102, "'price'"),
+        (legacy_oco(stopPrice=""), -1102, "'stopPrice'"),
+        (legacy_oco(stopLimitPrice="18900"), -1102, "'stopLimitTimeInForce'"),
+        (legacy_oco(stopLimitTimeInForce="GTC"), -1106, "'stopLimitTimeInForce'"),
+        (legacy_oco(trailingDelta="100"), -1014, "Unsupported order combination."),
+        (legacy_oco(stopIcebergQty="0.005"), -1106, "'stopIcebergQty'"),
+        (legacy_oco(price="19500"), -2010, "relationship of the prices"),
+        (legacy_oco(aboveType="LIMIT_MAKER"), -1104, "read"),
+    ],
+)
+def test_bad_deprecated_ocos_change_nothing(market, alice, params, code, word):
+    Market.objects.filter(pk=market.pk).update(last_price=Decimal("20000"))
+    before = state()
+    response = alice.signed("POST", "order/oco", params)
+    assert_binance_error(response, 400, code)
+    assert word in response.json()["msg"]
+    assert state() == before
+
+
 def test_unknown_order_lists(alice):
     assert_binance_error(alice.signed("GET", "orderList", {"orderListId": 999}), 400, -2013)
     assert_binance_error(alice.signed("GET", "orderList"), 400, -1102)
