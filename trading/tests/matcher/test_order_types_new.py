@@ -364,8 +364,15 @@ def _random_step(rng, user, mine: list[int]):
     if mine and roll < 0.15:
         return services.order_cancel(user=user, order_id=rng.choice(mine))
     if mine and roll < 0.3:
-        order = Order.objects.get(pk=rng.choice(mine))
-        if order.quantity is None or order.quantity - order.filled_quantity <= LOT:
+        live = list(
+            Order.objects.filter(pk__in=mine, status__in=Order.LIVE, quantity__isnull=False)
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+        if not live:
+            return None
+        order = Order.objects.get(pk=rng.choice(live))
+        if order.quantity - order.filled_quantity <= LOT:
             return None
         low = order.filled_quantity + LOT
         new = low + (order.quantity - low) * D(rng.randint(0, 99)) / 100
