@@ -136,12 +136,15 @@ def _filter_failure(name: str) -> BinanceError:
 
 
 def iceberg_quantity(
-    value: Decimal | None, *, market: Market, quantity: Decimal | None
+    value: Decimal | None, *, market: Market, quantity: Decimal | None, name: str = "icebergQty"
 ) -> Decimal | None:
     """``icebergQty`` checked against the order's quantity and the ICEBERG_PARTS and LOT_SIZE
     filters; 0 means no iceberg, as Binance reads it."""
     if not value:
         return None
+    # Before any arithmetic: a negative, huge or over-fine value cannot be an iceberg part.
+    if value < 0 or value.adjusted() >= 18 or value.adjusted() < -18:
+        raise errors.illegal_chars(name)
     if quantity is not None:
         if value >= quantity:
             raise BinanceError(errors.NEW_ORDER_REJECTED, "IcebergQty exceeds QTY.")
@@ -351,7 +354,9 @@ def _oco_request(
         if stop.binance_type == "STOP_LOSS":
             raise errors.not_required(names["stop_iceberg"])
         raise errors.unsupported_combination()
-    iceberg = iceberg_quantity(limit.iceberg, market=market, quantity=quantity)
+    iceberg = iceberg_quantity(
+        limit.iceberg, market=market, quantity=quantity, name=names["limit_iceberg"]
+    )
     last = market.last_price
     if last is not None:
         # Binance's price rule: SELL limit > last > stop; BUY limit < last < stop.
@@ -458,6 +463,7 @@ def oco_request(params: Params, market: Market) -> tuple[services.OcoRequest, st
             "stop_limit_price": f"{stop_slot}Price",
             "stop_time_in_force": f"{stop_slot}TimeInForce",
             "stop_iceberg": f"{stop_slot}IcebergQty",
+            "limit_iceberg": f"{limit_slot}IcebergQty",
         },
     )
     return request, response_type(params, "RESULT")
@@ -504,6 +510,7 @@ def legacy_oco_request(params: Params, market: Market) -> tuple[services.OcoRequ
             "stop_limit_price": "stopLimitPrice",
             "stop_time_in_force": "stopLimitTimeInForce",
             "stop_iceberg": "stopIcebergQty",
+            "limit_iceberg": "limitIcebergQty",
         },
     )
     return request, response_type(params, "RESULT")
