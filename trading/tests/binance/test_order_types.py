@@ -961,3 +961,30 @@ def test_odd_values_are_refused_not_server_errors(market, alice, method, path, p
     assert 400 <= response.status_code < 500, response.content
     assert response.json()["code"] < 0
     assert state() == before
+
+
+ODD_VALUES = ("-1", "0", "1e999999", "9" * 30, "1e-30", "abc", "1.5", "NaN")
+VALID_REQUESTS = [
+    ("POST", "order", {**limit(quantity="0.05"), "icebergQty": "0.01"}),
+    ("POST", "order", {**market_order("SELL"), "type": "STOP_LOSS", "trailingDelta": "100"}),
+    ("POST", "orderList/oco", sell_oco(aboveIcebergQty="0.005")),
+    ("POST", "order/oco", {**sell_oco(), "price": "21000", "stopPrice": "19000"}),
+    ("POST", "order/cancelReplace", cancel_replace(1)),
+    ("PUT", "order/amend/keepPriority", {"symbol": "BTCUSD", "orderId": "1", "newQty": "1"}),
+    ("GET", "allOrderList", {"fromId": "1", "startTime": "1", "endTime": "2", "limit": "5"}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "params"), VALID_REQUESTS)
+def test_every_parameter_with_odd_values_is_never_a_server_error(
+    market, alice, method, path, params, no_order_wait
+):
+    Market.objects.filter(pk=market.pk).update(last_price=Decimal("20000"))
+    for name in params:
+        if name == "symbol":
+            continue
+        for value in ODD_VALUES:
+            response = alice.signed(method, path, {**params, name: value})
+            assert response.status_code < 500, (name, value, response.content)
+            body = response.json()
+            assert "code" not in body or body["code"] < 0, (name, value, body)
