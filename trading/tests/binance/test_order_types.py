@@ -232,6 +232,35 @@ def test_a_trailing_stop_loss_follows_the_price_then_sells(
     assert_ledger_ok()
 
 
+def test_a_trailing_stop_limit_buy_follows_the_price_down_then_buys(
+    market, alice, bob, carol, no_order_wait
+):
+    trade_at(market, bob, carol, "20000")
+    placed = ok(
+        alice.signed(
+            "POST",
+            "order",
+            {
+                **limit(price="20500"),
+                "type": "STOP_LOSS_LIMIT",
+                "trailingDelta": "100",
+                "newOrderRespType": "RESULT",
+            },
+        )
+    )
+    assert (placed["type"], placed["trailingDelta"]) == ("STOP_LOSS_LIMIT", 100)
+    drain(market)
+    trade_at(market, bob, carol, "19600")  # the trough: it now triggers at 19796 or above
+    ok(bob.signed("POST", "order", limit(side="SELL", price="19800", quantity="0.02")))
+    drain(market)
+    ok(carol.signed("POST", "order", market_order("BUY")))  # 19800 >= 19600 × 1.01
+    drain(market)
+    order = get_order(alice, placed["orderId"])
+    assert (order["status"], order["cummulativeQuoteQty"]) == ("FILLED", "198.00000000")
+    assert balance_of(alice.api_key.user, market.quote_asset) == (Decimal("9802"), Decimal(0))
+    assert_ledger_ok()
+
+
 def test_a_trailing_take_profit_with_an_activation_price_is_reported_as_such(
     market, alice, bob, carol, no_order_wait
 ):
