@@ -30,7 +30,8 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from accounts import services as account_services
 from accounts.models import ApiKey, User
 from accounts.tests.factories import UserFactory
-from trading.models import Order, OrderCommand, Trade
+from trading import services as trading_services
+from trading.models import Order, OrderCommand, OrderList, Trade
 from trading.tests.binance.conftest import BinanceClient, sign
 from trading.tests.conftest import _fund
 from trading.tests.factories import MarketFactory
@@ -93,6 +94,7 @@ OWNED_MODELS = [
     Order,
     Trade,
     OrderCommand,
+    OrderList,
     Withdrawal,
     Deposit,
     DepositAddress,
@@ -136,6 +138,18 @@ class World:
         resting = place(
             alice, side="buy", price="19000", quantity="0.1", client_order_id="alice-coid-resting"
         )
+        # An OCO pair, resting and untriggered after the trade at 20000.
+        order_list = trading_services.oco_place(
+            user=alice,
+            request=trading_services.OcoRequest(
+                symbol=self.market.symbol,
+                side="sell",
+                quantity=Decimal("0.1"),
+                limit_price=Decimal("21000"),
+                stop_price=Decimal("19500"),
+                list_client_id="alice-list-coid",
+            ),
+        )
         drain(self.market)
         address = wallet_services.deposit_address_get_or_create(user=alice, asset_code="BTC")
         withdrawal = wallet_services.withdrawal_request(
@@ -147,6 +161,7 @@ class World:
         self.alice_tokens = account_services.auth_tokens_issue(user=alice)
         self.alice = alice
         self.order_ids = [sold.pk, resting.pk]
+        self.list_id = order_list.pk
         self.client_order_ids = ["alice-coid-filled", "alice-coid-resting"]
         self.withdrawal = withdrawal
         self.api_key = api_key
@@ -155,7 +170,14 @@ class World:
         )
         assert self.trade_ids, "A's sell must have traded"
 
-        private_ids = {alice.pk, withdrawal.pk, api_key.pk, address.pk, *self.order_ids}
+        private_ids = {
+            alice.pk,
+            withdrawal.pk,
+            api_key.pk,
+            address.pk,
+            order_list.pk,
+            *self.order_ids,
+        }
         private_ids |= set(Order.objects.filter(user=alice).values_list("pk", flat=True))
         private_ids |= set(
             OrderCommand.objects.filter(order__user=alice).values_list("pk", flat=True)
@@ -167,7 +189,15 @@ class World:
         self.private_ids = private_ids
         # Every id in the path sweep; a few per kind are enough to find a missing filter.
         self.path_ids = sorted(
-            {alice.pk, withdrawal.pk, api_key.pk, address.pk, *self.order_ids, *self.trade_ids}
+            {
+                alice.pk,
+                withdrawal.pk,
+                api_key.pk,
+                address.pk,
+                order_list.pk,
+                *self.order_ids,
+                *self.trade_ids,
+            }
         )
         self.private_strings = [
             alice.email,
@@ -205,8 +235,11 @@ class World:
         return {
             "user": User.objects.filter(pk=alice.pk).values().get(),
             "orders": sorted(
-                Order.objects.filter(user=alice).values_list("pk", "status", "filled_quantity")
+                Order.objects.filter(user=alice).values_list(
+                    "pk", "status", "filled_quantity", "quantity"
+                )
             ),
+            "order_lists": sorted(OrderList.objects.filter(user=alice).values_list("pk", "status")),
             "withdrawals": sorted(
                 Withdrawal.objects.filter(user=alice).values_list("pk", "status")
             ),
@@ -376,22 +409,44 @@ def v1_body(world: World) -> dict:
 
 
 def v3_params(world: World) -> list[dict]:
-    return [
-        {"symbol": "BTCUSD", "orderId": world.order_ids[index], "fromId": world.order_ids[0]}
-        for index in range(len(world.order_ids))
-    ] + [
-        {
-            "symbol": "BTCUSD",
-            "origClientOrderId": coid,
-            "newClientOrderId": coid,
-            "side": "BUY",
-            "type": "LIMIT",
-            "timeInForce": "GTC",
-            "quantity": "0.001",
-            "price": "19000",
-        }
-        for coid in world.client_order_ids
-    ]
+    return (
+        [
+            {"symbol": "BTCUSD", "orderId": world.order_ids[index], "fromId": world.order_ids[0]}
+            for index in range(len(world.order_ids))
+        ]
+        + [
+            {
+                "symbol": "BTCUSD",
+                "origClientOrderId": coid,
+                "newClientOrderId": coid,
+                "side": "BUY",
+                "type": "LIMIT",
+                "timeInForce": "GTC",
+                "quantity": "0.001",
+                "price": "19000",
+            }
+            for coid in world.client_order_ids
+        ]
+        + [
+            # A's OCO by id and client id (GET, DELETE orderList), A's order to amend, and A's
+            # order to cancel-replace.
+            {"orderListId": world.list_id},
+            {"origClientOrderId": "alice-list-coid"},
+            {"symbol": "BTCUSD", "orderListId": world.list_id},
+            {"symbol": "BTCUSD", "listClientOrderId": "alice-list-coid"},
+            {"symbol": "BTCUSD", "orderId": world.order_ids[1], "newQty": "0.05"},
+            {
+                "symbol": "BTCUSD",
+                "cancelOrderId": world.order_ids[1],
+                "cancelReplaceMode": "ALLOW_FAILURE",
+                "side": "BUY",
+                "type": "LIMIT",
+                "timeInForce": "GTC",
+                "quantity": "0.001",
+                "price": "19000",
+            },
+        ]
+    )
 
 
 def _sent(*values) -> set[str]:

@@ -25,9 +25,11 @@ from exchange_site.exceptions import ExchangeError
 logger = logging.getLogger("trading.binance")
 
 UNKNOWN = -1000
+TIMEOUT = -1007
 TOO_MANY_REQUESTS = -1003
 TOO_MANY_ORDERS = -1015
 INVALID_MESSAGE = -1013
+UNSUPPORTED_ORDER_COMBINATION = -1014
 INVALID_TIMESTAMP = -1021
 INVALID_SIGNATURE = -1022
 ILLEGAL_CHARS = -1100
@@ -45,19 +47,31 @@ INVALID_PARAMETER = -1130
 INVALID_LISTEN_KEY = -1125
 UNSUPPORTED_OPERATION = -1020
 BAD_RECV_WINDOW = -1131
+INVALID_CANCEL_RESTRICTIONS = -1145
+OCO_ORDER_TYPE_REJECTED = -1158
+BUY_OCO_LIMIT_MUST_BE_BELOW = -1165
+SELL_OCO_LIMIT_MUST_BE_ABOVE = -1166
+BOTH_OCO_ORDERS_CANNOT_BE_LIMIT = -1168
+BUY_OCO_STOP_LOSS_MUST_BE_ABOVE = -1196
+SELL_OCO_STOP_LOSS_MUST_BE_BELOW = -1197
 NEW_ORDER_REJECTED = -2010
 CANCEL_REJECTED = -2011
 NO_SUCH_ORDER = -2013
 BAD_API_KEY_FMT = -2014
 REJECTED_MBX_KEY = -2015
+CANCEL_REPLACE_PARTIALLY_FAILED = -2021
+CANCEL_REPLACE_FAILED = -2022
 SUBSCRIPTION_ACTIVE = -2035
 SUBSCRIPTION_INACTIVE = -2036
+ORDER_AMEND_REJECTED = -2038
 
 INSUFFICIENT_BALANCE_MSG = "Account has insufficient balance for requested action."
 UNKNOWN_ORDER_MSG = "Unknown order sent."
 ORDER_DOES_NOT_EXIST_MSG = "Order does not exist."
 REJECTED_KEY_MSG = "Invalid API-key, IP, or permissions for action."
 UNKNOWN_MSG = "An unknown error occurred while processing the request."
+UNSUPPORTED_COMBINATION_MSG = "Unsupported order combination."
+ORDER_LIST_DOES_NOT_EXIST_MSG = "Order list does not exist."
 NUMBER_RANGE = r"^([0-9]{1,20})(\.[0-9]{1,20})?$"
 
 # Our order fields by their Binance parameter names.
@@ -72,18 +86,33 @@ PARAM_NAMES = {
     "time_in_force": "timeInForce",
     "post_only": "type",
     "client_order_id": "newClientOrderId",
+    "iceberg_quantity": "icebergQty",
+    "trailing_delta": "trailingDelta",
 }
 
 
 class BinanceError(Exception):
-    """An error in Binance's shape; ``status`` is the HTTP status Binance would use."""
+    """An error in Binance's shape; ``status`` is the HTTP status Binance would use, ``data``
+    the extra object a few errors carry (cancel-replace's ``cancelResult`` ...)."""
 
-    def __init__(self, code: int, msg: str, *, status: int = 400, headers: dict | None = None):
+    def __init__(
+        self,
+        code: int,
+        msg: str,
+        *,
+        status: int = 400,
+        headers: dict | None = None,
+        data: dict | None = None,
+    ):
         self.code = code
         self.msg = msg
         self.status = status
         self.headers = headers or {}
+        self.data = data
         super().__init__(f"{code} {msg}")
+
+    def body(self) -> dict:
+        return {"code": self.code, "msg": self.msg}
 
 
 def illegal_chars(name: str, legal: str = NUMBER_RANGE) -> BinanceError:
@@ -102,6 +131,10 @@ def mandatory(name: str) -> BinanceError:
 
 def not_required(name: str) -> BinanceError:
     return BinanceError(PARAM_NOT_REQUIRED, f"Parameter '{name}' sent when not required.")
+
+
+def unsupported_combination() -> BinanceError:
+    return BinanceError(UNSUPPORTED_ORDER_COMBINATION, UNSUPPORTED_COMBINATION_MSG)
 
 
 def invalid_symbol() -> BinanceError:
@@ -126,18 +159,32 @@ _FILTER_FAILURES = {
     "QUANTITY_TOO_SMALL": "LOT_SIZE",
     "QUANTITY_TOO_LARGE": "LOT_SIZE",
     "MIN_NOTIONAL": "NOTIONAL",
+    "INVALID_TRAILING_DELTA": "TRAILING_DELTA",
 }
 
 
 def from_exchange_error(exc: ExchangeError, *, operation: str = "") -> BinanceError:
-    """The Binance error for one of ours. ``operation`` is ``place``, ``cancel`` or
-    ``query``: Binance names a missing order -2011 on cancel and -2013 on a query, and
-    refuses a new order with -2010."""
+    """The Binance error for one of ours. ``operation`` is ``place``, ``cancel``, ``query``
+    or ``amend``: Binance names a missing order -2011 on cancel and -2013 on a query or an
+    amend, refuses a new order with -2010 and an amend with -2038."""
     code = exc.code
     if code in ("UNKNOWN_SYMBOL", "UNKNOWN_ASSET"):
         return invalid_symbol()
     if code == "INSUFFICIENT_BALANCE":
         return BinanceError(NEW_ORDER_REJECTED, INSUFFICIENT_BALANCE_MSG)
+    if code == "INVALID_OCO_PRICES":
+        return BinanceError(
+            NEW_ORDER_REJECTED, "The relationship of the prices for the orders is not correct."
+        )
+    if code == "DUPLICATE_CLIENT_ORDER_ID":
+        return BinanceError(NEW_ORDER_REJECTED, "Duplicate order sent.")
+    if code == "CANCEL_PENDING":
+        return BinanceError(
+            TIMEOUT,
+            "Timeout waiting for response from backend server. Send status unknown; "
+            "execution status unknown.",
+            status=503,
+        )
     if code in _FILTER_FAILURES:
         return BinanceError(INVALID_MESSAGE, f"Filter failure: {_FILTER_FAILURES[code]}")
     if code == "INVALID_NUMBER":
@@ -165,7 +212,7 @@ def from_exchange_error(exc: ExchangeError, *, operation: str = "") -> BinanceEr
             "Order book liquidity is less than LOT_SIZE filter minimum quantity.",
         )
     if code in ("ORDER_NOT_FOUND", "ORDER_NOT_CANCELLABLE"):
-        if operation == "query":
+        if operation in ("query", "amend"):
             return BinanceError(NO_SUCH_ORDER, ORDER_DOES_NOT_EXIST_MSG)
         return BinanceError(CANCEL_REJECTED, UNKNOWN_ORDER_MSG)
     if code == "SIGNATURE_INVALID":
@@ -178,6 +225,8 @@ def from_exchange_error(exc: ExchangeError, *, operation: str = "") -> BinanceEr
         return BinanceError(NEW_ORDER_REJECTED, exc.message)
     if operation == "cancel" and 400 <= exc.status < 500:
         return BinanceError(CANCEL_REJECTED, exc.message)
+    if operation == "amend" and 400 <= exc.status < 500:
+        return BinanceError(ORDER_AMEND_REJECTED, exc.message)
     return BinanceError(UNKNOWN, exc.message, status=exc.status if exc.status < 500 else 500)
 
 
@@ -211,7 +260,9 @@ def _first_message(detail: Any) -> str:
 
 
 def error_response(error: BinanceError) -> Response:
-    body = {"code": error.code, "msg": error.msg}
+    body = error.body()
+    if error.data is not None:
+        body["data"] = error.data
     return Response(body, status=error.status, headers=error.headers)
 
 

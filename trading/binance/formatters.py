@@ -6,7 +6,7 @@ from decimal import Decimal
 from exchange_site.decimals import decimal_to_str
 from marketdata.models import INTERVAL_SECONDS
 from marketdata.selectors import millis
-from trading.binance.selectors import binance_symbol
+from trading.binance.selectors import OCO_OTHER_LEG, binance_symbol
 from trading.models import Market, Order, Trade
 from wallets.models import AMOUNT_QUANTUM
 
@@ -20,7 +20,20 @@ MARKET_STATUS = {
     Market.Status.HALTED: "HALT",
     Market.Status.CANCEL_ONLY: "BREAK",
 }
-ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT"]
+ORDER_TYPES = [
+    "LIMIT",
+    "LIMIT_MAKER",
+    "MARKET",
+    "STOP_LOSS",
+    "STOP_LOSS_LIMIT",
+    "TAKE_PROFIT",
+    "TAKE_PROFIT_LIMIT",
+]
+# The ICEBERG_PARTS and TRAILING_DELTA filters of every symbol (Binance's usual values); the
+# Binance API checks them, the exchange's own rules are wider.
+ICEBERG_PARTS_LIMIT = 100
+TRAILING_DELTA_MIN = 10
+TRAILING_DELTA_MAX = 2000
 ORDER_STATUS = {
     Order.Status.NEW: "NEW",
     Order.Status.OPEN: "NEW",
@@ -38,6 +51,16 @@ TYPE_NAMES = {
     Order.Type.MARKET: "MARKET",
     Order.Type.STOP: "STOP_LOSS",
     Order.Type.STOP_LIMIT: "STOP_LOSS_LIMIT",
+}
+# A trailing stop with an activation price is Binance's trailing TAKE_PROFIT: the engine
+# starts the trail once the price reaches the stop in the order's favour (sell: rises to it).
+TAKE_PROFIT_NAMES = {Order.Type.STOP: "TAKE_PROFIT", Order.Type.STOP_LIMIT: "TAKE_PROFIT_LIMIT"}
+STOP_TYPES = (Order.Type.STOP, Order.Type.STOP_LIMIT)
+# OrderList.status → (listStatusType, listOrderStatus).
+LIST_STATUS = {
+    "executing": ("EXEC_STARTED", "EXECUTING"),
+    "all_done": ("ALL_DONE", "ALL_DONE"),
+    "rejected": ("ALL_DONE", "REJECT"),
 }
 
 
@@ -73,13 +96,15 @@ def symbol_info(market: Market) -> dict:
         "baseCommissionPrecision": market.base_asset.precision,
         "quoteCommissionPrecision": market.quote_asset.precision,
         "orderTypes": ORDER_TYPES,
-        "icebergAllowed": False,
-        "ocoAllowed": False,
+        "icebergAllowed": True,
+        "ocoAllowed": True,
         "otoAllowed": False,
+        "opoAllowed": False,
         "quoteOrderQtyMarketAllowed": True,
-        "allowTrailingStop": False,
-        "cancelReplaceAllowed": False,
-        "amendAllowed": False,
+        "allowTrailingStop": True,
+        "cancelReplaceAllowed": True,
+        "amendAllowed": True,
+        "pegInstructionsAllowed": False,
         "isSpotTradingAllowed": True,
         "isMarginTradingAllowed": False,
         "filters": [
@@ -109,6 +134,14 @@ def symbol_info(market: Market) -> dict:
                 "applyMaxToMarket": False,
                 "avgPriceMins": 0,
             },
+            {"filterType": "ICEBERG_PARTS", "limit": ICEBERG_PARTS_LIMIT},
+            {
+                "filterType": "TRAILING_DELTA",
+                "minTrailingAboveDelta": TRAILING_DELTA_MIN,
+                "maxTrailingAboveDelta": TRAILING_DELTA_MAX,
+                "minTrailingBelowDelta": TRAILING_DELTA_MIN,
+                "maxTrailingBelowDelta": TRAILING_DELTA_MAX,
+            },
         ],
         "permissions": [],
         "permissionSets": [["SPOT"]],
@@ -123,24 +156,46 @@ def symbol_info(market: Market) -> dict:
 def order_type(order: Order) -> str:
     if order.order_type == Order.Type.LIMIT and order.post_only:
         return "LIMIT_MAKER"
+    if order.order_type in STOP_TYPES and order.trailing_delta and order.stop_price is not None:
+        return TAKE_PROFIT_NAMES[order.order_type]
     return TYPE_NAMES[order.order_type]
 
 
 def order_status(order: Order) -> str:
     if order.status == Order.Status.EXPIRED and order.reason == SELF_TRADE_PREVENTED:
         return "EXPIRED_IN_MATCH"
+    if (
+        order.status == Order.Status.CANCELLED
+        and order.reason == OCO_OTHER_LEG
+        # Set by binance_selectors.orders_mark_list_cancels: the owner cancelled the list.
+        and not getattr(order, "list_cancelled", False)
+    ):
+        # Its sibling filled or triggered: Binance expires the other leg.
+        return "EXPIRED"
     return ORDER_STATUS[order.status]
+
+
+def order_list_id(order: Order) -> int:
+    return order.order_list_id if order.order_list_id is not None else -1
 
 
 def _working_time(order: Order) -> int:
     return -1 if order.status == Order.Status.UNTRIGGERED else millis(order.created_at)
 
 
+def _trailing_time(order: Order) -> int:
+    """When the trail started (-1 before): the placement when it trails at once, else the
+    last update (the order keeps no separate activation time)."""
+    if order.trailing_peak is None:
+        return -1
+    return millis(order.created_at if order.stop_price is None else order.updated_at)
+
+
 def order_ack(order: Order) -> dict:
     return {
         "symbol": binance_symbol(order.market.symbol),
         "orderId": order.pk,
-        "orderListId": -1,
+        "orderListId": order_list_id(order),
         "clientOrderId": order.client_order_id or "",
         "transactTime": millis(order.created_at),
     }
@@ -158,8 +213,13 @@ def _order_amounts(order: Order) -> dict:
         "type": order_type(order),
         "side": order.side.upper(),
     }
-    if order.stop_price is not None:
+    if order.order_type in STOP_TYPES:
         data["stopPrice"] = num(order.stop_price)
+    if order.iceberg_quantity is not None:
+        data["icebergQty"] = num(order.iceberg_quantity)
+    if order.trailing_delta:
+        data["trailingDelta"] = order.trailing_delta
+        data["trailingTime"] = _trailing_time(order)
     return data
 
 
@@ -198,11 +258,11 @@ def order_query(order: Order) -> dict:
     return {
         "symbol": binance_symbol(order.market.symbol),
         "orderId": order.pk,
-        "orderListId": -1,
+        "orderListId": order_list_id(order),
         "clientOrderId": order.client_order_id or "",
         **_order_amounts(order),
         "stopPrice": num(order.stop_price),
-        "icebergQty": ZERO,
+        "icebergQty": num(order.iceberg_quantity),
         "time": millis(order.created_at),
         "updateTime": millis(order.updated_at),
         "isWorking": order.status in (Order.Status.OPEN, Order.Status.PARTIALLY_FILLED),
@@ -218,11 +278,84 @@ def order_canceled(order: Order, cancel_client_id: str) -> dict:
         "symbol": binance_symbol(order.market.symbol),
         "origClientOrderId": order.client_order_id or "",
         "orderId": order.pk,
-        "orderListId": -1,
+        "orderListId": order_list_id(order),
         "clientOrderId": cancel_client_id,
         "transactTime": millis(order.updated_at),
         **_order_amounts(order),
         "selfTradePreventionMode": "EXPIRE_TAKER",
+    }
+
+
+def amended_order(order: Order, orig_client_order_id: str) -> dict:
+    """``amendedOrder`` of ``PUT /order/amend/keepPriority`` (its own field names: ``qty``,
+    ``cumulativeQuoteQty``)."""
+    return {
+        "symbol": binance_symbol(order.market.symbol),
+        "orderId": order.pk,
+        "orderListId": order_list_id(order),
+        "origClientOrderId": orig_client_order_id,
+        "clientOrderId": order.client_order_id or "",
+        "price": num(order.price),
+        "qty": num(order.quantity),
+        "executedQty": num(order.filled_quantity),
+        "preventedQty": ZERO,
+        "quoteOrderQty": num(order.quote_quantity),
+        "cumulativeQuoteQty": num(order.filled_quote),
+        "status": order_status(order),
+        "timeInForce": order.time_in_force,
+        "type": order_type(order),
+        "side": order.side.upper(),
+        "workingTime": _working_time(order),
+        "selfTradePreventionMode": "EXPIRE_TAKER",
+    }
+
+
+# --- order lists (OCO) ----------------------------------------------------------------------
+
+
+def order_list_status(order_list, orders: list[Order], *, with_status_type: bool = True) -> dict:
+    """An order list as ``GET /orderList`` shows it (and the head of every list answer);
+    ``orders`` are its legs, by id."""
+    status_type, order_status_name = LIST_STATUS.get(order_list.status, LIST_STATUS["all_done"])
+    data = {
+        "orderListId": order_list.pk,
+        "contingencyType": "OCO",
+        "listStatusType": status_type,
+        "listOrderStatus": order_status_name,
+        "listClientOrderId": order_list.client_list_id or "",
+        "transactionTime": millis(order_list.updated_at),
+        "symbol": binance_symbol(order_list.market.symbol),
+        "orders": [
+            {
+                "symbol": binance_symbol(order_list.market.symbol),
+                "orderId": order.pk,
+                "clientOrderId": order.client_order_id or "",
+            }
+            for order in orders
+        ],
+    }
+    if not with_status_type:
+        del data["listStatusType"], data["transactionTime"]
+    return data
+
+
+def order_list_placed(order_list, orders: list[Order], response_type: str) -> dict:
+    """The answer to a new OCO: the list and a report of each leg in ``newOrderRespType``."""
+    if response_type == "ACK":
+        reports = [order_ack(order) for order in orders]
+    else:
+        reports = [order_result(order) for order in orders]
+    return {
+        **order_list_status(order_list, orders),
+        "transactionTime": millis(order_list.created_at),
+        "orderReports": reports,
+    }
+
+
+def order_list_canceled(order_list, orders: list[Order], cancel_client_id: str) -> dict:
+    return {
+        **order_list_status(order_list, orders),
+        "orderReports": [order_canceled(order, cancel_client_id) for order in orders],
     }
 
 
@@ -255,14 +388,16 @@ def agg_trade(trade: Trade) -> dict:
     }
 
 
-def my_trade(trade: Trade, user_id: int) -> dict:
+def my_trade(trade: Trade, user_id: int, list_ids: dict[int, int] | None = None) -> dict:
+    """``list_ids``: the order list of each of the user's orders in one (others: -1)."""
     buyer = trade.buyer_id == user_id
     market = trade.market
+    order_id = trade.buy_order_id if buyer else trade.sell_order_id
     return {
         "symbol": binance_symbol(market.symbol),
         "id": trade.pk,
-        "orderId": trade.buy_order_id if buyer else trade.sell_order_id,
-        "orderListId": -1,
+        "orderId": order_id,
+        "orderListId": (list_ids or {}).get(order_id, -1),
         "price": num(trade.price),
         "qty": num(trade.quantity),
         "quoteQty": num(trade.quote_quantity),

@@ -13,10 +13,12 @@ from django.db.models import Max, Min, Q, QuerySet, Sum
 from accounts.models import User
 from marketdata.models import INTERVAL_SECONDS
 from trading.binance.errors import invalid_symbol
-from trading.models import Market, Order, OrderCommand, Trade
+from trading.models import Market, Order, OrderCommand, OrderList, Trade
 from trading.selectors import order_list_for_user, trade_list_for_user
 
 _SEPARATORS = re.compile(r"[-_/]")
+# The reason of an OCO leg ended by its sibling (the engine's ``oco_other_leg``).
+OCO_OTHER_LEG = "oco_other_leg"
 
 
 def binance_symbol(symbol: str) -> str:
@@ -133,7 +135,30 @@ def order_find_for_user(
         orders = orders.filter(pk=order_id)
     if client_order_id is not None:
         orders = orders.filter(client_order_id=client_order_id)
-    return orders.first()
+    order = orders.first()
+    if order is not None:
+        orders_mark_list_cancels([order])
+    return order
+
+
+def orders_mark_list_cancels(orders: list[Order]) -> list[Order]:
+    """Mark (``list_cancelled``) each OCO leg ended by its sibling whose sibling was
+    cancelled by its owner: Binance shows such a leg CANCELED, and one whose sibling filled or
+    triggered EXPIRED (``formatters.order_status``). One query for the lot."""
+    ended = [order for order in orders if order.reason == OCO_OTHER_LEG and order.order_list_id]
+    if not ended:
+        return orders
+    cancelled_lists = set(
+        Order.objects.filter(
+            order_list_id__in={order.order_list_id for order in ended},
+            status=Order.Status.CANCELLED,
+        )
+        .exclude(reason=OCO_OTHER_LEG)
+        .values_list("order_list_id", flat=True)
+    )
+    for order in ended:
+        order.list_cancelled = order.order_list_id in cancelled_lists
+    return orders
 
 
 def order_list_range(
@@ -160,10 +185,12 @@ def order_list_range(
     if end is not None:
         orders = orders.filter(created_at__lte=end)
     if limit is None:
-        return list(orders.order_by("id"))
-    if from_id is not None or start is not None:
-        return list(orders.order_by("id")[:limit])
-    return list(orders.order_by("-id")[:limit])[::-1]
+        found = list(orders.order_by("id"))
+    elif from_id is not None or start is not None:
+        found = list(orders.order_by("id")[:limit])
+    else:
+        found = list(orders.order_by("-id")[:limit])[::-1]
+    return orders_mark_list_cancels(found)
 
 
 def trade_list_for_user_range(
@@ -195,21 +222,110 @@ def order_fills(*, order: Order) -> QuerySet[Trade]:
     return Trade.objects.filter(**side_filter).order_by("id")
 
 
-def orders_wait_settled(*, order_ids: list[int], kind: str) -> list[Order]:
+def orders_wait_settled(*, order_ids: list[int], kind: str | None) -> list[Order]:
     """Wait (up to ``BINANCE_ORDER_WAIT_MS``) until the matcher has run each order's pending
-    ``kind`` command, then return the orders as they are. Binance answers an order or a
-    cancel after matching; here the matcher runs apart, usually within milliseconds. Polls
-    the command rows with a growing pause (1 ms up to 50 ms); returns the current state when
-    the time is up, so a stopped matcher delays answers but never fails them."""
+    ``kind`` command (any kind when None), then return the orders as they are. Binance
+    answers an order or a cancel after matching; here the matcher runs apart, usually within
+    milliseconds. Polls the command rows with a growing pause (1 ms up to 50 ms); returns the
+    current state when the time is up, so a stopped matcher delays answers but never fails
+    them."""
     deadline = time.monotonic() + settings.BINANCE_ORDER_WAIT_MS / 1000
     pause = 0.001
-    pending = OrderCommand.objects.filter(
-        order_id__in=order_ids, kind=kind, processed_at__isnull=True
-    )
+    pending = OrderCommand.objects.filter(order_id__in=order_ids, processed_at__isnull=True)
+    if kind is not None:
+        pending = pending.filter(kind=kind)
     while order_ids and pending.exists() and time.monotonic() < deadline:
         time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
         pause = min(pause * 2, 0.05)
     orders = Order.objects.select_related(
         "market", "market__base_asset", "market__quote_asset"
     ).filter(pk__in=order_ids)
-    return sorted(orders, key=lambda order: order.pk)
+    return orders_mark_list_cancels(sorted(orders, key=lambda order: order.pk))
+
+
+# --- the caller's order lists (OCO) --------------------------------------------------------
+
+
+def order_list_find_for_user(
+    *,
+    user: User,
+    list_id: int | None,
+    client_list_id: str | None,
+    market: Market | None = None,
+) -> OrderList | None:
+    """The user's order list by id and/or client id (both must match when both are given)."""
+    lists = OrderList.objects.select_related("market").filter(user=user)
+    if market is not None:
+        lists = lists.filter(market=market)
+    if list_id is not None:
+        lists = lists.filter(pk=list_id)
+    if client_list_id is not None:
+        lists = lists.filter(client_list_id=client_list_id)
+    return lists.order_by("-id").first()
+
+
+def order_list_ids(*, order_ids) -> dict[int, int]:
+    """The order list of each of ``order_ids`` that is in one."""
+    return dict(
+        Order.objects.filter(pk__in=list(order_ids), order_list__isnull=False).values_list(
+            "pk", "order_list_id"
+        )
+    )
+
+
+def order_lists_by_id(*, ids) -> dict[int, OrderList]:
+    return {
+        order_list.pk: order_list
+        for order_list in OrderList.objects.select_related("market").filter(pk__in=list(ids))
+    }
+
+
+def order_lists_range(
+    *,
+    user: User,
+    open_only: bool = False,
+    from_id: int | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int | None = None,
+) -> list[OrderList]:
+    """The user's order lists oldest first, like ``order_list_range`` for orders."""
+    lists = OrderList.objects.select_related("market").filter(user=user)
+    if open_only:
+        lists = lists.filter(status=OrderList.Status.EXECUTING)
+    if from_id is not None:
+        lists = lists.filter(pk__gte=from_id)
+    if start is not None:
+        lists = lists.filter(created_at__gte=start)
+    if end is not None:
+        lists = lists.filter(created_at__lte=end)
+    if limit is None:
+        return list(lists.order_by("id"))
+    if from_id is not None or start is not None:
+        return list(lists.order_by("id")[:limit])
+    return list(lists.order_by("-id")[:limit])[::-1]
+
+
+def order_list_legs(*, order_lists: list[OrderList]) -> dict[int, list[Order]]:
+    """Each list's orders by id, in one query."""
+    legs: dict[int, list[Order]] = {order_list.pk: [] for order_list in order_lists}
+    orders = (
+        Order.objects.select_related("market", "market__base_asset", "market__quote_asset")
+        .filter(order_list_id__in=list(legs))
+        .order_by("id")
+    )
+    for order in orders_mark_list_cancels(list(orders)):
+        legs[order.order_list_id].append(order)
+    return legs
+
+
+def order_list_wait_settled(
+    *, order_list: OrderList, kind: str | None = None
+) -> tuple[OrderList, list[Order]]:
+    """``orders_wait_settled`` for the legs of a list; the list and its legs as they are."""
+    order_ids = list(
+        Order.objects.filter(order_list=order_list).order_by("id").values_list("id", flat=True)
+    )
+    legs = orders_wait_settled(order_ids=order_ids, kind=kind)
+    order_list.refresh_from_db()
+    return order_list, legs

@@ -3,7 +3,7 @@ a redirect would turn a signed POST into a GET)."""
 
 from django.urls import re_path
 
-from trading.binance import sapi, views
+from trading.binance import order_views, sapi, views
 
 
 def _route(name: str, view, url_name: str):
@@ -26,6 +26,13 @@ urlpatterns = [
     _route("avgPrice", views.AvgPriceApi, "avg-price"),
     _route("order", views.OrderApi, "order"),
     _route("order/test", views.OrderTestApi, "order-test"),
+    _route("order/oco", order_views.LegacyOcoApi, "order-oco"),
+    _route("order/cancelReplace", order_views.CancelReplaceApi, "order-cancel-replace"),
+    _route("order/amend/keepPriority", order_views.AmendKeepPriorityApi, "order-amend"),
+    _route("orderList/oco", order_views.OcoApi, "order-list-oco"),
+    _route("orderList", order_views.OrderListApi, "order-list"),
+    _route("allOrderList", order_views.AllOrderListApi, "all-order-list"),
+    _route("openOrderList", order_views.OpenOrderListApi, "open-order-list"),
     _route("openOrders", views.OpenOrdersApi, "open-orders"),
     _route("allOrders", views.AllOrdersApi, "all-orders"),
     _route("account", views.AccountApi, "account"),

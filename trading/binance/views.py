@@ -7,9 +7,6 @@ signature (``trading.binance.auth``). Every error is ``{"code", "msg"}``
 (``trading.binance.errors``).
 """
 
-import re
-import secrets
-import string
 from decimal import Decimal
 
 from django.db import transaction
@@ -26,8 +23,7 @@ from exchange_site.exceptions import ExchangeError
 from marketdata import selectors as marketdata_selectors
 from marketdata.groups import CANDLE_INTERVALS
 from trading import services
-from trading.api.serializers import CLIENT_ORDER_ID_PATTERN
-from trading.binance import errors, formatters, listen_keys
+from trading.binance import errors, formatters, listen_keys, order_params
 from trading.binance import selectors as binance_selectors
 from trading.binance.auth import (
     API_KEY_PATTERN,
@@ -51,43 +47,7 @@ from wallets.selectors import balance_list_for_user
 ORDER_BOOK_MAX_LIMIT = 5000
 LIST_MAX_LIMIT = 1000
 AVG_PRICE_MINUTES = 5  # Binance's avgPrice window
-SIGNED_PARAMS = {"timestamp", "recvWindow"}
-ORDER_PARAMS = SIGNED_PARAMS | {
-    "symbol",
-    "side",
-    "type",
-    "timeInForce",
-    "quantity",
-    "quoteOrderQty",
-    "price",
-    "newClientOrderId",
-    "stopPrice",
-    "icebergQty",
-    "trailingDelta",
-    "newOrderRespType",
-    "selfTradePreventionMode",
-    "strategyId",
-    "strategyType",
-    "computeCommissionRates",
-}
-_CLIENT_ID_ALPHABET = string.ascii_letters + string.digits
-_CLIENT_ID = re.compile(CLIENT_ORDER_ID_PATTERN)
-# Binance's order types by (our type, post-only).
-ORDER_TYPES = {
-    "LIMIT": (Order.Type.LIMIT, False),
-    "LIMIT_MAKER": (Order.Type.LIMIT, True),
-    "MARKET": (Order.Type.MARKET, False),
-    "STOP_LOSS": (Order.Type.STOP, False),
-    "STOP_LOSS_LIMIT": (Order.Type.STOP_LIMIT, False),
-}
-TIME_IN_FORCE_TYPES = ("LIMIT", "STOP_LOSS_LIMIT")
-RESPONSE_TYPES = ("ACK", "RESULT", "FULL")
 _INTERVAL_NAMES = {1: "SECOND", 60: "MINUTE", 3600: "HOUR", 86400: "DAY"}
-
-
-def _generated_client_id() -> str:
-    """Binance names an order the client did not name; so do we (22 characters)."""
-    return "".join(secrets.choice(_CLIENT_ID_ALPHABET) for _ in range(22))
 
 
 class BinanceApi(APIView):
@@ -452,60 +412,6 @@ class AvgPriceApi(BinanceApi):
 # --- orders -----------------------------------------------------------------------------------
 
 
-def _order_request(params: Params, market: Market) -> tuple[services.OrderRequest, str]:
-    """Binance's order parameters as our OrderRequest, and the answer type asked for."""
-    params.unread(ORDER_PARAMS)
-    side = params.choice(
-        "side",
-        ("BUY", "SELL"),
-        required=True,
-        error=BinanceError(errors.INVALID_SIDE, "Invalid side."),
-    )
-    binance_type = params.choice(
-        "type",
-        tuple(ORDER_TYPES),
-        required=True,
-        error=BinanceError(errors.INVALID_ORDER_TYPE, "Invalid orderType."),
-    )
-    order_type, post_only = ORDER_TYPES[binance_type]
-    time_in_force = params.choice(
-        "timeInForce",
-        tuple(Order.TimeInForce.values),
-        error=BinanceError(errors.INVALID_TIF, "Invalid timeInForce."),
-    )
-    if binance_type in TIME_IN_FORCE_TYPES and time_in_force is None:
-        raise errors.mandatory("timeInForce")
-    # A LIMIT_MAKER rests or is rejected: only GTC means anything for it.
-    maker_gtc = binance_type == "LIMIT_MAKER" and time_in_force == "GTC"
-    if time_in_force is not None and binance_type not in TIME_IN_FORCE_TYPES and not maker_gtc:
-        raise errors.not_required("timeInForce")
-    for unsupported in ("icebergQty", "trailingDelta"):
-        value = params.decimal(unsupported)
-        if value:
-            raise errors.not_required(unsupported)
-    params.choice("selfTradePreventionMode", ("EXPIRE_TAKER",))
-    client_order_id = params.text("newClientOrderId")
-    if client_order_id is None:
-        client_order_id = _generated_client_id()
-    elif not _CLIENT_ID.fullmatch(client_order_id):
-        raise errors.illegal_chars("newClientOrderId", CLIENT_ORDER_ID_PATTERN)
-    default_response = "FULL" if binance_type in ("LIMIT", "MARKET") else "ACK"
-    response_type = params.choice("newOrderRespType", RESPONSE_TYPES) or default_response
-    request = services.OrderRequest(
-        symbol=market.symbol,
-        side=side.lower(),
-        order_type=order_type,
-        quantity=params.decimal("quantity"),
-        price=params.decimal("price"),
-        stop_price=params.decimal("stopPrice"),
-        quote_quantity=params.decimal("quoteOrderQty"),
-        time_in_force=time_in_force or Order.TimeInForce.GTC,
-        post_only=post_only,
-        client_order_id=client_order_id,
-    )
-    return request, response_type
-
-
 def _order_answer(order: Order, response_type: str) -> dict:
     if response_type == "ACK":
         return formatters.order_ack(order)
@@ -539,7 +445,7 @@ class OrderApi(SignedApi):
         self.operation = "place"
         params = self.params(request)
         market = self.market(params)
-        order_request, response_type = _order_request(params, market)
+        order_request, response_type = order_params.order_request(params, market)
         order, _created = services.order_place(user=request.user, request=order_request)
         if response_type != "ACK":
             order = binance_selectors.orders_wait_settled(
@@ -564,7 +470,7 @@ class OrderApi(SignedApi):
         order = _order_lookup(params, market, request)
         if order is None:
             raise BinanceError(errors.CANCEL_REJECTED, errors.UNKNOWN_ORDER_MSG)
-        cancel_id = params.text("newClientOrderId") or _generated_client_id()
+        cancel_id = params.text("newClientOrderId") or order_params.generated_client_id()
         services.order_cancel(user=request.user, order_id=order.pk)
         order = binance_selectors.orders_wait_settled(
             order_ids=[order.pk], kind=OrderCommand.Kind.CANCEL
@@ -585,7 +491,7 @@ class OrderTestApi(SignedApi):
         self.operation = "place"
         params = self.params(request)
         market = self.market(params)
-        order_request, _response_type = _order_request(params, market)
+        order_request, _response_type = order_params.order_request(params, market)
         with transaction.atomic():
             services.order_place(user=request.user, request=order_request)
             # Rolled back: no order, reserve or command remains, and the matcher is not woken.
@@ -626,9 +532,23 @@ class OpenOrdersApi(SignedApi):
         orders = binance_selectors.orders_wait_settled(
             order_ids=queued, kind=OrderCommand.Kind.CANCEL
         )
-        return Response(
-            [formatters.order_canceled(order, _generated_client_id()) for order in orders]
+        # One cancel id for the lot, as Binance answers; an OCO once, in its list shape.
+        cancel_id = order_params.generated_client_id()
+        lists = binance_selectors.order_lists_by_id(
+            ids={order.order_list_id for order in orders if order.order_list_id is not None}
         )
+        legs = binance_selectors.order_list_legs(order_lists=list(lists.values()))
+        rows, listed = [], set()
+        for order in orders:
+            list_id = order.order_list_id
+            if list_id is None:
+                rows.append(formatters.order_canceled(order, cancel_id))
+            elif list_id not in listed:
+                listed.add(list_id)
+                rows.append(
+                    formatters.order_list_canceled(lists[list_id], legs[list_id], cancel_id)
+                )
+        return Response(rows)
 
 
 class AllOrdersApi(SignedApi):
@@ -727,7 +647,13 @@ class MyTradesApi(SignedApi):
             start=params.millis("startTime"),
             end=params.millis("endTime"),
         )
-        return Response([formatters.my_trade(trade, request.user.pk) for trade in trades])
+        list_ids = binance_selectors.order_list_ids(
+            order_ids={
+                trade.buy_order_id if trade.buyer_id == request.user.pk else trade.sell_order_id
+                for trade in trades
+            }
+        )
+        return Response([formatters.my_trade(trade, request.user.pk, list_ids) for trade in trades])
 
 
 # --- user data stream -------------------------------------------------------------------------

@@ -26,15 +26,9 @@ from trading.binance.auth import (
     interval_name,
 )
 from trading.binance.errors import BinanceError
+from trading.binance.order_params import generated_client_id, order_request
 from trading.binance.params import Params
-from trading.binance.views import (
-    LIST_MAX_LIMIT,
-    _generated_client_id,
-    _order_answer,
-    _order_lookup,
-    _order_request,
-    account_answer,
-)
+from trading.binance.views import LIST_MAX_LIMIT, _order_answer, _order_lookup, account_answer
 from trading.models import Order, OrderCommand
 
 READ, TRADE = "read", "trade"
@@ -124,8 +118,8 @@ def _order_count_check(api_key: ApiKey) -> None:
 def order_place(api_key: ApiKey, params: Params):
     _order_count_check(api_key)
     market = _market(params)
-    order_request, response_type = _order_request(params, market)
-    order, _created = services.order_place(user=api_key.user, request=order_request)
+    new_order, response_type = order_request(params, market)
+    order, _created = services.order_place(user=api_key.user, request=new_order)
     if response_type != "ACK":
         order = binance_selectors.orders_wait_settled(
             order_ids=[order.pk], kind=OrderCommand.Kind.PLACE
@@ -158,7 +152,7 @@ def order_cancel(api_key: ApiKey, params: Params):
     order = _order_lookup(params, market, _caller(api_key))
     if order is None:
         raise BinanceError(errors.CANCEL_REJECTED, errors.UNKNOWN_ORDER_MSG)
-    cancel_id = params.text("newClientOrderId") or _generated_client_id()
+    cancel_id = params.text("newClientOrderId") or generated_client_id()
     services.order_cancel(user=api_key.user, order_id=order.pk)
     order = binance_selectors.orders_wait_settled(
         order_ids=[order.pk], kind=OrderCommand.Kind.CANCEL
@@ -182,7 +176,7 @@ def open_orders_cancel_all(api_key: ApiKey, params: Params):
     if not queued:
         raise BinanceError(errors.CANCEL_REJECTED, errors.UNKNOWN_ORDER_MSG)
     orders = binance_selectors.orders_wait_settled(order_ids=queued, kind=OrderCommand.Kind.CANCEL)
-    return [formatters.order_canceled(order, _generated_client_id()) for order in orders]
+    return [formatters.order_canceled(order, generated_client_id()) for order in orders]
 
 
 def all_orders(api_key: ApiKey, params: Params):
@@ -207,7 +201,14 @@ def my_trades(api_key: ApiKey, params: Params):
         start=params.millis("startTime"),
         end=params.millis("endTime"),
     )
-    return [formatters.my_trade(trade, api_key.user_id) for trade in trades]
+    user_id = api_key.user_id
+    list_ids = binance_selectors.order_list_ids(
+        order_ids={
+            trade.buy_order_id if trade.buyer_id == user_id else trade.sell_order_id
+            for trade in trades
+        }
+    )
+    return [formatters.my_trade(trade, user_id, list_ids) for trade in trades]
 
 
 def account_status(api_key: ApiKey, params: Params):
@@ -221,9 +222,9 @@ def account_balance(api_key: ApiKey, params: Params):
 
 def order_test(api_key: ApiKey, params: Params):
     market = _market(params)
-    order_request, _response_type = _order_request(params, market)
+    new_order, _response_type = order_request(params, market)
     with transaction.atomic():
-        services.order_place(user=api_key.user, request=order_request)
+        services.order_place(user=api_key.user, request=new_order)
         transaction.set_rollback(True)
     return {}
 

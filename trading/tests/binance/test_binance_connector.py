@@ -125,5 +125,41 @@ def test_a_binance_connector_session(live_stack, traders):
         wrong.account()
     assert forged.value.error_code == -1022
 
+    # An OCO placed, read and cancelled, and a cancel-replace, with the connector's methods.
+    oco = other.new_oco_order(
+        symbol=SYMBOL,
+        side="SELL",
+        quantity=1,
+        aboveType="LIMIT_MAKER",
+        abovePrice=1600,
+        belowType="STOP_LOSS_LIMIT",
+        belowStopPrice=1400,
+        belowPrice=1390,
+        belowTimeInForce="GTC",
+    )
+    assert oco["listOrderStatus"] == "EXECUTING"
+    assert [o["orderListId"] for o in other.get_oco_open_orders()] == [oco["orderListId"]]
+    assert other.get_oco_order(orderListId=oco["orderListId"])["orders"] == oco["orders"]
+    gone = other.cancel_oco_order(symbol=SYMBOL, orderListId=oco["orderListId"])
+    assert {r["status"] for r in gone["orderReports"]} == {"CANCELED"}
+    assert other.get_oco_open_orders() == []
+    assert [o["listOrderStatus"] for o in other.get_oco_orders()] == ["ALL_DONE"]
+    bid = spot.new_order(
+        symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="GTC", quantity=1, price=1000
+    )
+    replaced = spot.cancel_and_replace(
+        SYMBOL,
+        "BUY",
+        "LIMIT",
+        "STOP_ON_FAILURE",
+        cancelOrderId=bid["orderId"],
+        timeInForce="GTC",
+        quantity=1,
+        price=1100,
+    )
+    assert replaced["newOrderResponse"]["price"] == "1100.00000000"
+    spot.cancel_order(symbol=SYMBOL, orderId=replaced["newOrderResponse"]["orderId"])
+
     live_stack.wait_matcher_idle()
+    assert Decimal(balance(other, "ETH")["locked"]) == 0
     assert_ledger_ok()

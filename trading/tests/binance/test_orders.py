@@ -157,7 +157,7 @@ def test_filter_failures_name_the_filter(alice, params, filter_name):
         ({k: v for k, v in limit().items() if k != "price"}, -1102, "price"),
         ({k: v for k, v in limit().items() if k != "side"}, -1102, "side"),
         (limit(side="HOLD"), -1117, "side"),
-        ({**limit(), "type": "TAKE_PROFIT"}, -1116, "orderType"),
+        ({**limit(), "type": "TRAILING_STOP_MARKET"}, -1116, "orderType"),
         (limit(timeInForce="GTD"), -1115, "timeInForce"),
         (
             {

@@ -109,5 +109,51 @@ def test_a_python_binance_session(live_stack, traders):
         wrong.get_account()
     assert forged.value.code == -1022
 
+    # An OCO and a cancel-replace through python-binance's own methods.
+    oco = client.create_oco_order(
+        symbol=SYMBOL,
+        side="SELL",
+        quantity="1",
+        aboveType="LIMIT_MAKER",
+        abovePrice="1100",
+        belowType="STOP_LOSS",
+        belowStopPrice="900",
+    )
+    assert oco["contingencyType"] == "OCO"
+    assert oco["listClientOrderId"].startswith(Client.SPOT_ORDER_PREFIX)
+    assert [o["orderListId"] for o in client.get_open_oco_orders()] == [oco["orderListId"]]
     live_stack.wait_matcher_idle()
+    assert Decimal(client.get_asset_balance(asset="ETH")["locked"]) == 1
+    client.cancel_order(symbol=SYMBOL, orderId=oco["orders"][0]["orderId"])  # ends both legs
+    assert client.get_open_oco_orders() == []
+    bid = client.order_limit_buy(symbol=SYMBOL, quantity="1", price="900")
+    replaced = client.cancel_replace_order(
+        symbol=SYMBOL,
+        side="BUY",
+        type="LIMIT",
+        timeInForce="GTC",
+        quantity="2",
+        price="950",
+        cancelReplaceMode="STOP_ON_FAILURE",
+        cancelOrderId=bid["orderId"],
+    )
+    assert (replaced["cancelResult"], replaced["newOrderResult"]) == ("SUCCESS", "SUCCESS")
+    assert Decimal(client.get_asset_balance(asset="USD")["locked"]) == 1900
+    client.cancel_order(symbol=SYMBOL, orderId=replaced["newOrderResponse"]["orderId"])
+    with pytest.raises(BinanceAPIException) as failed:
+        client.cancel_replace_order(
+            symbol=SYMBOL,
+            side="BUY",
+            type="LIMIT",
+            timeInForce="GTC",
+            quantity="2",
+            price="950",
+            cancelReplaceMode="STOP_ON_FAILURE",
+            cancelOrderId=bid["orderId"],
+        )
+    assert failed.value.code == -2022
+
+    live_stack.wait_matcher_idle()
+    assert Decimal(client.get_asset_balance(asset="USD")["locked"]) == 0
+    assert Decimal(client.get_asset_balance(asset="ETH")["locked"]) == 0
     assert_ledger_ok()
