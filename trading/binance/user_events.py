@@ -35,6 +35,7 @@ BALANCE_UPDATES = "balance_updates"
 _COMPACT = (",", ":")
 ON_BOOK = (Order.Status.OPEN, Order.Status.PARTIALLY_FILLED)
 PLACE = OrderCommand.Kind.PLACE
+PLACE_LIST = OrderCommand.Kind.PLACE_LIST
 # Final reports by status (a fill's own report says FILLED).
 FINAL_EXECUTION = {
     Order.Status.CANCELLED: "CANCELED",
@@ -102,8 +103,8 @@ def execution_report(
         "q": formatters.num(order.quantity if order.quantity is not None else filled),
         "p": formatters.num(order.price),
         "P": formatters.num(order.stop_price),
-        "F": formatters.ZERO,
-        "g": -1,
+        "F": formatters.num(order.iceberg_quantity) if order.iceberg_quantity else formatters.ZERO,
+        "g": formatters.order_list_id(order),
         "C": client_order_id if execution == "CANCELED" else "",
         "x": execution,
         "X": status,
@@ -126,6 +127,8 @@ def execution_report(
         "Q": formatters.num(order.quote_quantity),
         "W": created_ms if on_book or fill else -1,
         "V": "EXPIRE_TAKER",
+        # Binance adds the trailing delta only to trailing orders' reports.
+        **({"d": order.trailing_delta} if order.trailing_delta else {}),
     }
 
 
@@ -225,12 +228,21 @@ def _names(order_ids, first_batch: int, last_batch: int):
     rows = (
         Order.objects.filter(pk__in=list(order_ids))
         .annotate(
-            placed_in=Max("ordercommand__batch", filter=Q(ordercommand__kind=PLACE)),
+            placed_in=Max(
+                "ordercommand__batch", filter=Q(ordercommand__kind__in=[PLACE, PLACE_LIST])
+            ),
+            # An OCO's one place_list command names its limit leg; the stop leg is placed
+            # by the same command.
+            list_placed_in=Max(
+                "order_list__orders__ordercommand__batch",
+                filter=Q(order_list__orders__ordercommand__kind=PLACE_LIST),
+            ),
         )
-        .values_list("id", "client_order_id", "created_at", "placed_in")
+        .values_list("id", "client_order_id", "created_at", "placed_in", "list_placed_in")
     )
     names, placed = {}, set()
-    for pk, client_id, created, placed_in in rows:
+    for pk, client_id, created, own_placed_in, list_placed_in in rows:
+        placed_in = own_placed_in if own_placed_in is not None else list_placed_in
         names[pk] = (client_id or "", millis(created))
         if placed_in is not None and first_batch <= placed_in <= last_batch:
             placed.add(pk)

@@ -216,6 +216,8 @@ async def test_each_method_answers_in_binances_envelope_and_events_follow_in_ord
         "WSA",
     )
     assert Decimal(fill["n"]) == trade.buyer_fee
+    # Not an iceberg, not in an order list, not trailing.
+    assert (fill["F"], fill["g"], "d" in fill) == ("0.00000000", -1, False)
     assert (fill["c"], fill["s"], fill["S"], fill["o"], fill["f"]) == (
         "bot-1",
         "WSAUSD",
@@ -234,6 +236,55 @@ async def test_each_method_answers_in_binances_envelope_and_events_follow_in_ord
         "code"
     ] == -2036
     await ws.disconnect()
+
+
+@override_settings(BINANCE_ORDER_WAIT_MS=0)
+async def test_reports_carry_the_iceberg_part_the_order_list_and_the_trailing_delta():
+    market, (bot, _other) = await sync_to_async(setup_market)()
+    matcher = await sync_to_async(start_matcher)(market)
+    ws = await ws_api()
+    assert (await call(ws, "userDataStream.subscribe.signature", bot.sign({})))["status"] == 200
+    iceberg = {"symbol": "WSAUSD", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC"}
+    placed = await call(
+        ws,
+        "order.place",
+        bot.sign({**iceberg, "quantity": "10", "price": "120", "icebergQty": "2"}),
+    )
+    assert placed["status"] == 200, placed
+    iceberg_id = placed["result"]["orderId"]
+    trailing = {"symbol": "WSAUSD", "side": "SELL", "type": "STOP_LOSS", "trailingDelta": "100"}
+    placed = await call(ws, "order.place", bot.sign({**trailing, "quantity": "1"}))
+    assert placed["status"] == 200, placed
+    trailing_id = placed["result"]["orderId"]
+    oco = await sync_to_async(services_oco_place)(bot.user)
+    await sync_to_async(match_all)(matcher)
+
+    reports = [e["event"] for e in await events(ws) if e["event"]["e"] == "executionReport"]
+    new = {r["i"]: r for r in reports if r["x"] == "NEW"}
+    assert (new[iceberg_id]["F"], new[iceberg_id]["g"]) == ("2.00000000", -1)
+    assert (new[trailing_id]["d"], new[trailing_id]["g"]) == (100, -1)
+    oco_reports = [r for r in reports if r["g"] != -1]
+    assert {r["g"] for r in oco_reports} == {oco.pk}
+    legs = await sync_to_async(lambda: set(oco.orders.values_list("pk", flat=True)))()
+    assert len(legs) == 2
+    assert {r["i"] for r in oco_reports} == legs
+    assert {r["g"] for r in oco_reports} == {oco.pk}
+    await ws.disconnect()
+
+
+def services_oco_place(user):
+    from trading.services import OcoRequest, oco_place
+
+    return oco_place(
+        user=user,
+        request=OcoRequest(
+            symbol=SYMBOL,
+            side="sell",
+            quantity=Decimal(1),
+            limit_price=Decimal(150),
+            stop_price=Decimal(50),
+        ),
+    )
 
 
 async def test_new_orders_count_against_the_keys_order_limit(monkeypatch):
