@@ -40,6 +40,7 @@ OPERATOR_PERMISSIONS = {
     "trading.cancel_order",
     "trading.view_trade",
     "trading.view_ordercommand",
+    "trading.view_orderlist",
     "trading.view_feetier",
     "trading.add_feetier",
     "trading.change_feetier",
