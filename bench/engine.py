@@ -586,7 +586,7 @@ def run_heap(commands, resting):
     ``resting``; returns (wall seconds, CPU seconds, trades). The yardstick for the engine's
     figure: same commands, same process, same clock."""
     book = HeapBook()
-    for order_id, _user, side, price, qty in resting:
+    for order_id, _user, side, price, qty, *_ in resting:
         book.rest(order_id, side, price, qty)
     limit = book.limit
     market = book.market
