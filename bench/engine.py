@@ -168,6 +168,27 @@ def generate(seed, commands, resting):
     return out
 
 
+def _share_ints(commands):
+    """Make the commands' prices and users shared int objects again (untimed), as they were
+    in the generator: unpickling gives every int above 256 its own 32-byte object, memory
+    that is the workload's, not the book's."""
+    shared = {}
+    share = shared.setdefault
+    for i, cmd in enumerate(commands):
+        op = cmd[0]
+        if op is LIMIT_OP:
+            commands[i] = (
+                op,
+                cmd[1],
+                share(cmd[2], cmd[2]),
+                cmd[3],
+                share(cmd[4], cmd[4]),
+                *cmd[5:],
+            )
+        elif op is MARKET_OP:
+            commands[i] = (op, cmd[1], share(cmd[2], cmd[2]), *cmd[3:])
+
+
 def read_workload(path):
     """Parse a JSON Lines workload into command tuples (untimed)."""
     intern = sys.intern
@@ -634,6 +655,7 @@ def main(argv=None):
         # reported for the measured one.
         with multiprocessing.get_context("fork").Pool(1) as pool:
             commands = pool.apply(generate, (args.seed, args.commands, args.resting))
+        _share_ints(commands)
         first_resting_id = 1
         if args.write_workload:
             write_workload(args.write_workload, commands)
