@@ -1,22 +1,35 @@
 """Benchmark of the matching engine (trading.engine) on one core.
 
-Replays a workload through one OrderBook and prints one JSON line at the end:
-{"commands": N, "seconds": s, "commands_per_s": x, "trades": t, "peak_rss_mb": m}
-plus "cpu_seconds" (process CPU time of the timed part), and "resting_preloaded" and
-"preload_seconds" when --resting is given.
+Three timed replays, each printed in one JSON line at the end, each labelled:
 
-Only the engine is timed: every command's entry point call, with all the events it builds.
-Reading or generating the workload and preloading resting orders happen before the clock
-starts; writing --trades-out happens after it stops.
+- bare calls (``commands_per_s``, ``cpu_commands_per_s``, ``trades``, ``peak_rss_mb``): the
+  seeded limit/market/cancel workload straight into ``place_limit``/``place_market``/
+  ``cancel`` with ints, beside the rule-less heap book on the same commands
+  (``heap_book_*``, ``engine_to_heap_book`` by wall clock, ``engine_to_heap_book_cpu``);
+- as the matcher drives it, same stream (``apply_*``): the same commands as order rows with
+  Decimal prices and quantities, each turned into its engine command by the matcher's own
+  functions (trading/matcher/commands.py: conversions to ticks and lots included) and run
+  through ``OrderBook.apply`` (cancels through ``OrderBook.cancel``, as the matcher calls
+  it); ``apply_trades`` equals ``trades``; ``apply_to_heap_book_cpu`` compares it with the
+  heap book on the same commands;
+- as the matcher drives it, full mix (``mix_*``): every order type (limit GTC/IOC/FOK,
+  post-only, iceberg, market by quantity and by quote, stop, stop-limit, trailing stop, OCO
+  pairs), amends and cancels; the heap book has no order types, so it has no yardstick.
+
+``peak_rss_mb`` is read right after the bare replay (with --resting, the 1M-order figure);
+``peak_rss_mb_all_runs`` after the last. Generating the workloads (seeded, in a child
+process, so the generator's scratch book is not counted), building the rows and preloading
+resting orders happen before the clock starts; writing --trades-out after it stops.
 
     python bench/engine.py                                  # seeded 200,000-command workload
     python bench/engine.py --resting 1000000                # the same on top of 1M resting orders
     python bench/engine.py --workload cmds.jsonl --trades-out trades.jsonl
     python bench/engine.py --write-workload cmds.jsonl      # dump the generated workload
+    python bench/engine.py --bare-only --no-heap            # the bare calls alone
 
 Workload lines (JSON Lines): {"op": "limit"|"market"|"cancel", "id": int, "side": "buy"|"sell",
 "price": ticks, "qty": lots, "tif": "GTC"|"IOC"|"FOK", "user": int}; cancels name an earlier id
-and market orders have no price.
+and market orders have no price. (The full mix is always generated from --seed.)
 """
 
 import argparse

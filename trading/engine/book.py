@@ -187,6 +187,7 @@ class OrderBook:
         "_lists",
         "_trailing",
         "_sweep",
+        "_trail_idle",
         "trade_count",
     )
 
@@ -213,6 +214,11 @@ class OrderBook:
         self._trailing = {}
         # (lowest, highest) trade price since trailing stops were last updated, or None.
         self._sweep = None
+        # True when the last scan for a triggered trailing stop found none and neither the
+        # last price nor any trailing stop changed since: the next scan would find none
+        # too, so _run_stops skips it (a deep book piles up untriggered trailing stops, and
+        # the scan is O(their number); docs/PERFORMANCE.md, session 8).
+        self._trail_idle = False
         self.trade_count = 0
 
     # ----------------------------------------------------------------- read access
@@ -1235,6 +1241,7 @@ class OrderBook:
     def _add_trailing(self, command, events):
         self._stop_arrivals = arrival = self._stop_arrivals + 1
         trail = _Trail(command, None, arrival)
+        self._trail_idle = False
         self._trailing[command.order_id] = trail
         self._live[command.order_id] = trail
         last = self._last_price
@@ -1265,6 +1272,7 @@ class OrderBook:
             lo = min(lo, sweep[0])
             hi = max(hi, sweep[1])
         self._sweep = (lo, hi)
+        self._trail_idle = False
 
     def _update_trailing(self, events):
         # Trades happened since the last update: activate trailing stops whose activation
@@ -1332,8 +1340,9 @@ class OrderBook:
             if stops is not None:
                 command = stops.pop()[2]
             elif self._trailing:
-                trail = self._next_trailing()
+                trail = None if self._trail_idle else self._next_trailing()
                 if trail is None:
+                    self._trail_idle = True
                     return
                 command = trail.command
                 del self._trailing[command.order_id]
