@@ -1,22 +1,35 @@
 """Benchmark of the matching engine (trading.engine) on one core.
 
-Replays a workload through one OrderBook and prints one JSON line at the end:
-{"commands": N, "seconds": s, "commands_per_s": x, "trades": t, "peak_rss_mb": m}
-plus "cpu_seconds" (process CPU time of the timed part), and "resting_preloaded" and
-"preload_seconds" when --resting is given.
+Three timed replays, each printed in one JSON line at the end, each labelled:
 
-Only the engine is timed: every command's entry point call, with all the events it builds.
-Reading or generating the workload and preloading resting orders happen before the clock
-starts; writing --trades-out happens after it stops.
+- bare calls (``commands_per_s``, ``cpu_commands_per_s``, ``trades``, ``peak_rss_mb``): the
+  seeded limit/market/cancel workload straight into ``place_limit``/``place_market``/
+  ``cancel`` with ints, beside the rule-less heap book on the same commands
+  (``heap_book_*``, ``engine_to_heap_book`` by wall clock, ``engine_to_heap_book_cpu``);
+- as the matcher drives it, same stream (``apply_*``): the same commands as order rows with
+  Decimal prices and quantities, each turned into its engine command by the matcher's own
+  functions (trading/matcher/commands.py: conversions to ticks and lots included) and run
+  through ``OrderBook.apply`` (cancels through ``OrderBook.cancel``, as the matcher calls
+  it); ``apply_trades`` equals ``trades``; ``apply_to_heap_book_cpu`` compares it with the
+  heap book on the same commands;
+- as the matcher drives it, full mix (``mix_*``): every order type (limit GTC/IOC/FOK,
+  post-only, iceberg, market by quantity and by quote, stop, stop-limit, trailing stop, OCO
+  pairs), amends and cancels; the heap book has no order types, so it has no yardstick.
+
+``peak_rss_mb`` is read right after the bare replay (with --resting, the 1M-order figure);
+``peak_rss_mb_all_runs`` after the last. Generating the workloads (seeded, in a child
+process, so the generator's scratch book is not counted), building the rows and preloading
+resting orders happen before the clock starts; writing --trades-out after it stops.
 
     python bench/engine.py                                  # seeded 200,000-command workload
     python bench/engine.py --resting 1000000                # the same on top of 1M resting orders
     python bench/engine.py --workload cmds.jsonl --trades-out trades.jsonl
     python bench/engine.py --write-workload cmds.jsonl      # dump the generated workload
+    python bench/engine.py --bare-only --no-heap            # the bare calls alone
 
 Workload lines (JSON Lines): {"op": "limit"|"market"|"cancel", "id": int, "side": "buy"|"sell",
 "price": ticks, "qty": lots, "tif": "GTC"|"IOC"|"FOK", "user": int}; cancels name an earlier id
-and market orders have no price.
+and market orders have no price. (The full mix is always generated from --seed.)
 """
 
 import argparse
@@ -26,6 +39,7 @@ import random
 import resource
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -40,6 +54,7 @@ from trading.engine import (
     ORDER_DONE,
     ORDER_RESTED,
     SELL,
+    STOP_ACCEPTED,
     TRADE,
     OrderBook,
     Resting,
@@ -166,6 +181,27 @@ def generate(seed, commands, resting):
     return out
 
 
+def _share_ints(commands):
+    """Make the commands' prices and users shared int objects again (untimed), as they were
+    in the generator: unpickling gives every int above 256 its own 32-byte object, memory
+    that is the workload's, not the book's."""
+    shared = {}
+    share = shared.setdefault
+    for i, cmd in enumerate(commands):
+        op = cmd[0]
+        if op is LIMIT_OP:
+            commands[i] = (
+                op,
+                cmd[1],
+                share(cmd[2], cmd[2]),
+                cmd[3],
+                share(cmd[4], cmd[4]),
+                *cmd[5:],
+            )
+        elif op is MARKET_OP:
+            commands[i] = (op, cmd[1], share(cmd[2], cmd[2]), *cmd[3:])
+
+
 def read_workload(path):
     """Parse a JSON Lines workload into command tuples (untimed)."""
     intern = sys.intern
@@ -264,12 +300,327 @@ def run(book, commands, keep_events):
     return seconds, process_time() - start_cpu, kept
 
 
+# --- the matcher's entry point: order rows, Decimal conversions, OrderBook.apply ------------
+
+# Row commands (the order rows the matcher reads, converted and applied inside the clock).
+PLACE_ROW = 0
+CANCEL_ROW = 1
+AMEND_ROW = 2
+OCO_ROW = 3
+# The market's grid: prices in cents, quantities in 1e-5 lots (a price of 1000.00 is
+# MID_TICKS ticks). Quote amounts carry 7 places; every row gets its own Decimal objects,
+# as rows read from the database do.
+TICK_SIZE = "0.01"
+LOT_SIZE = "0.00001"
+ROW_COLUMNS = (
+    "id",
+    "user_id",
+    "side",
+    "order_type",
+    "time_in_force",
+    "post_only",
+    "price",
+    "stop_price",
+    "quantity",
+    "quote_quantity",
+    "filled_quantity",
+    "reserved",
+    "iceberg_quantity",
+    "trailing_delta",
+    "order_list_id",
+)
+
+
+class Row:
+    """An order row with the matcher's column names (trading.matcher.market.OrderState)."""
+
+    __slots__ = ROW_COLUMNS
+
+    def __init__(self, *values):
+        for name, value in zip(ROW_COLUMNS, values, strict=True):
+            setattr(self, name, value)
+
+
+def _scale():
+    from trading.matcher.convert import MarketScale
+
+    return MarketScale(Decimal(TICK_SIZE), Decimal(LOT_SIZE))
+
+
+def _row(
+    order_id,
+    user_id,
+    side,
+    order_type,
+    *,
+    tif=GTC,
+    post_only=False,
+    price=None,
+    stop=None,
+    lots=None,
+    quote=None,
+    reserved=None,
+    iceberg=None,
+    trailing=None,
+    list_id=None,
+):
+    """A Row from ticks and lots, with fresh Decimals as a database read gives them."""
+    return Row(
+        order_id,
+        user_id,
+        side,
+        order_type,
+        tif,
+        post_only,
+        None if price is None else Decimal(price).scaleb(-2),
+        None if stop is None else Decimal(stop).scaleb(-2),
+        None if lots is None else Decimal(lots).scaleb(-5),
+        None if quote is None else Decimal(quote).scaleb(-7),
+        Decimal(0),
+        None if reserved is None else Decimal(reserved).scaleb(-7),
+        None if iceberg is None else Decimal(iceberg).scaleb(-5),
+        trailing,
+        list_id,
+    )
+
+
+# A market buy by quantity reserves this many tick-lots: more than any fill here costs.
+_BIG_RESERVE = 10**12
+
+
+def rows_of(commands):
+    """The bare workload's commands as order rows (untimed): the same limit/market/cancel
+    stream, for comparing apply+conversions with the bare calls and the heap book."""
+    out = []
+    for cmd in commands:
+        op = cmd[0]
+        if op is CANCEL_OP:
+            out.append((CANCEL_ROW, cmd[1]))
+        elif op is MARKET_OP:
+            side = cmd[3]
+            out.append(
+                (
+                    PLACE_ROW,
+                    _row(
+                        cmd[1],
+                        cmd[2],
+                        side,
+                        "market",
+                        tif=cmd[5] if len(cmd) > 5 else IOC,
+                        lots=cmd[4],
+                        reserved=_BIG_RESERVE if side == BUY else None,
+                    ),
+                )
+            )
+        else:
+            out.append(
+                (
+                    PLACE_ROW,
+                    _row(cmd[1], cmd[2], cmd[3], "limit", tif=cmd[6], price=cmd[4], lots=cmd[5]),
+                )
+            )
+    return out
+
+
+def generate_mix(seed, commands, resting):
+    """The seeded full mix as row commands, simulated on a scratch book through the same
+    conversions (so every cancel and amend names a live order).
+
+    Per command: 35 % GTC limit, 4 % IOC, 3 % FOK, 4 % post-only, 3 % iceberg (a quarter of
+    the plain limits priced to cross); 6 % market by quantity, 2 % market buy by quote; 3 %
+    stop, 3 % stop-limit, 2 % trailing stop (delta 10-200 bp); 2 % OCO pairs; 5 % amends
+    (down by one lot); 28 % cancels.
+    """
+    from trading.matcher.commands import amend_command, oco_command, place_command
+
+    scale = _scale()
+    rng = random.Random(seed)
+    random_ = rng.random
+    randrange = rng.randrange
+    prices = list(range(MID_TICKS, MID_TICKS + SPREAD_TICKS + 1)) + list(
+        range(MID_TICKS - SPREAD_TICKS, MID_TICKS)
+    )
+    users = list(range(1, 1001))
+    book = OrderBook.restore(_resting_orders(resting, seed, 1, prices, users))
+    live = []  # live workload order ids (cancels and amends pick from these and the preload)
+    index = {}
+
+    def forget(order_id):
+        i = index.pop(order_id, None)
+        if i is not None:
+            last = live.pop()
+            if i < len(live):
+                live[i] = last
+                index[last] = i
+
+    def pick():
+        pool = resting + len(live)
+        for _ in range(20 if pool else 0):
+            i = randrange(pool)
+            order_id = live[i - resting] if i >= resting else 1 + i
+            if order_id in book:
+                return order_id
+        return None
+
+    out = []
+    next_id = resting + 1
+    list_id = 0
+    for _ in range(commands):
+        r = random_()
+        side = BUY if randrange(2) else SELL
+        user = users[randrange(1000)]
+        lots = 1 + randrange(10)
+        offset = randrange(SPREAD_TICKS)
+        last = book.last_price_ticks or MID_TICKS
+        passive = prices[-offset] if side == BUY else prices[offset + 1]
+        aggressive = prices[offset + 1] if side == BUY else prices[-offset]
+        row = cmd = None
+        if r < 0.46:
+            if r < 0.35:
+                tif, post_only, price = GTC, False, aggressive if random_() < 0.25 else passive
+            elif r < 0.39:
+                tif, post_only, price = IOC, False, aggressive
+            elif r < 0.42:
+                tif, post_only, price = FOK, False, aggressive
+            else:
+                tif, post_only, price = GTC, True, passive
+            row = _row(
+                next_id, user, side, "limit", tif=tif, post_only=post_only, price=price, lots=lots
+            )
+        elif r < 0.49:
+            row = _row(next_id, user, side, "limit", price=passive, lots=lots + 10, iceberg=lots)
+        elif r < 0.55:
+            row = _row(
+                next_id,
+                user,
+                side,
+                "market",
+                tif=IOC,
+                lots=lots,
+                reserved=_BIG_RESERVE if side == BUY else None,
+            )
+        elif r < 0.57:
+            row = _row(next_id, user, BUY, "market", tif=IOC, quote=lots * MID_TICKS)
+        elif r < 0.63:
+            # A stop beyond the last price, in the direction that triggers it.
+            stop = last + 1 + offset if side == BUY else last - 1 - offset
+            if r < 0.60:
+                row = _row(
+                    next_id,
+                    user,
+                    side,
+                    "stop",
+                    lots=lots,
+                    reserved=_BIG_RESERVE if side == BUY else None,
+                    stop=stop,
+                )
+            else:
+                row = _row(
+                    next_id,
+                    user,
+                    side,
+                    "stop_limit",
+                    lots=lots,
+                    stop=stop,
+                    price=stop + 5 if side == BUY else stop - 5,
+                )
+        elif r < 0.65:
+            row = _row(
+                next_id,
+                user,
+                side,
+                "stop",
+                lots=lots,
+                reserved=_BIG_RESERVE if side == BUY else None,
+                trailing=10 + randrange(191),
+            )
+        elif r < 0.67:
+            list_id += 1
+            stop = last + 1 + offset if side == BUY else last - 1 - offset
+            limit_price = last - 1 - offset if side == BUY else last + 1 + offset
+            limit = _row(
+                next_id,
+                user,
+                side,
+                "limit",
+                post_only=True,
+                price=limit_price,
+                lots=lots,
+                reserved=_BIG_RESERVE,
+                list_id=list_id,
+            )
+            stop_leg = _row(next_id + 1, user, side, "stop", lots=lots, stop=stop, list_id=list_id)
+            next_id += 2
+            cmd = (OCO_ROW, limit, stop_leg)
+            events = book.apply(oco_command(scale, limit, stop_leg))
+        elif r < 0.72:
+            order_id = pick()
+            entry = book.order(order_id) if order_id is not None else None
+            if entry is not None and entry.qty_lots and entry.qty_lots > 1:
+                # The new total is one lot less than what is left (nothing filled, as the
+                # scratch book cannot tell the total; the engine sees remaining - 1 lots).
+                amending = Row(order_id, *(None,) * 9, Decimal(0), *(None,) * 4)
+                quantity = scale.lots_to_qty(entry.qty_lots - 1)
+                cmd = (AMEND_ROW, amending, quantity)
+                events = book.apply(amend_command(scale, amending, quantity))
+        if cmd is None and row is None:
+            order_id = pick()
+            if order_id is None:
+                continue
+            cmd = (CANCEL_ROW, order_id)
+            events = book.cancel(order_id)
+        elif row is not None:
+            next_id += 1
+            cmd = (PLACE_ROW, row)
+            events = book.apply(place_command(scale, row))
+        out.append(cmd)
+        for event in events:
+            kind = event[-1]
+            if kind is ORDER_RESTED or kind is STOP_ACCEPTED:
+                if event[0] > resting and event[0] not in index:
+                    index[event[0]] = len(live)
+                    live.append(event[0])
+            elif kind is ORDER_DONE:
+                forget(event[0])
+    return out
+
+
+def run_rows(book, commands):
+    """Replay row commands as the matcher does (trading/matcher/market.py): build each
+    engine command from its row with the matcher's own functions, Decimal conversions
+    included, and run it through ``OrderBook.apply`` (cancels: ``OrderBook.cancel``, as the
+    matcher calls it). The only timed part; returns (wall seconds, CPU seconds)."""
+    from trading.matcher.commands import amend_command, oco_command, place_command
+
+    scale = _scale()
+    apply = book.apply
+    cancel = book.cancel
+    perf_counter = time.perf_counter
+    process_time = time.process_time
+    start_cpu = process_time()
+    start = perf_counter()
+    for cmd in commands:
+        op = cmd[0]
+        if op is PLACE_ROW:
+            apply(place_command(scale, cmd[1]))
+        elif op is CANCEL_ROW:
+            cancel(cmd[1])
+        elif op is AMEND_ROW:
+            amend = amend_command(scale, cmd[1], cmd[2])
+            if amend is not None:
+                apply(amend)
+        else:
+            apply(oco_command(scale, cmd[1], cmd[2]))
+    seconds = perf_counter() - start
+    return seconds, process_time() - start_cpu
+
+
 def run_heap(commands, resting):
     """Replay ``commands`` through the rule-less HeapBook (bench/heapbook.py) preloaded with
     ``resting``; returns (wall seconds, CPU seconds, trades). The yardstick for the engine's
     figure: same commands, same process, same clock."""
     book = HeapBook()
-    for order_id, _user, side, price, qty in resting:
+    for order_id, _user, side, price, qty, *_ in resting:
         book.rest(order_id, side, price, qty)
     limit = book.limit
     market = book.market
@@ -301,6 +652,11 @@ def main(argv=None):
     parser.add_argument(
         "--no-heap", action="store_true", help="skip the rule-less heap book's replay"
     )
+    parser.add_argument(
+        "--bare-only",
+        action="store_true",
+        help="skip the runs through OrderBook.apply with the matcher's conversions",
+    )
     args = parser.parse_args(argv)
 
     if args.workload:
@@ -312,6 +668,7 @@ def main(argv=None):
         # reported for the measured one.
         with multiprocessing.get_context("fork").Pool(1) as pool:
             commands = pool.apply(generate, (args.seed, args.commands, args.resting))
+        _share_ints(commands)
         first_resting_id = 1
         if args.write_workload:
             write_workload(args.write_workload, commands)
@@ -351,6 +708,7 @@ def main(argv=None):
         "trades": book.trade_count,
         "peak_rss_mb": round(_peak_rss_mb(), 1),
         "cpu_seconds": round(cpu_seconds, 4),
+        "cpu_commands_per_s": round(len(commands) / cpu_seconds) if cpu_seconds else None,
     }
     if not args.no_heap:
         # After the engine's peak RSS was read: the heap book's memory is not counted.
@@ -362,6 +720,44 @@ def main(argv=None):
         result["heap_book_cpu_seconds"] = round(heap_cpu, 4)
         result["heap_book_trades"] = heap_trades
         result["engine_to_heap_book"] = round(heap_seconds / seconds, 3)
+        result["heap_book_cpu_commands_per_s"] = round(len(commands) / heap_cpu)
+        result["engine_to_heap_book_cpu"] = round(heap_cpu / cpu_seconds, 3)
+    if not args.bare_only:
+        book = kept = None
+        # The same limit/market/cancel stream as order rows, through the matcher's
+        # conversions and OrderBook.apply: comparable with the bare calls and the heap book.
+        rows = rows_of(commands)
+        book = OrderBook.restore(
+            _resting_orders(args.resting, args.seed, first_resting_id, prices, users)
+        )
+        same_seconds, same_cpu = run_rows(book, rows)
+        result["apply_commands_per_s"] = round(len(rows) / same_seconds)
+        result["apply_cpu_seconds"] = round(same_cpu, 4)
+        result["apply_cpu_commands_per_s"] = round(len(rows) / same_cpu)
+        result["apply_trades"] = book.trade_count
+        if "heap_book_cpu_seconds" in result:
+            result["apply_to_heap_book_cpu"] = round(heap_cpu / same_cpu, 3)
+        book = rows = None
+        # The full mix: every order type, stops, icebergs, trailing stops, OCO pairs, amends.
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            mix = pool.apply(generate_mix, (args.seed, args.commands, args.resting))
+        book = OrderBook.restore(_resting_orders(args.resting, args.seed, 1, prices, users))
+        mix_seconds, mix_cpu = run_rows(book, mix)
+        result["mix_commands"] = len(mix)
+        result["mix_commands_per_s"] = round(len(mix) / mix_seconds)
+        result["mix_cpu_seconds"] = round(mix_cpu, 4)
+        result["mix_cpu_commands_per_s"] = round(len(mix) / mix_cpu)
+        result["mix_trades"] = book.trade_count
+        result["mix_by_op"] = {
+            name: sum(1 for cmd in mix if cmd[0] == op)
+            for name, op in (
+                ("place", PLACE_ROW),
+                ("cancel", CANCEL_ROW),
+                ("amend", AMEND_ROW),
+                ("oco", OCO_ROW),
+            )
+        }
+        result["peak_rss_mb_all_runs"] = round(_peak_rss_mb(), 1)
     if args.resting:
         result["resting_preloaded"] = args.resting
         result["preload_seconds"] = round(preload_seconds, 3)

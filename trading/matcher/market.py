@@ -18,6 +18,7 @@ from exchange_site.db import array_literal, copy_rows, next_ids, update_rows
 from marketdata.services import candles_apply_trades
 from trading import engine
 from trading.fee_selectors import fee_rates_for_users
+from trading.matcher.commands import amend_command, oco_command, place_command
 from trading.matcher.convert import MarketScale, OffGrid
 from trading.models import Market, Order, OrderCommand, OrderList, Trade
 from wallets.models import AMOUNT_QUANTUM, ZERO
@@ -270,39 +271,8 @@ class MarketMatcher:
         self.peers = peers
 
     def _place_command(self, order: OrderState, reserve: Decimal | None = None) -> engine.Place:
-        """The engine's Place for ``order``. ``reserve``: what caps a market buy by quantity
-        when the order does not hold its own (an OCO's stop leg: the pair's one reserve is
-        on its limit leg until the stop triggers)."""
-        scale = self.scale
-        qty_lots = scale.qty_to_lots(order.quantity) if order.quantity is not None else None
-        quote_amount = (
-            scale.quote_to_units(order.quote_quantity) if order.quote_quantity is not None else None
-        )
-        max_quote = None
-        if order.side == Order.Side.BUY and order.price is None and quote_amount is None:
-            # A market buy by quantity may spend at most what it reserved.
-            max_quote = scale.quote_to_units(order.reserved if reserve is None else reserve)
-        return engine.Place(
-            order_id=order.id,
-            user_id=order.user_id,
-            side=order.side,
-            order_type=order.order_type,
-            qty_lots=qty_lots,
-            price_ticks=scale.price_to_ticks(order.price) if order.price is not None else None,
-            stop_price_ticks=(
-                scale.price_to_ticks(order.stop_price) if order.stop_price is not None else None
-            ),
-            tif=order.time_in_force,
-            post_only=order.post_only,
-            quote_amount=quote_amount,
-            max_quote=max_quote,
-            iceberg_lots=(
-                scale.qty_to_lots(order.iceberg_quantity)
-                if order.iceberg_quantity is not None
-                else None
-            ),
-            trailing_delta=order.trailing_delta,
-        )
+        """The engine's Place for ``order`` (``trading.matcher.commands.place_command``)."""
+        return place_command(self.scale, order, reserve)
 
     def _list_legs(self, first: OrderState) -> list[OrderState]:
         """The legs of ``first``'s order list, the OCO's limit leg first."""
@@ -317,13 +287,8 @@ class MarketMatcher:
         return sorted(legs, key=lambda leg: leg.order_type != Order.Type.LIMIT)
 
     def _list_command(self, limit: OrderState, stop: OrderState) -> "engine.PlaceOco":
-        """The engine command placing an OCO's two legs at once; the stop leg's market buy
-        is capped by the pair's one reserve, held by the limit leg. Raises OffGrid."""
-        return engine.PlaceOco(
-            limit.order_list_id,
-            self._place_command(limit),
-            self._place_command(stop, reserve=limit.reserved),
-        )
+        """The engine command placing an OCO's two legs at once. Raises OffGrid."""
+        return oco_command(self.scale, limit, stop)
 
     # --- one batch ----------------------------------------------------------------------
 
@@ -677,12 +642,10 @@ class MarketMatcher:
             if iceberg is not None and quantity <= iceberg:
                 return []
         try:
-            lots = self.scale.qty_to_lots(quantity - state.filled_quantity)
+            command = amend_command(self.scale, state, quantity)
         except OffGrid:
             return []
-        if lots <= 0:
-            return []
-        return self.book.apply(engine.Amend(state.id, lots))
+        return [] if command is None else self.book.apply(command)
 
     def _amended(self, state: OrderState, qty_lots: int, releases: list) -> None:
         """The engine reduced ``state``'s remaining to ``qty_lots``: store the new total and

@@ -62,3 +62,13 @@ def test_bench_reports_the_preloaded_resting_orders():
     result = _bench("--commands", "1000", "--resting", "2000")
     assert result["resting_preloaded"] == 2000
     assert result["commands"] == 1000
+
+
+def test_bench_drives_the_matchers_entry_point_on_the_same_stream_and_a_full_mix():
+    """The row commands go through trading.matcher.commands and OrderBook.apply: on the bare
+    stream they trade exactly as the bare calls; the mix has every kind of command."""
+    result = _bench("--commands", "4000", "--seed", "3", "--no-heap")
+    assert result["apply_trades"] == result["trades"] > 0
+    assert result["mix_trades"] > 0
+    assert all(result["mix_by_op"][op] > 0 for op in ("place", "cancel", "amend", "oco"))
+    assert result["mix_commands"] == sum(result["mix_by_op"].values())
