@@ -11,10 +11,12 @@ everything it produced is published (trades, private order and balance events, t
 book diff, ticker and candles). A subscriber on the market's trades channel counts the trade
 messages that actually reached Redis, against the trades in the database. The book's restore
 before the drain is timed on its own. Prints one JSON line:
-``{"commands", "seconds", "commands_per_s", "trades", "trades_per_s", "trades_published",
-"batches", "batch_p50_ms", "batch_p99_ms", "restore_seconds", "ledger_ok"}``. It DROPS and
-recreates its own database, ``BENCH_DATABASE_URL`` (default
-``postgres://postgres@127.0.0.1:5432/exchange_bench``).
+``{"commands", "seconds", "cpu_seconds" (the matcher process's own CPU time),
+"postgres_cpu_seconds" (its PostgreSQL backend's, when the server is on this machine; WAL
+writing and fsync by other server processes are in neither), "commands_per_s", "trades",
+"trades_per_s", "trades_published", "batches", "batch_p50_ms", "batch_p99_ms",
+"restore_seconds", "ledger_ok"}``. It DROPS and recreates its own database,
+``BENCH_DATABASE_URL`` (default ``postgres://postgres@127.0.0.1:5432/exchange_bench``).
 """
 
 import argparse
@@ -192,6 +194,20 @@ class PublishedTrades:
         return self.received
 
 
+def postgres_cpu() -> float | None:
+    """CPU seconds used so far by this connection's PostgreSQL backend, when the server runs
+    on this machine (``/proc``); None otherwise."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def drain(market: Market, batch_size: int, watched: bool = False) -> dict:
     """Run the matcher process's own loop (``Matcher.run_once``: each batch committed, then
     its trades and private events published) until no command is left, then flush the last
@@ -215,6 +231,8 @@ def drain(market: Market, batch_size: int, watched: bool = False) -> dict:
     durations = []
     due = {market.symbol}
     started = time.perf_counter()
+    cpu_started = time.process_time()
+    postgres_started = postgres_cpu()
     while True:
         batch_started = time.perf_counter()
         if not runner.run_once(due):
@@ -222,6 +240,10 @@ def drain(market: Market, batch_size: int, watched: bool = False) -> dict:
         durations.append(time.perf_counter() - batch_started)
     runner.publisher.flush_due(runner.matchers, force=True)
     seconds = time.perf_counter() - started
+    cpu_seconds = time.process_time() - cpu_started
+    postgres_seconds = postgres_cpu()
+    if postgres_seconds is not None and postgres_started is not None:
+        postgres_seconds = round(postgres_seconds - postgres_started, 2)
     commands = runner.commands
     trades = Trade.objects.filter(market=market).count() - trades_before
     published = listener.settle(trades)
@@ -229,6 +251,8 @@ def drain(market: Market, batch_size: int, watched: bool = False) -> dict:
     return {
         "commands": commands,
         "seconds": round(seconds, 3),
+        "cpu_seconds": round(cpu_seconds, 3),
+        "postgres_cpu_seconds": postgres_seconds,
         "commands_per_s": round(commands / seconds) if seconds else 0,
         "trades": trades,
         "trades_per_s": round(trades / seconds) if seconds else 0,

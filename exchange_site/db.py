@@ -39,7 +39,22 @@ def array_literal(values: Iterable) -> str:
     values = list(values)
     if all(type(value) in _NUMBERS for value in values):
         return "{" + ",".join(map(str, values)) + "}"
-    return "{" + ",".join(map(_array_element, values)) + "}"
+    # Text and timestamps repeat (a batch's statuses, its one ``updated_at``): each distinct
+    # one is escaped once. Numbers are not cached: 1.0 == 1.00, but they are stored apart.
+    texts: dict = {}
+    elements = []
+    for value in values:
+        if value is None:
+            elements.append("NULL")
+        elif type(value) in _NUMBERS:
+            elements.append(str(value))
+        else:
+            key = (type(value), value)
+            text = texts.get(key)
+            if text is None:
+                text = texts[key] = _array_element(value)
+            elements.append(text)
+    return "{" + ",".join(elements) + "}"
 
 
 def update_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence[tuple]) -> None:

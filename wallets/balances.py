@@ -215,8 +215,11 @@ def balance_changes_apply(
         return {}
     totals: dict[tuple[int, int], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
     for change in changes:
-        _check_storable(change.available)
-        _check_storable(change.locked)
+        # Zero (half of the matcher's amounts) is storable: not checked.
+        if change.available:
+            _check_storable(change.available)
+        if change.locked:
+            _check_storable(change.locked)
         delta = totals[(change.user_id, change.asset_id)]
         delta[0] += change.available
         delta[1] += change.locked

@@ -250,7 +250,7 @@ def _names(order_ids, first_batch: int, last_batch: int):
 
 
 def batch_executions(result, matcher) -> list[tuple[int, str, str]]:
-    """The ``executionReport`` events of one committed batch (``matcher.batches``),
+    """The ``executionReport`` events of one committed batch (``result.batch``),
     ``(user_id, channel, text)`` in the order Binance would send them, for the owners with a
     Binance user data stream open (``user_streams_watched``, one Redis round trip). Reads
     their orders' client ids, creation times and whether they were placed in this batch (one
@@ -259,7 +259,7 @@ def batch_executions(result, matcher) -> list[tuple[int, str, str]]:
     orders = [order for order in result.orders if order.user_id in watched]
     if not orders:
         return []
-    batch = matcher.batches
+    batch = result.batch if result.batch is not None else matcher.batches
     names, placed = _names((order.id for order in orders), batch, batch)
     base_code = matcher.asset_codes[matcher.base_asset_id]
     quote_code = matcher.asset_codes[matcher.quote_asset_id]

@@ -2,12 +2,19 @@
 test Redis): what it pipelines from its own thread is what the layer's ``receive`` gets."""
 
 import json
+from unittest.mock import patch
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 
 from exchange_site.streams import USER_EVENT, public_group, user_group
-from trading.matcher.publish import layer_group_channel, public_message, public_send
+from trading.matcher import publish
+from trading.matcher.publish import (
+    SCRIPT_FROM_MESSAGES,
+    layer_group_channel,
+    public_message,
+    public_send,
+)
 
 
 async def test_the_pipelined_channel_name_is_the_layers_own():
@@ -42,3 +49,27 @@ async def test_the_layer_receives_public_and_private_messages_in_order_and_numbe
     assert "seq" not in received[2]
     assert received[4]["seq"] == received[3]["seq"] + 1
     assert {m["user"] for m in received[2:]} == {7}
+
+
+async def test_a_batch_of_many_trades_goes_through_the_script_in_order_before_private_events():
+    # SCRIPT_FROM_MESSAGES or more public messages are PUBLISHed by one script call (in
+    # chunks of SCRIPT_MAX_MESSAGES): the layer must still get each one, in order, numbered,
+    # and before the batch's private events.
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    for group in (public_group("trades", "MANY-USD"), user_group(8)):
+        await layer.group_add(group, channel)
+    count = SCRIPT_FROM_MESSAGES + 5
+    texts = [json.dumps({"type": "trade", "id": n}) for n in range(count)]
+
+    with patch.object(publish, "SCRIPT_MAX_MESSAGES", 7):
+        await sync_to_async(public_send)(
+            [public_message("trades", "MANY-USD", text) for text in texts], [(8, "orders", "{}")]
+        )
+    received = [await layer.receive(channel) for _ in range(count + 1)]
+
+    assert [m["text"] for m in received] == [*texts, "{}"]
+    assert {m["stream"] for m in received[:count]} == {"trades:MANY-USD"}
+    numbers = [m["n"] for m in received[:count]]
+    assert numbers == list(range(numbers[0], numbers[0] + count))
+    assert received[count]["type"] == USER_EVENT

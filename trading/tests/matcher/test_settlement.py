@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 
+from trading.matcher.market import ORDER_COLUMNS, OrderState
 from trading.models import Order, Trade
 from trading.tests.helpers import assert_ledger_ok, balance_of, drain, place, reload
 from wallets.models import LedgerEntry, LedgerKind
@@ -196,3 +197,15 @@ def test_an_order_whose_owner_was_frozen_before_matching_is_cancelled_and_releas
     assert not Trade.objects.exists()
     assert balance_of(buyer, usd) == (D(1000), D(0))
     assert_ledger_ok()
+
+
+def test_the_matchers_order_state_takes_its_columns_in_order():
+    # OrderState unpacks a row in one statement rather than by ORDER_COLUMNS' names: a new
+    # column must be added to both, in the same place.
+    row = tuple(f"value of {column}" for column in ORDER_COLUMNS)
+
+    state = OrderState(row)
+
+    assert [getattr(state, column) for column in ORDER_COLUMNS] == list(row)
+    with pytest.raises(ValueError, match="not enough values to unpack"):
+        OrderState(row[:-1])
