@@ -33,6 +33,10 @@ def setup(*, database: str, redis_db: int, allowed_hosts: str = "localhost") -> 
     os.environ.setdefault("REDIS_URL", f"redis://127.0.0.1:6379/{redis_db}")
     url = os.environ.get("BENCH_DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/{database}")
     os.environ["DATABASE_URL"] = url
+    # Benchmarks fork processes that queue orders: each needs its own connection, which a
+    # connection pool (set by exchange_site/asgi.py for daphne, and inherited by anything a
+    # process that imported it starts) would share across the fork.
+    os.environ["DATABASE_POOL"] = "0"
     recreate_database(url)
 
     import django
