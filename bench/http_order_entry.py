@@ -81,6 +81,7 @@ class Servers:
         self.var_dir = var_dir
         self.processes: list[subprocess.Popen] = []
         self.exchange_url = self.yardstick_url = ""
+        self.meters: dict[str, CpuMeter] = {}
 
     def _start(self, name: str, args: list[str], env: dict) -> subprocess.Popen:
         log = open(os.path.join(self.var_dir, f"{name}.log"), "w")  # noqa: SIM115
@@ -101,7 +102,7 @@ class Servers:
             [GUNICORN, "exchange_site.wsgi", "-c", "gunicorn.conf.py", "-b", f"127.0.0.1:{port}"],
             env,
         )
-        self._start("matcher", [sys.executable, "manage.py", "run_matcher"], env)
+        matcher = self._start("matcher", [sys.executable, "manage.py", "run_matcher"], env)
         self.exchange_url = f"http://127.0.0.1:{port}"
         yard_env = dict(
             env,
@@ -124,6 +125,10 @@ class Servers:
         self.yardstick_url = f"http://127.0.0.1:{yard_port}"
         _wait_http(f"{self.exchange_url}/health", web)
         _wait_http(f"{self.yardstick_url}/api/v1/users/profile", yard)
+        self.meters = {
+            "exchange": CpuMeter(web, matcher, BENCH_DATABASE_URL),
+            "yardstick": CpuMeter(yard, None, YARDSTICK_DATABASE_URL),
+        }
 
     def stop(self) -> None:
         for process in self.processes:
@@ -135,6 +140,72 @@ class Servers:
                 process.kill()
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_seconds(pids) -> dict[int, float]:
+    """User plus system CPU seconds each of the processes ``pids`` has used (Linux /proc);
+    a process already gone is left out."""
+    used = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        used[pid] = (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime, stime
+    return used
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            return [int(child) for child in children.read().split()]
+    except OSError:
+        return []
+
+
+def _backends(database_url: str) -> list[int]:
+    """The PostgreSQL backends connected to the database of ``database_url``."""
+    import psycopg
+
+    name = database_url.rpartition("/")[2]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [name],
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+class CpuMeter:
+    """CPU seconds per accepted order of one server's parts over one run: its web workers,
+    the matcher (the exchange only) and the PostgreSQL backends serving its database."""
+
+    def __init__(self, web: subprocess.Popen, matcher: subprocess.Popen | None, database: str):
+        self.web, self.matcher, self.database = web, matcher, database
+
+    def _parts(self) -> dict[str, list[int]]:
+        parts = {"web": _children(self.web.pid), "postgres": _backends(self.database)}
+        if self.matcher is not None:
+            parts["matcher"] = [self.matcher.pid]
+        return parts
+
+    def start(self) -> None:
+        self._pids = self._parts()
+        self._before = {part: _cpu_seconds(pids) for part, pids in self._pids.items()}
+
+    def per_order_ms(self, accepted: int) -> dict[str, float]:
+        # The processes there at the start and still there (persistent workers and
+        # connections; the generator's own short connections are not the server's).
+        result = {}
+        for part, pids in self._pids.items():
+            before, after = self._before[part], _cpu_seconds(pids)
+            used = sum(after[pid] - before[pid] for pid in after if pid in before)
+            result[f"{part}_cpu_ms"] = round(used * 1000 / max(accepted, 1), 3)
+        return result
+
+
 def vacuum_yardstick() -> None:
     import psycopg
 
@@ -143,8 +214,11 @@ def vacuum_yardstick() -> None:
             conn.execute(f"VACUUM (ANALYZE) {table}")
 
 
-def measure(options: dict, plan, tokens) -> dict:
-    """One closed-loop run of the generator; orders/s and latency percentiles."""
+def measure(options: dict, plan, tokens, meter: CpuMeter | None = None) -> dict:
+    """One closed-loop run of the generator; orders/s, latency percentiles and, with a
+    ``meter``, CPU milliseconds per accepted order of each part of the server."""
+    if meter is not None:
+        meter.start()
     stats, elapsed = loadtest._run_loop(loadtest.drive(options, plan, tokens))
     latencies = sorted(stats.latencies)
     broken = {k: v for k, v in stats.errors.items() if k.startswith(("5", "transport"))}
@@ -153,17 +227,21 @@ def measure(options: dict, plan, tokens) -> dict:
         "accepted": stats.accepted,
         "p50_ms": round(loadtest.percentile(latencies, 0.50) * 1000, 1),
         "p99_ms": round(loadtest.percentile(latencies, 0.99) * 1000, 1),
+        **(meter.per_order_ms(stats.accepted) if meter is not None else {}),
+        "load_average": round(os.getloadavg()[0], 2),
         "errors": dict(stats.errors),
         "broken": broken,
     }
 
 
+_SUMMED = ("orders_per_s", "p50_ms", "p99_ms", "web_cpu_ms", "matcher_cpu_ms", "postgres_cpu_ms")
+
+
 def summary(runs: list[dict]) -> dict:
+    keys = [k for k in _SUMMED if k in runs[0]]
     return {
-        "orders_per_s": statistics.median(r["orders_per_s"] for r in runs),
-        "p50_ms": statistics.median(r["p50_ms"] for r in runs),
-        "p99_ms": statistics.median(r["p99_ms"] for r in runs),
-        "runs": [{k: r[k] for k in ("orders_per_s", "p50_ms", "p99_ms")} for r in runs],
+        **{k: statistics.median(r[k] for r in runs) for k in keys},
+        "runs": [{k: r[k] for k in (*keys, "load_average")} for r in runs],
     }
 
 
@@ -212,7 +290,10 @@ def main() -> int:
                 vacuum()
                 close_old_connections()
                 result = measure(
-                    {**options, "url": url, "duration": args.seconds}, plan, target_tokens
+                    {**options, "url": url, "duration": args.seconds},
+                    plan,
+                    target_tokens,
+                    servers.meters[name],
                 )
                 runs[name].append(result)
                 print(f"{name:9} round {round_ + 1}: {json.dumps(result)}", file=sys.stderr)
@@ -238,6 +319,7 @@ def main() -> int:
         "clients": args.clients,
         "seconds": args.seconds,
         "rounds": args.rounds,
+        "fast_path": os.environ.get("ORDER_ENTRY_FAST_PATH", "1") not in ("0", "false", "off"),
         "exchange": exchange,
         "yardstick": yardstick,
         "ratio_orders_per_s": round(exchange["orders_per_s"] / yardstick["orders_per_s"], 3),

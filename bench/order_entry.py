@@ -1,6 +1,7 @@
 """Profile order entry in-process: SQL statements and milliseconds per accepted order.
 
     .venv/bin/python bench/order_entry.py [--orders 2000] [--profile service|view] [--sql]
+                                          [--layers]
 
 Two paths, both without a network: ``service`` calls ``trading.services.order_place``
 directly; ``view`` sends ``POST /api/v1/orders/`` through Django's test client, so the whole
@@ -9,8 +10,10 @@ Orders are GTC limit orders a few ticks off the mid on both sides, spread over s
 so nothing crosses and the matcher is not involved. Prints one JSON line:
 ``{"orders", "service_ms_per_order", "service_statements_per_order", "view_ms_per_order",
 "view_statements_per_request"}``. With ``--sql`` the statements of one order of each path go
-to stderr; ``--profile`` prints a cProfile of one path to stderr. It DROPS and recreates its
-own database, ``BENCH_DATABASE_URL`` (default
+to stderr; ``--profile`` prints a cProfile of one path to stderr. ``--layers`` adds this
+process's CPU milliseconds per order through the view (``view_cpu_ms``), without the order
+fast path (``drf_view_cpu_ms``), with no middleware, and what each middleware adds. It DROPS
+and recreates its own database, ``BENCH_DATABASE_URL`` (default
 ``postgres://postgres@127.0.0.1:5432/exchange_bench_entry``).
 """
 
@@ -94,6 +97,51 @@ def run_view(clients: list[Client], count: int, rng: random.Random) -> float:
     return time.perf_counter() - started
 
 
+def view_cpu_ms(users: list[User], count: int, rng: random.Random) -> float:
+    """This process's CPU milliseconds per order through the view (the database's excluded),
+    with fresh clients: a test client builds its middleware chain on its first request."""
+    clients = []
+    for user in users:
+        token = auth_tokens_issue(user=user)["access_token"]
+        clients.append(Client(HTTP_AUTHORIZATION=f"Bearer {token}"))
+    run_view(clients, 20, rng)  # warm up, and build the chains
+    started = time.process_time()
+    run_view(clients, count, rng)
+    return round((time.process_time() - started) / count * 1000, 3)
+
+
+def layers(users: list[User], count: int, rng: random.Random) -> dict:
+    """CPU ms per order of the whole view path, of the DRF path without the fast path, and
+    what each middleware adds (the path's CPU with it minus without it)."""
+    from django.test import override_settings
+
+    result = {"view_cpu_ms": view_cpu_ms(users, count, rng)}
+    with override_settings(ORDER_ENTRY_FAST_PATH=False):
+        result["drf_view_cpu_ms"] = view_cpu_ms(users, count, rng)
+    middleware = {}
+    # Middleware the others need goes with them (authentication needs sessions, ...).
+    needs = {
+        "SessionMiddleware": ("AuthenticationMiddleware", "MessageMiddleware"),
+        "AuthenticationMiddleware": ("AuthSessionMiddleware",),
+    }
+    for name in settings.MIDDLEWARE:
+        gone = {name.rpartition(".")[2]}
+        for needed, dependents in needs.items():
+            if needed in gone:
+                gone.update(dependents)
+        if "AuthenticationMiddleware" in gone:
+            gone.add("AuthSessionMiddleware")
+        without = [m for m in settings.MIDDLEWARE if m.rpartition(".")[2] not in gone]
+        with override_settings(MIDDLEWARE=without):
+            middleware["+".join(sorted(gone))] = round(
+                result["view_cpu_ms"] - view_cpu_ms(users, count, rng), 3
+            )
+    with override_settings(MIDDLEWARE=[]):
+        result["no_middleware_cpu_ms"] = view_cpu_ms(users, count, rng)
+    result["middleware_cpu_ms"] = middleware
+    return result
+
+
 def statements(run, *args) -> list[str]:
     with CaptureQueriesContext(connection) as captured:
         run(*args)
@@ -106,6 +154,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--profile", choices=("service", "view"), help="cProfile one path")
     parser.add_argument("--sql", action="store_true", help="print one order's statements")
+    parser.add_argument(
+        "--layers",
+        action="store_true",
+        help="also the view's CPU per order with and without the fast path and each middleware",
+    )
     args = parser.parse_args()
     _market, users = setup()
     clients = []
@@ -137,17 +190,16 @@ def main() -> None:
 
     service_seconds = run_service(users, args.orders, rng)
     view_seconds = run_view(clients, args.orders, rng)
-    print(
-        json.dumps(
-            {
-                "orders": args.orders,
-                "service_ms_per_order": round(service_seconds / args.orders * 1000, 3),
-                "service_statements_per_order": len(service_sql),
-                "view_ms_per_order": round(view_seconds / args.orders * 1000, 3),
-                "view_statements_per_request": len(view_sql),
-            }
-        )
-    )
+    report = {
+        "orders": args.orders,
+        "service_ms_per_order": round(service_seconds / args.orders * 1000, 3),
+        "service_statements_per_order": len(service_sql),
+        "view_ms_per_order": round(view_seconds / args.orders * 1000, 3),
+        "view_statements_per_request": len(view_sql),
+    }
+    if args.layers:
+        report.update(layers(users, args.orders, rng))
+    print(json.dumps(report))
 
 
 if __name__ == "__main__":

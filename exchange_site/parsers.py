@@ -7,7 +7,7 @@ from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
 
-def _refuse_constant(name: str):
+def refuse_constant(name: str):
     raise ValueError(f"{name} is not a number this API accepts")
 
 
@@ -24,7 +24,7 @@ class DecimalJSONParser(JSONParser):
         encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
         try:
             decoded_stream = codecs.getreader(encoding)(stream)
-            return json.load(decoded_stream, parse_float=Decimal, parse_constant=_refuse_constant)
+            return json.load(decoded_stream, parse_float=Decimal, parse_constant=refuse_constant)
         except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}") from exc
         except RecursionError as exc:

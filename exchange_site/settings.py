@@ -530,6 +530,9 @@ MARKET_ORDER_SLIPPAGE = Decimal(env.str("MARKET_ORDER_SLIPPAGE", default="0.05")
 # every order). The placing statement re-checks the status and rules, so a halt or a new tick
 # size applies to the very next order; only last_price (for market orders' estimates) lags.
 ORDER_ENTRY_MARKET_CACHE_SECONDS = env.float("ORDER_ENTRY_MARKET_CACHE_SECONDS", default=1.0)
+# POST /api/v1/orders/ with JSON and a bearer token skips DRF's per-request setup
+# (trading/api/views.py, OrderListCreateApi._post_fast): the same checks and answers.
+ORDER_ENTRY_FAST_PATH = env.bool("ORDER_ENTRY_FAST_PATH", default=True)
 MATCHER_BATCH_SIZE = env.int("MATCHER_BATCH_SIZE", default=2000)
 MATCHER_POLL_SECONDS = env.float("MATCHER_POLL_SECONDS", default=0.5)
 # After a batch that cleared the queue, wait this long before the next one so that a steady

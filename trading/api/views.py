@@ -1,7 +1,11 @@
 """Order endpoints: parse, call a service, render. Another user's order is always a 404."""
 
+import json
 import threading
+from decimal import Decimal
 
+from django.conf import settings
+from django.utils.datastructures import MultiValueDict
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
@@ -10,12 +14,16 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import ValidationError
 from rest_framework.views import APIView
 
+from accounts.authentication import JWTAuthentication
 from exchange_site.exception_handler import exchange_exception_handler
 from exchange_site.exceptions import ExchangeError
+from exchange_site.parsers import refuse_constant
 from exchange_site.throttling import (
     OrderBatchRateThrottle,
     OrderCancelRateThrottle,
@@ -75,6 +83,27 @@ def _order_checker() -> OrderPlaceInputSerializer:
     return checker
 
 
+# The order-entry fast path (OrderListCreateApi.dispatch): requests DRF would answer with its
+# JSON renderer, authenticated by a bearer token.
+_FAST_ACCEPT = frozenset({"", "*/*", "application/json"})
+_FAST_AUTH = JWTAuthentication()
+_FAST_RENDERER = JSONRenderer()
+
+
+def _fast_eligible(request, kwargs) -> bool:
+    meta = request.META
+    return (
+        request.method == "POST"
+        and settings.ORDER_ENTRY_FAST_PATH
+        and request.content_type == "application/json"
+        and request.content_params.get("charset", "utf-8").lower() in ("utf-8", "utf8")
+        and meta.get("HTTP_AUTHORIZATION", "").startswith("Bearer ")
+        and meta.get("HTTP_ACCEPT", "") in _FAST_ACCEPT
+        and not meta.get("QUERY_STRING")
+        and "format" not in kwargs
+    )
+
+
 @extend_schema_view(
     get=extend_schema(tags=["orders"], operation_id="orders_list", parameters=ORDER_LIST_PARAMETERS)
 )
@@ -110,6 +139,61 @@ class OrderListCreateApi(ListAPIView):
     )
     def post(self, request):
         return order_place_response(request, request.data)
+
+    def dispatch(self, request, *args, **kwargs):
+        if _fast_eligible(request, kwargs):
+            response = self._post_fast(request, args, kwargs)
+            if response is not None:
+                return response
+        return super().dispatch(request, *args, **kwargs)
+
+    def _post_fast(self, request, args, kwargs) -> Response | None:
+        """``post`` for a JSON order with a bearer token, without DRF's per-request setup
+        (negotiation, three authenticators and throttles, permission classes, lazy parsing).
+
+        The same checks in an order that changes nothing it answers: the same JWT and
+        session checks, the same parser and serializer, then the same ``orders`` throttle
+        (its key and rate). Anything refused before the order is counted by the throttle (no
+        token, a bad or revoked one, bad JSON, a bad order, a throttled caller) returns None,
+        and the full DRF view answers it with its usual response: a request is counted once.
+        After the throttle the order goes to the same service, and its refusals and the 201
+        go through DRF's own ``handle_exception`` and ``finalize_response``. Returns None to
+        fall back."""
+        try:
+            authenticated = _FAST_AUTH.authenticate(request)
+            if authenticated is None:
+                return None
+            body = json.loads(
+                request.body.decode("utf-8"), parse_float=Decimal, parse_constant=refuse_constant
+            )
+            data = _order_checker().run_validation(body)
+        except Exception:  # the full view answers it, with its error shape
+            return None
+        user, token = authenticated
+        drf_request = Request(request, parsers=(), authenticators=())
+        drf_request.user, drf_request.auth = user, token  # also on the Django request
+        drf_request._authenticator = _FAST_AUTH
+        drf_request._full_data = drf_request._data = body
+        drf_request._files = MultiValueDict()
+        drf_request.accepted_renderer = _FAST_RENDERER
+        drf_request.accepted_media_type = _FAST_RENDERER.media_type
+        drf_request.version = drf_request.versioning_scheme = None
+        throttle = OrderPlaceRateThrottle()
+        if not throttle.allow_request(drf_request, self):
+            return None  # refused without counting it: the full view refuses it again
+        self.args, self.kwargs, self.request = args, kwargs, drf_request
+        self.headers = self.default_response_headers
+        self.format_kwarg = None
+        try:
+            order, created = services.order_place(user=user, request=_order_request(data))
+            response = Response(
+                order_output(order),
+                status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+            )
+        except Exception as exc:  # DRF's own handler, as its dispatch does
+            response = self.handle_exception(exc)
+        self.response = self.finalize_response(drf_request, response, *args, **kwargs)
+        return self.response
 
     @extend_schema(
         tags=["orders"],
