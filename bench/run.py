@@ -88,7 +88,7 @@ BENCHMARKS = [
     Bench(
         "engine_1m_resting",
         "engine.py",
-        {"full": ["--commands", "200000", "--resting", "1000000", "--no-heap"]},
+        {"full": ["--commands", "200000", "--resting", "1000000", "--no-heap", "--bare-only"]},
         [_positive("trades")],
     ),
     Bench(
