@@ -273,6 +273,17 @@ def order_list_ids(*, order_ids) -> dict[int, int]:
     )
 
 
+def trade_order_list_ids(*, trades, user_id: int) -> dict[int, int]:
+    """For ``user_id``'s side of each of ``trades``: the order list of its order, where that
+    order is in one (``myTrades``' ``orderListId``, REST and WebSocket API alike)."""
+    return order_list_ids(
+        order_ids={
+            trade.buy_order_id if trade.buyer_id == user_id else trade.sell_order_id
+            for trade in trades
+        }
+    )
+
+
 def order_lists_by_id(*, ids) -> dict[int, OrderList]:
     return {
         order_list.pk: order_list

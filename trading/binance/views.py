@@ -647,12 +647,7 @@ class MyTradesApi(SignedApi):
             start=params.millis("startTime"),
             end=params.millis("endTime"),
         )
-        list_ids = binance_selectors.order_list_ids(
-            order_ids={
-                trade.buy_order_id if trade.buyer_id == request.user.pk else trade.sell_order_id
-                for trade in trades
-            }
-        )
+        list_ids = binance_selectors.trade_order_list_ids(trades=trades, user_id=request.user.pk)
         return Response([formatters.my_trade(trade, request.user.pk, list_ids) for trade in trades])
 
 

@@ -201,14 +201,8 @@ def my_trades(api_key: ApiKey, params: Params):
         start=params.millis("startTime"),
         end=params.millis("endTime"),
     )
-    user_id = api_key.user_id
-    list_ids = binance_selectors.order_list_ids(
-        order_ids={
-            trade.buy_order_id if trade.buyer_id == user_id else trade.sell_order_id
-            for trade in trades
-        }
-    )
-    return [formatters.my_trade(trade, user_id, list_ids) for trade in trades]
+    list_ids = binance_selectors.trade_order_list_ids(trades=trades, user_id=api_key.user_id)
+    return [formatters.my_trade(trade, api_key.user_id, list_ids) for trade in trades]
 
 
 def account_status(api_key: ApiKey, params: Params):
