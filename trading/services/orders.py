@@ -18,10 +18,12 @@ from django.utils import timezone
 
 from accounts.exceptions import AccountFrozen
 from accounts.models import User
+from exchange_site.background import after_commit
 from exchange_site.db import insert_select, unnest_insert
 from exchange_site.decimals import decimal_places, decimal_to_str
 from exchange_site.exceptions import ExchangeError
 from exchange_site.metrics import ORDERS_ACCEPTED, orders_refused
+from exchange_site.user_events import user_events_publish
 from trading.exceptions import (
     InvalidOrder,
     MarketCancelOnly,
@@ -30,13 +32,13 @@ from trading.exceptions import (
     NoLiquidity,
     UnknownSymbol,
 )
-from trading.matcher.wakeup import matcher_wake_soon
+from trading.matcher.wakeup import matcher_wake
 from trading.models import Market, Order, OrderCommand
 from trading.selectors import (
     asks_for_estimate,
     market_get_for_order_entry,
 )
-from wallets.events import balance_message, send_user_events
+from wallets.events import balance_message
 from wallets.models import AMOUNT_QUANTUM, ZERO, Asset
 from wallets.models import LedgerKind as Kind
 from wallets.selectors import balance_available
@@ -388,13 +390,24 @@ def _after_commit(accepted: list[_Accepted], balances: dict) -> None:
 
     def send():
         _accepted([item.order for item in accepted])  # committed: /api/v3 order/test is not
-        # The reserve's balance event first: queued behind it on the same background loop,
-        # the wake-up cannot have the matcher publish this order's later balances before it.
-        send_user_events(events)
-        for symbol in symbols:
-            matcher_wake_soon(symbol)
+        # One job for both: each job is a wake-up of the background thread.
+        after_commit.submit(_notify, events, symbols)
 
     transaction.on_commit(send)
+
+
+def _notify(events: list, symbols: set[str]) -> None:
+    """On the background loop: the reserve's balance events, then the matcher wake-ups.
+    The events first: the matcher, once woken, cannot publish this order's later balances
+    before them. Each part is best-effort and never raises (events: REST is the truth;
+    wake-ups: the matcher polls the database)."""
+    if events:
+        try:
+            user_events_publish(events)
+        except Exception:
+            logger.warning("private events not sent", exc_info=True)
+    for symbol in symbols:
+        matcher_wake(symbol)
 
 
 def order_place(*, user: User, request: OrderRequest) -> tuple[Order, bool]:
