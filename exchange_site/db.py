@@ -165,12 +165,21 @@ def insert_select(
             (field.column in expressions, expressions.get(field.column), field.db_type(database))
             for field in fields
         ]
-        valued = [field for field in fields if field.column not in expressions]
+        valued = [
+            (field, _PLAIN_FIELDS.get(type(field)))
+            for field in fields
+            if field.column not in expressions
+        ]
         template = _INSERT_TEMPLATES[key] = (columns, casts, valued)
     columns, casts, valued = template
-    prepared = [
-        field.get_db_prep_save(field.pre_save(instance, True), database) for field in valued
-    ]
+    prepared = []
+    for field, plain in valued:
+        if plain is not None:
+            value = getattr(instance, field.attname)
+            if value is None or _plain_value(value, plain):
+                prepared.append(value)
+                continue
+        prepared.append(field.get_db_prep_save(field.pre_save(instance, True), database))
     nulls = tuple(value is None for value in prepared)
     values = _INSERT_VALUES.get((key, nulls))
     if values is None:
@@ -185,6 +194,30 @@ def insert_select(
 
 
 _INSERT_TEMPLATES: dict[tuple, tuple[str, list, list]] = {}
+# Fields whose prepared value is the attribute itself when it is None or of the type given
+# (a choice is a str): Django's preparation of these returns it unchanged, or an equal
+# copy, on PostgreSQL, and it was a fifth of the cost of building order entry's statement.
+# Any other field or value goes through ``get_db_prep_save``.
+_PLAIN_FIELDS = {
+    models.BigIntegerField: int,
+    models.BooleanField: bool,
+    models.CharField: str,
+    models.DecimalField: Decimal,
+    models.ForeignKey: int,
+    models.IntegerField: int,
+    models.PositiveIntegerField: int,
+    models.SmallIntegerField: int,
+}
+
+
+def _plain_value(value, kind: type) -> bool:
+    if kind is Decimal:
+        return isinstance(value, Decimal) and value.is_finite()  # else to_python raises
+    if kind is str:
+        return isinstance(value, str)  # a choice too (a lazy string is not a str)
+    return type(value) is kind  # an int for an int, a bool for a bool, never the other
+
+
 _INSERT_VALUES: dict[tuple, str] = {}
 
 
