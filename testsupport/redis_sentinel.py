@@ -325,11 +325,27 @@ class SentinelGroup:
         return master.address
 
     def failover(self, timeout: float = FAILOVER_TIMEOUT) -> tuple[str, int]:
-        """``SENTINEL FAILOVER``: promote a replica without waiting for the master to fail
-        (the old master becomes a replica and drops its clients); return the new master."""
+        """``SENTINEL FAILOVER``: promote a replica without waiting for the master to fail;
+        return the new master once the old one is its replica (and has dropped its clients,
+        which Sentinel has it do)."""
         old = self.master_address()
         self.sentinels[0].client().execute_command("SENTINEL", "FAILOVER", self.master_name)
-        return self.wait_for_master(other_than=old, timeout=timeout)
+        started = time.monotonic()
+        new = self.wait_for_master(other_than=old, timeout=timeout)
+        # Done once the old master is told to replicate the new one: only then does it
+        # drop its clients (until then they still read and write it, unharmed).
+        while True:
+            try:
+                if (
+                    self.node_at(old).client(password=self.password).info("replication")["role"]
+                    == "slave"
+                ):
+                    return new
+            except (redis.RedisError, OSError):
+                pass
+            if time.monotonic() - started > timeout:
+                raise RuntimeError(f"the old master {old} was not made a replica")
+            time.sleep(0.1)
 
     def restart_node(self, address: tuple[str, int]) -> None:
         """Start a killed data node again, as a replica of the current master (a node that
