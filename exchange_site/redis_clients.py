@@ -44,11 +44,19 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 # A master that vanishes without closing its sockets (a host powered off, a network cut) is
-# noticed by TCP keepalive in about 11 s instead of the kernel's two hours, so clients ask the
-# sentinels again. Linux names these options; elsewhere plain keepalive is used.
+# given up in about 11 s instead of the kernel's minutes to hours, so clients ask the
+# sentinels again: TCP keepalive for an idle connection (a quiet subscription), and
+# TCP_USER_TIMEOUT for one with a command unanswered. Linux names these options; elsewhere
+# plain keepalive is used. A master that hangs with its host up is not noticed this way (its
+# kernel still answers): see docs/OPERATIONS.md "Redis Sentinel".
 _KEEPALIVE_OPTIONS = {
     getattr(socket, name): value
-    for name, value in (("TCP_KEEPIDLE", 5), ("TCP_KEEPINTVL", 2), ("TCP_KEEPCNT", 3))
+    for name, value in (
+        ("TCP_KEEPIDLE", 5),
+        ("TCP_KEEPINTVL", 2),
+        ("TCP_KEEPCNT", 3),
+        ("TCP_USER_TIMEOUT", 11_000),
+    )
     if hasattr(socket, name)
 }
 # Asking a sentinel where the master is must fail fast: the next sentinel may know.
@@ -247,6 +255,8 @@ def _master_plan(target: RedisURL | dict, kw: dict) -> tuple[list, dict | None, 
         return sentinels, target.get("sentinel_kwargs"), target["master_name"], {**kwargs, **kw}
     kwargs = {
         **target.master_kwargs(),
+        # A silent master must not hold a connect for the kernel's two minutes.
+        "socket_connect_timeout": SENTINEL_SOCKET_TIMEOUT,
         "socket_keepalive": True,
         "socket_keepalive_options": _KEEPALIVE_OPTIONS,
         **kw,
@@ -327,7 +337,10 @@ def channel_layer_hosts(url: str) -> list:
             "sentinels": list(target.sentinels),
             "master_name": target.master,
             "sentinel_kwargs": target.sentinel_kwargs(),
-            # No socket_timeout: the layer's subscriber waits on its connection by design.
+            # A command to a master gone silent (its host powered off) fails after 2 s and
+            # the next one asks the sentinels. The subscriber's reads are not cut by it:
+            # channels-redis polls them with a timeout of their own (get_message, 0.1 s).
+            "socket_timeout": 2,
             "socket_connect_timeout": 2,
             "socket_keepalive": True,
             "socket_keepalive_options": _KEEPALIVE_OPTIONS,

@@ -25,7 +25,9 @@ def _redis() -> aioredis.Redis:
     loop = asyncio.get_running_loop()
     client = _redis_clients.get(id(loop))
     if client is None:
-        client = _redis_clients[id(loop)] = async_redis_client(settings.REDIS_URL)
+        client = _redis_clients[id(loop)] = async_redis_client(
+            settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2
+        )
     return client
 
 

@@ -95,8 +95,17 @@ class RedisProcess:
             self.process.wait(timeout=10)
         self.process = None
 
+    def pause(self) -> None:
+        """SIGSTOP: the process answers nothing, but its kernel keeps the connections open
+        (as a hung host would); ``resume`` undoes it."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         if self.running:
+            self.resume()  # a stopped process would not act on SIGTERM
             self.process.terminate()
             try:
                 self.process.wait(timeout=10)
@@ -325,27 +334,38 @@ class SentinelGroup:
         master.kill()
         return master.address
 
+    def pause_master(self) -> tuple[str, int]:
+        """Freeze the master (``RedisProcess.pause``); return its address. Sentinel promotes
+        a replica as if it were dead; resumed, it is made a replica of the new master."""
+        master = self.master()
+        master.pause()
+        return master.address
+
     def failover(self, timeout: float = FAILOVER_TIMEOUT) -> tuple[str, int]:
         """``SENTINEL FAILOVER``: promote a replica without waiting for the master to fail;
         return the new master once the old one is its replica (and has dropped its clients,
         which Sentinel has it do)."""
         old = self.master_address()
         self.sentinels[0].client().execute_command("SENTINEL", "FAILOVER", self.master_name)
-        started = time.monotonic()
         new = self.wait_for_master(other_than=old, timeout=timeout)
         # Done once the old master is told to replicate the new one: only then does it
         # drop its clients (until then they still read and write it, unharmed).
+        self.wait_for_replica(old, timeout=timeout)
+        return new
+
+    def wait_for_replica(self, address: tuple[str, int], timeout: float = FAILOVER_TIMEOUT):
+        """Wait until the node at ``address`` says it is a replica (Sentinel demotes an old
+        master that comes back, and has it drop its clients)."""
+        deadline = time.monotonic() + timeout
         while True:
             try:
-                if (
-                    self.node_at(old).client(password=self.password).info("replication")["role"]
-                    == "slave"
-                ):
-                    return new
+                info = self.node_at(address).client(password=self.password).info("replication")
+                if info["role"] == "slave":
+                    return
             except (redis.RedisError, OSError):
                 pass
-            if time.monotonic() - started > timeout:
-                raise RuntimeError(f"the old master {old} was not made a replica")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{address} was not made a replica in {timeout} s")
             time.sleep(0.1)
 
     def restart_node(self, address: tuple[str, int]) -> None:

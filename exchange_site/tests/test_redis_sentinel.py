@@ -438,3 +438,56 @@ def test_a_password_protected_group_is_reached_by_every_client(tmp_path):
         assert redis_client(url).ping() is True
         with pytest.raises(redis.AuthenticationError):
             redis_client(url.replace(quote(password, safe=""), "wrong")).ping()
+
+
+async def test_clients_leave_a_master_that_hangs(sentinel_settings, group, capsys):
+    # A hung master answers nothing yet keeps its connections open: a command waits out its
+    # socket timeout (2 s), and the retry asks the sentinels. The layer's subscription only
+    # reads, so it stays on the hung master until Sentinel demotes it when it comes back
+    # (a host powered off instead is noticed by TCP keepalive).
+    layer = RedisPubSubChannelLayer(hosts=channel_layer_hosts(sentinel_settings), prefix=PREFIX)
+    await layer_round_trip(layer, "before")
+    await sync_to_async(cache.set)("before-hang", 1)
+    assert await sync_to_async(publish.public_send)(
+        [publish.public_message("trades", "HANG-USD", "x")]
+    )
+
+    def recover() -> dict[str, float]:
+        old = group.pause_master()
+        started = time.monotonic()
+        try:
+            group.wait_for_master(other_than=old)
+            took = {"promoted": time.monotonic() - started}
+            took["cache"] = eventually(lambda: cache.set("after-hang", 2), "the cache")[1]
+            took["publishing"] = eventually(publish_or_raise, "the matcher's publishing")[1]
+        finally:
+            group.node_at(old).resume()
+        group.wait_for_replica(old)
+        return took
+
+    hang_started = time.monotonic()
+    took = await sync_to_async(recover, thread_sensitive=False)()
+    started = time.monotonic()
+    deadline = started + RECOVERY_DEADLINE
+    while True:
+        try:
+            message = await asyncio.wait_for(layer_round_trip(layer, "after"), 15)
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+    layer_took = time.monotonic() - started
+    await layer.flush()
+    await sync_to_async(group.wait_ready, thread_sensitive=False)()
+
+    assert message["text"] == "after"
+    assert await sync_to_async(cache.get)("after-hang") == 2
+    assert group.master_client(db=DB).exists("exchange:1:after-hang") == 1
+    with capsys.disabled():
+        print(
+            f"\nsentinel failover (master hung): promoted in {took['promoted']:.1f} s; then "
+            f"working again: cache {took['cache']:.1f} s, publishing {took['publishing']:.1f} s;"
+            f" the layer's subscription {time.monotonic() - hang_started:.1f} s after the hang"
+            f" began, {layer_took:.1f} s after the old master was demoted"
+        )
