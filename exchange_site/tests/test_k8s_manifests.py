@@ -300,9 +300,10 @@ def manifest_problems(manifests: dict[str, list[dict]]) -> list[str]:
     deployments = _docs(manifests, "Deployment")
     for owner in _pod_owners(manifests):
         for container in _containers(owner["spec"]["template"]["spec"]):
-            text = " ".join(container.get("command", []) + container.get("args", []))
+            words = container.get("command", []) + container.get("args", [])
             for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
-                text += " ".join(container.get(probe, {}).get("exec", {}).get("command", []))
+                words += container.get(probe, {}).get("exec", {}).get("command", [])
+            text = " ".join(words)
             referenced |= set(K8S_REFERENCE.findall(text)) | set(SHELL_REFERENCE.findall(text))
     for name, values in [*config_maps.items(), *secrets.items()]:
         for key in values:
