@@ -207,8 +207,10 @@ def users_pin_to_primary(user_ids: Iterable[int], pipe=None) -> None:
     Redis cannot take the pin it cannot answer for it either, and an unanswered pin counts
     as set (:func:`user_pinned`)."""
     window = settings.DATABASE_READ_YOUR_WRITES_SECONDS
+    if window <= 0 or not replica_aliases():
+        return
     ids = {int(user_id) for user_id in user_ids if user_id is not None}
-    if not ids or window <= 0 or not replica_aliases():
+    if not ids:
         return
     try:
         target = pipe if pipe is not None else _redis().pipeline(transaction=False)
@@ -331,6 +333,21 @@ def replica_safe(
         return wrapper
 
     return decorate(func) if func is not None else decorate
+
+
+def replica_for_stream(*, user=None) -> str:
+    """:func:`replica_for`, its connection opened at once: for a read that streams rows
+    out as it reads them and so cannot run again once it has begun. A replica that cannot
+    be reached is marked down here, before the first row, and the read starts on the
+    primary instead."""
+    alias = replica_for(user=user)
+    if alias != DEFAULT_DB_ALIAS:
+        try:
+            connections[alias].ensure_connection()
+        except DatabaseError as exc:
+            _mark_down(alias, exc)
+            return DEFAULT_DB_ALIAS
+    return alias
 
 
 def read_alias() -> str:
