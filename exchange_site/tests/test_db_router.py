@@ -43,7 +43,8 @@ from marketdata import selectors as marketdata_selectors
 from marketdata.models import Candle
 from testsupport.pgreplica import start_primary_and_replica
 from testsupport.stack import seed_markets
-from trading.models import Market
+from trading.models import Market, Trade
+from trading.tests.helpers import drain, place
 from wallets import services as wallet_services
 
 REPLICA = "replica_0"
@@ -167,12 +168,12 @@ def _client(user) -> APIClient:
     return client
 
 
-def _funded_user(usd: str = "100000"):
+def _funded_user(asset: str = "USD", amount: str = "100000"):
     user = UserFactory()
     with override_settings(
         DEMO_DEPOSITS=True, DEMO_DEPOSIT_MAX_PER_REQUEST=NO_CAPS, DEMO_DEPOSIT_MAX_PER_DAY=NO_CAPS
     ):
-        wallet_services.deposit_demo_create(user=user, asset_code="USD", amount=Decimal(usd))
+        wallet_services.deposit_demo_create(user=user, asset_code=asset, amount=Decimal(amount))
     return user
 
 
@@ -290,6 +291,43 @@ def test_without_replicas_nothing_is_routed(replicated):
             **connections[DEFAULT_DB_ALIAS].settings_dict,
             "PORT": replicated.replica.port,
         }
+
+
+def test_public_history_endpoints_served_from_the_replica_return_the_primarys_data(replicated):
+    """Real trades (orders matched by the matcher on the primary), read back over HTTP from
+    the replica: the same trades and the candle they made."""
+    market = _btc_usd()
+    seller, buyer = _funded_user("BTC", "1"), _funded_user("USD", "1000")
+    place(seller, side="sell", price="100.00", quantity="0.5")
+    place(buyer, side="buy", price="100.00", quantity="0.5")
+    drain(market)
+    expected_ids = list(
+        Trade.objects.filter(market=market).order_by("-id").values_list("id", flat=True)[:5]
+    )
+    with transaction.atomic():  # on the primary
+        expected_candles = marketdata_selectors.candle_list(market=market, interval="1m", limit=1)
+    replicated.wait_caught_up()
+    client = APIClient()
+
+    with (
+        CaptureQueriesContext(connections[REPLICA]) as on_replica,
+        CaptureQueriesContext(connections[DEFAULT_DB_ALIAS]) as on_primary,
+    ):
+        trades = client.get("/api/v1/market/BTC-USD/trades", {"limit": 5})
+        binance_trades = client.get("/api/v3/trades", {"symbol": "BTCUSD", "limit": 5})
+        candles = client.get("/api/v1/market/BTC-USD/candles", {"interval": "1m", "limit": 1})
+
+    assert (trades.status_code, binance_trades.status_code, candles.status_code) == (200, 200, 200)
+    assert expected_ids
+    assert [trade["id"] for trade in trades.json()] == expected_ids
+    assert [trade["id"] for trade in binance_trades.json()] == expected_ids[::-1]
+    assert trades.json()[0]["price"] == "100.00"
+    assert candles.json() == expected_candles
+    assert expected_candles[0]["close"] == "100.00"
+    assert len(_trade_queries(on_replica)) == 2
+    assert _trade_queries(on_primary) == []
+    assert any('"marketdata_candle"' in query["sql"] for query in on_replica)
+    assert not any('"marketdata_candle"' in query["sql"] for query in on_primary)
 
 
 # --- lag ----------------------------------------------------------------------------------------
