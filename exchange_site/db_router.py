@@ -134,7 +134,7 @@ def replica_lag_seconds(alias: str) -> float:
     """``alias``'s replay lag in seconds now (0 when it has replayed everything the primary
     had written). Raises ``DatabaseError`` if it cannot be asked or is not a replica."""
     position = _primary_wal_position()
-    with connections[alias].cursor() as cursor:
+    with _fresh_connection(alias).cursor() as cursor:
         cursor.execute(_LAG_SQL, [position])
         in_recovery, caught_up, age = cursor.fetchone()
     if not in_recovery:
@@ -152,16 +152,21 @@ def _close_quietly(alias: str) -> None:
 
 
 def _mark_down(alias: str, exc: BaseException) -> None:
-    state = _states.setdefault(alias, _State())
-    if not state.down:
+    state = _states.get(alias)
+    if state is None or not state.down:
         logger.warning("read replica %s is unusable, reads go to the primary: %s", alias, exc)
-    state.checked_at, state.usable, state.down, state.lag_seconds = (
-        time.monotonic(),
-        False,
-        True,
-        None,
-    )
+    _states[alias] = _State(checked_at=time.monotonic(), usable=False, down=True)
     _close_quietly(alias)
+
+
+def _fresh_connection(alias: str):
+    """``alias``'s connection, opened; a kept one the server has dropped since (a replica
+    restarted) is replaced rather than failing the next statement."""
+    connection = connections[alias]
+    if connection.connection is not None and not connection.is_usable():
+        connection.close()
+    connection.ensure_connection()
+    return connection
 
 
 def _fit(alias: str) -> bool:
@@ -343,7 +348,7 @@ def replica_for_stream(*, user=None) -> str:
     alias = replica_for(user=user)
     if alias != DEFAULT_DB_ALIAS:
         try:
-            connections[alias].ensure_connection()
+            _fresh_connection(alias)
         except DatabaseError as exc:
             _mark_down(alias, exc)
             return DEFAULT_DB_ALIAS
