@@ -205,12 +205,11 @@ def _redis():
     return get_redis_connection("default")
 
 
-def users_pin_to_primary(user_ids: Iterable[int], pipe=None) -> None:
+def users_pin_to_primary(user_ids: Iterable[int]) -> None:
     """Keep these users' reads on the primary for ``DATABASE_READ_YOUR_WRITES_SECONDS``
-    (read-your-writes, on every host). Added to ``pipe`` when one is given (the caller runs
-    it), else sent now. Nothing happens when no replica is configured. Never raises: if
-    Redis cannot take the pin it cannot answer for it either, and an unanswered pin counts
-    as set (:func:`user_pinned`)."""
+    (read-your-writes, on every host): one Redis round trip. Nothing happens when no replica
+    is configured. Never raises: if Redis cannot take the pin it cannot answer for it
+    either, and an unanswered pin counts as set (:func:`user_pinned`)."""
     window = settings.DATABASE_READ_YOUR_WRITES_SECONDS
     if window <= 0 or not replica_aliases():
         return
@@ -218,11 +217,10 @@ def users_pin_to_primary(user_ids: Iterable[int], pipe=None) -> None:
     if not ids:
         return
     try:
-        target = pipe if pipe is not None else _redis().pipeline(transaction=False)
+        pipe = _redis().pipeline(transaction=False)
         for user_id in ids:
-            target.set(PIN_KEY.format(user_id=user_id), 1, ex=max(1, round(window)))
-        if pipe is None:
-            target.execute()
+            pipe.set(PIN_KEY.format(user_id=user_id), 1, px=max(1, int(window * 1000)))
+        pipe.execute()
     except Exception as exc:
         logger.warning("read-your-writes pin not set (Redis failed: %s)", exc)
 
