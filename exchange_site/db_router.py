@@ -358,6 +358,14 @@ def read_alias() -> str:
     return _read_alias.get() or DEFAULT_DB_ALIAS
 
 
+def replicas_probe() -> list[dict[str, Any]]:
+    """Each replica's state for ``/health``: probed now unless a probe is still fresh (the
+    same cache and back-off reads use), then reported as ``replica_status`` does."""
+    for alias in replica_aliases():
+        _fit(alias)
+    return replica_status()
+
+
 def replica_status() -> list[dict[str, Any]]:
     """Each replica's last probe (for the health page and operators): alias, usable, down,
     lag in seconds."""

@@ -407,6 +407,24 @@ def test_a_stopped_replica_falls_back_to_the_primary_and_is_used_again_when_back
     assert replica_status()[0]["down"] is False
 
 
+def test_health_reports_each_replica_and_stays_healthy_when_one_is_down(replicated):
+    client = APIClient()
+    body = client.get("/health").json()
+    assert body["status"] == "healthy"
+    assert body["replicas"] == [
+        {"alias": REPLICA, "usable": True, "down": False, "lag_seconds": 0.0}
+    ]
+
+    replicated.stop_replica()
+    response = client.get("/health")
+
+    # Reads fall back to the primary, so a lost replica degrades nothing users see.
+    assert response.status_code == 200
+    [replica] = response.json()["replicas"]
+    assert (replica["alias"], replica["usable"], replica["down"]) == (REPLICA, False, True)
+    replicated.start_replica()
+
+
 def test_a_replica_lost_in_the_middle_of_a_read_reruns_it_on_the_primary(replicated, settings):
     """The probe said fit (and is cached); the replica goes away before the read."""
     settings.DATABASE_REPLICA_CHECK_SECONDS = 3600.0
