@@ -996,7 +996,7 @@ class OrderBook:
                 fail(f"ghost {order_id} is tracked in a level that does not hold it")
         listed = [lvl for side in (self._bids, self._asks) for lvl in side.levels.values()]
         if len(listed) + len(self._free_levels) != len(self._refs) or any(
-            lvl.count or lvl.orders for lvl in self._free_levels
+            lvl.orders for lvl in self._free_levels
         ):
             fail("the level ref table holds other levels than the listed and free ones")
         if self._next_stop() is not None or self._next_trailing() is not None:
