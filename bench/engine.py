@@ -6,12 +6,16 @@ Three timed replays, each printed in one JSON line at the end, each labelled:
   seeded limit/market/cancel workload straight into ``place_limit``/``place_market``/
   ``cancel`` with ints, beside the rule-less heap book on the same commands
   (``heap_book_*``, ``engine_to_heap_book`` by wall clock, ``engine_to_heap_book_cpu``);
-- as the matcher drives it, same stream (``apply_*``): the same commands as order rows with
-  Decimal prices and quantities, each turned into its engine command by the matcher's own
-  functions (trading/matcher/commands.py: conversions to ticks and lots included) and run
-  through ``OrderBook.apply`` (cancels through ``OrderBook.cancel``, as the matcher calls
-  it); ``apply_trades`` equals ``trades``; ``apply_to_heap_book_cpu`` compares it with the
-  heap book on the same commands;
+- as the matcher drives it, same stream (``apply_*``): the same commands as the rows the
+  matcher's command query returns. PostgreSQL converts the Decimal prices and quantities
+  to ticks and lots in that query (trading/matcher/commands.py ``place_columns``, checked
+  against ``MarketScale`` by trading/tests/matcher/test_place_columns.py), so what the
+  matcher runs per place command in Python, and what is timed here, is its off-grid check
+  and ``OrderBook.apply`` on the row's slice of Place fields; cancels go through
+  ``OrderBook.cancel``, amends and OCO pairs through the Decimal builders
+  (``amend_command``, ``oco_command``), as in the matcher. Building the rows (the
+  conversions PostgreSQL does) is untimed. ``apply_trades`` equals ``trades``;
+  ``apply_to_heap_book_cpu`` compares it with the heap book on the same commands;
 - as the matcher drives it, full mix (``mix_*``): every order type (limit GTC/IOC/FOK,
   post-only, iceberg, market by quantity and by quote, stop, stop-limit, trailing stop, OCO
   pairs), amends and cancels; the heap book has no order types, so it has no yardstick.
@@ -347,6 +351,18 @@ def _scale():
     return MarketScale(Decimal(TICK_SIZE), Decimal(LOT_SIZE))
 
 
+_ON_GRID = Decimal("0E-8")  # the off-grid remainder as the query returns it for most rows
+
+
+def command_row(scale, order):
+    """The row the matcher's command query returns for placing ``order`` (a Row), up to its
+    off-grid remainder: the Place fields are what PostgreSQL computes (the same rules as
+    ``place_command``, which builds them here, untimed)."""
+    from trading.matcher.commands import place_command
+
+    return (None, "place", None, None, *place_command(scale, order), _ON_GRID)
+
+
 def _row(
     order_id,
     user_id,
@@ -389,8 +405,9 @@ _BIG_RESERVE = 10**12
 
 
 def rows_of(commands):
-    """The bare workload's commands as order rows (untimed): the same limit/market/cancel
-    stream, for comparing apply+conversions with the bare calls and the heap book."""
+    """The bare workload's commands as command rows (untimed): the same limit/market/cancel
+    stream, for comparing the matcher's path with the bare calls and the heap book."""
+    scale = _scale()
     out = []
     for cmd in commands:
         op = cmd[0]
@@ -398,27 +415,19 @@ def rows_of(commands):
             out.append((CANCEL_ROW, cmd[1]))
         elif op is MARKET_OP:
             side = cmd[3]
-            out.append(
-                (
-                    PLACE_ROW,
-                    _row(
-                        cmd[1],
-                        cmd[2],
-                        side,
-                        "market",
-                        tif=cmd[5] if len(cmd) > 5 else IOC,
-                        lots=cmd[4],
-                        reserved=_BIG_RESERVE if side == BUY else None,
-                    ),
-                )
+            order = _row(
+                cmd[1],
+                cmd[2],
+                side,
+                "market",
+                tif=cmd[5] if len(cmd) > 5 else IOC,
+                lots=cmd[4],
+                reserved=_BIG_RESERVE if side == BUY else None,
             )
+            out.append((PLACE_ROW, command_row(scale, order)))
         else:
-            out.append(
-                (
-                    PLACE_ROW,
-                    _row(cmd[1], cmd[2], cmd[3], "limit", tif=cmd[6], price=cmd[4], lots=cmd[5]),
-                )
-            )
+            order = _row(cmd[1], cmd[2], cmd[3], "limit", tif=cmd[6], price=cmd[4], lots=cmd[5])
+            out.append((PLACE_ROW, command_row(scale, order)))
     return out
 
 
@@ -571,7 +580,7 @@ def generate_mix(seed, commands, resting):
             events = book.cancel(order_id)
         elif row is not None:
             next_id += 1
-            cmd = (PLACE_ROW, row)
+            cmd = (PLACE_ROW, command_row(scale, row))
             events = book.apply(place_command(scale, row))
         out.append(cmd)
         for event in events:
@@ -586,11 +595,11 @@ def generate_mix(seed, commands, resting):
 
 
 def run_rows(book, commands):
-    """Replay row commands as the matcher does (trading/matcher/market.py): build each
-    engine command from its row with the matcher's own functions, Decimal conversions
-    included, and run it through ``OrderBook.apply`` (cancels: ``OrderBook.cancel``, as the
-    matcher calls it). The only timed part; returns (wall seconds, CPU seconds)."""
-    from trading.matcher.commands import amend_command, oco_command, place_command
+    """Replay row commands as the matcher does (trading/matcher/market.py): a place row's
+    off-grid check and its slice of Place fields into ``OrderBook.apply``; cancels through
+    ``OrderBook.cancel``; amends and OCO pairs through their Decimal builders. The only
+    timed part; returns (wall seconds, CPU seconds)."""
+    from trading.matcher.commands import OFF_GRID_AT, PLACE_AT, amend_command, oco_command
 
     scale = _scale()
     apply = book.apply
@@ -602,7 +611,10 @@ def run_rows(book, commands):
     for cmd in commands:
         op = cmd[0]
         if op is PLACE_ROW:
-            apply(place_command(scale, cmd[1]))
+            row = cmd[1]
+            if row[OFF_GRID_AT]:
+                raise SystemExit(f"off-grid row {row}")
+            apply(row[PLACE_AT:OFF_GRID_AT])
         elif op is CANCEL_ROW:
             cancel(cmd[1])
         elif op is AMEND_ROW:
