@@ -11,7 +11,8 @@ Three timed replays, each printed in one JSON line at the end, each labelled:
   to ticks and lots in that query (trading/matcher/commands.py ``place_columns``, checked
   against ``MarketScale`` by trading/tests/matcher/test_place_columns.py), so what the
   matcher runs per place command in Python, and what is timed here, is its off-grid check
-  and ``OrderBook.apply`` on the row's slice of Place fields; cancels go through
+  and ``OrderBook.place(*fields)`` on the row's slice of Place fields (what
+  ``OrderBook.apply`` runs for a Place); cancels go through
   ``OrderBook.cancel``, amends and OCO pairs through the Decimal builders
   (``amend_command``, ``oco_command``), as in the matcher. Building the rows (the
   conversions PostgreSQL does) is untimed. ``apply_trades`` equals ``trades``;
@@ -596,13 +597,14 @@ def generate_mix(seed, commands, resting):
 
 def run_rows(book, commands):
     """Replay row commands as the matcher does (trading/matcher/market.py): a place row's
-    off-grid check and its slice of Place fields into ``OrderBook.apply``; cancels through
+    off-grid check and its slice of Place fields into ``OrderBook.place``; cancels through
     ``OrderBook.cancel``; amends and OCO pairs through their Decimal builders. The only
     timed part; returns (wall seconds, CPU seconds)."""
     from trading.matcher.commands import OFF_GRID_AT, PLACE_AT, amend_command, oco_command
 
     scale = _scale()
     apply = book.apply
+    place = book.place
     cancel = book.cancel
     perf_counter = time.perf_counter
     process_time = time.process_time
@@ -614,7 +616,7 @@ def run_rows(book, commands):
             row = cmd[1]
             if row[OFF_GRID_AT]:
                 raise SystemExit(f"off-grid row {row}")
-            apply(row[PLACE_AT:OFF_GRID_AT])
+            place(*row[PLACE_AT:OFF_GRID_AT])
         elif op is CANCEL_ROW:
             cancel(cmd[1])
         elif op is AMEND_ROW:

@@ -88,7 +88,6 @@ from .types import (
 )
 
 _TIFS = frozenset((GTC, IOC, FOK))
-_new = tuple.__new__
 
 # Limit key of a market order: below every real key, so every level is acceptable.
 _NO_LIMIT = float("-inf")
@@ -380,39 +379,59 @@ class OrderBook:
     # ----------------------------------------------------------------- commands
 
     def apply(self, command: Place | Cancel | Amend | PlaceOco) -> list[tuple]:
-        """Run one command (Place, Cancel, Amend or PlaceOco) through its entry point.
-
-        A plain tuple of Place's 13 fields, in Place's order, is run as that Place: the matcher
-        hands over the columns its query returned without building a NamedTuple per command.
-        """
+        """Run one command (Place, Cancel, Amend or PlaceOco) through its entry point."""
         cls = command.__class__
-        if cls is not Place and cls is not tuple:
-            if cls is Cancel:
-                return self.cancel(command.order_id)
-            if cls is Amend:
-                return self.amend(command.order_id, command.qty_lots)
-            return self.place_oco(command.list_id, command.limit, command.stop)
-        # One unpacking instead of a field lookup per use: this is the matcher's hot path.
-        (
-            order_id,
-            user_id,
-            side,
-            order_type,
-            qty_lots,
-            price_ticks,
-            _stop,
-            tif,
-            post_only,
-            quote_amount,
-            max_quote,
-            iceberg_lots,
-            trailing_delta,
-        ) = command
+        if cls is Place:
+            return self.place(*command)
+        if cls is Cancel:
+            return self.cancel(command.order_id)
+        if cls is Amend:
+            return self.amend(command.order_id, command.qty_lots)
+        return self.place_oco(command.list_id, command.limit, command.stop)
+
+    def place(
+        self,
+        order_id: int,
+        user_id: int,
+        side: str,
+        order_type: str,
+        qty_lots: int | None = None,
+        price_ticks: int | None = None,
+        stop_price_ticks: int | None = None,
+        tif: str = GTC,
+        post_only: bool = False,
+        quote_amount: int | None = None,
+        max_quote: int | None = None,
+        iceberg_lots: int | None = None,
+        trailing_delta: int | None = None,
+    ) -> list[tuple]:
+        """Place any order given ``Place``'s fields, in its order: ``apply(Place(*f))`` is
+        ``place(*f)``. The matcher calls ``place(*fields)`` with the slice of its command row
+        that PostgreSQL computed (trading.matcher.commands), so no command object is built
+        per order. Dispatches on ``order_type`` (and ``iceberg_lots``) to the typed entry
+        points; a field the order type does not take is rejected.
+        """
         if order_id in self._live:
             return [(order_id, DUPLICATE_ORDER_ID, ORDER_REJECTED)]
         if order_type == LIMIT:
             if iceberg_lots is not None:
-                return self.place_iceberg(command if cls is Place else _new(Place, command))
+                return self.place_iceberg(
+                    Place(
+                        order_id,
+                        user_id,
+                        side,
+                        order_type,
+                        qty_lots,
+                        price_ticks,
+                        stop_price_ticks,
+                        tif,
+                        post_only,
+                        quote_amount,
+                        max_quote,
+                        iceberg_lots,
+                        trailing_delta,
+                    )
+                )
             if trailing_delta is not None:
                 return [(order_id, INVALID_TRAILING_DELTA, ORDER_REJECTED)]
             # The typed entry point trusts its ints; a command may carry None.
@@ -432,7 +451,23 @@ class OrderBook:
                 order_id, user_id, side, qty_lots, quote_amount, max_quote, tif
             )
         if order_type in (STOP, STOP_LIMIT):
-            return self.place_stop(command if cls is Place else _new(Place, command))
+            return self.place_stop(
+                Place(
+                    order_id,
+                    user_id,
+                    side,
+                    order_type,
+                    qty_lots,
+                    price_ticks,
+                    stop_price_ticks,
+                    tif,
+                    post_only,
+                    quote_amount,
+                    max_quote,
+                    iceberg_lots,
+                    trailing_delta,
+                )
+            )
         return [(order_id, INVALID_ORDER_TYPE, ORDER_REJECTED)]
 
     def place_limit(
@@ -470,13 +505,34 @@ class OrderBook:
         if qty_lots <= 0:
             return [(order_id, INVALID_QUANTITY, ORDER_REJECTED)]
         opp_keys = opp.keys
-        events = []
         if tif == GTC and not (opp_keys and opp_keys[-1] >= -key):
-            # The common case, a maker: it rests without touching the other side.
+            # The common case, a maker: it rests without touching the other side. This is
+            # _rest inlined for a plain order, the engine's hottest path.
+            lvl = own.levels.get(key)
+            if lvl is None:
+                lvl = self._new_level(own, price_ticks, key)
+            ref = lvl.ref
+            if user_id.__class__ is int and 0 <= user_id < _USER_LIMIT and ref < _REF_LIMIT:
+                if order_id in self._ghosts:
+                    self._purge_ghost(order_id)
+                self._live[order_id] = (qty_lots << _QTY_SHIFT) | (user_id << _USER_SHIFT) | ref
+                lvl.orders.append(order_id)
+                lvl.total_lots = total = lvl.total_lots + qty_lots
+                lvl.count += 1
+                self._seq = seq = self._seq + 1
+                if self._arrivals is not None:
+                    self._arrivals[order_id] = next(self._arrival_clock)
+                name = own.name
+                return [
+                    (order_id, name, price_ticks, qty_lots, OPEN, ORDER_RESTED),
+                    (name, price_ticks, total, seq, LEVEL_CHANGED),
+                ]
+            events = []
             self._rest(events, order_id, user_id, own, key, price_ticks, qty_lots, OPEN)
             return events
         if tif not in _TIFS:
             return [(order_id, INVALID_TIF, ORDER_REJECTED)]
+        events = []
         self._exec_limit(
             events, order_id, user_id, own, opp, key, price_ticks, qty_lots, tif, post_only
         )
@@ -707,7 +763,18 @@ class OrderBook:
                 if len(orders) > (count << 1) + _GHOST_SLACK:
                     self._compact(lvl)
         else:
-            self._drop_level(side, lvl)
+            # _drop_level inlined: a thin book empties a level on most cancels.
+            key = lvl.key
+            del side.levels[key]
+            keys = side.keys
+            if keys[-1] == key:
+                keys.pop()
+            else:
+                del keys[bisect_left(keys, key)]
+            if self._ghosts:
+                self._forget_ghosts(lvl)
+            lvl.orders.clear()
+            self._free_levels.append(lvl)
         self._seq = seq = self._seq + 1
         return [
             (order_id, CANCELLED, None, qty, ORDER_DONE),
@@ -1178,11 +1245,10 @@ class OrderBook:
                 return False
             lvl = levels[key]
             price = lvl.price_ticks
-            ref = lvl.ref
             for order in lvl.orders:
                 if order.__class__ is int:
                     v = live.get(order)
-                    if v.__class__ is not int or v & _REF_MASK != ref:
+                    if v.__class__ is not int:
                         continue
                     if (v >> _USER_SHIFT) & _USER_MASK == user_id:
                         return False
@@ -1228,14 +1294,15 @@ class OrderBook:
             orders = lvl.orders
             total = before = lvl.total_lots
             count = lvl.count
-            ref = lvl.ref
             while True:
                 order = orders[0]
                 if order.__class__ is int:
                     # A plain order: its id, and its packed state in _live.
                     v = live_get(order)
-                    if v.__class__ is not int or v & _REF_MASK != ref:
-                        orders.popleft()  # a ghost
+                    # Not a packed int: a ghost. (A live id has no ghost anywhere: placing
+                    # it again removed its old one, so the level need not be compared.)
+                    if v.__class__ is not int:
+                        orders.popleft()
                         if ghosts.get(order) is lvl:
                             del ghosts[order]
                         continue

@@ -444,17 +444,14 @@ class MarketMatcher:
                     if command_kind == OrderCommand.Kind.PLACE_LIST
                     else [state]
                 )
+                oco = None
                 if len(legs) == 2:
                     try:
-                        place = self._list_command(*legs)
+                        oco = self._list_command(*legs)
                     except OffGrid:
                         refusal = refusal or "off_grid"  # accepted just before a grid change
                 elif row[OFF_GRID_AT]:
                     refusal = refusal or "off_grid"
-                else:
-                    # The Place's 13 fields as PostgreSQL computed them: the engine takes the
-                    # plain tuple as it is.
-                    place = row[PLACE_AT:OFF_GRID_AT]
                 if refusal:
                     # A frozen owner's orders are cancelled (the freeze's promise), even one
                     # that never reached the book; the market's refusals are rejections.
@@ -470,9 +467,13 @@ class MarketMatcher:
                     continue
                 for leg in legs:
                     self.live[leg.id] = leg
-                if len(legs) == 2:
+                if oco is not None:
                     self.peers[legs[0].id], self.peers[legs[1].id] = legs[1].id, legs[0].id
-                events = book.apply(place)
+                    events = book.apply(oco)
+                else:
+                    # The order's Place fields as PostgreSQL computed them (no Decimal work
+                    # and no command object here: trading.matcher.commands.place_columns).
+                    events = book.place(*row[PLACE_AT:OFF_GRID_AT])
             resting_state = None
             for event in events:
                 kind = event[-1]
