@@ -21,7 +21,9 @@ Three timed replays, each printed in one JSON line at the end, each labelled:
   post-only, iceberg, market by quantity and by quote, stop, stop-limit, trailing stop, OCO
   pairs), amends and cancels; the heap book has no order types, so it has no yardstick.
 
-``peak_rss_mb`` is read right after the bare replay (with --resting, the 1M-order figure);
+``peak_rss_mb`` is read right after the bare replay (with --resting, the 1M-order figure),
+which reads the workload in pickled chunks of 10,000 commands unpickled off the clock (as the
+matcher reads commands in batches), so it is the book's memory and not the workload's;
 ``peak_rss_mb_all_runs`` after the last. Generating the workloads (seeded, in a child
 process, so the generator's scratch book is not counted), building the rows and preloading
 resting orders happen before the clock starts; writing --trades-out after it stops.
@@ -40,6 +42,7 @@ and market orders have no price. (The full mix is always generated from --seed.)
 import argparse
 import json
 import multiprocessing
+import pickle
 import random
 import resource
 import sys
@@ -303,6 +306,40 @@ def run(book, commands, keep_events):
                 keep(place_market(cmd[1], cmd[2], cmd[3], cmd[4]))
     seconds = perf_counter() - start
     return seconds, process_time() - start_cpu, kept
+
+
+# Commands per pickled chunk of the workload (bench/engine.py's bare replay).
+CHUNK = 10_000
+
+
+def _pickled_chunks(commands):
+    return [pickle.dumps(commands[i : i + CHUNK]) for i in range(0, len(commands), CHUNK)]
+
+
+def _unpickled(chunks):
+    return [cmd for chunk in chunks for cmd in pickle.loads(chunk)]
+
+
+def generate_chunks(seed, commands, resting):
+    """``generate``'s workload as pickled chunks of CHUNK commands (run in the child)."""
+    return _pickled_chunks(generate(seed, commands, resting))
+
+
+def run_chunks(book, chunks, keep_events):
+    """``run`` over a workload in pickled chunks: each chunk is unpickled off the clock, so
+    only the replays are timed. Returns what ``run`` does, summed, and the command count."""
+    seconds = cpu_seconds = 0.0
+    count = 0
+    kept = [] if keep_events else None
+    for chunk in chunks:
+        commands = pickle.loads(chunk)
+        count += len(commands)
+        chunk_seconds, chunk_cpu, chunk_kept = run(book, commands, keep_events)
+        seconds += chunk_seconds
+        cpu_seconds += chunk_cpu
+        if keep_events:
+            kept.extend(chunk_kept)
+    return seconds, cpu_seconds, kept, count
 
 
 # --- the matcher's entry point: order rows, Decimal conversions, OrderBook.apply ------------
@@ -676,16 +713,20 @@ def main(argv=None):
     if args.workload:
         commands = read_workload(args.workload)
         first_resting_id = 1 + max((c[1] for c in commands), default=0)
+        chunks = _pickled_chunks(commands)
     else:
         # The generator simulates the workload on a scratch book holding the preload too; it
         # runs in a child process so that this second book is not part of the peak RSS
         # reported for the measured one.
         with multiprocessing.get_context("fork").Pool(1) as pool:
-            commands = pool.apply(generate, (args.seed, args.commands, args.resting))
-        _share_ints(commands)
+            chunks = pool.apply(generate_chunks, (args.seed, args.commands, args.resting))
         first_resting_id = 1
         if args.write_workload:
-            write_workload(args.write_workload, commands)
+            write_workload(args.write_workload, _unpickled(chunks))
+    # The bare replay reads the workload in pickled chunks, as the matcher reads commands in
+    # batches: the peak RSS read after it is the book's and one chunk's, not 200,000
+    # command tuples' (about 25 MB).
+    commands = None
 
     prices = list(range(MID_TICKS, MID_TICKS + SPREAD_TICKS + 1)) + list(
         range(MID_TICKS - SPREAD_TICKS, MID_TICKS)
@@ -697,7 +738,12 @@ def main(argv=None):
     )
     preload_seconds = time.perf_counter() - preload_start
 
-    seconds, cpu_seconds, kept = run(book, commands, keep_events=bool(args.trades_out))
+    seconds, cpu_seconds, kept, n = run_chunks(book, chunks, keep_events=bool(args.trades_out))
+    peak_rss_mb = round(_peak_rss_mb(), 1)
+    if not (args.no_heap and args.bare_only):
+        commands = _unpickled(chunks)
+        _share_ints(commands)
+    del chunks
 
     if args.trades_out:
         with open(args.trades_out, "w") as f:
@@ -716,13 +762,13 @@ def main(argv=None):
                             + "\n"
                         )
     result = {
-        "commands": len(commands),
+        "commands": n,
         "seconds": round(seconds, 4),
-        "commands_per_s": round(len(commands) / seconds) if seconds else None,
+        "commands_per_s": round(n / seconds) if seconds else None,
         "trades": book.trade_count,
-        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "peak_rss_mb": peak_rss_mb,
         "cpu_seconds": round(cpu_seconds, 4),
-        "cpu_commands_per_s": round(len(commands) / cpu_seconds) if cpu_seconds else None,
+        "cpu_commands_per_s": round(n / cpu_seconds) if cpu_seconds else None,
     }
     if not args.no_heap:
         # After the engine's peak RSS was read: the heap book's memory is not counted.
@@ -730,11 +776,11 @@ def main(argv=None):
         heap_seconds, heap_cpu, heap_trades = run_heap(
             commands, _resting_orders(args.resting, args.seed, first_resting_id, prices, users)
         )
-        result["heap_book_commands_per_s"] = round(len(commands) / heap_seconds)
+        result["heap_book_commands_per_s"] = round(n / heap_seconds)
         result["heap_book_cpu_seconds"] = round(heap_cpu, 4)
         result["heap_book_trades"] = heap_trades
         result["engine_to_heap_book"] = round(heap_seconds / seconds, 3)
-        result["heap_book_cpu_commands_per_s"] = round(len(commands) / heap_cpu)
+        result["heap_book_cpu_commands_per_s"] = round(n / heap_cpu)
         result["engine_to_heap_book_cpu"] = round(heap_cpu / cpu_seconds, 3)
     if not args.bare_only:
         book = kept = None
