@@ -439,7 +439,57 @@ class OrderBook:
                 return [(order_id, INVALID_PRICE, ORDER_REJECTED)]
             if qty_lots is None:
                 return [(order_id, INVALID_QUANTITY, ORDER_REJECTED)]
-            return self.place_limit(order_id, user_id, side, price_ticks, qty_lots, tif, post_only)
+            # The limit order itself: place_limit delegates here, so the matcher's path makes
+            # one call per order.
+            if side == BUY:
+                own = self._bids
+                opp = self._asks
+                key = price_ticks
+            elif side == SELL:
+                own = self._asks
+                opp = self._bids
+                key = -price_ticks
+            else:
+                return [(order_id, INVALID_SIDE, ORDER_REJECTED)]
+            if price_ticks <= 0:
+                return [(order_id, INVALID_PRICE, ORDER_REJECTED)]
+            if qty_lots <= 0:
+                return [(order_id, INVALID_QUANTITY, ORDER_REJECTED)]
+            opp_keys = opp.keys
+            if tif == GTC and not (opp_keys and opp_keys[-1] >= -key):
+                # The common case, a maker: it rests without touching the other side. This is
+                # _rest inlined for a plain order, the engine's hottest path.
+                lvl = own.levels.get(key)
+                if lvl is None:
+                    lvl = self._new_level(own, price_ticks, key)
+                ref = lvl.ref
+                if user_id.__class__ is int and 0 <= user_id < _USER_LIMIT and ref < _REF_LIMIT:
+                    if order_id in self._ghosts:
+                        self._purge_ghost(order_id)
+                    self._live[order_id] = (qty_lots << _QTY_SHIFT) | (user_id << _USER_SHIFT) | ref
+                    lvl.orders.append(order_id)
+                    lvl.total_lots = total = lvl.total_lots + qty_lots
+                    lvl.count += 1
+                    self._seq = seq = self._seq + 1
+                    if self._arrivals is not None:
+                        self._arrivals[order_id] = next(self._arrival_clock)
+                    name = own.name
+                    return [
+                        (order_id, name, price_ticks, qty_lots, OPEN, ORDER_RESTED),
+                        (name, price_ticks, total, seq, LEVEL_CHANGED),
+                    ]
+                events = []
+                self._rest(events, order_id, user_id, own, key, price_ticks, qty_lots, OPEN)
+                return events
+            if tif not in _TIFS:
+                return [(order_id, INVALID_TIF, ORDER_REJECTED)]
+            events = []
+            self._exec_limit(
+                events, order_id, user_id, own, opp, key, price_ticks, qty_lots, tif, post_only
+            )
+            if self._buy_stops or self._sell_stops or self._trailing:
+                self._run_stops(events)
+            return events
         if order_type == MARKET:
             if post_only:
                 return [(order_id, POST_ONLY_NOT_LIMIT, ORDER_REJECTED)]
@@ -488,57 +538,9 @@ class OrderBook:
         all. Self-trade prevention: on reaching a resting order of ``user_id`` the remainder
         expires. Stops triggered by its trades run before this returns.
         """
-        if order_id in self._live:
-            return [(order_id, DUPLICATE_ORDER_ID, ORDER_REJECTED)]
-        if side == BUY:
-            own = self._bids
-            opp = self._asks
-            key = price_ticks
-        elif side == SELL:
-            own = self._asks
-            opp = self._bids
-            key = -price_ticks
-        else:
-            return [(order_id, INVALID_SIDE, ORDER_REJECTED)]
-        if price_ticks <= 0:
-            return [(order_id, INVALID_PRICE, ORDER_REJECTED)]
-        if qty_lots <= 0:
-            return [(order_id, INVALID_QUANTITY, ORDER_REJECTED)]
-        opp_keys = opp.keys
-        if tif == GTC and not (opp_keys and opp_keys[-1] >= -key):
-            # The common case, a maker: it rests without touching the other side. This is
-            # _rest inlined for a plain order, the engine's hottest path.
-            lvl = own.levels.get(key)
-            if lvl is None:
-                lvl = self._new_level(own, price_ticks, key)
-            ref = lvl.ref
-            if user_id.__class__ is int and 0 <= user_id < _USER_LIMIT and ref < _REF_LIMIT:
-                if order_id in self._ghosts:
-                    self._purge_ghost(order_id)
-                self._live[order_id] = (qty_lots << _QTY_SHIFT) | (user_id << _USER_SHIFT) | ref
-                lvl.orders.append(order_id)
-                lvl.total_lots = total = lvl.total_lots + qty_lots
-                lvl.count += 1
-                self._seq = seq = self._seq + 1
-                if self._arrivals is not None:
-                    self._arrivals[order_id] = next(self._arrival_clock)
-                name = own.name
-                return [
-                    (order_id, name, price_ticks, qty_lots, OPEN, ORDER_RESTED),
-                    (name, price_ticks, total, seq, LEVEL_CHANGED),
-                ]
-            events = []
-            self._rest(events, order_id, user_id, own, key, price_ticks, qty_lots, OPEN)
-            return events
-        if tif not in _TIFS:
-            return [(order_id, INVALID_TIF, ORDER_REJECTED)]
-        events = []
-        self._exec_limit(
-            events, order_id, user_id, own, opp, key, price_ticks, qty_lots, tif, post_only
+        return self.place(
+            order_id, user_id, side, LIMIT, qty_lots, price_ticks, None, tif, post_only
         )
-        if self._buy_stops or self._sell_stops or self._trailing:
-            self._run_stops(events)
-        return events
 
     def place_iceberg(self, command: Place) -> list[tuple]:
         """Place an iceberg order (a GTC limit order with ``iceberg_lots``); returns its events.
