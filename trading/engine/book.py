@@ -99,6 +99,10 @@ _UNBOUNDED_LOTS = 1 << 62
 # so compaction (O(len)) is paid for by at least that many cancels.
 _GHOST_SLACK = 32
 
+# Emptied levels kept per side for their price to be used again (a thin book empties and
+# refills its levels on most commands; making a level costs more than resting an order).
+_PARKED_LIMIT = 1024
+
 
 # A plain resting order is ``_live[id] = (qty_lots << _QTY_SHIFT) | (user_id << _USER_SHIFT)
 # | level ref``. The user and the ref have fixed widths below the quantity, which is
@@ -154,12 +158,15 @@ class _Level:
 
 
 class _Side:
-    __slots__ = ("name", "keys", "levels")
+    # ``levels`` also holds up to _PARKED_LIMIT emptied levels (count 0, not in ``keys``),
+    # ``parked`` of them: an order resting at that price again lists the same object.
+    __slots__ = ("name", "keys", "levels", "parked")
 
     def __init__(self, name):
         self.name = name
         self.keys = []
         self.levels = {}
+        self.parked = 0
 
 
 def _is_count(value) -> bool:
@@ -462,6 +469,9 @@ class OrderBook:
                 lvl = own.levels.get(key)
                 if lvl is None:
                     lvl = self._new_level(own, price_ticks, key)
+                elif not lvl.count:
+                    insort(own.keys, key)  # a parked level listed again
+                    own.parked -= 1
                 ref = lvl.ref
                 if user_id.__class__ is int and 0 <= user_id < _USER_LIMIT and ref < _REF_LIMIT:
                     if order_id in self._ghosts:
@@ -479,7 +489,7 @@ class OrderBook:
                         (name, price_ticks, total, seq, LEVEL_CHANGED),
                     ]
                 events = []
-                self._rest(events, order_id, user_id, own, key, price_ticks, qty_lots, OPEN)
+                self._rest(events, order_id, user_id, own, key, price_ticks, qty_lots, OPEN, lvl)
                 return events
             if tif not in _TIFS:
                 return [(order_id, INVALID_TIF, ORDER_REJECTED)]
@@ -767,7 +777,6 @@ class OrderBook:
         else:
             # _drop_level inlined: a thin book empties a level on most cancels.
             key = lvl.key
-            del side.levels[key]
             keys = side.keys
             if keys[-1] == key:
                 keys.pop()
@@ -776,7 +785,10 @@ class OrderBook:
             if self._ghosts:
                 self._forget_ghosts(lvl)
             lvl.orders.clear()
-            self._free_levels.append(lvl)
+            lvl.count = lvl.total_lots = 0
+            side.parked += 1
+            if side.parked > _PARKED_LIMIT:
+                self._unpark(side)
         self._seq = seq = self._seq + 1
         return [
             (order_id, CANCELLED, None, qty, ORDER_DONE),
@@ -972,8 +984,13 @@ class OrderBook:
             keys = side.keys
             if any(a >= b for a, b in pairwise(keys)):
                 fail(f"{side.name} keys not strictly ascending: {keys}")
-            if set(keys) != set(side.levels) or len(keys) != len(side.levels):
+            if (
+                set(keys) != {key for key, lvl in side.levels.items() if lvl.count}
+                or len(keys) != len(side.levels) - side.parked
+            ):
                 fail(f"{side.name} keys and levels differ")
+            if any(lvl.orders or lvl.total_lots for lvl in side.levels.values() if not lvl.count):
+                fail(f"{side.name} has a parked level that is not empty")
             for key in keys:
                 lvl = side.levels[key]
                 if lvl.key != key or lvl.side is not side or lvl.price_ticks * sign != key:
@@ -1101,10 +1118,19 @@ class OrderBook:
         insort(own.keys, key)
         return lvl
 
+    def _level(self, own, price_ticks, key):
+        # The listed level at ``key``: a listed one, a parked one listed again, or a new one.
+        lvl = own.levels.get(key)
+        if lvl is None:
+            return self._new_level(own, price_ticks, key)
+        if not lvl.count:
+            insort(own.keys, key)
+            own.parked -= 1
+        return lvl
+
     def _drop_level(self, side, lvl):
-        # ``lvl`` has no live order left: remove it, forget its ghosts, keep it for reuse.
+        # ``lvl`` has no live order left: unlist it, forget its ghosts and park it.
         key = lvl.key
-        del side.levels[key]
         keys = side.keys
         if keys[-1] == key:
             keys.pop()
@@ -1114,7 +1140,17 @@ class OrderBook:
             self._forget_ghosts(lvl)
         # Drop the special ghosts now: they point back at the level.
         lvl.orders.clear()
-        self._free_levels.append(lvl)
+        lvl.count = lvl.total_lots = 0
+        side.parked += 1
+        if side.parked > _PARKED_LIMIT:
+            self._unpark(side)
+
+    def _unpark(self, side):
+        # Too many parked levels: free them all for any price (bounds a drifting market).
+        levels = side.levels
+        for key in [key for key, lvl in levels.items() if not lvl.count]:
+            self._free_levels.append(levels.pop(key))
+        side.parked = 0
 
     def _forget_ghosts(self, lvl):
         ghosts = self._ghosts
@@ -1147,10 +1183,10 @@ class OrderBook:
             entry for entry in lvl.orders if entry.__class__ is not int or entry != order_id
         )
 
-    def _rest(self, events, order_id, user_id, own, key, price_ticks, qty_lots, status):
-        lvl = own.levels.get(key)
+    def _rest(self, events, order_id, user_id, own, key, price_ticks, qty_lots, status, lvl=None):
+        # ``lvl``: the level, already listed, when the caller has it.
         if lvl is None:
-            lvl = self._new_level(own, price_ticks, key)
+            lvl = self._level(own, price_ticks, key)
         ref = lvl.ref
         if ref < _REF_LIMIT and user_id.__class__ is int and 0 <= user_id < _USER_LIMIT:
             if order_id in self._ghosts:
@@ -1173,9 +1209,7 @@ class OrderBook:
     def _rest_special(self, events, order_id, user_id, own, key, price, qty, status, peak):
         # Rest ``qty`` lots as a _Special: an iceberg shows min(peak, qty), an OCO limit leg
         # (peak None) shows everything. OrderRested reports the whole remaining quantity.
-        lvl = own.levels.get(key)
-        if lvl is None:
-            lvl = self._new_level(own, price, key)
+        lvl = self._level(own, price, key)
         visible = qty if peak is None or peak > qty else peak
         order = _Special(order_id, user_id, visible, lvl, qty - visible, peak)
         lvl.orders.append(order)
@@ -1396,12 +1430,14 @@ class OrderBook:
                 lvl.total_lots = total
                 lvl.count = count
             else:
-                del levels[key]
                 keys.pop()
                 if ghosts:
                     self._forget_ghosts(lvl)
                 orders.clear()
-                self._free_levels.append(lvl)
+                lvl.count = lvl.total_lots = 0
+                opp.parked += 1
+                if opp.parked > _PARKED_LIMIT:
+                    self._unpark(opp)
             if reason is not None or not qty:
                 break
         self._seq = seq

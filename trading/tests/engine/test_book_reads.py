@@ -106,3 +106,19 @@ def test_orders_whose_user_id_does_not_pack_rest_and_trade_like_the_others():
     events = apply_checked(book, limit(4, 12, BUY, 100, 3))
     assert [e[:4] for e in events if e[-1] == "trade"] == [(1, 4, 100, 2), (2, 4, 100, 1)]
     assert book.best_ask() is None
+
+
+def test_emptied_levels_are_parked_for_their_price_and_bounded():
+    # An emptied level stays (unlisted) for its price to be used again; past the limit
+    # they are all freed, so a market drifting over many prices does not pile them up.
+    book = OrderBook()
+    for price in range(1, 1200):
+        apply_checked(book, limit(price, 10, SELL, price, 1))
+        apply_checked(book, cancel(price))
+    assert book.best_ask() is None
+    assert len(book._asks.levels) <= 1024
+    assert book.depth(5) == ([], [])
+    level = book._asks.levels[-1199]
+    apply_checked(book, limit(5000, 10, SELL, 1199, 2))
+    assert book._asks.levels[-1199] is level
+    assert book.depth(1) == ([], [DepthLevel(1199, 2, 1)])
