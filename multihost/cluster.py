@@ -563,4 +563,3 @@ class Cluster:
         self.host("lb").spawn(
             "haproxy", ["haproxy", "-db", "-f", str(config)], env=self.env("lb"), cwd=ROOT
         )
-

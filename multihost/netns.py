@@ -76,8 +76,12 @@ def remove_all() -> None:
         if name.startswith(PREFIX):
             kill_namespace_processes(name)
             _ip("netns", "delete", name, check=False)
-    if _ip("link", "show", BRIDGE, check=False).returncode == 0:
-        _ip("link", "delete", BRIDGE, check=False)
+    # A namespace outlives `ip netns delete` while a dying process still holds it, and its
+    # veth with it: delete the root ends by name.
+    for line in _ip("-o", "link", "show", check=False).stdout.splitlines():
+        name = line.split(":")[1].strip().split("@")[0] if ":" in line else ""
+        if name.startswith("mhv-") or name == BRIDGE:
+            _ip("link", "delete", name, check=False)
 
 
 @dataclass
