@@ -10,13 +10,18 @@ import os
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlparse
 
 import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from devservers.postgres import running_url
+from exchange_site.redis_clients import (
+    cache_settings,
+    celery_broker_settings,
+    channel_layer_hosts,
+    parse_redis_url,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
@@ -138,27 +143,18 @@ if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, channel layer, Celery broker ---------------------------------------
+# One server (redis://, rediss://, unix://) or a Sentinel group
+# (sentinel://h1:26379,h2:26379,h3:26379/0?master=exchange): every client follows it
+# (exchange_site/redis_clients.py; docs/CONFIGURATION.md "Redis Sentinel").
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 # Redis pub/sub ignores the database number, so exchanges (or test runs) sharing one Redis
 # server on different databases would hear each other's streams: every pub/sub channel name
 # starts with this prefix, which names the database by default.
 REDIS_PUBSUB_PREFIX = env.str(
-    "REDIS_PUBSUB_PREFIX",
-    default=f"exchange:{(urlparse(REDIS_URL).path.lstrip('/') or '0')}:",
+    "REDIS_PUBSUB_PREFIX", default=f"exchange:{parse_redis_url(REDIS_URL).db}:"
 )
 
-CACHES = {
-    "default": {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "exchange",
-        "OPTIONS": {
-            "CLIENT_CLASS": "django_redis.client.DefaultClient",
-            "SOCKET_CONNECT_TIMEOUT": 2,
-            "SOCKET_TIMEOUT": 2,
-        },
-    }
-}
+CACHES = {"default": cache_settings(REDIS_URL)}
 
 CHANNEL_LAYERS = {
     "default": {
@@ -167,12 +163,20 @@ CHANNEL_LAYERS = {
         # (ARCHITECTURE §6). The matcher pipelines into the same groups
         # (trading/matcher/publish.py).
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": REDIS_PUBSUB_PREFIX + "asgi"},
+        "CONFIG": {"hosts": channel_layer_hosts(REDIS_URL), "prefix": REDIS_PUBSUB_PREFIX + "asgi"},
     }
 }
 
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
-CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL)
+_celery_redis = celery_broker_settings(
+    env.str("CELERY_BROKER_URL", default=REDIS_URL),
+    env.str("CELERY_RESULT_BACKEND", default=REDIS_URL),
+)
+CELERY_BROKER_URL = _celery_redis["broker_url"]
+CELERY_BROKER_TRANSPORT_OPTIONS = _celery_redis["broker_transport_options"]
+CELERY_BROKER_USE_SSL = _celery_redis.get("broker_use_ssl", False)
+CELERY_RESULT_BACKEND = _celery_redis["result_backend"]
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = _celery_redis["result_backend_transport_options"]
+CELERY_REDIS_BACKEND_USE_SSL = _celery_redis.get("redis_backend_use_ssl")
 CELERY_RESULT_EXPIRES = timedelta(hours=1)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

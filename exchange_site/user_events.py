@@ -29,6 +29,7 @@ import os
 import redis
 from django.conf import settings
 
+from exchange_site.redis_clients import redis_client
 from exchange_site.streams import USER_EVENT, user_group
 
 logger = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ class _Client:
         if self._client is None or self._pid != os.getpid():
             config = settings.CHANNEL_LAYERS["default"].get("CONFIG", {})
             host = (config.get("hosts") or [settings.REDIS_URL])[0]
-            self._client = redis.Redis.from_url(host, socket_timeout=2, socket_connect_timeout=2)
+            self._client = redis_client(host, socket_timeout=2, socket_connect_timeout=2)
             self._script = self._client.register_script(_PUBLISH)
             self._pid = os.getpid()
         return self._client
