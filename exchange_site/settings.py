@@ -6,6 +6,7 @@ start-up instead of running with an insecure fallback.
 """
 
 import contextlib
+import copy
 import os
 from datetime import timedelta
 from decimal import Decimal
@@ -82,6 +83,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.AuthSessionMiddleware",
+    # Pins the user of a write to the primary for the read-your-writes window (db_router).
+    "exchange_site.db_router.ReadYourWritesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -139,6 +142,32 @@ if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
     # server-side binding lets psycopg prepare a query after it has run 5 times on a
     # connection. Turn off behind a transaction-pooling PgBouncer.
     _db.setdefault("OPTIONS", {}).update({"server_side_binding": True, "prepare_threshold": 5})
+
+# --- Read replicas (exchange_site/db_router.py; CONFIGURATION.md, "Read replicas") ---------
+# Aliases replica_0, replica_1, ... with the primary's options. Only the reads a call site
+# marks as tolerating staleness go to them; empty, there is no router and every read is on
+# the primary.
+DATABASE_REPLICA_URLS = env.list("DATABASE_REPLICA_URLS", default=[])
+DATABASE_REPLICA_MAX_LAG_SECONDS = env.float("DATABASE_REPLICA_MAX_LAG_SECONDS", default=5.0)
+DATABASE_READ_YOUR_WRITES_SECONDS = env.float("DATABASE_READ_YOUR_WRITES_SECONDS", default=10.0)
+DATABASE_REPLICA_CHECK_SECONDS = env.float("DATABASE_REPLICA_CHECK_SECONDS", default=1.0)
+DATABASE_REPLICA_RETRY_SECONDS = env.float("DATABASE_REPLICA_RETRY_SECONDS", default=5.0)
+for _index, _url in enumerate(DATABASE_REPLICA_URLS):
+    _parsed = environ.Env.db_url_config(_url)
+    if _parsed["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(f"DATABASE_REPLICA_URLS must name PostgreSQL: {_url}")
+    _replica = copy.deepcopy(_db)
+    _replica.update({key: _parsed[key] for key in ("NAME", "USER", "PASSWORD", "HOST", "PORT")})
+    _replica["OPTIONS"] = {**_replica.get("OPTIONS", {}), **_parsed.get("OPTIONS", {})}
+    # A replica that is down must cost a read little before it falls back to the primary.
+    _replica["OPTIONS"].setdefault("connect_timeout", 2)
+    if "pool" in _replica["OPTIONS"]:
+        _replica["OPTIONS"]["pool"]["timeout"] = 2
+    # Tests never create a database for a replica: it reads the test database.
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES[f"replica_{_index}"] = _replica
+if DATABASE_REPLICA_URLS:
+    DATABASE_ROUTERS = ["exchange_site.db_router.ReplicaRouter"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
