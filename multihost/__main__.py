@@ -1,8 +1,11 @@
 """``python -m multihost [RUN_DIR]``: build the hosts, run the scenario, print the figures.
 
 The same as the test (``pytest -m multihost multihost``), for a run by hand; as root.
+``MULTIHOST_REDIS_FAILOVER=power-off`` takes the Redis master's whole host down instead of
+killing redis-server (``Scenario.redis_failover``).
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -16,7 +19,7 @@ def main(argv: list[str]) -> int:
     try:
         cluster.start()
         print(f"hosts up: {cluster.timings}", flush=True)
-        figures = run(cluster)
+        figures = run(cluster, redis_failover=os.environ.get("MULTIHOST_REDIS_FAILOVER", "kill"))
     finally:
         cluster.stop()
     print("multi-host figures:")
