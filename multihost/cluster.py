@@ -440,7 +440,9 @@ class Cluster:
         )
 
     def redis_client(self, host: str, port: int = REDIS_PORT) -> redis.Redis:
-        return redis.Redis(host=self.address(host), port=port, socket_timeout=2)
+        return redis.Redis(
+            host=self.address(host), port=port, socket_timeout=2, socket_connect_timeout=2
+        )
 
     def _sentinel(self, host: str) -> None:
         config = self.run_dir / f"sentinel-{host}.conf"
@@ -482,7 +484,11 @@ class Cluster:
         """The master's address according to a sentinel that answers."""
         for host, port in self.sentinels:
             try:
-                address = redis.Redis(host=host, port=port, socket_timeout=1).execute_command(
+                # A sentinel on a host that is powered off answers nothing, not even a reset.
+                sentinel = redis.Redis(
+                    host=host, port=port, socket_timeout=1, socket_connect_timeout=1
+                )
+                address = sentinel.execute_command(
                     "SENTINEL", "get-master-addr-by-name", MASTER_NAME
                 )
             except redis.RedisError:

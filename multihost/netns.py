@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import os
 import signal
 import subprocess
@@ -30,6 +31,10 @@ BRIDGE = "mhbr0"
 SUBNET = "10.77.0"
 BRIDGE_ADDRESS = f"{SUBNET}.1"
 PR_SET_PDEATHSIG = 1
+# The names above are fixed, so two runs on one machine (the suite and a run by hand) would
+# tear down each other's hosts: the second waits for the first.
+LOCK_PATH = Path("/run/lock/exchange-multihost.lock")
+LOCK_TIMEOUT = 900.0
 
 
 class HostsUnavailable(RuntimeError):
@@ -172,10 +177,12 @@ class Network:
     def __init__(self, log_dir: Path):
         self.log_dir = log_dir
         self.hosts: dict[str, Host] = {}
+        self._lock = None
 
     def up(self) -> Network:
         if os.geteuid() != 0:
             raise HostsUnavailable("network namespaces need root; the multi-host test runs as root")
+        self._take_lock()
         remove_all()
         _ip("link", "add", BRIDGE, "type", "bridge")
         _ip("addr", "add", f"{BRIDGE_ADDRESS}/24", "dev", BRIDGE)
@@ -202,3 +209,21 @@ class Network:
                     os.killpg(popen.pid, signal.SIGKILL)
         remove_all()
         self.hosts.clear()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def _take_lock(self) -> None:
+        LOCK_PATH.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = open(LOCK_PATH, "w")  # noqa: SIM115 (held until down())
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        while True:
+            try:
+                fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise HostsUnavailable(
+                        f"another multi-host run holds {LOCK_PATH} for {LOCK_TIMEOUT:.0f} s"
+                    ) from None
+                time.sleep(0.5)
