@@ -193,8 +193,11 @@ class Subscriber:
     """A ``/ws/`` client following ``WATCHED``'s books and trades; reconnects through the
     load balancer whenever its connection ends."""
 
-    def __init__(self, name: str, first_url: str, lb_url: str, rest_url: str):
+    def __init__(self, name: str, first_url: str, lb_url: str, rest_url: str, token: str = ""):
+        """``token``: a user's access token; the client then follows that user's orders too."""
         self.name = name
+        self.token = token
+        self.filled: dict[int, float] = {}  # the user's order id -> when "filled" arrived
         self.first_url = first_url
         self.lb_url = lb_url
         self.rest_url = rest_url
@@ -218,6 +221,7 @@ class Subscriber:
         self._socket = None
         self._waiters: list[tuple[int, asyncio.Future]] = []
         self._background: set[asyncio.Task] = set()
+        self._order_waiters: list[tuple[int, asyncio.Future]] = []
 
     @property
     def host(self) -> str:
@@ -229,8 +233,13 @@ class Subscriber:
             try:
                 # A ping every second unanswered for 3 s ends a connection whose host went
                 # silent; the close handshake with a dead host is not waited for.
+                query = f"?token={self.token}" if self.token else ""
                 async with websockets.connect(
-                    f"{url}/ws/", ping_interval=1, ping_timeout=3, open_timeout=5, close_timeout=1
+                    f"{url}/ws/{query}",
+                    ping_interval=1,
+                    ping_timeout=3,
+                    open_timeout=5,
+                    close_timeout=1,
                 ) as socket:
                     self._socket = socket
                     served = socket.response.headers.get("X-Served-By") or url
@@ -242,6 +251,8 @@ class Subscriber:
                                     {"type": "subscribe", "channel": channel, "symbol": symbol}
                                 )
                             )
+                    if self.token:
+                        await socket.send(json.dumps({"type": "subscribe", "channel": "orders"}))
                     async for raw in socket:
                         self._handle(json.loads(raw), socket)
             except (TimeoutError, OSError, websockets.WebSocketException):
@@ -298,6 +309,12 @@ class Subscriber:
                 self._spawn(self._resubscribe(socket, symbol))
                 return
             book.apply(message)
+        elif kind == "order":
+            if message["status"] == "filled" and message["id"] not in self.filled:
+                self.filled[message["id"]] = now()
+                for order_id, future in list(self._order_waiters):
+                    if order_id == message["id"] and not future.done():
+                        future.set_result(now())
         elif kind == "trade":
             if message["id"] in self.trades:
                 self.duplicate_trades += 1
@@ -329,6 +346,15 @@ class Subscriber:
             await socket.send(
                 json.dumps({"type": "subscribe", "channel": "orderbook", "symbol": symbol})
             )
+
+    def wait_filled(self, order_id: int) -> asyncio.Future:
+        """A future resolved (with the arrival time) by the user's order ``order_id``
+        reported filled."""
+        future = asyncio.get_running_loop().create_future()
+        if order_id in self.filled:
+            future.set_result(self.filled[order_id])
+        self._order_waiters.append((order_id, future))
+        return future
 
     def wait_trade_of(self, order_id: int) -> asyncio.Future:
         """A future resolved (with the arrival time) by the first trade of ``order_id``."""
@@ -376,11 +402,11 @@ class Scenario:
         return [c.lb_url, c.web_url("web1"), c.web_url("web2")]
 
     async def trade_pair(
-        self, symbol: str, *, maker_via: str, taker_via: str
+        self, symbol: str, *, maker_via: str, taker_via: str, taker: Trader | None = None
     ) -> tuple[Placed, Placed]:
         """A resting sell then a buy at the same price from another user: one trade."""
         maker = self.traders[self._pair % 3]
-        taker = self.traders[3 + self._pair % 3]
+        taker = taker or self.traders[3 + self._pair % 3]
         self._pair += 1
         price, qty = PAIR_PRICE[symbol], PAIR_QTY[symbol]
         sell = await maker.place(
@@ -467,11 +493,14 @@ class Scenario:
             Subscriber("ws1-direct", c.ws_url("ws1"), c.lb_ws_url, c.lb_url),
             Subscriber("ws2-direct", c.ws_url("ws2"), c.lb_ws_url, c.lb_url),
             *(Subscriber(f"lb-{i}", c.lb_ws_url, c.lb_ws_url, c.lb_url) for i in range(4)),
+            Subscriber(
+                "user-ws2", c.ws_url("ws2"), c.lb_ws_url, c.lb_url, token=self.traders[3].token
+            ),
         ]
         self._tasks = [asyncio.ensure_future(sub.run()) for sub in self.subscribers]
         await self.all_ready()
         self.figures["ws hosts behind the balancer"] = sorted(
-            {s.host for s in self.subscribers[2:]}
+            {s.host for s in self.subscribers if s.first_url == c.lb_ws_url}
         )
 
     async def trading(self) -> None:
@@ -483,16 +512,21 @@ class Scenario:
         self.figures["web hosts behind the balancer"] = sorted(served)
         assert served == {"web1", "web2"}, served
 
-        # A trade placed through web1 seen by a subscriber of ws2.
-        ws2 = self.subscribers[1]
-        latencies = []
+        # A trade placed through web1, seen by a subscriber of ws2 and by its taker, a user
+        # whose own connection is on ws2: from sending the order to the frame's arrival.
+        ws2, user = self.subscribers[1], self.subscribers[-1]
+        assert user.host == self.cluster.ws_url("ws2"), user.connections
+        latencies, own = [], []
+        web1 = self.cluster.web_url("web1")
         for _ in range(5):
-            web1 = self.cluster.web_url("web1")
-            _sell, buy = await self.trade_pair(BTC, maker_via=web1, taker_via=web1)
-            seen = ws2.wait_trade_of(buy.order_id)
-            arrived = await asyncio.wait_for(seen, 30)
-            latencies.append((arrived - buy.sent_at) * 1000)
-        self.figures["web1 order -> ws2 trade, ms (5 runs)"] = [round(x, 1) for x in latencies]
+            _sell, buy = await self.trade_pair(
+                BTC, maker_via=web1, taker_via=web1, taker=self.traders[3]
+            )
+            seen, filled = ws2.wait_trade_of(buy.order_id), user.wait_filled(buy.order_id)
+            latencies.append((await asyncio.wait_for(seen, 30) - buy.sent_at) * 1000)
+            own.append((await asyncio.wait_for(filled, 30) - buy.sent_at) * 1000)
+        self.figures["web1 order -> ws2 public trade, ms (5 runs)"] = [round(x) for x in latencies]
+        self.figures["web1 order -> its user's fill on ws2, ms"] = [round(x) for x in own]
         publish = sorted(ws2.publish_latency_ms)
         p99 = publish[min(len(publish) - 1, int(len(publish) * 0.99))]
         self.figures["ws2 publish -> receipt p50/p99 ms"] = (
@@ -570,6 +604,8 @@ class Scenario:
             reconnects.append(round(sub.resynced_at[-1] - killed, 2))
             assert sub.host == "ws2", (sub.name, sub.connections)
         self.figures["ws host killed: clients moved"] = len(on_ws1)
+        for sub in self.subscribers:
+            assert not sub.gaps_by_phase.get("ws host down"), (sub.name, sub.gaps_by_phase)
         self.figures["ws host killed -> resubscribed, s"] = reconnects
         self.set_phase("after ws failover")
         _sell, buy = await self.trade_pair(BTC, maker_via=c.lb_url, taker_via=c.lb_url)
