@@ -234,56 +234,45 @@ def _target(url: str | dict | None) -> RedisURL | dict:
     return parse_redis_url(url)
 
 
-def _host_master_kwargs(host: dict, kw: dict) -> dict:
-    kwargs = {
-        k: v for k, v in host.items() if k not in ("sentinels", "master_name", "sentinel_kwargs")
-    }
-    kwargs.update(kw)
-    return kwargs
-
-
-def redis_client(url: str | dict | None = None, **kw) -> redis.Redis:
-    """A synchronous client of the master: ``url`` (default ``settings.REDIS_URL``) may also
-    be a channels-redis host entry. ``kw`` go to the connections (timeouts, decoding)."""
-    target = _target(url)
+def _master_plan(target: RedisURL | dict, kw: dict) -> tuple[list, dict | None, str, dict]:
+    """The sentinels, their connection arguments, the master's name and the master's
+    connection arguments (``kw`` last) of a Sentinel URL or channels-redis host entry."""
     if isinstance(target, dict):
-        sentinel = Sentinel(
-            [tuple(s) for s in target["sentinels"]],
-            sentinel_kwargs=target.get("sentinel_kwargs"),
-        )
-        return sentinel.master_for(target["master_name"], **_host_master_kwargs(target, kw))
-    if not target.is_sentinel:
-        return redis.Redis.from_url(target.url, **kw)
-    sentinel = Sentinel(list(target.sentinels), sentinel_kwargs=target.sentinel_kwargs())
+        kwargs = {
+            k: v
+            for k, v in target.items()
+            if k not in ("sentinels", "master_name", "sentinel_kwargs")
+        }
+        sentinels = [tuple(s) for s in target["sentinels"]]
+        return sentinels, target.get("sentinel_kwargs"), target["master_name"], {**kwargs, **kw}
     kwargs = {
         **target.master_kwargs(),
         "socket_keepalive": True,
         "socket_keepalive_options": _KEEPALIVE_OPTIONS,
+        **kw,
     }
-    kwargs.update(kw)
-    return sentinel.master_for(target.master, **kwargs)
+    return list(target.sentinels), target.sentinel_kwargs(), target.master, kwargs
+
+
+def redis_client(url: str | dict | None = None, **kw) -> redis.Redis:
+    """A synchronous client of the master: ``url`` (default ``settings.REDIS_URL``) may also
+    be a channels-redis host entry. ``kw`` go to the connections (timeouts, decoding).
+    Keep the client: with Sentinel each one holds its own connections to the sentinels."""
+    target = _target(url)
+    if isinstance(target, RedisURL) and not target.is_sentinel:
+        return redis.Redis.from_url(target.url, **kw)
+    sentinels, sentinel_kwargs, master, kwargs = _master_plan(target, kw)
+    return Sentinel(sentinels, sentinel_kwargs=sentinel_kwargs).master_for(master, **kwargs)
 
 
 def async_redis_client(url: str | dict | None = None, **kw) -> aioredis.Redis:
     """The ``redis.asyncio`` twin of :func:`redis_client` (one per event loop: an asyncio
     connection belongs to the loop that opened it)."""
     target = _target(url)
-    if isinstance(target, dict):
-        sentinel = AsyncSentinel(
-            [tuple(s) for s in target["sentinels"]],
-            sentinel_kwargs=target.get("sentinel_kwargs"),
-        )
-        return sentinel.master_for(target["master_name"], **_host_master_kwargs(target, kw))
-    if not target.is_sentinel:
+    if isinstance(target, RedisURL) and not target.is_sentinel:
         return aioredis.from_url(target.url, **kw)
-    sentinel = AsyncSentinel(list(target.sentinels), sentinel_kwargs=target.sentinel_kwargs())
-    kwargs = {
-        **target.master_kwargs(),
-        "socket_keepalive": True,
-        "socket_keepalive_options": _KEEPALIVE_OPTIONS,
-    }
-    kwargs.update(kw)
-    return sentinel.master_for(target.master, **kwargs)
+    sentinels, sentinel_kwargs, master, kwargs = _master_plan(target, kw)
+    return AsyncSentinel(sentinels, sentinel_kwargs=sentinel_kwargs).master_for(master, **kwargs)
 
 
 def cache_settings(url: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import redis
 
@@ -159,7 +160,7 @@ class SentinelGroup:
 
     def url(self, db: int = 0) -> str:
         """The ``sentinel://`` URL of this group (``REDIS_URL``)."""
-        auth = f":{self.password}@" if self.password else ""
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
         hosts = ",".join(f"{s.host}:{s.port}" for s in self.sentinels)
         return f"sentinel://{auth}{hosts}/{db}?master={self.master_name}"
 

@@ -14,13 +14,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+import redis
 from asgiref.sync import sync_to_async
 from celery import Celery
 from channels.layers import get_channel_layer
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.core.cache import cache
+from django_redis.cache import RedisCache
 
 from exchange_site import user_events
 from exchange_site.health import health_report
@@ -402,9 +405,36 @@ def test_a_client_skips_a_dead_sentinel(group):
         client = redis_client(group.url(DB))
         client.set("one-sentinel-down", 1)
 
+        assert not group.sentinels[0].answers()
         assert group.master_client(db=DB).get("one-sentinel-down") == b"1"
-        assert client.connection_pool.sentinel_manager.sentinels[0].connection_pool
     finally:
         group.sentinels[0].start(
             [str(group.sentinels[0].directory / "sentinel.conf"), "--sentinel"]
         )
+
+
+def test_a_password_protected_group_is_reached_by_every_client(tmp_path):
+    password = "p@ss/w:rd%"
+    with start_sentinel_group(tmp_path, password=password) as secured:
+        url = secured.url(DB)
+        conf = cache_settings(url)
+        protected_cache = RedisCache(
+            conf["LOCATION"], {"OPTIONS": conf["OPTIONS"], "KEY_PREFIX": "p"}
+        )
+        protected_cache.set("k", "v")
+        app = celery_client(url)
+        with app.connection_for_write() as connection:
+            queue = connection.SimpleQueue("sentinel-password-check")
+            queue.put({"n": 1})
+            received = queue.get(timeout=10)
+            received.ack()
+            queue.close()
+        app.backend.set("result-key", "stored")
+
+        assert protected_cache.get("k") == "v"
+        assert received.payload == {"n": 1}
+        assert secured.master_client(db=DB).get("result-key") == b"stored"
+        assert layer_works(url, "secret")["text"] == "secret"
+        assert redis_client(url).ping() is True
+        with pytest.raises(redis.AuthenticationError):
+            redis_client(url.replace(quote(password, safe=""), "wrong")).ping()

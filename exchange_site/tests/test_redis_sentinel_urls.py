@@ -11,6 +11,7 @@ from exchange_site.redis_clients import (
     channel_layer_hosts,
     parse_redis_url,
     redis_address,
+    redis_client,
 )
 
 SENTINEL = "sentinel://10.77.0.11:26379,10.77.0.12:26380,10.77.0.13:26381/6?master=mh"
@@ -201,3 +202,18 @@ def test_redis_address_is_the_first_sentinel_or_the_server():
     assert redis_address(SENTINEL) == ("10.77.0.11", 26379)
     assert redis_address("redis://cache.internal/0") == ("cache.internal", 6379)
     assert redis_address("unix:///run/redis.sock") is None
+
+
+def test_a_client_is_made_from_a_channel_layer_host_entry_too():
+    (entry,) = channel_layer_hosts(SENTINEL)
+
+    client = redis_client(entry, socket_timeout=2)
+    plain = redis_client({"address": "redis://127.0.0.1:6390/4"})
+
+    assert client.connection_pool.service_name == "mh"
+    assert client.connection_pool.connection_kwargs["db"] == 6
+    assert client.connection_pool.connection_kwargs["socket_timeout"] == 2
+    assert plain.connection_pool.connection_kwargs["port"] == 6390
+    assert plain.connection_pool.connection_kwargs["db"] == 4
+    with pytest.raises(ImproperlyConfigured, match="'address' or 'sentinels'"):
+        redis_client({"host": "127.0.0.1"})

@@ -102,7 +102,7 @@ class _LayerPipe:
     def _redis(self):
         config = settings.CHANNEL_LAYERS["default"].get("CONFIG", {})
         hosts = config.get("hosts") or ["redis://localhost:6379"]
-        if len(hosts) != 1:
+        if len(hosts) != 1 or not isinstance(hosts[0], (str, dict)):
             return None
         if self._client is None or self._pid != os.getpid():
             self._client = redis_client(hosts[0], socket_timeout=2, socket_connect_timeout=2)
