@@ -134,7 +134,7 @@ def replica_lag_seconds(alias: str) -> float:
     """``alias``'s replay lag in seconds now (0 when it has replayed everything the primary
     had written). Raises ``DatabaseError`` if it cannot be asked or is not a replica."""
     position = _primary_wal_position()
-    with connections[alias].cursor() as cursor:
+    with _fresh_connection(alias).cursor() as cursor:
         cursor.execute(_LAG_SQL, [position])
         in_recovery, caught_up, age = cursor.fetchone()
     if not in_recovery:
@@ -152,16 +152,21 @@ def _close_quietly(alias: str) -> None:
 
 
 def _mark_down(alias: str, exc: BaseException) -> None:
-    state = _states.setdefault(alias, _State())
-    if not state.down:
+    state = _states.get(alias)
+    if state is None or not state.down:
         logger.warning("read replica %s is unusable, reads go to the primary: %s", alias, exc)
-    state.checked_at, state.usable, state.down, state.lag_seconds = (
-        time.monotonic(),
-        False,
-        True,
-        None,
-    )
+    _states[alias] = _State(checked_at=time.monotonic(), usable=False, down=True)
     _close_quietly(alias)
+
+
+def _fresh_connection(alias: str):
+    """``alias``'s connection, opened; a kept one the server has dropped since (a replica
+    restarted) is replaced rather than failing the next statement."""
+    connection = connections[alias]
+    if connection.connection is not None and not connection.is_usable():
+        connection.close()
+    connection.ensure_connection()
+    return connection
 
 
 def _fit(alias: str) -> bool:
@@ -200,12 +205,11 @@ def _redis():
     return get_redis_connection("default")
 
 
-def users_pin_to_primary(user_ids: Iterable[int], pipe=None) -> None:
+def users_pin_to_primary(user_ids: Iterable[int]) -> None:
     """Keep these users' reads on the primary for ``DATABASE_READ_YOUR_WRITES_SECONDS``
-    (read-your-writes, on every host). Added to ``pipe`` when one is given (the caller runs
-    it), else sent now. Nothing happens when no replica is configured. Never raises: if
-    Redis cannot take the pin it cannot answer for it either, and an unanswered pin counts
-    as set (:func:`user_pinned`)."""
+    (read-your-writes, on every host): one Redis round trip. Nothing happens when no replica
+    is configured. Never raises: if Redis cannot take the pin it cannot answer for it
+    either, and an unanswered pin counts as set (:func:`user_pinned`)."""
     window = settings.DATABASE_READ_YOUR_WRITES_SECONDS
     if window <= 0 or not replica_aliases():
         return
@@ -213,11 +217,10 @@ def users_pin_to_primary(user_ids: Iterable[int], pipe=None) -> None:
     if not ids:
         return
     try:
-        target = pipe if pipe is not None else _redis().pipeline(transaction=False)
+        pipe = _redis().pipeline(transaction=False)
         for user_id in ids:
-            target.set(PIN_KEY.format(user_id=user_id), 1, ex=max(1, round(window)))
-        if pipe is None:
-            target.execute()
+            pipe.set(PIN_KEY.format(user_id=user_id), 1, px=max(1, int(window * 1000)))
+        pipe.execute()
     except Exception as exc:
         logger.warning("read-your-writes pin not set (Redis failed: %s)", exc)
 
@@ -343,7 +346,7 @@ def replica_for_stream(*, user=None) -> str:
     alias = replica_for(user=user)
     if alias != DEFAULT_DB_ALIAS:
         try:
-            connections[alias].ensure_connection()
+            _fresh_connection(alias)
         except DatabaseError as exc:
             _mark_down(alias, exc)
             return DEFAULT_DB_ALIAS
@@ -353,6 +356,14 @@ def replica_for_stream(*, user=None) -> str:
 def read_alias() -> str:
     """The alias reads go to at this point (``default`` outside a replica block)."""
     return _read_alias.get() or DEFAULT_DB_ALIAS
+
+
+def replicas_probe() -> list[dict[str, Any]]:
+    """Each replica's state for ``/health``: probed now unless a probe is still fresh (the
+    same cache and back-off reads use), then reported as ``replica_status`` does."""
+    for alias in replica_aliases():
+        _fit(alias)
+    return replica_status()
 
 
 def replica_status() -> list[dict[str, Any]]:

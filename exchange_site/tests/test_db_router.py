@@ -15,11 +15,12 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS, connections, router, transaction
-from django.http import StreamingHttpResponse
-from django.test import override_settings
+from django.http import HttpResponse, StreamingHttpResponse
+from django.test import RequestFactory, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -28,6 +29,7 @@ from accounts.services import auth_tokens_issue
 from accounts.tests.factories import UserFactory
 from exchange_site import db_router, reports
 from exchange_site.db_router import (
+    ReadYourWritesMiddleware,
     read_alias,
     replica_for,
     replica_lag_seconds,
@@ -69,9 +71,10 @@ def _default_on(host: str, port: int, name: str):
         ContentType.objects.clear_cache()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def replica_pair(tmp_path_factory, django_db_setup, django_db_blocker):
-    """The primary and its replica, the primary migrated and seeded (demo markets)."""
+    """The primary and its replica, the primary migrated and seeded (demo markets); for this
+    module only, so the servers stop when its tests are done."""
     _, _, controls = start_primary_and_replica(tmp_path_factory.mktemp("pgreplica"))
     try:
         with (
@@ -404,6 +407,24 @@ def test_a_stopped_replica_falls_back_to_the_primary_and_is_used_again_when_back
     assert replica_status()[0]["down"] is False
 
 
+def test_health_reports_each_replica_and_stays_healthy_when_one_is_down(replicated):
+    client = APIClient()
+    body = client.get("/health").json()
+    assert body["status"] == "healthy"
+    assert body["replicas"] == [
+        {"alias": REPLICA, "usable": True, "down": False, "lag_seconds": 0.0}
+    ]
+
+    replicated.stop_replica()
+    response = client.get("/health")
+
+    # Reads fall back to the primary, so a lost replica degrades nothing users see.
+    assert response.status_code == 200
+    [replica] = response.json()["replicas"]
+    assert (replica["alias"], replica["usable"], replica["down"]) == (REPLICA, False, True)
+    replicated.start_replica()
+
+
 def test_a_replica_lost_in_the_middle_of_a_read_reruns_it_on_the_primary(replicated, settings):
     """The probe said fit (and is cached); the replica goes away before the read."""
     settings.DATABASE_REPLICA_CHECK_SECONDS = 3600.0
@@ -422,6 +443,26 @@ def test_a_replica_lost_in_the_middle_of_a_read_reruns_it_on_the_primary(replica
     )
 
     assert served == ((False, replicated.primary.port), expected)
+    assert replica_status()[0]["down"] is True
+
+
+def test_a_statement_meeting_a_lost_replica_starts_on_the_primary(replicated, settings):
+    """A statement streams, so it cannot run again once begun: the replica's kept
+    connection, dropped by the replica's shutdown, is checked before the first row."""
+    settings.DATABASE_REPLICA_CHECK_SECONDS = 3600.0
+    settings.DATABASE_READ_YOUR_WRITES_SECONDS = 0.0
+    trader = _funded_user()
+    placed = place(trader, side="buy", price="100.00", quantity="0.1")
+    client = _client(trader)
+    replicated.wait_caught_up()
+    assert [row["id"] for row in _statement_orders(client)] == [placed.pk]
+    assert connections[REPLICA].connection is not None  # kept open after the statement
+    replicated.stop_replica()
+    assert replica_for() == REPLICA  # the cached probe has not noticed
+
+    statement = _statement_orders(client)
+
+    assert [row["id"] for row in statement] == [placed.pk]
     assert replica_status()[0]["down"] is True
 
 
@@ -462,6 +503,26 @@ def test_a_write_request_pins_its_user_to_the_primary_until_the_window_ends(repl
     _wait_unpinned(user.pk)
     assert replica_for(user=user) == REPLICA
     assert _statement_orders(client) == []
+
+
+def test_the_middleware_pins_the_user_of_a_successful_write_only(replicated):
+    user = UserFactory()
+    factory = RequestFactory()
+
+    def answering(status):
+        return ReadYourWritesMiddleware(lambda request: HttpResponse(status=status))
+
+    def request(method, who=user):
+        made = getattr(factory, method)("/api/v1/anything")
+        made.user = who
+        return made
+
+    answering(200)(request("get"))
+    answering(409)(request("post"))
+    answering(201)(request("post", AnonymousUser()))
+    assert not user_pinned(user.pk)
+    answering(201)(request("post"))
+    assert user_pinned(user.pk)
 
 
 def test_a_failed_write_request_pins_nobody(replicated):
