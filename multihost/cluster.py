@@ -208,8 +208,6 @@ class Cluster:
         }
         if self.replica_reads:
             env["DATABASE_REPLICA_URLS"] = self.replica_url
-            # Below the default 5 s, so the test's lagging-replica step is short.
-            env["DATABASE_REPLICA_MAX_LAG_SECONDS"] = "2"
         env.update(extra)
         (self.run_dir / "var" / host / "prometheus").mkdir(parents=True, exist_ok=True)
         return env
