@@ -28,6 +28,7 @@ test: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	scripts/ensure_chromium.sh
+	scripts/ensure_haproxy.sh
 	$(BIN)/python scripts/test.py $(PYTEST_ARGS)
 
 # Every benchmark, a few minutes (quick) or the headline runs (full): bench/results/ and the

@@ -2,7 +2,6 @@
 
 import os
 import socket
-from urllib.parse import urlparse
 
 import pytest
 from django.conf import settings
@@ -11,6 +10,7 @@ from pytest_django.fixtures import _set_suffix_to_test_databases
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
+from exchange_site.redis_clients import redis_address
 from testsupport.stack import LiveStack, seed_markets
 
 START_POSTGRES = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
@@ -37,8 +37,8 @@ def pytest_configure(config):
             f"(it starts an embedded one), or start the machine's: {START_POSTGRES}",
             2,
         )
-    redis_url = urlparse(settings.REDIS_URL)
-    if not _answers(redis_url.hostname or "127.0.0.1", redis_url.port or 6379):
+    redis_host = redis_address(settings.REDIS_URL)
+    if redis_host is not None and not _answers(*redis_host):
         pytest.exit(
             f"Redis is not answering at {settings.REDIS_URL}. Run the tests with `make test` "
             f"(it starts an embedded one), or start the machine's: {START_REDIS}",

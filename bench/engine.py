@@ -6,17 +6,24 @@ Three timed replays, each printed in one JSON line at the end, each labelled:
   seeded limit/market/cancel workload straight into ``place_limit``/``place_market``/
   ``cancel`` with ints, beside the rule-less heap book on the same commands
   (``heap_book_*``, ``engine_to_heap_book`` by wall clock, ``engine_to_heap_book_cpu``);
-- as the matcher drives it, same stream (``apply_*``): the same commands as order rows with
-  Decimal prices and quantities, each turned into its engine command by the matcher's own
-  functions (trading/matcher/commands.py: conversions to ticks and lots included) and run
-  through ``OrderBook.apply`` (cancels through ``OrderBook.cancel``, as the matcher calls
-  it); ``apply_trades`` equals ``trades``; ``apply_to_heap_book_cpu`` compares it with the
-  heap book on the same commands;
+- as the matcher drives it, same stream (``apply_*``): the same commands as the rows the
+  matcher's command query returns. PostgreSQL converts the Decimal prices and quantities
+  to ticks and lots in that query (trading/matcher/commands.py ``place_columns``, checked
+  against ``MarketScale`` by trading/tests/matcher/test_place_columns.py), so what the
+  matcher runs per place command in Python, and what is timed here, is its off-grid check
+  and ``OrderBook.place(*fields)`` on the row's slice of Place fields (what
+  ``OrderBook.apply`` runs for a Place); cancels go through
+  ``OrderBook.cancel``, amends and OCO pairs through the Decimal builders
+  (``amend_command``, ``oco_command``), as in the matcher. Building the rows (the
+  conversions PostgreSQL does) is untimed. ``apply_trades`` equals ``trades``;
+  ``apply_to_heap_book_cpu`` compares it with the heap book on the same commands;
 - as the matcher drives it, full mix (``mix_*``): every order type (limit GTC/IOC/FOK,
   post-only, iceberg, market by quantity and by quote, stop, stop-limit, trailing stop, OCO
   pairs), amends and cancels; the heap book has no order types, so it has no yardstick.
 
-``peak_rss_mb`` is read right after the bare replay (with --resting, the 1M-order figure);
+``peak_rss_mb`` is read right after the bare replay (with --resting, the 1M-order figure),
+which reads the workload in pickled chunks of 10,000 commands unpickled off the clock (as the
+matcher reads commands in batches), so it is the book's memory and not the workload's;
 ``peak_rss_mb_all_runs`` after the last. Generating the workloads (seeded, in a child
 process, so the generator's scratch book is not counted), building the rows and preloading
 resting orders happen before the clock starts; writing --trades-out after it stops.
@@ -35,6 +42,7 @@ and market orders have no price. (The full mix is always generated from --seed.)
 import argparse
 import json
 import multiprocessing
+import pickle
 import random
 import resource
 import sys
@@ -300,6 +308,40 @@ def run(book, commands, keep_events):
     return seconds, process_time() - start_cpu, kept
 
 
+# Commands per pickled chunk of the workload (bench/engine.py's bare replay).
+CHUNK = 10_000
+
+
+def _pickled_chunks(commands):
+    return [pickle.dumps(commands[i : i + CHUNK]) for i in range(0, len(commands), CHUNK)]
+
+
+def _unpickled(chunks):
+    return [cmd for chunk in chunks for cmd in pickle.loads(chunk)]
+
+
+def generate_chunks(seed, commands, resting):
+    """``generate``'s workload as pickled chunks of CHUNK commands (run in the child)."""
+    return _pickled_chunks(generate(seed, commands, resting))
+
+
+def run_chunks(book, chunks, keep_events):
+    """``run`` over a workload in pickled chunks: each chunk is unpickled off the clock, so
+    only the replays are timed. Returns what ``run`` does, summed, and the command count."""
+    seconds = cpu_seconds = 0.0
+    count = 0
+    kept = [] if keep_events else None
+    for chunk in chunks:
+        commands = pickle.loads(chunk)
+        count += len(commands)
+        chunk_seconds, chunk_cpu, chunk_kept = run(book, commands, keep_events)
+        seconds += chunk_seconds
+        cpu_seconds += chunk_cpu
+        if keep_events:
+            kept.extend(chunk_kept)
+    return seconds, cpu_seconds, kept, count
+
+
 # --- the matcher's entry point: order rows, Decimal conversions, OrderBook.apply ------------
 
 # Row commands (the order rows the matcher reads, converted and applied inside the clock).
@@ -347,6 +389,18 @@ def _scale():
     return MarketScale(Decimal(TICK_SIZE), Decimal(LOT_SIZE))
 
 
+_ON_GRID = Decimal("0E-8")  # the off-grid remainder as the query returns it for most rows
+
+
+def command_row(scale, order):
+    """The row the matcher's command query returns for placing ``order`` (a Row), up to its
+    off-grid remainder: the Place fields are what PostgreSQL computes (the same rules as
+    ``place_command``, which builds them here, untimed)."""
+    from trading.matcher.commands import place_command
+
+    return (None, "place", None, None, *place_command(scale, order), _ON_GRID)
+
+
 def _row(
     order_id,
     user_id,
@@ -389,8 +443,9 @@ _BIG_RESERVE = 10**12
 
 
 def rows_of(commands):
-    """The bare workload's commands as order rows (untimed): the same limit/market/cancel
-    stream, for comparing apply+conversions with the bare calls and the heap book."""
+    """The bare workload's commands as command rows (untimed): the same limit/market/cancel
+    stream, for comparing the matcher's path with the bare calls and the heap book."""
+    scale = _scale()
     out = []
     for cmd in commands:
         op = cmd[0]
@@ -398,27 +453,19 @@ def rows_of(commands):
             out.append((CANCEL_ROW, cmd[1]))
         elif op is MARKET_OP:
             side = cmd[3]
-            out.append(
-                (
-                    PLACE_ROW,
-                    _row(
-                        cmd[1],
-                        cmd[2],
-                        side,
-                        "market",
-                        tif=cmd[5] if len(cmd) > 5 else IOC,
-                        lots=cmd[4],
-                        reserved=_BIG_RESERVE if side == BUY else None,
-                    ),
-                )
+            order = _row(
+                cmd[1],
+                cmd[2],
+                side,
+                "market",
+                tif=cmd[5] if len(cmd) > 5 else IOC,
+                lots=cmd[4],
+                reserved=_BIG_RESERVE if side == BUY else None,
             )
+            out.append((PLACE_ROW, command_row(scale, order)))
         else:
-            out.append(
-                (
-                    PLACE_ROW,
-                    _row(cmd[1], cmd[2], cmd[3], "limit", tif=cmd[6], price=cmd[4], lots=cmd[5]),
-                )
-            )
+            order = _row(cmd[1], cmd[2], cmd[3], "limit", tif=cmd[6], price=cmd[4], lots=cmd[5])
+            out.append((PLACE_ROW, command_row(scale, order)))
     return out
 
 
@@ -571,7 +618,7 @@ def generate_mix(seed, commands, resting):
             events = book.cancel(order_id)
         elif row is not None:
             next_id += 1
-            cmd = (PLACE_ROW, row)
+            cmd = (PLACE_ROW, command_row(scale, row))
             events = book.apply(place_command(scale, row))
         out.append(cmd)
         for event in events:
@@ -586,14 +633,15 @@ def generate_mix(seed, commands, resting):
 
 
 def run_rows(book, commands):
-    """Replay row commands as the matcher does (trading/matcher/market.py): build each
-    engine command from its row with the matcher's own functions, Decimal conversions
-    included, and run it through ``OrderBook.apply`` (cancels: ``OrderBook.cancel``, as the
-    matcher calls it). The only timed part; returns (wall seconds, CPU seconds)."""
-    from trading.matcher.commands import amend_command, oco_command, place_command
+    """Replay row commands as the matcher does (trading/matcher/market.py): a place row's
+    off-grid check and its slice of Place fields into ``OrderBook.place``; cancels through
+    ``OrderBook.cancel``; amends and OCO pairs through their Decimal builders. The only
+    timed part; returns (wall seconds, CPU seconds)."""
+    from trading.matcher.commands import OFF_GRID_AT, PLACE_AT, amend_command, oco_command
 
     scale = _scale()
     apply = book.apply
+    place = book.place
     cancel = book.cancel
     perf_counter = time.perf_counter
     process_time = time.process_time
@@ -602,7 +650,10 @@ def run_rows(book, commands):
     for cmd in commands:
         op = cmd[0]
         if op is PLACE_ROW:
-            apply(place_command(scale, cmd[1]))
+            row = cmd[1]
+            if row[OFF_GRID_AT]:
+                raise SystemExit(f"off-grid row {row}")
+            place(*row[PLACE_AT:OFF_GRID_AT])
         elif op is CANCEL_ROW:
             cancel(cmd[1])
         elif op is AMEND_ROW:
@@ -662,16 +713,20 @@ def main(argv=None):
     if args.workload:
         commands = read_workload(args.workload)
         first_resting_id = 1 + max((c[1] for c in commands), default=0)
+        chunks = _pickled_chunks(commands)
     else:
         # The generator simulates the workload on a scratch book holding the preload too; it
         # runs in a child process so that this second book is not part of the peak RSS
         # reported for the measured one.
         with multiprocessing.get_context("fork").Pool(1) as pool:
-            commands = pool.apply(generate, (args.seed, args.commands, args.resting))
-        _share_ints(commands)
+            chunks = pool.apply(generate_chunks, (args.seed, args.commands, args.resting))
         first_resting_id = 1
         if args.write_workload:
-            write_workload(args.write_workload, commands)
+            write_workload(args.write_workload, _unpickled(chunks))
+    # The bare replay reads the workload in pickled chunks, as the matcher reads commands in
+    # batches: the peak RSS read after it is the book's and one chunk's, not 200,000
+    # command tuples' (about 25 MB).
+    commands = None
 
     prices = list(range(MID_TICKS, MID_TICKS + SPREAD_TICKS + 1)) + list(
         range(MID_TICKS - SPREAD_TICKS, MID_TICKS)
@@ -683,7 +738,12 @@ def main(argv=None):
     )
     preload_seconds = time.perf_counter() - preload_start
 
-    seconds, cpu_seconds, kept = run(book, commands, keep_events=bool(args.trades_out))
+    seconds, cpu_seconds, kept, n = run_chunks(book, chunks, keep_events=bool(args.trades_out))
+    peak_rss_mb = round(_peak_rss_mb(), 1)
+    if not (args.no_heap and args.bare_only):
+        commands = _unpickled(chunks)
+        _share_ints(commands)
+    del chunks
 
     if args.trades_out:
         with open(args.trades_out, "w") as f:
@@ -702,13 +762,13 @@ def main(argv=None):
                             + "\n"
                         )
     result = {
-        "commands": len(commands),
+        "commands": n,
         "seconds": round(seconds, 4),
-        "commands_per_s": round(len(commands) / seconds) if seconds else None,
+        "commands_per_s": round(n / seconds) if seconds else None,
         "trades": book.trade_count,
-        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "peak_rss_mb": peak_rss_mb,
         "cpu_seconds": round(cpu_seconds, 4),
-        "cpu_commands_per_s": round(len(commands) / cpu_seconds) if cpu_seconds else None,
+        "cpu_commands_per_s": round(n / cpu_seconds) if cpu_seconds else None,
     }
     if not args.no_heap:
         # After the engine's peak RSS was read: the heap book's memory is not counted.
@@ -716,11 +776,11 @@ def main(argv=None):
         heap_seconds, heap_cpu, heap_trades = run_heap(
             commands, _resting_orders(args.resting, args.seed, first_resting_id, prices, users)
         )
-        result["heap_book_commands_per_s"] = round(len(commands) / heap_seconds)
+        result["heap_book_commands_per_s"] = round(n / heap_seconds)
         result["heap_book_cpu_seconds"] = round(heap_cpu, 4)
         result["heap_book_trades"] = heap_trades
         result["engine_to_heap_book"] = round(heap_seconds / seconds, 3)
-        result["heap_book_cpu_commands_per_s"] = round(len(commands) / heap_cpu)
+        result["heap_book_cpu_commands_per_s"] = round(n / heap_cpu)
         result["engine_to_heap_book_cpu"] = round(heap_cpu / cpu_seconds, 3)
     if not args.bare_only:
         book = kept = None

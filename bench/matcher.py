@@ -34,12 +34,12 @@ import benchdb
 
 BENCH_DATABASE_URL = benchdb.setup(database="exchange_bench", redis_db=14)
 
-import redis  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from accounts.models import User  # noqa: E402
+from exchange_site.redis_clients import redis_client  # noqa: E402
 from exchange_site.streams import public_group  # noqa: E402
 from trading.exceptions import NoLiquidity  # noqa: E402
 from trading.matcher.market import MarketMatcher  # noqa: E402
@@ -159,7 +159,7 @@ class PublishedTrades:
     a subscriber thread: what the matcher published, counted where subscribers get it."""
 
     def __init__(self, symbol: str):
-        self.client = redis.Redis.from_url(settings.REDIS_URL)
+        self.client = redis_client(settings.REDIS_URL)
         self.pubsub = self.client.pubsub()
         self.pubsub.subscribe(layer_group_channel(public_group("trades", symbol)))
         self.received = 0

@@ -276,8 +276,9 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
         if r.get("apply_cpu_commands_per_s"):
             out.append(
                 (
-                    "matching engine as the matcher drives it (order rows → Decimal "
-                    "conversions → `OrderBook.apply`), same stream, CPU",
+                    "matching engine as the matcher drives it (command rows, ticks and lots "
+                    "computed by PostgreSQL → off-grid check → `OrderBook.place`), same "
+                    "stream, CPU",
                     f"{_fmt(r['apply_cpu_commands_per_s'])} commands/s",
                     f"{_fmt(r.get('apply_to_heap_book_cpu'))}× the rule-less heap book",
                     cmd,

@@ -829,11 +829,10 @@ class Subscriber:
 
 
 def _heartbeat_pids(redis_url: str) -> set[int | None]:
-    import redis
-
+    from exchange_site.redis_clients import redis_client
     from trading.matcher.publish import heartbeat_key
 
-    client = redis.Redis.from_url(redis_url)
+    client = redis_client(redis_url)
     beats = client.mget([heartbeat_key(symbol) for symbol in _all_symbols()])
     return {json.loads(beat)["pid"] if beat else None for beat in beats}
 

@@ -10,8 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import redis
+from django.core.exceptions import ImproperlyConfigured
 
 from devservers.postgres import free_port
+from exchange_site.redis_clients import redis_client
 
 STARTUP_TIMEOUT = 15.0
 
@@ -29,8 +31,8 @@ def redis_server_executable() -> str:
 
 def redis_answers(url: str, timeout: float = 1.0) -> bool:
     try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=timeout).ping())
-    except (redis.RedisError, OSError, ValueError):
+        return bool(redis_client(url, socket_connect_timeout=timeout).ping())
+    except (redis.RedisError, OSError, ValueError, ImproperlyConfigured):
         return False
 
 

@@ -6,6 +6,8 @@ from typing import Any
 from django.db import connection
 from django_redis import get_redis_connection
 
+from exchange_site.db_router import replica_aliases, replicas_probe
+
 
 def _timed(check) -> dict[str, Any]:
     started = time.perf_counter()
@@ -35,8 +37,18 @@ def _matcher() -> dict[str, Any]:
         return {"status": "unknown", "error": f"{type(exc).__name__}: {exc}"[:300]}
 
 
+def _replicas() -> list[dict[str, Any]]:
+    try:
+        return replicas_probe()
+    except Exception as exc:  # a report, never a 500
+        return [{"status": "unknown", "error": f"{type(exc).__name__}: {exc}"[:300]}]
+
+
 def health_report() -> tuple[dict[str, Any], bool]:
-    """The health document and whether the exchange can serve (database and Redis answer)."""
+    """The health document and whether the exchange can serve (database and Redis answer).
+
+    Read replicas are reported when ``DATABASE_REPLICA_URLS`` names some, but never make the
+    exchange unhealthy: a replica that is down or lagging only sends reads to the primary."""
     database = _timed(_database_ping)
     redis = _timed(_redis_ping)
     serving = database["status"] == "ok" and redis["status"] == "ok"
@@ -46,4 +58,6 @@ def health_report() -> tuple[dict[str, Any], bool]:
         "redis": redis,
         "matcher": _matcher() if serving else {"status": "unknown"},
     }
+    if replica_aliases():
+        report["replicas"] = _replicas() if serving else []
     return report, serving

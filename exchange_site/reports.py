@@ -5,6 +5,11 @@ and the hourly series of the dashboard's last-24-hours charts.
 Every figure is aggregated by PostgreSQL (``TruncDate``/``TruncHour`` in UTC, ``Sum``,
 ``Count``): one grouped query per table, never a Python loop over rows. Days and hours are
 UTC, like every timestamp the exchange shows.
+
+The reports over past days and hours read from a replica when one is fit
+(``exchange_site.db_router``): seconds of staleness change no figure an operator acts on.
+The liabilities stay on the primary: they are the check an operator makes right after an
+adjustment, and must show it.
 """
 
 import datetime
@@ -17,6 +22,7 @@ from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate, TruncHour
 from django.utils import timezone
 
+from exchange_site.db_router import replica_safe
 from trading.models import Trade
 from wallets.models import ZERO, Asset, Balance, Deposit, LedgerEntry, LedgerKind, Withdrawal
 from wallets.selectors import fee_account_get
@@ -107,6 +113,7 @@ class FeeRow:
         return self.trading + self.withdrawal
 
 
+@replica_safe
 def fee_revenue_by_day(*, period: Period) -> list[FeeRow]:
     """What the fee account received per UTC day and asset: trading fees (ledger kind
     ``fee``) and withdrawal fees (``withdrawal_fee``) apart.
@@ -160,6 +167,7 @@ class VolumeRow:
     seller_fees: Decimal  # quote asset
 
 
+@replica_safe
 def volume_by_day(*, period: Period) -> list[VolumeRow]:
     """Trades, base and quote volume and the fees they carried, per UTC day and market."""
     rows = (
@@ -210,6 +218,7 @@ class FlowRow:
         return self.deposited - self.withdrawn
 
 
+@replica_safe
 def flows_by_day(*, period: Period) -> list[FlowRow]:
     """Confirmed deposits (by the day they were credited) and completed withdrawals (by the
     day they completed), per UTC day and asset. Deposits still pending and withdrawals not
@@ -348,6 +357,7 @@ class HourlyTrades:
     quote_volume: dict[datetime.datetime, Decimal]
 
 
+@replica_safe
 def trades_by_hour(*, since: datetime.datetime) -> list[HourlyTrades]:
     """Trades and quote volume per market and UTC hour since ``since``; only markets that
     traded are listed."""
@@ -375,6 +385,7 @@ class HourlyFlows:
     withdrawals: dict[datetime.datetime, int]
 
 
+@replica_safe
 def flows_by_hour(*, since: datetime.datetime) -> HourlyFlows:
     """How many deposits were credited and withdrawals completed per UTC hour since
     ``since`` (counts: the assets differ, the numbers of movements add up)."""

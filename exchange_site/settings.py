@@ -6,17 +6,23 @@ start-up instead of running with an insecure fallback.
 """
 
 import contextlib
+import copy
 import os
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlparse
 
 import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from devservers.postgres import running_url
+from exchange_site.redis_clients import (
+    cache_settings,
+    celery_broker_settings,
+    channel_layer_hosts,
+    parse_redis_url,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
@@ -77,6 +83,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.AuthSessionMiddleware",
+    # Pins the user of a write to the primary for the read-your-writes window (db_router).
+    "exchange_site.db_router.ReadYourWritesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -135,30 +143,47 @@ if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
     # connection. Turn off behind a transaction-pooling PgBouncer.
     _db.setdefault("OPTIONS", {}).update({"server_side_binding": True, "prepare_threshold": 5})
 
+# --- Read replicas (exchange_site/db_router.py; CONFIGURATION.md, "Read replicas") ---------
+# Aliases replica_0, replica_1, ... with the primary's options. Only the reads a call site
+# marks as tolerating staleness go to them; empty, there is no router and every read is on
+# the primary.
+DATABASE_REPLICA_URLS = env.list("DATABASE_REPLICA_URLS", default=[])
+DATABASE_REPLICA_MAX_LAG_SECONDS = env.float("DATABASE_REPLICA_MAX_LAG_SECONDS", default=5.0)
+DATABASE_READ_YOUR_WRITES_SECONDS = env.float("DATABASE_READ_YOUR_WRITES_SECONDS", default=10.0)
+DATABASE_REPLICA_CHECK_SECONDS = env.float("DATABASE_REPLICA_CHECK_SECONDS", default=1.0)
+DATABASE_REPLICA_RETRY_SECONDS = env.float("DATABASE_REPLICA_RETRY_SECONDS", default=5.0)
+for _index, _url in enumerate(DATABASE_REPLICA_URLS):
+    _parsed = environ.Env.db_url_config(_url)
+    if _parsed["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(f"DATABASE_REPLICA_URLS must name PostgreSQL: {_url}")
+    _replica = copy.deepcopy(_db)
+    _replica.update({key: _parsed[key] for key in ("NAME", "USER", "PASSWORD", "HOST", "PORT")})
+    _replica["OPTIONS"] = {**_replica.get("OPTIONS", {}), **_parsed.get("OPTIONS", {})}
+    # A replica that is down must cost a read little before it falls back to the primary.
+    _replica["OPTIONS"].setdefault("connect_timeout", 2)
+    if "pool" in _replica["OPTIONS"]:
+        _replica["OPTIONS"]["pool"]["timeout"] = 2
+    # Tests never create a database for a replica: it reads the test database.
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES[f"replica_{_index}"] = _replica
+if DATABASE_REPLICA_URLS:
+    DATABASE_ROUTERS = ["exchange_site.db_router.ReplicaRouter"]
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, channel layer, Celery broker ---------------------------------------
+# One server (redis://, rediss://, unix://) or a Sentinel group
+# (sentinel://h1:26379,h2:26379,h3:26379/0?master=exchange): every client follows it
+# (exchange_site/redis_clients.py; docs/CONFIGURATION.md "Redis Sentinel").
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 # Redis pub/sub ignores the database number, so exchanges (or test runs) sharing one Redis
 # server on different databases would hear each other's streams: every pub/sub channel name
 # starts with this prefix, which names the database by default.
 REDIS_PUBSUB_PREFIX = env.str(
-    "REDIS_PUBSUB_PREFIX",
-    default=f"exchange:{(urlparse(REDIS_URL).path.lstrip('/') or '0')}:",
+    "REDIS_PUBSUB_PREFIX", default=f"exchange:{parse_redis_url(REDIS_URL).db}:"
 )
 
-CACHES = {
-    "default": {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "exchange",
-        "OPTIONS": {
-            "CLIENT_CLASS": "django_redis.client.DefaultClient",
-            "SOCKET_CONNECT_TIMEOUT": 2,
-            "SOCKET_TIMEOUT": 2,
-        },
-    }
-}
+CACHES = {"default": cache_settings(REDIS_URL)}
 
 CHANNEL_LAYERS = {
     "default": {
@@ -167,12 +192,20 @@ CHANNEL_LAYERS = {
         # (ARCHITECTURE §6). The matcher pipelines into the same groups
         # (trading/matcher/publish.py).
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": REDIS_PUBSUB_PREFIX + "asgi"},
+        "CONFIG": {"hosts": channel_layer_hosts(REDIS_URL), "prefix": REDIS_PUBSUB_PREFIX + "asgi"},
     }
 }
 
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
-CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL)
+_celery_redis = celery_broker_settings(
+    env.str("CELERY_BROKER_URL", default=REDIS_URL),
+    env.str("CELERY_RESULT_BACKEND", default=REDIS_URL),
+)
+CELERY_BROKER_URL = _celery_redis["broker_url"]
+CELERY_BROKER_TRANSPORT_OPTIONS = _celery_redis["broker_transport_options"]
+CELERY_BROKER_USE_SSL = _celery_redis.get("broker_use_ssl", False)
+CELERY_RESULT_BACKEND = _celery_redis["result_backend"]
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = _celery_redis["result_backend_transport_options"]
+CELERY_REDIS_BACKEND_USE_SSL = _celery_redis.get("redis_backend_use_ssl")
 CELERY_RESULT_EXPIRES = timedelta(hours=1)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

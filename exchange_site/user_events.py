@@ -29,6 +29,8 @@ import os
 import redis
 from django.conf import settings
 
+from exchange_site.db_router import users_pin_to_primary
+from exchange_site.redis_clients import redis_client
 from exchange_site.streams import USER_EVENT, user_group
 
 logger = logging.getLogger(__name__)
@@ -83,7 +85,7 @@ class _Client:
         if self._client is None or self._pid != os.getpid():
             config = settings.CHANNEL_LAYERS["default"].get("CONFIG", {})
             host = (config.get("hosts") or [settings.REDIS_URL])[0]
-            self._client = redis.Redis.from_url(host, socket_timeout=2, socket_connect_timeout=2)
+            self._client = redis_client(host, socket_timeout=2, socket_connect_timeout=2)
             self._script = self._client.register_script(_PUBLISH)
             self._pid = os.getpid()
         return self._client
@@ -107,8 +109,10 @@ def _script_args(events: list[tuple[int, str, str]]) -> tuple[list[str], list[st
 
 def user_events_queue(pipe, events: list[tuple[int, str, str]]) -> None:
     """Add the publishing of ``(user_id, channel, text)`` events, in order, to ``pipe`` (a
-    pipeline of this module's client, ``pipeline()``)."""
+    pipeline of this module's client, ``pipeline()``). Pins their users' reads to the
+    primary for the read-your-writes window (``exchange_site.db_router``)."""
     if events:
+        users_pin_to_primary(user_id for user_id, _, _ in events)
         keys, args = _script_args(events)
         _client.script(keys=keys, args=args, client=pipe)
 
@@ -122,6 +126,9 @@ def user_events_publish(events: list[tuple[int, str, str]]) -> list[int]:
     Raises what Redis raises (callers log it: events are best effort, REST is the truth)."""
     if not events:
         return []
+    # An event means its owner's orders or balances just changed (a fill, a deposit): their
+    # statements stay on the primary for the read-your-writes window.
+    users_pin_to_primary(user_id for user_id, _, _ in events)
     keys, args = _script_args(events)
     return list(_client.script(keys=keys, args=args))
 

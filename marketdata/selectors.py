@@ -19,6 +19,7 @@ from django.db.models import Max, Min, Sum
 from django.utils import timezone
 from django_redis import get_redis_connection
 
+from exchange_site.db_router import replica_safe
 from exchange_site.decimals import decimal_places, decimal_to_str
 from exchange_site.streams import book_key
 from marketdata.models import Candle
@@ -193,8 +194,10 @@ def orderbook_get(*, market: Market, depth: int) -> dict:
 # --- trades ----------------------------------------------------------------------------------
 
 
+@replica_safe
 def trade_list_recent(*, market: Market, limit: int) -> list[dict]:
-    """The market's last ``limit`` trades, newest first."""
+    """The market's last ``limit`` trades, newest first (from a read replica when one is fit:
+    public history tolerates a moment's staleness, ``exchange_site.db_router``)."""
     places = Places.of(market)
     rows = (
         Trade.objects.filter(market=market)
@@ -228,20 +231,7 @@ def _ticker_compute(market: Market) -> dict:
     window_start = bucket_start(now, Candle.Interval.M1) - timedelta(
         minutes=TICKER_WINDOW_MINUTES - 1
     )
-    candles = Candle.objects.filter(
-        market=market, interval=Candle.Interval.M1, open_time__gte=window_start
-    )
-    stats = candles.aggregate(
-        first=Min("open_time"),
-        high=Max("high"),
-        low=Min("low"),
-        volume=Sum("volume"),
-        quote_volume=Sum("quote_volume"),
-        trade_count=Sum("trade_count"),
-    )
-    open_price = None
-    if stats["first"] is not None:
-        open_price = candles.filter(open_time=stats["first"]).values_list("open", flat=True)[0]
+    stats, open_price = _ticker_window(market=market, window_start=window_start)
     last = market.last_price
     change = change_percent = None
     if open_price is not None and last is not None:
@@ -271,6 +261,27 @@ def _ticker_compute(market: Market) -> dict:
         "open_time": millis(window_start),
         "close_time": millis(now),
     }
+
+
+@replica_safe
+def _ticker_window(*, market: Market, window_start: datetime) -> tuple[dict, Decimal | None]:
+    """The 1m candles' figures since ``window_start`` and the first one's open, from a
+    replica when one is fit (the last price and the book come from the primary)."""
+    candles = Candle.objects.filter(
+        market=market, interval=Candle.Interval.M1, open_time__gte=window_start
+    )
+    stats = candles.aggregate(
+        first=Min("open_time"),
+        high=Max("high"),
+        low=Min("low"),
+        volume=Sum("volume"),
+        quote_volume=Sum("quote_volume"),
+        trade_count=Sum("trade_count"),
+    )
+    open_price = None
+    if stats["first"] is not None:
+        open_price = candles.filter(open_time=stats["first"]).values_list("open", flat=True)[0]
+    return stats, open_price
 
 
 def _cache_get_many(keys: list[str]) -> dict:
@@ -314,6 +325,7 @@ def ticker_get(*, market: Market) -> dict:
 # --- candles ---------------------------------------------------------------------------------
 
 
+@replica_safe
 def candle_list(
     *,
     market: Market,
@@ -324,7 +336,7 @@ def candle_list(
 ) -> list[dict]:
     """Candles oldest first with ``open_time`` in [start, end]: the first ``limit`` from
     ``start`` when it is given, else the last ``limit`` up to ``end`` (or now). Buckets
-    without trades have no candle."""
+    without trades have no candle. From a read replica when one is fit."""
     candles = Candle.objects.filter(market=market, interval=interval)
     if start is not None:
         candles = candles.filter(open_time__gte=start)

@@ -8,6 +8,7 @@ import redis.asyncio as aioredis
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from exchange_site.redis_clients import async_redis_client
 from exchange_site.streams import book_key, ticker_key
 from marketdata.selectors import orderbook_from_database, orderbook_get, trade_list_recent
 from trading.models import Market
@@ -24,7 +25,9 @@ def _redis() -> aioredis.Redis:
     loop = asyncio.get_running_loop()
     client = _redis_clients.get(id(loop))
     if client is None:
-        client = _redis_clients[id(loop)] = aioredis.from_url(settings.REDIS_URL)
+        client = _redis_clients[id(loop)] = async_redis_client(
+            settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2
+        )
     return client
 
 

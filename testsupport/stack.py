@@ -32,6 +32,8 @@ from django.conf import settings
 from django.db import connection
 from django.test import override_settings
 
+from exchange_site.redis_clients import redis_client
+
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "var" / "test-artifacts"
 STACK_LOGS = ARTIFACTS / "stack"
@@ -358,7 +360,7 @@ class LiveStack:
 
         symbols = [row[0] for row in self._query("SELECT symbol FROM trading_market")]
         try:
-            beats = redis.Redis.from_url(self.env()["REDIS_URL"]).mget(
+            beats = redis_client(self.env()["REDIS_URL"]).mget(
                 [heartbeat_key(symbol) for symbol in symbols]
             )
         except redis.RedisError:

@@ -36,6 +36,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from accounts.models import User
+from exchange_site.db_router import replica_for_stream
 from exchange_site.decimals import decimal_places, decimal_to_str
 from exchange_site.exceptions import ExchangeError
 from exchange_site.heartbeat import heartbeat
@@ -649,10 +650,13 @@ class StatementExport:
         return CONTENT_TYPES[self.fmt]
 
     def rows(self) -> Iterator[tuple]:
-        """Output rows (cells as str, int, bool or None), oldest first."""
+        """Output rows (cells as str, int, bool or None), oldest first. Read from a replica
+        when one is fit and the user changed nothing within the read-your-writes window
+        (``exchange_site.db_router``)."""
         spec = self.spec
         to_rows = spec.formatter(self.user)
-        for values in _server_side_rows(spec.queryset(self.user, self.period), spec.fields):
+        queryset = spec.queryset(self.user, self.period).using(replica_for_stream(user=self.user))
+        for values in _server_side_rows(queryset, spec.fields):
             yield from to_rows(values)
 
     def chunks(self) -> Iterator[bytes]:

@@ -10,12 +10,12 @@ from decimal import Decimal
 
 import httpx
 import pytest
-import redis
 import websockets
 from django.conf import settings
 from django.db import connection
 from websockets.frames import Frame, Opcode
 
+from exchange_site.redis_clients import redis_client
 from marketdata.fastsend import text_frame
 from trading.models import Market, Trade
 from trading.services import OrderRequest, order_place
@@ -146,7 +146,7 @@ def send_paths(stack) -> dict[str, float]:
 def redis_subscribers(group: str) -> int:
     """Subscribers of ``group``'s Redis channel under channels-redis's pub/sub layer."""
     channel = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] + "__group__" + group
-    client = redis.Redis.from_url(settings.REDIS_URL)
+    client = redis_client(settings.REDIS_URL)
     try:
         return dict(client.pubsub_numsub(channel))[channel.encode()]
     finally:

@@ -10,7 +10,6 @@ import random
 from decimal import Decimal
 
 import pytest
-import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
@@ -19,6 +18,7 @@ from django.test import override_settings
 from accounts.services import auth_tokens_issue
 from accounts.tests.factories import UserFactory
 from exchange_site.asgi import application
+from exchange_site.redis_clients import async_redis_client
 from exchange_site.streams import public_group
 from marketdata.hub import hub
 from trading.matcher.market import MarketMatcher
@@ -429,7 +429,7 @@ def group_channel(group: str) -> str:
 
 
 async def redis_subscribers(group: str) -> int:
-    client = aioredis.from_url(settings.REDIS_URL)
+    client = async_redis_client(settings.REDIS_URL)
     try:
         return dict(await client.pubsub_numsub(group_channel(group)))[group_channel(group).encode()]
     finally:
@@ -507,7 +507,7 @@ async def test_the_stream_goes_on_after_the_hub_subscription_is_dropped():
     # layer reconnects and subscribes again by itself, within milliseconds.
     connection = hub.layer._get_layer()._shards[0]._pubsub.connection
     host, port = connection._writer.get_extra_info("sockname")[:2]
-    client = aioredis.from_url(settings.REDIS_URL)
+    client = async_redis_client(settings.REDIS_URL)
     try:
         await client.client_kill_filter(_type="pubsub", addr=f"{host}:{port}")
     finally:

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db.models import Max, Min, Q, QuerySet, Sum
 
 from accounts.models import User
+from exchange_site.db_router import replica_safe
 from marketdata.models import INTERVAL_SECONDS
 from trading.binance.errors import invalid_symbol
 from trading.models import Market, Order, OrderCommand, OrderList, Trade
@@ -49,6 +50,7 @@ def from_millis(value: int) -> datetime:
 # --- public trades ------------------------------------------------------------------------
 
 
+@replica_safe
 def trade_list_range(
     *,
     market: Market,
@@ -57,7 +59,8 @@ def trade_list_range(
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> list[Trade]:
-    """Trades oldest first: from ``from_id`` on, or within [start, end], else the latest."""
+    """Trades oldest first: from ``from_id`` on, or within [start, end], else the latest.
+    Public history: from a read replica when one is fit (``exchange_site.db_router``)."""
     trades = Trade.objects.filter(market=market)
     if from_id is not None:
         return list(trades.filter(id__gte=from_id).order_by("id")[:limit])
@@ -70,6 +73,7 @@ def trade_list_range(
     return list(trades.order_by("-id")[:limit])[::-1]
 
 
+@replica_safe
 def trade_average_price(*, market: Market, since_ms: int) -> tuple[Decimal | None, int]:
     """Binance's ``avgPrice``: the volume-weighted price of the trades since ``since_ms`` (None
     when there were none) and the time of the market's last trade in ms (0 when none)."""
@@ -83,6 +87,7 @@ def trade_average_price(*, market: Market, since_ms: int) -> tuple[Decimal | Non
     return sums["quote"] / sums["base"], close_ms
 
 
+@replica_safe
 def trade_window_stats(*, market: Market, since_ms: int) -> dict:
     """First and last trade id since ``since_ms`` and the last trade's quantity."""
     window = Trade.objects.filter(market=market, created_at__gte=from_millis(since_ms))
@@ -93,6 +98,7 @@ def trade_window_stats(*, market: Market, since_ms: int) -> dict:
     return {"first_id": ids["first"], "last_id": ids["last"], "last_qty": last_qty}
 
 
+@replica_safe
 def taker_buy_volumes(
     *, market: Market, interval: str, open_times_ms: list[int]
 ) -> dict[int, tuple]:

@@ -20,7 +20,8 @@ Entry points (``OrderBook``; each returns the list of events of that one command
     ``cancel(order_id)``, ``amend(order_id, qty_lots)``
     ``place_oco(list_id, limit, stop)``
     ``apply(command)`` with a ``Place``, ``Cancel``, ``Amend`` or ``PlaceOco`` command,
-    dispatching to the above.
+    dispatching to the above; ``place(*fields)`` with ``Place``'s 13 fields as arguments
+    (what ``apply`` runs for a Place; the matcher's hot path, no command object built).
     ``OrderBook.restore(resting, stops, last_price_ticks=..., seq=..., trailing_peaks=...,
     oco_pairs=...)`` rebuilds a book; ``resting_orders()`` / ``stop_orders()`` /
     ``trailing_peaks()`` / ``oco_pairs()`` / ``last_price_ticks`` / ``seq`` export what it

@@ -1,16 +1,106 @@
 """The engine commands for an order's row: the matcher's Decimal-to-int boundary per command.
 
-Pure functions of a ``MarketScale`` and an order with the matcher's column attributes
-(``trading.matcher.market.OrderState``, or any object with the same attribute names); no
-database access, so ``bench/engine.py`` times exactly what the matcher runs per command.
+A place command's engine fields come from PostgreSQL already as ints: ``place_columns``
+gives the expressions the matcher's command query selects, the 13 fields of
+``engine.Place`` in its order plus an off-grid remainder, computed on the matcher's own grid
+with exact integer division (``div``/``mod`` on numeric), the same rules as
+``trading.matcher.convert.MarketScale``. The matcher hands that slice of the row to
+``OrderBook.apply`` as it is: no Decimal work and no object built per command in Python, and
+``bench/engine.py`` times exactly that (``test_commands`` checks the SQL against MarketScale).
+
+The functions below are the Python path, for what the query cannot compute alone: an OCO's
+stop leg capped by its limit leg's reserve, amends (the new quantity is the command's), and
+the stops of a restore. Pure functions of a ``MarketScale`` and an order with the matcher's
+column attributes (``trading.matcher.market.OrderState``); no database access.
 """
 
 from decimal import Decimal
+
+from django.db.models import BigIntegerField, Case, F, Func, Q, Value, When
+from django.db.models.functions import Cast, Coalesce, Mod
 
 from trading import engine
 
 _new = tuple.__new__
 _PLACE = engine.Place
+
+# Names of the computed columns (annotations) in a place command's row.
+PLACE_FIELDS = (
+    "id",
+    "user_id",
+    "side",
+    "order_type",
+    "engine_qty_lots",
+    "engine_price_ticks",
+    "engine_stop_ticks",
+    "time_in_force",
+    "post_only",
+    "engine_quote_units",
+    "engine_max_quote",
+    "engine_iceberg_lots",
+    "trailing_delta",
+)
+OFF_GRID = "engine_off_grid"
+
+# The matcher's command row (trading.matcher.market): command id, kind, quantity, the
+# owner's frozen_at, then the PLACE_FIELDS (PLACE_AT up to OFF_GRID_AT), the off-grid
+# remainder at OFF_GRID_AT, then the order's columns.
+PLACE_AT = 4
+OFF_GRID_AT = PLACE_AT + len(PLACE_FIELDS)
+
+
+def _div(column, step):
+    # Whole steps in a positive amount: PostgreSQL's div() on numeric is exact.
+    return Cast(Func(F(column), Value(step), function="div"), BigIntegerField())
+
+
+def place_columns(scale, prefix: str = "") -> tuple[tuple[str, ...], dict]:
+    """The query side of ``place_command``: ``(names, annotations)`` where ``names`` are the
+    ``values_list`` names of the 13 ``engine.Place`` fields in order followed by the
+    off-grid remainder (``OFF_GRID``), and ``annotations`` the expressions to ``annotate``
+    with. ``prefix`` is the path to the order (``"order__"`` from an OrderCommand).
+
+    The off-grid remainder is the sum of each price's remainder on the tick and each
+    quantity's on the lot (0: on the grid; the query cannot raise OffGrid). The market buy
+    by quantity's ``max_quote`` is its own reserve: an OCO stop leg's is its limit leg's,
+    which the query does not see, so OCO pairs use ``oco_command``.
+    """
+    tick, lot = scale.tick_size, scale.lot_size
+    quote_unit = scale.quote_unit
+    o = prefix
+    annotations = {
+        "engine_qty_lots": _div(f"{o}quantity", lot),
+        "engine_price_ticks": _div(f"{o}price", tick),
+        "engine_stop_ticks": _div(f"{o}stop_price", tick),
+        "engine_quote_units": _div(f"{o}quote_quantity", quote_unit),
+        "engine_max_quote": Case(
+            When(
+                Q(**{f"{o}side": engine.BUY})
+                & Q(**{f"{o}price__isnull": True})
+                & Q(**{f"{o}quote_quantity__isnull": True}),
+                then=_div(f"{o}reserved", quote_unit),
+            ),
+            default=None,
+            output_field=BigIntegerField(),
+        ),
+        "engine_iceberg_lots": _div(f"{o}iceberg_quantity", lot),
+        OFF_GRID: sum(
+            (
+                Coalesce(Mod(F(f"{o}{column}"), Value(step)), Value(Decimal(0)))
+                for column, step in (
+                    ("price", tick),
+                    ("stop_price", tick),
+                    ("quantity", lot),
+                    ("iceberg_quantity", lot),
+                )
+            ),
+            start=Value(Decimal(0)),
+        ),
+    }
+    names = tuple(
+        name if name in annotations else f"{o}{name}" for name in (*PLACE_FIELDS, OFF_GRID)
+    )
+    return names, annotations
 
 
 def place_command(scale, order, reserve: Decimal | None = None) -> engine.Place:

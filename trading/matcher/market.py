@@ -18,7 +18,14 @@ from exchange_site.db import array_literal, copy_rows, next_ids, update_rows
 from marketdata.services import candles_apply_trades
 from trading import engine
 from trading.fee_selectors import fee_rates_for_users
-from trading.matcher.commands import amend_command, oco_command, place_command
+from trading.matcher.commands import (
+    OFF_GRID_AT,
+    PLACE_AT,
+    amend_command,
+    oco_command,
+    place_columns,
+    place_command,
+)
 from trading.matcher.convert import MarketScale, OffGrid
 from trading.models import Market, Order, OrderCommand, OrderList, Trade
 from wallets.models import AMOUNT_QUANTUM, ZERO
@@ -86,6 +93,10 @@ ORDER_COLUMNS = (
 )
 
 _RESTING = (Order.Status.OPEN, Order.Status.PARTIALLY_FILLED)
+
+# A command row (trading.matcher.commands.PLACE_AT): id, kind, quantity, frozen_at, the
+# order's engine.Place fields as ints, its off-grid remainder, then ORDER_COLUMNS.
+_ORDER_AT = OFF_GRID_AT + 1
 
 # A refreshed iceberg's ``rested_rank``: (batch << 32) + its refresh's number in the batch,
 # increasing per market, so refreshes in different batches at one seq keep their order.
@@ -355,23 +366,29 @@ class MarketMatcher:
             cursor.execute(*compiled)
             return cursor.fetchall()
 
-    def _run_batch(self, batch_size: int) -> BatchResult | None:
-        commands = self._rows(
-            f"commands-{batch_size}",
-            lambda: (
-                OrderCommand.objects.filter(market_id=self.market_id, processed_at__isnull=True)
-                .order_by("id")
-                .values_list(
-                    "id",
-                    "kind",
-                    "quantity",
-                    # A freeze that committed after an order's acceptance (the order was not yet
-                    # visible to the freeze's cancel sweep) still stops it here.
-                    "order__user__frozen_at",
-                    *(f"order__{column}" for column in ORDER_COLUMNS),
-                )[:batch_size]
-            ),
+    def _commands_query(self, batch_size: int):
+        # The engine's ints are computed on this matcher's grid (compiled once per restore,
+        # which reloads the grid); a batch that finds the market on another grid stops
+        # before using them.
+        names, annotations = place_columns(self.scale, "order__")
+        return (
+            OrderCommand.objects.filter(market_id=self.market_id, processed_at__isnull=True)
+            .order_by("id")
+            .annotate(**annotations)
+            .values_list(
+                "id",
+                "kind",
+                "quantity",
+                # A freeze that committed after an order's acceptance (the order was not yet
+                # visible to the freeze's cancel sweep) still stops it here.
+                "order__user__frozen_at",
+                *names,
+                *(f"order__{column}" for column in ORDER_COLUMNS),
+            )[:batch_size]
         )
+
+    def _run_batch(self, batch_size: int) -> BatchResult | None:
+        commands = self._rows(f"commands-{batch_size}", lambda: self._commands_query(batch_size))
         if not commands:
             return None
         # The market row lock orders this batch with operators' status and rule changes
@@ -403,14 +420,16 @@ class MarketMatcher:
         batch = self.batches + 1
         start_seq = book.seq
         refreshes = 0
-        for _command_id, command_kind, command_qty, frozen_at, *order_values in commands:
-            order_id = order_values[0]
+        for row in commands:
+            command_kind = row[1]
+            order_id = row[_ORDER_AT]
             if command_kind == OrderCommand.Kind.CANCEL:
                 events = book.cancel(order_id)
             elif command_kind == OrderCommand.Kind.AMEND:
-                events = self._amend(self.live.get(order_id), command_qty)
+                events = self._amend(self.live.get(order_id), row[2])
             else:  # place or place_list
-                state = self.live.get(order_id) or OrderState(order_values)
+                frozen_at = row[3]
+                state = self.live.get(order_id) or OrderState(row[_ORDER_AT:])
                 if state.status != Order.Status.NEW:
                     continue  # already placed (cannot happen unless re-queued by hand)
                 refusal = (
@@ -425,12 +444,14 @@ class MarketMatcher:
                     if command_kind == OrderCommand.Kind.PLACE_LIST
                     else [state]
                 )
-                try:
-                    place = (
-                        self._list_command(*legs) if len(legs) == 2 else self._place_command(state)
-                    )
-                except OffGrid:
-                    refusal = refusal or "off_grid"  # accepted just before a grid change
+                oco = None
+                if len(legs) == 2:
+                    try:
+                        oco = self._list_command(*legs)
+                    except OffGrid:
+                        refusal = refusal or "off_grid"  # accepted just before a grid change
+                elif row[OFF_GRID_AT]:
+                    refusal = refusal or "off_grid"
                 if refusal:
                     # A frozen owner's orders are cancelled (the freeze's promise), even one
                     # that never reached the book; the market's refusals are rejections.
@@ -446,9 +467,13 @@ class MarketMatcher:
                     continue
                 for leg in legs:
                     self.live[leg.id] = leg
-                if len(legs) == 2:
+                if oco is not None:
                     self.peers[legs[0].id], self.peers[legs[1].id] = legs[1].id, legs[0].id
-                events = book.apply(place)
+                    events = book.apply(oco)
+                else:
+                    # The order's Place fields as PostgreSQL computed them (no Decimal work
+                    # and no command object here: trading.matcher.commands.place_columns).
+                    events = book.place(*row[PLACE_AT:OFF_GRID_AT])
             resting_state = None
             for event in events:
                 kind = event[-1]

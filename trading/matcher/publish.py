@@ -29,13 +29,13 @@ import time
 import uuid
 from datetime import datetime
 
-import redis
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django_redis import get_redis_connection
 
 from exchange_site.background import after_commit
 from exchange_site.decimals import decimal_to_str
+from exchange_site.redis_clients import redis_client
 from exchange_site.streams import (
     PUBLIC_MESSAGE,
     book_key,
@@ -102,12 +102,10 @@ class _LayerPipe:
     def _redis(self):
         config = settings.CHANNEL_LAYERS["default"].get("CONFIG", {})
         hosts = config.get("hosts") or ["redis://localhost:6379"]
-        if len(hosts) != 1 or not isinstance(hosts[0], str):
+        if len(hosts) != 1 or not isinstance(hosts[0], (str, dict)):
             return None
         if self._client is None or self._pid != os.getpid():
-            self._client = redis.Redis.from_url(
-                hosts[0], socket_timeout=2, socket_connect_timeout=2
-            )
+            self._client = redis_client(hosts[0], socket_timeout=2, socket_connect_timeout=2)
             self._publish_all = self._client.register_script(_PUBLISH_ALL)
             self._pid = os.getpid()
         return self._client

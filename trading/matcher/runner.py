@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 
@@ -235,6 +236,9 @@ class Matcher:
             symbols=[m.symbol for m in self.matchers],
             payload=json.dumps(
                 {
+                    # Containers all run their matcher as pid 1: the host name tells a
+                    # shard's leader from its standby (manage.py matcher_health).
+                    "host": socket.gethostname(),
                     "pid": os.getpid(),
                     "at": time.time(),
                     "batches": self.batches,

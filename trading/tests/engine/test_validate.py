@@ -47,8 +47,9 @@ def _unindexed(book):
     del book._live[2]
 
 
-def _indexed_ghost(book):
-    book._bids.levels[100].orders[0].qty_lots = 0
+def _emptied_order(book):
+    # A plain resting order is packed into its _live value; the quantity is the top bits.
+    book._live[1] &= (1 << 52) - 1
 
 
 def _unsorted_keys(book):
@@ -60,8 +61,13 @@ def _stop_due(book):
 
 
 def _stale_level(book):
-    book._asks.levels[-102].orders[0].qty_lots = 0
+    # Order 3 left as a cancel in the middle of its level would: a tracked ghost.
     del book._live[3]
+    book._ghosts[3] = book._asks.levels[-102]
+
+
+def _untracked_ghost(book):
+    book._ghosts[99] = book._bids.levels[100]
 
 
 @pytest.mark.parametrize(
@@ -72,7 +78,8 @@ def _stale_level(book):
         (_fifo_broken, "FIFO"),
         (_crossed, "crossed"),
         (_unindexed, "not indexed"),
-        (_indexed_ghost, "ghost"),
+        (_emptied_order, "non-positive qty"),
+        (_untracked_ghost, "ghost 99 is tracked in a level that does not hold it"),
         (_unsorted_keys, "ascending"),
         (_stop_due, "stop"),
         (_stale_level, "empty"),
