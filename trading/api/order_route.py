@@ -43,6 +43,7 @@ from django.utils.log import log_response
 from rest_framework.renderers import JSONRenderer
 from rest_framework.settings import api_settings
 
+from exchange_site.db_router import users_pin_to_primary
 from exchange_site.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from exchange_site.observability import _VALID_REQUEST_ID, request_id_var
 from exchange_site.parsers import refuse_constant
@@ -54,7 +55,8 @@ from trading.api.serializers import order_output
 # route steps aside: each entry below is answered here (see the module docstring) or does
 # nothing for these requests (WhiteNoise: static files; sessions, CSRF, authentication and
 # messages: no cookie, so no session, no CSRF cookie and no message; CommonMiddleware: the
-# host check and Content-Length, done here, and its redirects, refused below).
+# host check and Content-Length, done here, and its redirects, refused below;
+# ReadYourWritesMiddleware: the pin of an accepted order's user, done here).
 ANSWERED_MIDDLEWARE = (
     "exchange_site.observability.RequestIdMiddleware",
     "exchange_site.observability.MetricsMiddleware",
@@ -65,6 +67,7 @@ ANSWERED_MIDDLEWARE = (
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.AuthSessionMiddleware",
+    "exchange_site.db_router.ReadYourWritesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 )
@@ -232,4 +235,7 @@ class OrderEntryRoute:
         if not OrderPlaceRateThrottle().allow_request(request, None):
             return None  # refused without counting it: the full path refuses it again
         order, created = services.order_place(user=request.user, request=_order_request(checked))
+        # ReadYourWritesMiddleware's pin of a successful write's user (a no-op without
+        # replicas); a refusal above pins nothing, as the middleware skips 4xx and 5xx.
+        users_pin_to_primary([request.user.pk])
         return order_output(order), 201 if created else 200

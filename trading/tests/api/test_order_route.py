@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from django.core import signals
 from django.core.handlers.wsgi import WSGIHandler
-from django.db import close_old_connections
+from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections
 from django_redis import get_redis_connection
 from rest_framework.settings import api_settings
 
@@ -20,6 +20,7 @@ from accounts.services import auth_tokens_issue, user_freeze
 from accounts.sessions import auth_session_revoke
 from accounts.tests.factories import UserFactory
 from exchange_site import metrics, wsgi
+from exchange_site.db_router import user_pinned
 from trading import services
 from trading.api import order_route
 from trading.api.order_route import OrderEntryRoute
@@ -373,3 +374,30 @@ def _metric(metric, **labels) -> float:
             if sample.name == family.name + "_total" and sample.labels == labels:
                 return sample.value
     return 0.0
+
+
+@pytest.fixture
+def replica_configured(settings):
+    """A replica alias in the settings, as ``DATABASE_REPLICA_URLS`` makes one: the pin is
+    set only when there is one. Nothing here connects to it."""
+    settings.DATABASE_READ_YOUR_WRITES_SECONDS = 10.0
+    connections.settings["replica_0"] = dict(connections[DEFAULT_DB_ALIAS].settings_dict)
+    try:
+        yield
+    finally:
+        del connections.settings["replica_0"]
+
+
+def test_an_accepted_order_pins_its_user_as_the_middleware_does(
+    settings, alice, replica_configured
+):
+    get_redis_connection("default").flushdb()
+    refused, _app = _route(settings, _environ({**GOOD, "quantity": "100"}, _bearer(alice)))
+    assert refused.status_code == 422
+    assert not user_pinned(alice.pk)
+
+    accepted, app = _route(settings, _environ(GOOD, _bearer(alice)))
+
+    assert accepted.status_code == 201
+    assert app.calls == 0
+    assert user_pinned(alice.pk)
