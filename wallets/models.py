@@ -112,10 +112,11 @@ class LedgerEntry(models.Model):
     On PostgreSQL a trigger refuses UPDATE and DELETE outright.
     """
 
-    # (user, asset, -id) below serves lookups by user; a separate FK index would only cost
-    # every insert (the matcher writes thousands a batch).
+    # (user, asset, -id) below serves lookups by user; a separate FK index on either key
+    # would only cost every insert (the matcher writes thousands a batch): nothing reads
+    # ledger lines by asset alone except an aggregate over all of them (ledger_check).
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, db_index=False)
-    asset = models.ForeignKey(Asset, on_delete=models.PROTECT)
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, db_index=False)
     available_delta = AmountField()
     locked_delta = AmountField()
     kind = models.CharField(max_length=16, choices=LedgerKind.choices)
@@ -127,9 +128,9 @@ class LedgerEntry(models.Model):
     class Meta:
         ordering = ["-id"]
         verbose_name_plural = "ledger entries"
+        # No index by reference: no query looks a line up by what caused it (wallets 0007).
         indexes = [
             models.Index(fields=["user", "asset", "-id"], name="ledger_user_asset_id"),
-            models.Index(fields=["reference_type", "reference_id"], name="ledger_reference"),
         ]
 
     def __str__(self):
