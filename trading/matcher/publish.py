@@ -586,8 +586,9 @@ class Publisher:
         """Binance's reports of the batch's fills and order changes, then each order's and
         balance's new state, for their owners (``user.<id>``), ``(user_id, channel, text)``."""
         events = batch_executions(result, matcher)
+        texts: dict = {}
         events += [
-            (order.user_id, "orders", order_message(result.symbol, order, matcher.scale))
+            (order.user_id, "orders", order_message(result.symbol, order, matcher.scale, texts))
             for order in result.orders
         ]
         events += [
@@ -603,11 +604,21 @@ class Publisher:
         return events
 
 
-def order_message(symbol: str, order, scale) -> str:
-    """An order's state for its owner's ``orders`` channel."""
+def order_message(symbol: str, order, scale, texts: dict | None = None) -> str:
+    """An order's state for its owner's ``orders`` channel. ``texts`` keeps the decimals
+    written so far, for a batch's thousands of orders, which share most prices and
+    quantities (the text depends only on the value and its sign, not on how the Decimal
+    spells it: 1.5 and 1.50 are one key, 0 and -0 two)."""
+    texts = {} if texts is None else texts
 
     def text(value, places=0):
-        return decimal_to_str(value, places) if value is not None else None
+        if value is None:
+            return None
+        key = (value, places, value.is_signed())
+        written = texts.get(key)
+        if written is None:
+            written = texts[key] = decimal_to_str(value, places)
+        return written
 
     return json.dumps(
         {
