@@ -37,7 +37,7 @@ from django.db import connection  # noqa: E402
 from accounts.models import User  # noqa: E402
 from accounts.services import auth_tokens_issue  # noqa: E402
 from wallets.models import Asset, LedgerEntry  # noqa: E402
-from wallets.services import assets_seed  # noqa: E402
+from wallets.services import assets_seed, ensure_balance_rows  # noqa: E402
 
 JSON_ROW = b'{"id": '
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,8 +49,11 @@ def insert_ledger(user: User, rows: int) -> float:
     """``rows`` ledger entries of ``user`` in one INSERT ... SELECT; returns seconds.
 
     Straight into the table, past ``wallets.services`` (no balances change): this database
-    exists only for the bench, and the statement reads nothing but the ledger rows."""
+    exists only for the bench, and the statement reads nothing but the ledger rows. The
+    user's balance rows are created first (at zero): every ledger line references its
+    balance (wallets 0008)."""
     asset_ids = list(Asset.objects.order_by("id").values_list("id", flat=True))
+    ensure_balance_rows((user.pk, asset_id) for asset_id in asset_ids)
     started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute(

@@ -40,26 +40,36 @@ SEQ_KEY = "exchange:user-seq:{user_id}"
 # ``executionReport`` there), so numbering them would show those streams false gaps.
 UNNUMBERED = ("orders",)
 
-# KEYS: one sequence key per event. ARGV: five per event: the group's Redis channel, the
-# event's channel, its text, the layer message type and the user id. Events of the
-# UNNUMBERED channels get no number (0 in the answer). Returns the numbers.
+# ARGV[1]: the prefix of the sequence keys (SEQ_KEY without the user id), ARGV[2]: the layer
+# message type; then one argument per event: user id, the group's Redis channel and the
+# event's channel, each followed by a newline (none of them holds one), then its text. One
+# argument rather than five and a key: packing each argument was most of what publishing a
+# matcher batch's thousands of events cost redis-py. Events of the UNNUMBERED channels get
+# no number (0 in the answer). Returns the numbers.
 _PUBLISH = """
+local prefix, kind = ARGV[1], ARGV[2]
 local numbers = {}
-for i = 1, #KEYS do
-    local base = (i - 1) * 5
+for i = 3, #ARGV do
+    local event = ARGV[i]
+    local a = string.find(event, '\\n', 1, true)
+    local b = string.find(event, '\\n', a + 1, true)
+    local c = string.find(event, '\\n', b + 1, true)
+    local user = string.sub(event, 1, a - 1)
+    local channel = string.sub(event, b + 1, c - 1)
     local n = nil
-    if ARGV[base + 2] ~= 'orders' then
-        n = redis.call('INCR', KEYS[i])
+    if channel ~= 'orders' then
+        n = redis.call('INCR', prefix .. user)
     end
     local message = cmsgpack.pack({
-        type = ARGV[base + 4], channel = ARGV[base + 2], text = ARGV[base + 3], seq = n,
-        user = tonumber(ARGV[base + 5])
+        type = kind, channel = channel, text = string.sub(event, c + 1), seq = n,
+        user = tonumber(user)
     })
-    redis.call('PUBLISH', ARGV[base + 1], message)
-    numbers[i] = n or 0
+    redis.call('PUBLISH', string.sub(event, a + 1, b - 1), message)
+    numbers[i - 2] = n or 0
 end
 return numbers
 """
+SEQ_KEY_PREFIX = SEQ_KEY.format(user_id="")
 
 
 def seq_key(user_id: int) -> str:
@@ -100,11 +110,16 @@ _client = _Client()
 
 
 def _script_args(events: list[tuple[int, str, str]]) -> tuple[list[str], list[str]]:
-    keys, args = [], []
+    """The script's (KEYS, ARGV) for ``events``. The sequence keys are built by the script
+    (from ARGV[1]): one Redis server holds them all, as the layer's own single host does."""
+    groups: dict[int, str] = {}
+    args = [SEQ_KEY_PREFIX, USER_EVENT]
     for user_id, channel, text in events:
-        keys.append(seq_key(user_id))
-        args += [layer_group_channel(user_group(user_id)), channel, text, USER_EVENT, user_id]
-    return keys, args
+        group = groups.get(user_id)
+        if group is None:
+            group = groups[user_id] = layer_group_channel(user_group(user_id))
+        args.append(f"{user_id}\n{group}\n{channel}\n{text}")
+    return [], args
 
 
 def user_events_queue(pipe, events: list[tuple[int, str, str]]) -> None:

@@ -112,10 +112,16 @@ class LedgerEntry(models.Model):
     On PostgreSQL a trigger refuses UPDATE and DELETE outright.
     """
 
-    # (user, asset, -id) below serves lookups by user; a separate FK index would only cost
-    # every insert (the matcher writes thousands a batch).
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, db_index=False)
-    asset = models.ForeignKey(Asset, on_delete=models.PROTECT)
+    # (user, asset, -id) below serves lookups by user; a separate FK index on either key
+    # would only cost every insert (the matcher writes thousands a batch): nothing reads
+    # ledger lines by asset alone except an aggregate over all of them (ledger_check).
+    # In the database a line references its balance, (user_id, asset_id) of Balance, which
+    # references the user and the asset (wallets 0008): one check per line instead of two,
+    # and no lock on the asset row every transaction's lines share.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, db_index=False, db_constraint=False
+    )
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, db_index=False, db_constraint=False)
     available_delta = AmountField()
     locked_delta = AmountField()
     kind = models.CharField(max_length=16, choices=LedgerKind.choices)
@@ -127,9 +133,9 @@ class LedgerEntry(models.Model):
     class Meta:
         ordering = ["-id"]
         verbose_name_plural = "ledger entries"
+        # No index by reference: no query looks a line up by what caused it (wallets 0007).
         indexes = [
             models.Index(fields=["user", "asset", "-id"], name="ledger_user_asset_id"),
-            models.Index(fields=["reference_type", "reference_id"], name="ledger_reference"),
         ]
 
     def __str__(self):

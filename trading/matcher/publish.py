@@ -27,6 +27,7 @@ import os
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from channels.layers import get_channel_layer
@@ -109,6 +110,10 @@ class _LayerPipe:
             self._publish_all = self._client.register_script(_PUBLISH_ALL)
             self._pid = os.getpid()
         return self._client
+
+    def ready(self) -> None:
+        """Make the Redis client now (it is made on first use otherwise)."""
+        self._redis()
 
     def send(self, messages: list, private: list | None = None, after: tuple = ()) -> bool:
         """Send the public ``(group, message)`` pairs, then number and send the ``private``
@@ -260,8 +265,36 @@ class MarketStream:
         self.stats_flushed_at = 0.0
 
 
+class _Sending:
+    """A batch's send in flight on the publisher's thread: what to record once it is done."""
+
+    __slots__ = ("batch", "complete", "future", "symbol")
+
+    def __init__(self, symbol: str, batch: int, complete: bool, future):
+        self.symbol, self.batch, self.complete, self.future = symbol, batch, complete, future
+
+
+def _send_batch(messages: list, private: list, after: tuple) -> tuple[bool, float]:
+    """``public_send`` on the publisher's thread: (sent, when it ended)."""
+    try:
+        sent = public_send(messages, private, after=after)
+    except Exception:
+        logger.warning("events of a batch not published", exc_info=True)
+        sent = False
+    return sent, time.monotonic()
+
+
 class Publisher:
-    """Publishes committed batches; holds the book diffs being coalesced."""
+    """Publishes committed batches; holds the book diffs being coalesced.
+
+    A batch's trades and private events are built on the matcher's thread, from the state it
+    committed; with ``wait=False`` the send itself (packing thousands of events, Redis running
+    the numbering script) goes to one thread of its own while the matcher runs its next
+    batch, whose database work it overlaps. At most one send is in flight: the next batch,
+    a flush, a snapshot and a catch-up first wait for it and record how it ended
+    (``settle``), so they decide on what Redis has taken, and each stream and each user's
+    events keep their order.
+    """
 
     def __init__(self):
         self.markets: dict[str, MarketStream] = {}
@@ -269,9 +302,30 @@ class Publisher:
         # and when Redis last refused a send.
         self.published: dict[str, int] = {}
         self.failed_at: dict[str, float] = {}
+        self._sending: _Sending | None = None
+        self._sender: ThreadPoolExecutor | None = None
 
-    def batch_committed(self, result, matcher) -> None:
-        """Queue the batch's book changes and publish its trades and private events now."""
+    def settle(self) -> None:
+        """Wait for the send in flight, if any, and record whether Redis took it."""
+        sending, self._sending = self._sending, None
+        if sending is None:
+            return
+        sent, ended_at = sending.future.result()
+        if not sent:
+            self.failed_at[sending.symbol] = ended_at
+        elif sending.complete:
+            self.published[sending.symbol] = sending.batch
+
+    def close(self) -> None:
+        """Settle the send in flight and stop the sending thread."""
+        self.settle()
+        if self._sender is not None:
+            self._sender.shutdown()
+            self._sender = None
+
+    def batch_committed(self, result, matcher, *, wait: bool = True) -> None:
+        """Queue the batch's book changes and publish its trades and private events: now,
+        or with ``wait=False`` on the sending thread while the caller goes on (a backlog)."""
         stream = self.markets.setdefault(result.symbol, MarketStream(result.symbol))
         for side, price_ticks, qty_lots, seq, _kind in result.level_changes:
             if stream.first_seq is None:
@@ -283,28 +337,39 @@ class Publisher:
         stream.stats_due = stream.stats_due or bool(result.trades)
         symbol = result.symbol
         batch = result.batch if result.batch is not None else matcher.batches
-        published = self.published.get(symbol)
+        # Built before waiting for the previous send, which they may overlap.
+        try:
+            messages = self._trades(result, matcher)
+        except Exception:
+            logger.warning("trades of %s not built", symbol, exc_info=True)
+            messages = []
         # Complete: every private event up to this batch is in this send.
         complete = True
         try:
             private = self._private(result, matcher)
-            if published is not None and published < batch - 1:
-                if time.monotonic() - self.failed_at.get(symbol, 0.0) >= REPLAY_RETRY_SECONDS:
-                    private = self._missed(matcher, batch - 1) + private
-                else:
-                    complete = False  # Redis failed a moment ago: the replay waits
         except Exception:
             logger.warning("private events of %s not built", symbol, exc_info=True)
             private, complete = [], False
-        try:
-            sent = public_send(
-                self._trades(result, matcher),
-                private,
-                after=("set", published_batch_key(symbol), batch) if complete else (),
-            )
-        except Exception:
-            logger.warning("events of %s not published", symbol, exc_info=True)
-            sent = False
+        self.settle()
+        published = self.published.get(symbol)
+        if complete and published is not None and published < batch - 1:
+            if time.monotonic() - self.failed_at.get(symbol, 0.0) < REPLAY_RETRY_SECONDS:
+                complete = False  # Redis failed a moment ago: the replay waits
+            else:
+                try:
+                    private = self._missed(matcher, batch - 1) + private
+                except Exception:
+                    logger.warning("missed events of %s not rebuilt", symbol, exc_info=True)
+                    complete = False
+        after = ("set", published_batch_key(symbol), batch) if complete else ()
+        if not wait:
+            if self._sender is None:
+                _pipe.ready()  # the Redis client, made here rather than raced for
+                self._sender = ThreadPoolExecutor(1, thread_name_prefix="matcher-publish")
+            future = self._sender.submit(_send_batch, messages, private, after)
+            self._sending = _Sending(symbol, batch, complete, future)
+            return
+        sent, _ = _send_batch(messages, private, after)
         if not sent:
             self.failed_at[symbol] = time.monotonic()
         elif complete:
@@ -332,6 +397,7 @@ class Publisher:
         committed after the last one whose events were published (a matcher died in
         between), as rebuilt from the database."""
         symbol = matcher.symbol
+        self.settle()
         try:
             stored = get_redis_connection("default").get(published_batch_key(symbol))
         except Exception:
@@ -382,6 +448,8 @@ class Publisher:
     def flush_due(self, matchers, *, force: bool = False) -> None:
         """Publish each market's pending diff whose interval has passed, with a snapshot;
         and the private events of batches Redis refused, once it may be back."""
+        if self._sending is not None and (force or self._sending.future.done()):
+            self.settle()
         now = time.monotonic()
         for matcher in matchers:
             published = self.published.get(matcher.symbol)
@@ -389,6 +457,7 @@ class Publisher:
                 published is not None
                 and matcher.batches is not None  # None: dropped after a failed batch
                 and published < matcher.batches
+                and self._sending is None  # a batch on its way is not missed
                 and now - self.failed_at.get(matcher.symbol, 0.0) >= REPLAY_RETRY_SECONDS
             ):
                 self._catch_up(matcher)
@@ -515,8 +584,9 @@ class Publisher:
         """Binance's reports of the batch's fills and order changes, then each order's and
         balance's new state, for their owners (``user.<id>``), ``(user_id, channel, text)``."""
         events = batch_executions(result, matcher)
+        texts: dict = {}
         events += [
-            (order.user_id, "orders", order_message(result.symbol, order, matcher.scale))
+            (order.user_id, "orders", order_message(result.symbol, order, matcher.scale, texts))
             for order in result.orders
         ]
         events += [
@@ -532,11 +602,21 @@ class Publisher:
         return events
 
 
-def order_message(symbol: str, order, scale) -> str:
-    """An order's state for its owner's ``orders`` channel."""
+def order_message(symbol: str, order, scale, texts: dict | None = None) -> str:
+    """An order's state for its owner's ``orders`` channel. ``texts`` keeps the decimals
+    written so far, for a batch's thousands of orders, which share most prices and
+    quantities (the text depends only on the value and its sign, not on how the Decimal
+    spells it: 1.5 and 1.50 are one key, 0 and -0 two)."""
+    texts = {} if texts is None else texts
 
     def text(value, places=0):
-        return decimal_to_str(value, places) if value is not None else None
+        if value is None:
+            return None
+        key = (value, places, value.is_signed())
+        written = texts.get(key)
+        if written is None:
+            written = texts[key] = decimal_to_str(value, places)
+        return written
 
     return json.dumps(
         {

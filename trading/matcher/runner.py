@@ -95,6 +95,7 @@ class Matcher:
                     due = self._wait()
         finally:
             self.publisher.flush_due(self.matchers, force=True)
+            self.publisher.close()
             self._release_locks()
             self.metrics.close()
             logger.info("matcher %s stopped after %s batches", os.getpid(), self.batches)
@@ -125,13 +126,18 @@ class Matcher:
                 continue
             worked = True
             self.worked.add(matcher.symbol)
-            self.backlog = self.backlog or result.commands >= self.batch_size
+            full = result.commands >= self.batch_size
+            self.backlog = self.backlog or full
             self.batches += 1
             self.commands += result.commands
             self.last_batch_at = timezone.now()
             self.metrics.batch_done(matcher, result, time.perf_counter() - started)
-            self.publisher.batch_committed(result, matcher)
+            # A full batch means more are waiting: its events go out while the next batch
+            # runs, rather than the matcher waiting for Redis between the two.
+            self.publisher.batch_committed(result, matcher, wait=not full)
         self.publisher.flush_due(self.matchers)
+        if not self.backlog:
+            self.publisher.settle()  # caught up: everything committed is published
         return worked
 
     # --- helpers ------------------------------------------------------------------------
