@@ -35,6 +35,8 @@ from pathlib import Path
 
 import psycopg
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from devservers.postgres import bin_dir, unprivileged
 from multihost.netns import Host, HostsUnavailable, Network
@@ -439,7 +441,11 @@ class Cluster:
 
     def redis_client(self, host: str, port: int = REDIS_PORT) -> redis.Redis:
         return redis.Redis(
-            host=self.address(host), port=port, socket_timeout=2, socket_connect_timeout=2
+            host=self.address(host),
+            port=port,
+            socket_timeout=2,
+            socket_connect_timeout=2,
+            retry=Retry(NoBackoff(), 0),  # callers poll; redis-py's 10 retries hide a dead host
         )
 
     def _sentinel(self, host: str) -> None:
@@ -483,8 +489,14 @@ class Cluster:
         for host, port in self.sentinels:
             try:
                 # A sentinel on a host that is powered off answers nothing, not even a reset.
+                # Asked once: redis-py's default ten retries made a powered-off sentinel
+                # cost 11 s per look-up, which the failover figures then included.
                 sentinel = redis.Redis(
-                    host=host, port=port, socket_timeout=1, socket_connect_timeout=1
+                    host=host,
+                    port=port,
+                    socket_timeout=1,
+                    socket_connect_timeout=1,
+                    retry=Retry(NoBackoff(), 0),
                 )
                 address = sentinel.execute_command(
                     "SENTINEL", "get-master-addr-by-name", MASTER_NAME
