@@ -549,7 +549,12 @@ class Cluster:
         A ws host counts as up while it answers at all, 503 included: ``/health`` says 503
         while Redis is away, and with a 200-only check a Redis failover marked both ws hosts
         down and closed every WebSocket connection (measured: 8-9 reconnects per client
-        during one failover), though daphne keeps its clients and resyncs them itself."""
+        during one failover), though daphne keeps its clients and resyncs them itself. The
+        answer may also be slow then: with the master's host powered off, ``/health``
+        waits out its Redis ping's timeout and one retry (2-4 s), and the default check
+        timeout (``inter``, 500 ms) closed every connection again (10-16 reconnects per
+        client). ``timeout check`` gives the answer 5 s; the connect of a check keeps
+        ``inter`` as its timeout, so a powered-off ws host is still out within a second."""
         lb = self.address("lb")
         server = "check inter 500ms fall 2 rise 2 on-marked-down shutdown-sessions"
         check = f"http-check send meth GET uri /health ver HTTP/1.1 hdr Host {lb}"
@@ -581,6 +586,7 @@ class Cluster:
                 f"    server web2 {self.address('web2')}:{WEB_PORT} {server}",
                 "backend ws",
                 "    balance leastconn",
+                "    timeout check 5s",
                 "    option httpchk",
                 f"    {check}",
                 f"    {alive}",
