@@ -33,7 +33,11 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 import redis
 import redis.asyncio as aioredis
 from django.core.exceptions import ImproperlyConfigured
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
+from redis.asyncio.sentinel import SentinelManagedConnection, SentinelManagedSSLConnection
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 DEFAULT_MASTER = "exchange"
@@ -61,6 +65,64 @@ _KEEPALIVE_OPTIONS = {
 }
 # Asking a sentinel where the master is must fail fast: the next sentinel may know.
 SENTINEL_SOCKET_TIMEOUT = 2.0
+# A command's reply: a live master answers in milliseconds, a silent one is left after this.
+COMMAND_SOCKET_TIMEOUT = 2.0
+# A pub/sub reader waits for messages as long as there are none, so its read has no timeout:
+# it PINGs a quiet connection this often instead, which gives TCP_USER_TIMEOUT an
+# unanswered write to end the connection by even where keepalive is not available.
+PUBSUB_HEALTH_CHECK_SECONDS = 5
+# redis-py retries a failed command or connect ten times by default (with backoff), and a
+# sentinel query as well: on a silent host with 2 s timeouts that is half a minute per
+# command, past gunicorn's worker timeout. A master command is retried once, after
+# reconnecting through the sentinels (a failover is one failed command followed by a
+# working one); a sentinel query never is, as the next sentinel is its retry.
+MASTER_RETRIES = 1
+SENTINEL_RETRIES = 0
+
+
+def retry_policy(retries: int, *, asyncio: bool = False) -> Retry | AsyncRetry:
+    """redis-py's retry object for ``retries`` immediate retries (sync or asyncio client)."""
+    return (AsyncRetry if asyncio else Retry)(NoBackoff(), retries)
+
+
+class _LostAware:
+    """An asyncio connection that reports a connection the kernel ended as lost.
+
+    Once keepalive or TCP_USER_TIMEOUT gives a silent host up, the kernel ends the socket
+    with ETIMEDOUT; asyncio stores that ``TimeoutError`` in the stream reader and raises it
+    again at every read, at once. redis-py takes a ``TimeoutError`` during a read given a
+    timeout of its own for that timeout expiring, and answers "no message": a pub/sub
+    reader polling with ``get_message(timeout=...)`` (channels-redis's) then spins on the
+    dead socket without ever yielding to the event loop or reconnecting, and the raised
+    error's traceback grows at each turn (a ws process reached gigabytes in a minute of
+    the multi-host test). Here a read on such a reader raises ``ConnectionError``, which
+    the caller's retry answers by reconnecting through the sentinels.
+    """
+
+    async def _raise_if_lost(self) -> None:
+        reader = self._reader
+        error = reader.exception() if reader is not None else None
+        if error is None:
+            return
+        where = self._host_error()
+        await self.disconnect(nowait=True)
+        raise redis.ConnectionError(f"Connection to {where} lost: {error!r}")
+
+    async def read_response(self, *args, **kwargs):
+        await self._raise_if_lost()
+        response = await super().read_response(*args, **kwargs)
+        if response is None:
+            # The read may have "timed out" on the error itself.
+            await self._raise_if_lost()
+        return response
+
+
+class LostAwareSentinelConnection(_LostAware, SentinelManagedConnection):
+    """``SentinelManagedConnection`` that reports a socket the kernel ended (``_LostAware``)."""
+
+
+class LostAwareSentinelSSLConnection(_LostAware, SentinelManagedSSLConnection):
+    """The TLS twin of :class:`LostAwareSentinelConnection`."""
 
 
 @dataclass(frozen=True)
@@ -90,11 +152,12 @@ class RedisURL:
             kwargs["ssl"] = True
         return kwargs
 
-    def sentinel_kwargs(self) -> dict[str, Any]:
-        """Connection arguments for the sentinels themselves."""
+    def sentinel_kwargs(self, *, asyncio: bool = False) -> dict[str, Any]:
+        """Connection arguments for the sentinels themselves (of an asyncio client's)."""
         kwargs: dict[str, Any] = {
             "socket_timeout": SENTINEL_SOCKET_TIMEOUT,
             "socket_connect_timeout": SENTINEL_SOCKET_TIMEOUT,
+            "retry": retry_policy(SENTINEL_RETRIES, asyncio=asyncio),
         }
         if self.sentinel_password:
             kwargs["password"] = self.sentinel_password
@@ -242,36 +305,69 @@ def _target(url: str | dict | None) -> RedisURL | dict:
     return parse_redis_url(url)
 
 
-def _master_plan(target: RedisURL | dict, kw: dict) -> tuple[list, dict | None, str, dict]:
+def _master_plan(
+    target: RedisURL | dict, kw: dict, *, asyncio: bool
+) -> tuple[list, dict | None, str, dict]:
     """The sentinels, their connection arguments, the master's name and the master's
-    connection arguments (``kw`` last) of a Sentinel URL or channels-redis host entry."""
+    connection arguments (``kw`` last) of a Sentinel URL or channels-redis host entry, for
+    a sync or an asyncio client."""
     if isinstance(target, dict):
         kwargs = {
             k: v
             for k, v in target.items()
-            if k not in ("sentinels", "master_name", "sentinel_kwargs")
+            # The layer's own asyncio and pub/sub settings: each client here picks its own.
+            if k
+            not in (
+                "sentinels",
+                "master_name",
+                "sentinel_kwargs",
+                "connection_class",
+                "health_check_interval",
+                "retry",
+            )
         }
         sentinels = [tuple(s) for s in target["sentinels"]]
-        return sentinels, target.get("sentinel_kwargs"), target["master_name"], {**kwargs, **kw}
-    kwargs = {
-        **target.master_kwargs(),
-        # A silent master must not hold a connect for the kernel's two minutes.
+        sentinel_kwargs = target.get("sentinel_kwargs")
+        if sentinel_kwargs is not None and "retry" in sentinel_kwargs:
+            sentinel_kwargs = {
+                **sentinel_kwargs,
+                "retry": retry_policy(SENTINEL_RETRIES, asyncio=asyncio),
+            }
+        master = target["master_name"]
+    else:
+        kwargs = {
+            **target.master_kwargs(),
+            # A silent master must not hold a connect for the kernel's two minutes.
+            "socket_connect_timeout": SENTINEL_SOCKET_TIMEOUT,
+            "socket_keepalive": True,
+            "socket_keepalive_options": _KEEPALIVE_OPTIONS,
+        }
+        sentinels, sentinel_kwargs = list(target.sentinels), target.sentinel_kwargs(asyncio=asyncio)
+        master = target.master
+    kwargs = {"retry": retry_policy(MASTER_RETRIES, asyncio=asyncio), **kwargs, **kw}
+    return sentinels, sentinel_kwargs, master, kwargs
+
+
+def _command_timeouts(kw: dict) -> dict:
+    # Every command waits a bounded time; a caller with a longer blocking command (BLPOP
+    # beyond it) or a pub/sub reader passes its own.
+    return {
+        "socket_timeout": COMMAND_SOCKET_TIMEOUT,
         "socket_connect_timeout": SENTINEL_SOCKET_TIMEOUT,
-        "socket_keepalive": True,
-        "socket_keepalive_options": _KEEPALIVE_OPTIONS,
         **kw,
     }
-    return list(target.sentinels), target.sentinel_kwargs(), target.master, kwargs
 
 
 def redis_client(url: str | dict | None = None, **kw) -> redis.Redis:
     """A synchronous client of the master: ``url`` (default ``settings.REDIS_URL``) may also
-    be a channels-redis host entry. ``kw`` go to the connections (timeouts, decoding).
+    be a channels-redis host entry. ``kw`` go to the connections (timeouts, decoding); a
+    command and a connect give up after 2 s unless ``kw`` says otherwise.
     Keep the client: with Sentinel each one holds its own connections to the sentinels."""
     target = _target(url)
+    kw = _command_timeouts(kw)
     if isinstance(target, RedisURL) and not target.is_sentinel:
         return redis.Redis.from_url(target.url, **kw)
-    sentinels, sentinel_kwargs, master, kwargs = _master_plan(target, kw)
+    sentinels, sentinel_kwargs, master, kwargs = _master_plan(target, kw, asyncio=False)
     return Sentinel(sentinels, sentinel_kwargs=sentinel_kwargs).master_for(master, **kwargs)
 
 
@@ -279,10 +375,19 @@ def async_redis_client(url: str | dict | None = None, **kw) -> aioredis.Redis:
     """The ``redis.asyncio`` twin of :func:`redis_client` (one per event loop: an asyncio
     connection belongs to the loop that opened it)."""
     target = _target(url)
+    kw = _command_timeouts(kw)
     if isinstance(target, RedisURL) and not target.is_sentinel:
         return aioredis.from_url(target.url, **kw)
-    sentinels, sentinel_kwargs, master, kwargs = _master_plan(target, kw)
+    sentinels, sentinel_kwargs, master, kwargs = _master_plan(target, kw, asyncio=True)
+    kwargs["connection_class"] = _lost_aware_class(kwargs)
     return AsyncSentinel(sentinels, sentinel_kwargs=sentinel_kwargs).master_for(master, **kwargs)
+
+
+def _lost_aware_class(kwargs: dict) -> type:
+    # SentinelConnectionPool picks the TLS class from "ssl" only when given no class.
+    if kwargs.pop("ssl", False):
+        return LostAwareSentinelSSLConnection
+    return LostAwareSentinelConnection
 
 
 def cache_settings(url: str) -> dict[str, Any]:
@@ -309,6 +414,7 @@ def cache_settings(url: str) -> dict[str, Any]:
         pool_kwargs: dict[str, Any] = {
             "socket_keepalive": True,
             "socket_keepalive_options": _KEEPALIVE_OPTIONS,
+            "retry": retry_policy(MASTER_RETRIES),
         }
         if target.ssl:
             pool_kwargs["ssl"] = True
@@ -336,14 +442,21 @@ def channel_layer_hosts(url: str) -> list:
         {
             "sentinels": list(target.sentinels),
             "master_name": target.master,
-            "sentinel_kwargs": target.sentinel_kwargs(),
+            "sentinel_kwargs": target.sentinel_kwargs(asyncio=True),
+            "retry": retry_policy(MASTER_RETRIES, asyncio=True),
             # A command to a master gone silent (its host powered off) fails after 2 s and
             # the next one asks the sentinels. The subscriber's reads are not cut by it:
-            # channels-redis polls them with a timeout of their own (get_message, 0.1 s).
-            "socket_timeout": 2,
-            "socket_connect_timeout": 2,
+            # channels-redis polls them with a timeout of their own (get_message, 0.1 s);
+            # keepalive and the health check's PING end its connection to a powered-off
+            # host, which the connection class reports as lost (``_LostAware``).
+            "socket_timeout": COMMAND_SOCKET_TIMEOUT,
+            "socket_connect_timeout": SENTINEL_SOCKET_TIMEOUT,
             "socket_keepalive": True,
             "socket_keepalive_options": _KEEPALIVE_OPTIONS,
+            "health_check_interval": PUBSUB_HEALTH_CHECK_SECONDS,
+            "connection_class": (
+                LostAwareSentinelSSLConnection if target.ssl else LostAwareSentinelConnection
+            ),
             **target.master_kwargs(),
         }
     ]

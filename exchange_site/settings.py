@@ -207,6 +207,14 @@ CELERY_RESULT_BACKEND = _celery_redis["result_backend"]
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = _celery_redis["result_backend_transport_options"]
 CELERY_REDIS_BACKEND_USE_SSL = _celery_redis.get("redis_backend_use_ssl")
 CELERY_RESULT_EXPIRES = timedelta(hours=1)
+# A result stored on a connection to a master that went away (a Sentinel failover) is stored
+# again on a new connection, through the sentinels, instead of failing the task.
+CELERY_RESULT_BACKEND_ALWAYS_RETRY = True
+CELERY_RESULT_BACKEND_MAX_RETRIES = 10
+# The result backend's own socket settings (Celery's defaults: a 120 s read, an unbounded
+# connect), bounded like every other Redis client's (exchange_site/redis_clients.py).
+CELERY_REDIS_SOCKET_TIMEOUT = 5.0
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2.0
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

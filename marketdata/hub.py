@@ -22,6 +22,13 @@ back, or one is missing from the sequence (the subscription broke and came back 
 two probes), the hub re-joins its groups and every subscriber resyncs again. A probe that
 is merely late means nothing: a busy process reads everything late, and resyncing every
 client then would only make it busier.
+
+A subscription only reads, so a master that hangs (or a network that drops everything)
+leaves it waiting for ever while Sentinel promotes another server, and the probes, sent
+on new connections, reach the new master but never come back. The watchdog: nothing at all
+received for ``SILENCE_SECONDS`` (probes come every 0.2 s) means the subscription is
+deaf, and the hub starts over on a new layer instance (new connections, through the
+sentinels), re-joins its groups and resyncs every subscriber.
 """
 
 import asyncio
@@ -43,6 +50,13 @@ JOINED = "md.hub.joined"
 # it at once); a probe's round trip costs ~0.4 ms of CPU, 0.2 % of a core at this rate.
 PROBE_SECONDS = 0.2
 JOIN_TIMEOUT_SECONDS = 2.0
+# Twenty-five probes missed in a row: far beyond a busy process's lateness, and short enough
+# that a hung master is left within seconds of Sentinel promoting another one.
+SILENCE_SECONDS = 5.0
+# A probe's PUBLISH that takes longer than this counts as failed (a hung master; redis-py
+# would otherwise wait out its timeouts and its retry).
+PROBE_SEND_TIMEOUT_SECONDS = 2.0
+CLOSE_TIMEOUT_SECONDS = 5.0
 
 
 class Subscriber(Protocol):
@@ -91,6 +105,8 @@ class Hub:
         self._numbers: dict[str, tuple[str, int]] = {}  # stream → (epoch, n) last received
         self._probes_sent = 0  # numbered from 1; only those Redis accepted
         self._probe_last = 0  # the number of the last probe that came back
+        self._heard_at = loop.time()  # when the hub's subscription last received anything
+        self.reconnects = 0  # layers replaced by the watchdog
         self._task = loop.create_task(self._run())
 
     def ensure_running(self) -> None:
@@ -117,10 +133,11 @@ class Hub:
         self.subscribers.clear()
         self._tasks.clear()
 
-    def _spawn(self, coroutine) -> None:
+    def _spawn(self, coroutine) -> asyncio.Task:
         task = self._loop.create_task(coroutine)
         self._tasks.add(task)  # the loop holds tasks weakly
         task.add_done_callback(self._tasks.discard)
+        return task
 
     # --- subscribers ----------------------------------------------------------------------
 
@@ -224,7 +241,15 @@ class Hub:
     # --- receiving and watching -----------------------------------------------------------
 
     async def _run(self) -> None:
-        layer = self.layer
+        while True:
+            layer = self.layer
+            await self._open(layer)
+            receiving = self._spawn(self._receive(layer))
+            await self._watch(layer)  # returns when the subscription went deaf
+            receiving.cancel()
+            self._replace(layer)
+
+    async def _open(self, layer) -> None:
         backoff = 0.2
         while self.channel is None:
             try:
@@ -233,10 +258,14 @@ class Hub:
                 logger.warning("market-data hub channel not created; retrying", exc_info=True)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+        self._heard_at = self._loop.time()
         self._channel_ready.set()
-        self._spawn(self._watch())
+
+    async def _receive(self, layer) -> None:
+        channel = self.channel
         while True:
-            message = await layer.receive(self.channel)
+            message = await layer.receive(channel)
+            self._heard_at = self._loop.time()
             kind = message.get("type")
             try:
                 if kind == PUBLIC_MESSAGE:
@@ -248,6 +277,28 @@ class Hub:
                     self._joined_proof(message)
             except Exception:
                 logger.exception("market-data message %r not fanned out", kind)
+
+    def _replace(self, old) -> None:
+        """The watchdog's way out of a deaf subscription: a new layer instance (its
+        connections ask the sentinels where the master is), a new hub channel; the groups
+        are re-joined when its probes come back (``_recover``)."""
+        logger.warning(
+            "market-data hub received nothing for %.0f s; reconnecting the channel layer",
+            SILENCE_SECONDS,
+        )
+        self._lose()
+        self.reconnects += 1
+        self._layer, self.channel = None, None
+        self._channel_ready.clear()
+        self._joined.clear()
+        self._spawn(self._close(old))
+
+    async def _close(self, layer) -> None:
+        # Its connections may be to a hung server: bounded, and nobody waits for it.
+        try:
+            await asyncio.wait_for(layer.flush(), CLOSE_TIMEOUT_SECONDS)
+        except Exception:
+            logger.info("old market-data hub layer not closed cleanly", exc_info=True)
 
     def _in_sequence(self, message: dict) -> None:
         """Resync the stream's subscribers when the message before this one never came."""
@@ -261,11 +312,15 @@ class Hub:
             for subscriber in tuple(self.subscribers.get(stream, ())):
                 subscriber.resync(stream)
 
-    async def _watch(self) -> None:
-        layer = self.layer
-        while True:
+    async def _watch(self, layer) -> None:
+        """Probe the layer every ``PROBE_SECONDS``; return once nothing at all was received
+        for ``SILENCE_SECONDS``."""
+        while self._loop.time() - self._heard_at < SILENCE_SECONDS:
             try:
-                await layer.send(self.channel, {"type": PROBE, "n": self._probes_sent + 1})
+                await asyncio.wait_for(
+                    layer.send(self.channel, {"type": PROBE, "n": self._probes_sent + 1}),
+                    PROBE_SEND_TIMEOUT_SECONDS,
+                )
                 self._probes_sent += 1
             except Exception:
                 self._lose()

@@ -1,8 +1,8 @@
 """``python -m multihost [RUN_DIR]``: build the hosts, run the scenario, print the figures.
 
 The same as the test (``pytest -m multihost multihost``), for a run by hand; as root.
-``MULTIHOST_REDIS_FAILOVER=power-off`` takes the Redis master's whole host down instead of
-killing redis-server (``Scenario.redis_failover``).
+The Redis master's whole host is powered off; ``MULTIHOST_REDIS_FAILOVER=kill`` kills only
+redis-server instead (``Scenario.redis_failover``).
 """
 
 import os
@@ -19,7 +19,9 @@ def main(argv: list[str]) -> int:
     try:
         cluster.start()
         print(f"hosts up: {cluster.timings}", flush=True)
-        figures = run(cluster, redis_failover=os.environ.get("MULTIHOST_REDIS_FAILOVER", "kill"))
+        figures = run(
+            cluster, redis_failover=os.environ.get("MULTIHOST_REDIS_FAILOVER", "power-off")
+        )
     finally:
         cluster.stop()
     print("multi-host figures:")

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import psycopg
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from devservers.postgres import bin_dir, unprivileged
 from multihost.netns import Host, HostsUnavailable, Network
@@ -439,7 +441,11 @@ class Cluster:
 
     def redis_client(self, host: str, port: int = REDIS_PORT) -> redis.Redis:
         return redis.Redis(
-            host=self.address(host), port=port, socket_timeout=2, socket_connect_timeout=2
+            host=self.address(host),
+            port=port,
+            socket_timeout=2,
+            socket_connect_timeout=2,
+            retry=Retry(NoBackoff(), 0),  # callers poll; redis-py's 10 retries hide a dead host
         )
 
     def _sentinel(self, host: str) -> None:
@@ -483,8 +489,14 @@ class Cluster:
         for host, port in self.sentinels:
             try:
                 # A sentinel on a host that is powered off answers nothing, not even a reset.
+                # Asked once: redis-py's default ten retries made a powered-off sentinel
+                # cost 11 s per look-up, which the failover figures then included.
                 sentinel = redis.Redis(
-                    host=host, port=port, socket_timeout=1, socket_connect_timeout=1
+                    host=host,
+                    port=port,
+                    socket_timeout=1,
+                    socket_connect_timeout=1,
+                    retry=Retry(NoBackoff(), 0),
                 )
                 address = sentinel.execute_command(
                     "SENTINEL", "get-master-addr-by-name", MASTER_NAME
@@ -537,7 +549,12 @@ class Cluster:
         A ws host counts as up while it answers at all, 503 included: ``/health`` says 503
         while Redis is away, and with a 200-only check a Redis failover marked both ws hosts
         down and closed every WebSocket connection (measured: 8-9 reconnects per client
-        during one failover), though daphne keeps its clients and resyncs them itself."""
+        during one failover), though daphne keeps its clients and resyncs them itself. The
+        answer may also be slow then: with the master's host powered off, ``/health``
+        waits out its Redis ping's timeout and one retry (2-4 s), and the default check
+        timeout (``inter``, 500 ms) closed every connection again (10-16 reconnects per
+        client). ``timeout check`` gives the answer 5 s; the connect of a check keeps
+        ``inter`` as its timeout, so a powered-off ws host is still out within a second."""
         lb = self.address("lb")
         server = "check inter 500ms fall 2 rise 2 on-marked-down shutdown-sessions"
         check = f"http-check send meth GET uri /health ver HTTP/1.1 hdr Host {lb}"
@@ -569,6 +586,7 @@ class Cluster:
                 f"    server web2 {self.address('web2')}:{WEB_PORT} {server}",
                 "backend ws",
                 "    balance leastconn",
+                "    timeout check 5s",
                 "    option httpchk",
                 f"    {check}",
                 f"    {alive}",

@@ -491,3 +491,63 @@ async def test_clients_leave_a_master_that_hangs(sentinel_settings, group, capsy
             f" the layer's subscription {time.monotonic() - hang_started:.1f} s after the hang"
             f" began, {layer_took:.1f} s after the old master was demoted"
         )
+
+
+async def test_the_hub_leaves_a_hung_master_and_resyncs(sentinel_settings, group, capsys):
+    # A hung master (SIGSTOP) keeps its connections open: the hub's subscription only reads
+    # and would wait on it for ever, while its probes reach the new master and never come
+    # back. The old master stays frozen until the hub hears the new one, so only the hub's
+    # watchdog can have moved it (Sentinel demotes a master, and drops its clients, only
+    # when it comes back).
+    hub, subscriber = Hub(), Recorder()
+    stream = "trades:HUNG-USD"
+    old = None
+
+    def publish_on(address, text: str) -> None:
+        group.node_at(address).client(db=DB).publish(
+            publish.layer_group_channel(stream_group(stream)),
+            get_channel_layer().serialize({"type": PUBLIC_MESSAGE, "stream": stream, "text": text}),
+        )
+
+    async def until(condition, what: str) -> float:
+        started = time.monotonic()
+        while not condition():
+            if time.monotonic() - started > RECOVERY_DEADLINE:
+                raise AssertionError(f"{what} within {RECOVERY_DEADLINE} s")
+            await asyncio.sleep(0.1)
+        return time.monotonic() - started
+
+    try:
+        await hub.ready(timeout=30)
+        await hub.add(stream, subscriber)
+        master = group.master_address()
+        await until(
+            lambda: (publish_on(master, "before"), "before" in subscriber.texts)[1],
+            "the hub receiving",
+        )
+        resyncs_before, reconnects_before = subscriber.resyncs, hub.reconnects
+
+        old = await sync_to_async(group.pause_master, thread_sensitive=False)()
+        hung_at = time.monotonic()
+        new = await sync_to_async(group.wait_for_master, thread_sensitive=False)(old)
+        promoted = time.monotonic() - hung_at
+        after_promotion = await until(
+            lambda: (publish_on(new, "on-new-master"), "on-new-master" in subscriber.texts)[1],
+            "a message published on the new master reaching the hub",
+        )
+    finally:
+        if old is not None:
+            group.node_at(old).resume()
+        await hub.stop()
+    await sync_to_async(group.wait_for_replica, thread_sensitive=False)(old)
+    await sync_to_async(group.wait_ready, thread_sensitive=False)()
+
+    assert hub.reconnects > reconnects_before
+    assert subscriber.resyncs > resyncs_before
+    with capsys.disabled():
+        print(
+            f"\nsentinel failover (master hung): promoted in {promoted:.1f} s; the hub received "
+            f"from the new master {after_promotion:.1f} s later, after "
+            f"{hub.reconnects - reconnects_before} watchdog reconnect(s) and "
+            f"{subscriber.resyncs - resyncs_before} resync(s)"
+        )

@@ -1,8 +1,9 @@
 """The exchange on several hosts (issue 22): network namespaces on this machine stand in for
 hosts; PostgreSQL with a streaming replica, Redis with three sentinels, two web and two ws
 hosts behind HAProxy, matchers with a standby, a Celery worker. One scenario, one test: it
-trades, kills a matcher host, a ws host and the Redis master one at a time, and checks that
-nothing was lost or doubled (multihost/scenario.py). Its figures are printed and kept in
+trades, powers off a matcher host, a ws host and the Redis master's host one at a time
+(``MULTIHOST_REDIS_FAILOVER=kill``: only redis-server is killed), and checks that nothing
+was lost or doubled (multihost/scenario.py). Its figures are printed and kept in
 var/test-artifacts/multihost/figures.json, the hosts' logs beside them.
 
 Needs root (namespaces, veth), iproute2, HAProxy (scripts/ensure_haproxy.sh) and Redis; a
@@ -10,6 +11,7 @@ machine without them fails here, loudly: the test never skips.
 """
 
 import json
+import os
 import shutil
 
 import pytest
@@ -29,7 +31,9 @@ def test_exchange_on_several_hosts_survives_losing_a_matcher_a_ws_host_and_the_r
     cluster = Cluster(run_dir=RUN_DIR)
     try:
         cluster.start()
-        figures = run(cluster)
+        figures = run(
+            cluster, redis_failover=os.environ.get("MULTIHOST_REDIS_FAILOVER", "power-off")
+        )
     finally:
         cluster.stop()
         # The databases' files are big and of no use after the run; the logs stay.
