@@ -1,10 +1,15 @@
 """What every streaming consumer shares: a bounded outbox, direct frame writes when nothing
-is queued before a message (``marketdata.fastsend``), and the client message rate limit."""
+is queued before a message (``marketdata.fastsend``), the client message rate limit, and a
+channel-layer channel made only for the connections that need one."""
 
 import asyncio
+import contextlib
 import time
 
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 from django.conf import settings
 
 from exchange_site.metrics import (
@@ -20,7 +25,38 @@ from marketdata.fastsend import DirectWriter
 class OutboxConsumer(AsyncWebsocketConsumer):
     """Call ``open_outbox()`` in ``connect`` (it accepts the connection) and
     ``close_outbox()`` in ``disconnect``; define ``_fell_behind()``, and ``_prepare(item)``
-    when queued items are not plain text."""
+    when queued items are not plain text. Before joining a layer group, get the
+    connection's channel from ``channel_open()``: ``channel_name`` is None until then."""
+
+    async def __call__(self, scope, receive, send):
+        """Channels' ``AsyncConsumer.__call__``, without making the connection's layer channel
+        up front. Public market data reaches a connection through the process's hub, not
+        its own channel; only private events (a user's group) need one. With the pub/sub
+        layer a channel is a Redis SUBSCRIBE at connect and an UNSUBSCRIBE at close, on the
+        one connection the process's consumers share: thousands of anonymous subscribers
+        reconnecting at once queued their handshakes behind those for seconds."""
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = None
+        self._channel_made = asyncio.Event()
+        self.base_send = send
+        sources = [receive]
+        if self.channel_layer is not None:
+            sources.append(self._channel_receive)
+        with contextlib.suppress(StopConsumer):
+            await await_many_dispatch(sources, self.dispatch)
+
+    async def _channel_receive(self):
+        await self._channel_made.wait()
+        return await self.channel_layer.receive(self.channel_name)
+
+    async def channel_open(self) -> str:
+        """This connection's layer channel, made on first use; events sent to it are then
+        dispatched to handlers like any client message, one at a time."""
+        if self.channel_name is None:
+            self.channel_name = await self.channel_layer.new_channel()
+            self._channel_made.set()
+        return self.channel_name
 
     async def open_outbox(self) -> None:
         self.outbox: asyncio.Queue = asyncio.Queue(maxsize=settings.WS_OUTBOX_LIMIT)
