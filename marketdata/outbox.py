@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 
+from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
@@ -45,6 +46,17 @@ class OutboxConsumer(AsyncWebsocketConsumer):
             sources.append(self._channel_receive)
         with contextlib.suppress(StopConsumer):
             await await_many_dispatch(sources, self.dispatch)
+
+    async def dispatch(self, message):
+        """Channels' ``dispatch`` less its ``aclose_old_connections()``: a hop to the one
+        thread that runs the process's database work before every client message and
+        event, queued behind everything else there. These consumers reach the database
+        only through ``database_sync_to_async``, which closes old connections around each
+        call itself."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def _channel_receive(self):
         await self._channel_made.wait()

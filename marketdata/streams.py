@@ -16,6 +16,7 @@ from trading.selectors import market_get_by_symbol, normalize_symbol
 SYMBOLS_TTL_SECONDS = 10.0
 _symbols: set[str] = set()
 _symbols_at = 0.0
+_symbols_loading: dict[int, asyncio.Task] = {}  # per event loop: the load in flight
 _redis_clients: dict[int, aioredis.Redis] = {}
 
 
@@ -33,15 +34,34 @@ def _load_symbols() -> set[str]:
     return set(Market.objects.values_list("symbol", flat=True))
 
 
+async def _symbols_refresh() -> bool:
+    """Reload the known symbols; True when it joined a load already in flight. One query
+    serves every subscriber asking meanwhile: a thousand clients connecting at once (or
+    when the cache expires) queued a thousand of them on the process's one database
+    thread, holding every subscription up for seconds."""
+    global _symbols, _symbols_at
+    loop = asyncio.get_running_loop()
+    loading = _symbols_loading.get(id(loop))
+    joined = loading is not None and not loading.done()
+    if not joined:
+        loading = _symbols_loading[id(loop)] = loop.create_task(_load_symbols())
+    # Shielded: a client leaving while it waits does not cancel the others' answer.
+    symbols = await asyncio.shield(loading)
+    if _symbols_loading.get(id(loop)) is loading:
+        _symbols, _symbols_at = symbols, time.monotonic()
+    return joined
+
+
 async def symbol_known(symbol) -> str | None:
     """The normalized symbol when such a market exists (cached for a few seconds)."""
-    global _symbols, _symbols_at
     if not isinstance(symbol, str) or len(symbol) > 30:
         return None
     normalized = normalize_symbol(symbol)
     if normalized not in _symbols or time.monotonic() - _symbols_at > SYMBOLS_TTL_SECONDS:
-        _symbols = await _load_symbols()
-        _symbols_at = time.monotonic()
+        joined = await _symbols_refresh()
+        if normalized not in _symbols and joined:
+            # The load we joined began before we asked: the market may be newer than it.
+            await _symbols_refresh()
     return normalized if normalized in _symbols else None
 
 
