@@ -78,9 +78,40 @@ def _snapshot_message(book: dict) -> str:
     )
 
 
+class _BookRead:
+    """One read of a book from the database, shared by every caller that asks before it
+    begins (``begun`` is set on the database thread when it does)."""
+
+    __slots__ = ("begun", "task")
+
+    def __init__(self):
+        self.begun = False
+        self.task: asyncio.Task | None = None
+
+
+_book_reads: dict[tuple[int, str], _BookRead] = {}  # (event loop, symbol) → newest read
+
+
 @database_sync_to_async
-def _snapshot_from_database(symbol: str) -> dict:
+def _snapshot_from_database(read: _BookRead, symbol: str) -> dict:
+    read.begun = True
     return orderbook_from_database(symbol=symbol, depth=None)
+
+
+async def _book_from_database(symbol: str) -> dict:
+    """The book from the database. Without a snapshot in Redis (the matcher not started
+    yet, Redis restarted: every subscriber resyncs at once) each subscriber asked on its
+    own, a thousand reads queued on the process's one database thread. A caller joins a
+    read that has not begun: it will see everything committed before the caller asked,
+    so no diff the caller skips is newer than its snapshot."""
+    loop = asyncio.get_running_loop()
+    key = (id(loop), symbol)
+    read = _book_reads.get(key)
+    if read is None or read.begun or read.task.done():
+        read = _book_reads[key] = _BookRead()
+        read.task = loop.create_task(_snapshot_from_database(read, symbol))
+    # Shielded: a client leaving while it waits does not cancel the others' answer.
+    return await asyncio.shield(read.task)
 
 
 async def orderbook_snapshot_text(symbol: str) -> str:
@@ -90,7 +121,7 @@ async def orderbook_snapshot_text(symbol: str) -> str:
         raw = await _redis().get(book_key(symbol))
     except Exception:  # Redis down: the database has the same book
         raw = None
-    book = json.loads(raw) if raw else await _snapshot_from_database(symbol)
+    book = json.loads(raw) if raw else await _book_from_database(symbol)
     return _snapshot_message(book)
 
 
