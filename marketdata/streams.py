@@ -34,21 +34,25 @@ def _load_symbols() -> set[str]:
     return set(Market.objects.values_list("symbol", flat=True))
 
 
+async def _symbols_reload() -> None:
+    global _symbols, _symbols_at
+    _symbols = await _load_symbols()
+    _symbols_at = time.monotonic()
+
+
 async def _symbols_refresh() -> bool:
     """Reload the known symbols; True when it joined a load already in flight. One query
     serves every subscriber asking meanwhile: a thousand clients connecting at once (or
     when the cache expires) queued a thousand of them on the process's one database
-    thread, holding every subscription up for seconds."""
-    global _symbols, _symbols_at
+    thread, holding every subscription up for seconds. The load stores what it read
+    itself, so a waiter resuming late never finds the cache still empty."""
     loop = asyncio.get_running_loop()
     loading = _symbols_loading.get(id(loop))
     joined = loading is not None and not loading.done()
     if not joined:
-        loading = _symbols_loading[id(loop)] = loop.create_task(_load_symbols())
+        loading = _symbols_loading[id(loop)] = loop.create_task(_symbols_reload())
     # Shielded: a client leaving while it waits does not cancel the others' answer.
-    symbols = await asyncio.shield(loading)
-    if _symbols_loading.get(id(loop)) is loading:
-        _symbols, _symbols_at = symbols, time.monotonic()
+    await asyncio.shield(loading)
     return joined
 
 
