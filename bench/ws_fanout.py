@@ -1,7 +1,7 @@
 """Benchmark WebSocket fan-out: N subscribers of one market's order book and trades.
 
     .venv/bin/python bench/ws_fanout.py [--clients 1000] [--ws-processes 2] [--seconds 20]
-                                        [--orders-per-second 60]
+                                        [--orders-per-second 60] [--client raw|websockets]
 
 Starts the real stack on a fresh database (``BENCH_DATABASE_URL``, default
 ``postgres://postgres@127.0.0.1:5432/exchange_ws_bench``, dropped and recreated) and Redis
@@ -11,6 +11,17 @@ processes open ``--clients`` WebSockets spread over the daphnes, each subscribin
 orderbook and trades of the market, and time every message from the moment the matcher
 published it (``ts``, set right after the batch committed) to its receipt, for messages
 received in the measured window (``--seconds``, once every client had time to connect).
+
+The subscribers are ``bench/wsclient.py``'s minimal RFC 6455 client (``--client raw``, the
+default since session 9) on uvloop, ``--client-processes`` processes of them. It checks
+the server's handshake and frames, joins fragments, answers pings, and parses each
+distinct payload once per client process with ``json.loads``; every other subscriber's
+copy is compared byte for byte with it (a dict lookup), so each subscriber's trade ids,
+seq ranges and ``ts`` are its own message's. The ``websockets`` library client used before
+(``--client websockets``, kept for comparison) parsed every copy and cost ~3× the CPU per
+message: at 2,000 subscribers the load generator took most of a core from the servers it
+measured. Each latency is stamped when the read that carried the message returned.
+
 Prints one JSON line:
 
 - ``latency_p50_ms`` / ``latency_p99_ms``: over every message every client received in the
@@ -28,8 +39,10 @@ Prints one JSON line:
   by error in ``client_errors``; they count in no loss figure.
 - ``subscribe_p50_ms`` / ``subscribe_max_ms``: from a client's connection to the server's
   ``subscribed`` reply to its trades subscription.
-- ``ws_cpu_s`` / ``matcher_cpu_s``: CPU seconds the daphne processes (together) and the
-  matcher used during the window; steadier than latency when other work shares the box.
+- ``ws_cpu_s`` / ``matcher_cpu_s`` / ``clients_cpu_s`` / ``feeder_cpu_s``: CPU seconds the
+  daphne processes (together), the matcher, the client processes (together) and the order
+  feeder used during the window; steadier than latency when other work shares the box.
+- ``load_average``: the box's 1, 5 and 15-minute load averages at the end.
 - ``diff_gaps``: order-book diffs whose ``first_seq`` skipped past the previous ``seq``
   (a resync then follows); ``resyncs``: snapshots received after the first.
 """
