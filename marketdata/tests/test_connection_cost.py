@@ -116,10 +116,32 @@ async def test_subscribers_without_a_snapshot_in_redis_share_one_database_read(m
         return await real(read, symbol)
 
     monkeypatch.setattr(streams, "_snapshot_from_database", counted)
+    shared, asked = streams._book_from_database, []
 
-    texts = await asyncio.gather(
-        *(streams.orderbook_snapshot_text(market.symbol) for _ in range(20))
-    )
+    async def asking_for(symbol):
+        asked.append(symbol)
+        return await shared(symbol)
+
+    monkeypatch.setattr(streams, "_book_from_database", asking_for)
+    # The process's one database thread busy with something else, as in a reconnect storm.
+    busy, release = threading.Event(), threading.Event()
+
+    @database_sync_to_async
+    def other_work():
+        busy.set()
+        release.wait(10)
+
+    other = asyncio.create_task(other_work())
+    assert await asyncio.to_thread(busy.wait, 10)
+    asking = [
+        asyncio.create_task(streams.orderbook_snapshot_text(market.symbol)) for _ in range(20)
+    ]
+    while len(asked) < 20:  # every subscriber has asked while the thread is busy
+        await asyncio.sleep(0.01)
+    release.set()
+
+    texts = await asyncio.gather(*asking)
+    await other
 
     assert len(set(texts)) == 1
     assert '"type": "snapshot"' in texts[0]
