@@ -42,6 +42,8 @@ Prints one JSON line:
 - ``ws_cpu_s`` / ``matcher_cpu_s`` / ``clients_cpu_s`` / ``feeder_cpu_s``: CPU seconds the
   daphne processes (together), the matcher, the client processes (together) and the order
   feeder used during the window; steadier than latency when other work shares the box.
+  ``ws_system_cpu_s``: the part of ``ws_cpu_s`` spent in the kernel (on loopback a send
+  also runs the receiving side's TCP path).
 - ``load_average``: the box's 1, 5 and 15-minute load averages at the end.
 - ``diff_gaps``: order-book diffs whose ``first_seq`` skipped past the previous ``seq``
   (a resync then follows); ``resyncs``: snapshots received after the first.
@@ -349,10 +351,13 @@ def client_process(urls, count, start_at, stop_at, queue, kind):
     uvloop.run(run_clients(urls, count, start_at, stop_at, queue, kind))
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux ``/proc``)."""
+def cpu_seconds(pid: int, which: str = "both") -> float:
+    """User + system (or ``which``: "user", "system") CPU time of a process so far (Linux
+    ``/proc``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    user, system = int(fields[11]), int(fields[12])
+    ticks = {"user": user, "system": system}.get(which, user + system)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def wait_port(port: int, timeout: float = 30) -> None:
@@ -427,6 +432,7 @@ def main() -> None:
         def sample(when: str) -> None:
             cpu[when] = {
                 "ws": sum(cpu_seconds(p.pid) for p in servers),
+                "ws_system": sum(cpu_seconds(p.pid, "system") for p in servers),
                 "matcher": cpu_seconds(matcher.pid),
                 "clients": sum(cpu_seconds(p.pid) for p in clients),
                 "feeder": cpu_seconds(feeder.pid),
@@ -485,7 +491,7 @@ def main() -> None:
                 "subscribe_max_ms": round(waits[-1], 1) if waits else None,
                 **{
                     f"{name}_cpu_s": round(cpu["stop"][name] - cpu["start"][name], 1)
-                    for name in ("ws", "matcher", "clients", "feeder")
+                    for name in ("ws", "ws_system", "matcher", "clients", "feeder")
                 },
                 "load_average": [round(x, 2) for x in os.getloadavg()],
                 "trades_lost": sum(losses),
