@@ -1,7 +1,7 @@
 """Benchmark WebSocket fan-out: N subscribers of one market's order book and trades.
 
     .venv/bin/python bench/ws_fanout.py [--clients 1000] [--ws-processes 2] [--seconds 20]
-                                        [--orders-per-second 60]
+                                        [--orders-per-second 60] [--client raw|websockets]
 
 Starts the real stack on a fresh database (``BENCH_DATABASE_URL``, default
 ``postgres://postgres@127.0.0.1:5432/exchange_ws_bench``, dropped and recreated) and Redis
@@ -11,6 +11,17 @@ processes open ``--clients`` WebSockets spread over the daphnes, each subscribin
 orderbook and trades of the market, and time every message from the moment the matcher
 published it (``ts``, set right after the batch committed) to its receipt, for messages
 received in the measured window (``--seconds``, once every client had time to connect).
+
+The subscribers are ``bench/wsclient.py``'s minimal RFC 6455 client (``--client raw``, the
+default since session 9) on uvloop, ``--client-processes`` processes of them. It checks
+the server's handshake and frames, joins fragments, answers pings, and parses each
+distinct payload once per client process with ``json.loads``; every other subscriber's
+copy is compared byte for byte with it (a dict lookup), so each subscriber's trade ids,
+seq ranges and ``ts`` are its own message's. The ``websockets`` library client used before
+(``--client websockets``, kept for comparison) parsed every copy and cost ~3× the CPU per
+message: at 2,000 subscribers the load generator took most of a core from the servers it
+measured. Each latency is stamped when the read that carried the message returned.
+
 Prints one JSON line:
 
 - ``latency_p50_ms`` / ``latency_p99_ms``: over every message every client received in the
@@ -28,8 +39,12 @@ Prints one JSON line:
   by error in ``client_errors``; they count in no loss figure.
 - ``subscribe_p50_ms`` / ``subscribe_max_ms``: from a client's connection to the server's
   ``subscribed`` reply to its trades subscription.
-- ``ws_cpu_s`` / ``matcher_cpu_s``: CPU seconds the daphne processes (together) and the
-  matcher used during the window; steadier than latency when other work shares the box.
+- ``ws_cpu_s`` / ``matcher_cpu_s`` / ``clients_cpu_s`` / ``feeder_cpu_s``: CPU seconds the
+  daphne processes (together), the matcher, the client processes (together) and the order
+  feeder used during the window; steadier than latency when other work shares the box.
+  ``ws_system_cpu_s``: the part of ``ws_cpu_s`` spent in the kernel (on loopback a send
+  also runs the receiving side's TCP path).
+- ``load_average``: the box's 1, 5 and 15-minute load averages at the end.
 - ``diff_gaps``: order-book diffs whose ``first_seq`` skipped past the previous ``seq``
   (a resync then follows); ``resyncs``: snapshots received after the first.
 """
@@ -57,6 +72,7 @@ sys.path.insert(0, str(ROOT))
 SYMBOL = "BENCH-USD"
 CONNECTS_PER_SECOND = 150  # per client process
 DRAIN_SECONDS = 5.0  # clients keep reading after the window, for late trades
+PARSED_KEPT = 4096  # distinct payloads a client process remembers having parsed
 BENCH_DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/exchange_ws_bench"
 )
@@ -147,85 +163,168 @@ def feed_orders(rate: float, seconds: float, stop_at: float) -> None:
         time.sleep(max(0.0, next_at - time.monotonic()))
 
 
-async def run_clients(urls: list[str], count: int, start_at: float, stop_at: float, queue):
+class Tally:
+    """What the subscribers of one client process saw: the latency of every message received
+    in the window, and per subscriber when its trades subscription was confirmed and the ids
+    of the trades it received (whenever published: the window is applied afterwards)."""
+
+    def __init__(self, start_at: float, stop_at: float):
+        self.start_at, self.stop_at = start_at, stop_at
+        self.latencies: list[float] = []
+        self.stats = {"messages": 0, "gaps": 0, "resyncs": 0, "connected": 0, "retries": 0}
+        self.clients: list[dict] = []
+        self.parsed: dict[bytes, tuple] = {}
+
+    def message(self, mine: dict, raw, now: float) -> None:
+        """One message ``raw`` (text or UTF-8 bytes) that reached ``mine`` at ``now``."""
+        self.record(mine, self.fields(raw), now)
+
+    def message_shared(self, mine: dict, raw: bytes, now: float) -> None:
+        """``message``, parsing each distinct payload once per process: every subscriber
+        gets the same bytes for a public message, and a byte-for-byte comparison with a
+        payload already parsed proves as much as parsing it again (~0.3 µs against ~3 µs)."""
+        fields = self.parsed.get(raw)
+        if fields is None:
+            if len(self.parsed) >= PARSED_KEPT:
+                # Oldest first: the subscribers of one message get it within a second or so.
+                for stale in list(self.parsed)[: PARSED_KEPT // 2]:
+                    del self.parsed[stale]
+            fields = self.parsed[raw] = self.fields(raw)
+        self.record(mine, fields, now)
+
+    @staticmethod
+    def fields(raw) -> tuple:
+        """What the checks need from a message: type, trade id, seq range, channel, ts."""
+        message = json.loads(raw)
+        return (
+            message.get("type"),
+            message.get("id"),
+            message.get("first_seq"),
+            message.get("seq"),
+            message.get("channel"),
+            message.get("ts"),
+        )
+
+    def record(self, mine: dict, fields: tuple, now: float) -> None:
+        kind, trade_id, first_seq, seq, channel, ts = fields
+        if kind == "trade":
+            mine["ids"].add(trade_id)
+        elif kind == "update":
+            last = mine["seq"]
+            if last is not None and seq > last:
+                if first_seq > last + 1:
+                    self.stats["gaps"] += 1
+                mine["seq"] = seq
+        elif kind == "snapshot":
+            if mine["seq"] is not None:
+                self.stats["resyncs"] += 1
+            mine["seq"] = seq
+        elif kind == "subscribed" and channel == "trades":
+            mine["subscribed"] = now
+            self.clients.append(mine)
+        if ts is not None and self.start_at <= now <= self.stop_at:
+            self.latencies.append(now * 1000 - ts)
+            self.stats["messages"] += 1
+
+
+def subscribe_texts() -> list[str]:
+    return [
+        json.dumps({"type": "subscribe", "channel": channel, "symbol": SYMBOL})
+        for channel in ("orderbook", "trades")
+    ]
+
+
+async def websockets_client(number: int, url: str, tally: Tally) -> None:
+    """A subscriber on the ``websockets`` library (``--client websockets``): what the
+    benchmark used until session 9; ~14 µs of CPU per message received."""
     import websockets
 
-    latencies: list[float] = []
-    stats = {"messages": 0, "gaps": 0, "resyncs": 0, "connected": 0, "retries": 0}
-    # Per client that subscribed: when its trades subscription was confirmed, and the ids
-    # of the trades it received (whenever published: the window is applied afterwards).
-    clients: list[dict] = []
+    # Connect in waves, as real clients would, rather than 1,000 handshakes at once,
+    # and retry a refused handshake like any client library does.
+    await asyncio.sleep(number / CONNECTS_PER_SECOND)
+    for attempt in range(5):
+        try:
+            ws = await websockets.connect(url, max_queue=None, open_timeout=60)
+            break
+        except (OSError, websockets.exceptions.InvalidMessage):
+            tally.stats["retries"] += 1
+            await asyncio.sleep(0.5 * (attempt + 1))
+    else:
+        raise ConnectionError(f"could not connect to {url}")
+    tally.stats["connected"] += 1
+    mine = {"subscribed": None, "ids": set(), "connected": time.time(), "seq": None}
+    async with ws:
+        for text in subscribe_texts():
+            await ws.send(text)
+        # One deadline for the whole loop: a wait_for per message (a task and a timer
+        # each) cost the client processes more CPU than the parsing did.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(0.1, tally.stop_at + DRAIN_SECONDS - time.time())):
+                async for raw in ws:
+                    tally.message(mine, raw, time.time())
 
-    async def client(number: int, url: str) -> None:
-        # Connect in waves, as real clients would, rather than 1,000 handshakes at once,
-        # and retry a refused handshake like any client library does.
-        await asyncio.sleep(number / CONNECTS_PER_SECOND)
-        for attempt in range(5):
-            try:
-                ws = await websockets.connect(url, max_queue=None, open_timeout=60)
-                break
-            except (OSError, websockets.exceptions.InvalidMessage):
-                stats["retries"] += 1
-                await asyncio.sleep(0.5 * (attempt + 1))
-        else:
-            raise ConnectionError(f"could not connect to {url}")
-        mine = {"subscribed": None, "ids": set(), "connected": time.time()}
-        async with ws:
-            stats["connected"] += 1
-            for channel in ("orderbook", "trades"):
-                await ws.send(
-                    json.dumps({"type": "subscribe", "channel": channel, "symbol": SYMBOL})
-                )
-            seq = None
-            # One deadline for the whole loop: a wait_for per message (a task and a timer
-            # each) cost the client processes more CPU than the parsing did.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(0.1, stop_at + DRAIN_SECONDS - time.time())):
-                    async for raw in ws:
-                        now = time.time()
-                        message = json.loads(raw)
-                        kind = message.get("type")
-                        if kind == "trade":
-                            mine["ids"].add(message["id"])
-                        elif kind == "update":
-                            if seq is not None and message["seq"] > seq:
-                                if message["first_seq"] > seq + 1:
-                                    stats["gaps"] += 1
-                                seq = message["seq"]
-                        elif kind == "snapshot":
-                            if seq is not None:
-                                stats["resyncs"] += 1
-                            seq = message["seq"]
-                        elif kind == "subscribed" and message.get("channel") == "trades":
-                            mine["subscribed"] = now
-                            clients.append(mine)
-                        if "ts" in message and start_at <= now <= stop_at:
-                            latencies.append(now * 1000 - message["ts"])
-                            stats["messages"] += 1
 
+async def raw_client(number: int, url: str, tally: Tally) -> None:
+    """A subscriber on ``bench/wsclient.py`` (the default, ``--client raw``): the same
+    messages, subscriptions and checks as ``websockets_client`` at a fraction of the CPU."""
+    import wsclient
+
+    await asyncio.sleep(number / CONNECTS_PER_SECOND)
+    mine = {"subscribed": None, "ids": set(), "connected": None, "seq": None}
+
+    def on_text(payload: bytes, now: float) -> None:
+        tally.message_shared(mine, payload, now)
+
+    for attempt in range(5):
+        try:
+            ws = await wsclient.connect(url, on_text)
+            break
+        except (OSError, TimeoutError) as error:  # refused, reset, or not upgraded
+            tally.stats["retries"] += 1
+            last = error
+            await asyncio.sleep(0.5 * (attempt + 1))
+    else:
+        raise ConnectionError(f"could not connect to {url}: {last!r}")
+    tally.stats["connected"] += 1
+    mine["connected"] = time.time()
+    for text in subscribe_texts():
+        ws.send_text(text)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(ws.closed, max(0.1, tally.stop_at + DRAIN_SECONDS - time.time()))
+    ws.close()
+
+
+async def run_clients(
+    urls: list[str], count: int, start_at: float, stop_at: float, queue, kind: str
+):
+    tally = Tally(start_at, stop_at)
+    client = raw_client if kind == "raw" else websockets_client
     outcomes = await asyncio.gather(
-        *(client(n, urls[n % len(urls)]) for n in range(count)), return_exceptions=True
+        *(client(n, urls[n % len(urls)], tally) for n in range(count)), return_exceptions=True
     )
     errors: dict[str, int] = {}
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
-            errors[type(outcome).__name__] = errors.get(type(outcome).__name__, 0) + 1
+            name = type(outcome).__name__
+            if isinstance(outcome, ConnectionError) and outcome.args:
+                name = f"{name}: {outcome.args[0]}"
+            errors[name] = errors.get(name, 0) + 1
     queue.put(
         {
-            "latencies": latencies,
-            "messages": stats["messages"],
+            "latencies": tally.latencies,
+            "messages": tally.stats["messages"],
             "clients": [
                 {
                     "subscribed": c["subscribed"],
                     "wait": c["subscribed"] - c["connected"],
                     "ids": sorted(c["ids"]),
                 }
-                for c in clients
+                for c in tally.clients
             ],
-            "gaps": stats["gaps"],
-            "resyncs": stats["resyncs"],
-            "connected": stats["connected"],
-            "retries": stats["retries"],
+            "gaps": tally.stats["gaps"],
+            "resyncs": tally.stats["resyncs"],
+            "connected": tally.stats["connected"],
+            "retries": tally.stats["retries"],
             "errors": errors,
         }
     )
@@ -246,16 +345,19 @@ def trades_committed(start_at: float, stop_at: float) -> list[tuple[int, float]]
     return [(trade_id, at) for trade_id, at in rows]
 
 
-def client_process(urls, count, start_at, stop_at, queue):
+def client_process(urls, count, start_at, stop_at, queue, kind):
     import uvloop  # the load generator must not be the bottleneck
 
-    uvloop.run(run_clients(urls, count, start_at, stop_at, queue))
+    uvloop.run(run_clients(urls, count, start_at, stop_at, queue, kind))
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux ``/proc``)."""
+def cpu_seconds(pid: int, which: str = "both") -> float:
+    """User + system (or ``which``: "user", "system") CPU time of a process so far (Linux
+    ``/proc``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    user, system = int(fields[11]), int(fields[12])
+    ticks = {"user": user, "system": system}.get(which, user + system)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def wait_port(port: int, timeout: float = 30) -> None:
@@ -278,6 +380,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--orders-per-second", type=float, default=60)
     parser.add_argument("--base-port", type=int, default=8301)
+    parser.add_argument("--client", choices=("raw", "websockets"), default="raw")
     args = parser.parse_args()
 
     recreate_database(BENCH_DATABASE_URL)
@@ -311,7 +414,9 @@ def main() -> None:
         per_process = [args.clients // args.client_processes] * args.client_processes
         per_process[0] += args.clients - sum(per_process)
         clients = [
-            context.Process(target=client_process, args=(urls, n, start_at, stop_at, queue))
+            context.Process(
+                target=client_process, args=(urls, n, start_at, stop_at, queue, args.client)
+            )
             for n in per_process
         ]
         for process in clients:
@@ -325,7 +430,13 @@ def main() -> None:
         cpu: dict[str, list[float]] = {}
 
         def sample(when: str) -> None:
-            cpu[when] = [cpu_seconds(p.pid) for p in servers] + [cpu_seconds(matcher.pid)]
+            cpu[when] = {
+                "ws": sum(cpu_seconds(p.pid) for p in servers),
+                "ws_system": sum(cpu_seconds(p.pid, "system") for p in servers),
+                "matcher": cpu_seconds(matcher.pid),
+                "clients": sum(cpu_seconds(p.pid) for p in clients),
+                "feeder": cpu_seconds(feeder.pid),
+            }
 
         timers = [
             threading.Timer(max(0.0, at - time.time()), sample, (when,))
@@ -364,6 +475,8 @@ def main() -> None:
                 "connected": sum(r["connected"] for r in results),
                 "clients_failed": failed,
                 "ws_processes": args.ws_processes,
+                "client": args.client,
+                "client_processes": args.client_processes,
                 "seconds": args.seconds,
                 "orders_per_second": args.orders_per_second,
                 "trades_in_db": len(in_db),
@@ -376,8 +489,11 @@ def main() -> None:
                 "latency_max_ms": round(latencies[-1], 1) if latencies else None,
                 "subscribe_p50_ms": round(statistics.median(waits), 1) if waits else None,
                 "subscribe_max_ms": round(waits[-1], 1) if waits else None,
-                "ws_cpu_s": round(sum(cpu["stop"][:-1]) - sum(cpu["start"][:-1]), 1),
-                "matcher_cpu_s": round(cpu["stop"][-1] - cpu["start"][-1], 1),
+                **{
+                    f"{name}_cpu_s": round(cpu["stop"][name] - cpu["start"][name], 1)
+                    for name in ("ws", "ws_system", "matcher", "clients", "feeder")
+                },
+                "load_average": [round(x, 2) for x in os.getloadavg()],
                 "trades_lost": sum(losses),
                 "trades_lost_max": max(losses, default=0),
                 "clients_missing_trades": sum(1 for n in losses if n),

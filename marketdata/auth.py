@@ -1,9 +1,11 @@
 """WebSocket authentication: a JWT in ``?token=`` (bots, scripts) or the session cookie
-(pages, through Channels' AuthMiddlewareStack)."""
+(pages, through ``session_auth_stack``: Channels' AuthMiddlewareStack, less one thread hop)."""
 
 from urllib.parse import parse_qs
 
+from channels.auth import AuthMiddleware
 from channels.db import database_sync_to_async
+from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from rest_framework_simplejwt.exceptions import TokenError
@@ -41,3 +43,22 @@ class JwtQueryAuthMiddleware:
                 user = await _user_for_token(token)
                 scope = {**scope, "user": user or AnonymousUser(), "token_invalid": user is None}
         return await self.app(scope, receive, send)
+
+
+class SessionAuthMiddleware(AuthMiddleware):
+    """Channels' ``AuthMiddleware``, answering at once for a connection without a session
+    cookie: such a session is empty, so Channels' ``get_user`` would return an anonymous
+    user too, but only after a hop to the one thread that runs the process's database
+    work, queued behind everything else there. Bots and SDKs send no cookie; in a
+    reconnect storm those hops held handshakes past daphne's timeout."""
+
+    async def resolve_scope(self, scope):
+        if scope["session"].session_key is None:
+            scope["user"]._wrapped = AnonymousUser()
+            return
+        await super().resolve_scope(scope)
+
+
+def session_auth_stack(inner):
+    """``channels.auth.AuthMiddlewareStack`` with ``SessionAuthMiddleware``."""
+    return CookieMiddleware(SessionMiddleware(SessionAuthMiddleware(inner)))

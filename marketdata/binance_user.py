@@ -100,7 +100,7 @@ class ListenKeyConsumer(BinanceStreamConsumer):
         if self.user_id is None:
             await self._expired()
             return
-        await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
+        await self.channel_layer.group_add(user_group(self.user_id), await self.channel_open())
         await mark_watched([self.user_id])
         self.watcher = asyncio.get_running_loop().create_task(self._watch())
 
@@ -108,7 +108,7 @@ class ListenKeyConsumer(BinanceStreamConsumer):
         watcher = getattr(self, "watcher", None)
         if watcher is not None:
             watcher.cancel()
-        if self.user_id is not None:
+        if self.user_id is not None and self.channel_name is not None:
             await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
         await super().disconnect(code)
 
@@ -301,7 +301,7 @@ class WsApiConsumer(OutboxConsumer):
         self.next_subscription += 1
         self.subscriptions[subscription_id] = user_id
         self.subscription_keys[subscription_id] = key
-        await self.channel_layer.group_add(user_group(user_id), self.channel_name)
+        await self.channel_layer.group_add(user_group(user_id), await self.channel_open())
         await mark_watched([user_id])
         if self.marker is None:
             self.marker = asyncio.get_running_loop().create_task(self._mark())

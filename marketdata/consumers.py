@@ -213,7 +213,8 @@ class StreamConsumer(OutboxConsumer):
                 return
             self.private.add(channel)
             if not self.in_user_group:
-                await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
+                mine = await self.channel_open()
+                await self.channel_layer.group_add(user_group(self.user.pk), mine)
                 self.in_user_group = True
             await self.send(text_data=json.dumps({"type": "subscribed", "channel": channel}))
         else:
@@ -261,7 +262,7 @@ class LegacyOrderBookConsumer(StreamConsumer):
             self.subscriptions.add(stream)
         await asyncio.gather(*joins)
         if self.user is not None and self.user.is_authenticated:
-            await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
+            await self.channel_layer.group_add(user_group(self.user.pk), await self.channel_open())
             self.in_user_group = True
             self.private.add("orders")
         await self._snapshot(self.SNAPSHOT_DEPTH)

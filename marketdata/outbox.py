@@ -1,10 +1,16 @@
 """What every streaming consumer shares: a bounded outbox, direct frame writes when nothing
-is queued before a message (``marketdata.fastsend``), and the client message rate limit."""
+is queued before a message (``marketdata.fastsend``), the client message rate limit, and a
+channel-layer channel made only for the connections that need one."""
 
 import asyncio
+import contextlib
 import time
 
+from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 from django.conf import settings
 
 from exchange_site.metrics import (
@@ -14,13 +20,55 @@ from exchange_site.metrics import (
     ws_path_direct,
     ws_sent_outbox,
 )
-from marketdata.fastsend import DirectWriter
+from marketdata.fastsend import DirectWriter, text_frame
 
 
 class OutboxConsumer(AsyncWebsocketConsumer):
     """Call ``open_outbox()`` in ``connect`` (it accepts the connection) and
     ``close_outbox()`` in ``disconnect``; define ``_fell_behind()``, and ``_prepare(item)``
-    when queued items are not plain text."""
+    when queued items are not plain text. Before joining a layer group, get the
+    connection's channel from ``channel_open()``: ``channel_name`` is None until then."""
+
+    async def __call__(self, scope, receive, send):
+        """Channels' ``AsyncConsumer.__call__``, without making the connection's layer channel
+        up front. Public market data reaches a connection through the process's hub, not
+        its own channel; only private events (a user's group) need one. With the pub/sub
+        layer a channel is a Redis SUBSCRIBE at connect and an UNSUBSCRIBE at close, on the
+        one connection the process's consumers share: thousands of anonymous subscribers
+        reconnecting at once queued their handshakes behind those for seconds."""
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = None
+        self._channel_made = asyncio.Event()
+        self.base_send = send
+        sources = [receive]
+        if self.channel_layer is not None:
+            sources.append(self._channel_receive)
+        with contextlib.suppress(StopConsumer):
+            await await_many_dispatch(sources, self.dispatch)
+
+    async def dispatch(self, message):
+        """Channels' ``dispatch`` less its ``aclose_old_connections()``: a hop to the one
+        thread that runs the process's database work before every client message and
+        event, queued behind everything else there. These consumers reach the database
+        only through ``database_sync_to_async``, which closes old connections around each
+        call itself."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def _channel_receive(self):
+        await self._channel_made.wait()
+        return await self.channel_layer.receive(self.channel_name)
+
+    async def channel_open(self) -> str:
+        """This connection's layer channel, made on first use; events sent to it are then
+        dispatched to handlers like any client message, one at a time."""
+        if self.channel_name is None:
+            self.channel_name = await self.channel_layer.new_channel()
+            self._channel_made.set()
+        return self.channel_name
 
     async def open_outbox(self) -> None:
         self.outbox: asyncio.Queue = asyncio.Queue(maxsize=settings.WS_OUTBOX_LIMIT)
@@ -81,7 +129,17 @@ class OutboxConsumer(AsyncWebsocketConsumer):
                 # outbox notices, rather than in an ever-growing transport buffer.
                 while self.direct is not None and self.direct.backlogged():
                     await asyncio.sleep(0.05)
-                await send({"type": "websocket.send", "text": await self._prepare(item)})
+                text = await self._prepare(item)
+                # Framed here and written like a live message: the ASGI send costs ~10×
+                # more, and a connection catching up after its snapshot (or a resync) got
+                # its backlog at that cost while live messages queued behind it; under
+                # load most deliveries took this path.
+                direct = self.direct
+                if direct is None:
+                    await send({"type": "websocket.send", "text": text})
+                elif not direct.write(text_frame(text)) and direct.is_open():
+                    # Backlogged while the item was prepared: Twisted buffers it, as before.
+                    await send({"type": "websocket.send", "text": text})
                 ws_sent_outbox.inc()
             finally:
                 self.sending = not outbox.empty()
