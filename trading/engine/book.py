@@ -1685,43 +1685,49 @@ class OrderBook:
                 moved.append(trail)
         if not moved:
             return
-        moved.sort(key=_arrival)
-        index = self._index_trail
+        if len(moved) > 1:
+            moved.sort(key=_arrival)
+        # Every moved stop is active now, at the sweep's extreme: its new keys, inline.
+        sell_moves, sell_fires = self._sell_moves, self._sell_fires
+        buy_moves, buy_fires = self._buy_moves, self._buy_fires
         for trail in moved:
-            price = hi if trail.command.side == SELL else lo
-            trail.peak = price
-            events.append((trail.command.order_id, price, TRAILING_MOVED))
-            index(trail)
+            command = trail.command
+            arrival = trail.arrival
+            if command.side == SELL:
+                trail.peak = hi
+                events.append((command.order_id, hi, TRAILING_MOVED))
+                trail.move = move = hi + 1
+                trail.fire = fire = -hi * (10000 - command.trailing_delta)
+                heappush(sell_moves, (move, arrival, trail))
+                heappush(sell_fires, (fire, arrival, trail))
+            else:
+                trail.peak = lo
+                events.append((command.order_id, lo, TRAILING_MOVED))
+                trail.move = move = 1 - lo
+                trail.fire = fire = lo * (10000 + command.trailing_delta)
+                heappush(buy_moves, (move, arrival, trail))
+                heappush(buy_fires, (fire, arrival, trail))
         if len(self._sell_fires) + len(self._buy_fires) > 2 * len(self._trailing) + 256:
             self._reindex_trailing()
 
     def _next_trailing(self):
-        # The first activated trailing stop (by arrival) whose trigger condition holds: the
-        # fire heaps' entries that hold form a subtree at each root, walked here (O(those
-        # entries), nothing when none holds).
+        # The first activated trailing stop (by arrival) whose trigger condition holds.
+        # Stale tops are dropped first, so a root that does not hold means none does.
         last = self._last_price
         if last is None:
             return None
         bound = last * 10000
+        sells = self._sell_fires
+        while sells and sells[0][2].fire != sells[0][0]:
+            heappop(sells)
+        buys = self._buy_fires
+        while buys and buys[0][2].fire != buys[0][0]:
+            heappop(buys)
         best = None
-        for heap, limit in ((self._sell_fires, -bound), (self._buy_fires, bound)):
-            while heap and heap[0][2].fire != heap[0][0]:
-                heappop(heap)
-            if not heap or heap[0][0] > limit:
-                continue
-            size = len(heap)
-            todo = [0]
-            while todo:
-                i = todo.pop()
-                key, arrival, trail = heap[i]
-                if key <= limit:
-                    if trail.fire == key and (best is None or arrival < best.arrival):
-                        best = trail
-                    i = 2 * i + 1
-                    if i < size:
-                        todo.append(i)
-                        if i + 1 < size:
-                            todo.append(i + 1)
+        if sells and sells[0][0] <= -bound:
+            best = _first_firing(sells, -bound, best)
+        if buys and buys[0][0] <= bound:
+            best = _first_firing(buys, bound, best)
         return best
 
     def _scan_trailing(self):
@@ -1848,6 +1854,26 @@ def _can_fill_simulated(live, opp, user_id, limit_key, qty, quote_left):
                 entry[2] = hidden - entry[1]
                 queue.append(entry)
     return False
+
+
+def _first_firing(heap, limit, best):
+    # The earliest-arriving live trailing stop among ``heap``'s entries whose key is <=
+    # ``limit``, or ``best`` if that arrived earlier. Those entries form a subtree at the
+    # root, so the walk costs O(their number), not O(the heap).
+    size = len(heap)
+    todo = [0]
+    while todo:
+        i = todo.pop()
+        key, arrival, trail = heap[i]
+        if key <= limit:
+            if trail.fire == key and (best is None or arrival < best.arrival):
+                best = trail
+            i = 2 * i + 1
+            if i < size:
+                todo.append(i)
+                if i + 1 < size:
+                    todo.append(i + 1)
+    return best
 
 
 def _remaining(entry):
