@@ -21,11 +21,12 @@ Layout, chosen for CPython speed and memory (see docs/PERFORMANCE.md):
   next stop to trigger on each side is the last element.
 - Icebergs and OCO limit legs rest as ``_Special`` objects in the deque (as do plain orders
   whose user id or level ref does not fit the packed layout). Trailing stops sit in an
-  arrival-ordered dict of ``_Trail``, indexed by four heaps (per side: the price at which
-  a trade next moves or activates each stop, and the price at which each active stop
-  triggers), so a trade touches only the stops it moves or triggers instead of scanning
-  them all; OCO links in ``_lists``. The hot paths only test an entry's class per fill and
-  ``self._trailing`` per pass, so unused features cost nothing measurable.
+  arrival-ordered dict of ``_Trail``; beyond a few dozen they are indexed by four heaps
+  (per side: the price at which a trade next moves or activates each stop, and the price
+  at which each active stop triggers), so a trade touches only the stops it moves or
+  triggers instead of scanning them all; OCO links in ``_lists``. The hot paths only test
+  an entry's class per fill and ``self._trailing`` per pass, so unused features cost
+  nothing measurable.
 """
 
 from bisect import bisect_left, insort
@@ -105,6 +106,14 @@ _GHOST_SLACK = 32
 # Emptied levels kept per side for their price to be used again (a thin book empties and
 # refills its levels on most commands; making a level costs more than resting an order).
 _PARKED_LIMIT = 1024
+
+
+# Trailing stops are indexed by heaps once more than _TRAIL_HEAPS_FROM of them wait, and
+# scanned again below _TRAIL_SCAN_BELOW: keeping heap entries up to date costs more per
+# trade than scanning a handful of stops (the full mix with a thin book: ~2 live on
+# average), and the gap keeps a count near a threshold from rebuilding the heaps each time.
+_TRAIL_HEAPS_FROM = 32
+_TRAIL_SCAN_BELOW = 8
 
 
 # A plain resting order is ``_live[id] = (qty_lots << _QTY_SHIFT) | (user_id << _USER_SHIFT)
@@ -217,6 +226,7 @@ class OrderBook:
         "_trailing",
         "_sweep",
         "_trail_idle",
+        "_trail_heaps",
         "_sell_moves",
         "_buy_moves",
         "_sell_fires",
@@ -263,6 +273,9 @@ class OrderBook:
         # 1 - its extreme). Fires: with L = last price * 10000, an active sell stop
         # triggers when its key -extreme * (10000 - delta) is <= -L, a buy stop when its
         # key extreme * (10000 + delta) is <= L (the trigger test in integers, as before).
+        # The heaps are kept only while ``_trail_heaps`` (see _TRAIL_HEAPS_FROM); without
+        # them the trailing stops are scanned, and their ``move``/``fire`` mean nothing.
+        self._trail_heaps = False
         self._sell_moves = []
         self._buy_moves = []
         self._sell_fires = []
@@ -962,7 +975,8 @@ class OrderBook:
             ):
                 raise ValueError(f"trailing stop {command.order_id}: peak behind the last price")
             trail.peak = peak
-        if book._trailing:
+        if book._trail_heaps:
+            # The heap keys pushed by _add_trailing predate the extremes set above.
             book._reindex_trailing()
         if book._next_stop() is not None or (book._trailing and book._next_trailing()):
             raise ValueError("a restored stop should already have triggered")
@@ -1111,7 +1125,7 @@ class OrderBook:
             else:
                 move = (_NO_LIMIT if stop is None else -stop) if peak is None else 1 - peak
                 fire = None if peak is None else peak * (10000 + command.trailing_delta)
-            if trail.move != move or trail.fire != fire:
+            if self._trail_heaps and (trail.move != move or trail.fire != fire):
                 fail(f"trailing stop {order_id}: index keys {trail.move}/{trail.fire}")
         indexed = {}
         for heap, attr in (
@@ -1127,8 +1141,12 @@ class OrderBook:
                     if self._trailing.get(trail.command.order_id) is not trail:
                         fail(f"trailing stop {trail.command.order_id}: live key, not live")
                     indexed[attr, id(trail)] = indexed.get((attr, id(trail)), 0) + 1
-        expected = {("move", id(t)): 1 for t in self._trailing.values()}
-        expected.update((("fire", id(t)), 1) for t in self._trailing.values() if t.peak is not None)
+        expected = {}
+        if self._trail_heaps:
+            expected = {("move", id(t)): 1 for t in self._trailing.values()}
+            expected.update(
+                (("fire", id(t)), 1) for t in self._trailing.values() if t.peak is not None
+            )
         if indexed != expected:
             fail("the trailing stop heaps do not index each live trailing stop once")
         if self._scan_trailing() is not None:
@@ -1589,7 +1607,11 @@ class OrderBook:
                 trail.peak = last
                 if events is not None:
                     events.append((command.order_id, last, TRAILING_MOVED))
-        self._index_trail(trail)
+        if self._trail_heaps:
+            self._index_trail(trail)
+        elif len(self._trailing) > _TRAIL_HEAPS_FROM:
+            self._trail_heaps = True
+            self._reindex_trailing()
 
     def _index_trail(self, trail):
         # Push ``trail``'s entries for its current extreme; its older ones become stale.
@@ -1622,9 +1644,17 @@ class OrderBook:
     def _drop_trail(self, trail):
         # ``trail`` left the book: its heap entries are stale from now on. Once the stale
         # entries outnumber the live ones the heaps are rebuilt, so that costs O(1)
-        # amortised per entry pushed.
+        # amortised per entry pushed; below _TRAIL_SCAN_BELOW stops they are dropped.
+        if not self._trail_heaps:
+            return
         trail.move = trail.fire = None
-        if (
+        if len(self._trailing) < _TRAIL_SCAN_BELOW:
+            self._trail_heaps = False
+            self._sell_moves = []
+            self._buy_moves = []
+            self._sell_fires = []
+            self._buy_fires = []
+        elif (
             len(self._sell_moves)
             + len(self._buy_moves)
             + len(self._sell_fires)
@@ -1671,6 +1701,9 @@ class OrderBook:
         # over exactly the stops to change, so stops the trades leave alone cost nothing.
         lo, hi = self._sweep
         self._sweep = None
+        if not self._trail_heaps:
+            self._scan_update_trailing(lo, hi, events)
+            return
         moved = []
         heap = self._sell_moves
         while heap and heap[0][0] <= hi:
@@ -1713,6 +1746,8 @@ class OrderBook:
     def _next_trailing(self):
         # The first activated trailing stop (by arrival) whose trigger condition holds.
         # Stale tops are dropped first, so a root that does not hold means none does.
+        if not self._trail_heaps:
+            return self._scan_trailing()
         last = self._last_price
         if last is None:
             return None
@@ -1729,6 +1764,30 @@ class OrderBook:
         if buys and buys[0][0] <= bound:
             best = _first_firing(buys, bound, best)
         return best
+
+    def _scan_update_trailing(self, lo, hi, events):
+        # _update_trailing by a scan of every trailing stop, in arrival order.
+        for order_id, trail in self._trailing.items():
+            command = trail.command
+            peak = trail.peak
+            if command.side == SELL:
+                if peak is None:
+                    stop = command.stop_price_ticks
+                    if stop is not None and hi < stop:
+                        continue
+                elif hi <= peak:
+                    continue
+                trail.peak = hi
+                events.append((order_id, hi, TRAILING_MOVED))
+            else:
+                if peak is None:
+                    stop = command.stop_price_ticks
+                    if stop is not None and lo > stop:
+                        continue
+                elif lo >= peak:
+                    continue
+                trail.peak = lo
+                events.append((order_id, lo, TRAILING_MOVED))
 
     def _scan_trailing(self):
         # _next_trailing by a scan of every trailing stop (validate checks the heaps by it).
