@@ -21,13 +21,17 @@ Layout, chosen for CPython speed and memory (see docs/PERFORMANCE.md):
   next stop to trigger on each side is the last element.
 - Icebergs and OCO limit legs rest as ``_Special`` objects in the deque (as do plain orders
   whose user id or level ref does not fit the packed layout). Trailing stops sit in an
-  arrival-ordered dict of ``_Trail``; OCO links in ``_lists``. The hot paths only test an
-  entry's class per fill and ``self._trailing`` per pass, so unused features cost nothing
-  measurable.
+  arrival-ordered dict of ``_Trail``; beyond a few dozen they are indexed by four heaps
+  (per side: the price at which a trade next moves or activates each stop, and the price
+  at which each active stop triggers), so a trade touches only the stops it moves or
+  triggers instead of scanning them all; OCO links in ``_lists``. The hot paths only test
+  an entry's class per fill and ``self._trailing`` per pass, so unused features cost
+  nothing measurable.
 """
 
 from bisect import bisect_left, insort
 from collections import deque
+from heapq import heappop, heappush
 from itertools import count, islice, pairwise
 
 from .types import (
@@ -104,6 +108,14 @@ _GHOST_SLACK = 32
 _PARKED_LIMIT = 1024
 
 
+# Trailing stops are indexed by heaps once more than _TRAIL_HEAPS_FROM of them wait, and
+# scanned again below _TRAIL_SCAN_BELOW: keeping heap entries up to date costs more per
+# trade than scanning a handful of stops (the full mix with a thin book: ~2 live on
+# average), and the gap keeps a count near a threshold from rebuilding the heaps each time.
+_TRAIL_HEAPS_FROM = 32
+_TRAIL_SCAN_BELOW = 8
+
+
 # A plain resting order is ``_live[id] = (qty_lots << _QTY_SHIFT) | (user_id << _USER_SHIFT)
 # | level ref``. The user and the ref have fixed widths below the quantity, which is
 # unbounded; an order whose user id or level ref does not fit rests as a _Special instead.
@@ -134,13 +146,22 @@ class _Special:
 
 class _Trail:
     # An untriggered trailing stop: its Place, its extreme price since activation (None
-    # before) and its arrival number (shared with the plain stops' counter).
-    __slots__ = ("command", "peak", "arrival")
+    # before) and its arrival number (shared with the plain stops' counter). ``move`` and
+    # ``fire`` are the keys of its current entries in the book's trailing heaps (``fire``
+    # None while inactive; both None once it left the book): an entry whose key differs
+    # is stale and skipped.
+    __slots__ = ("command", "peak", "arrival", "move", "fire")
 
     def __init__(self, command, peak, arrival):
         self.command = command
         self.peak = peak
         self.arrival = arrival
+        self.move = None
+        self.fire = None
+
+
+def _arrival(trail):
+    return trail.arrival
 
 
 class _Level:
@@ -205,6 +226,11 @@ class OrderBook:
         "_trailing",
         "_sweep",
         "_trail_idle",
+        "_trail_heaps",
+        "_sell_moves",
+        "_buy_moves",
+        "_sell_fires",
+        "_buy_fires",
         "_refs",
         "_free_levels",
         "_ghosts",
@@ -239,6 +265,21 @@ class OrderBook:
         # too, so _run_stops skips it (a deep book piles up untriggered trailing stops, and
         # the scan is O(their number); docs/PERFORMANCE.md, session 8).
         self._trail_idle = False
+        # The trailing stops' index, four min-heaps of (key, arrival, _Trail) with stale
+        # entries left in place (skipped, dropped at the top, and all dropped once they
+        # outnumber the live ones). Moves: a trade at ``hi`` moves or activates every sell
+        # stop whose key is <= hi (key: its activation price, or its extreme + 1); one at
+        # ``lo`` every buy stop whose key is <= -lo (key: minus its activation price, or
+        # 1 - its extreme). Fires: with L = last price * 10000, an active sell stop
+        # triggers when its key -extreme * (10000 - delta) is <= -L, a buy stop when its
+        # key extreme * (10000 + delta) is <= L (the trigger test in integers, as before).
+        # The heaps are kept only while ``_trail_heaps`` (see _TRAIL_HEAPS_FROM); without
+        # them the trailing stops are scanned, and their ``move``/``fire`` mean nothing.
+        self._trail_heaps = False
+        self._sell_moves = []
+        self._buy_moves = []
+        self._sell_fires = []
+        self._buy_fires = []
         # Level ref -> _Level, every level object this book made; the dropped ones wait in
         # _free_levels to be used again (a thin book drops and re-creates a level on most
         # commands, and creating one costs more than resting an order).
@@ -934,6 +975,9 @@ class OrderBook:
             ):
                 raise ValueError(f"trailing stop {command.order_id}: peak behind the last price")
             trail.peak = peak
+        if book._trail_heaps:
+            # The heap keys pushed by _add_trailing predate the extremes set above.
+            book._reindex_trailing()
         if book._next_stop() is not None or (book._trailing and book._next_trailing()):
             raise ValueError("a restored stop should already have triggered")
         lists = book._lists
@@ -1075,6 +1119,38 @@ class OrderBook:
                     fail(f"trailing stop {order_id} should be active at {last}")
             elif last is None or (peak < last if command.side == SELL else peak > last):
                 fail(f"trailing stop {order_id}: extreme {peak} behind the last price {last}")
+            if command.side == SELL:
+                move = (_NO_LIMIT if stop is None else stop) if peak is None else peak + 1
+                fire = None if peak is None else -peak * (10000 - command.trailing_delta)
+            else:
+                move = (_NO_LIMIT if stop is None else -stop) if peak is None else 1 - peak
+                fire = None if peak is None else peak * (10000 + command.trailing_delta)
+            if self._trail_heaps and (trail.move != move or trail.fire != fire):
+                fail(f"trailing stop {order_id}: index keys {trail.move}/{trail.fire}")
+        indexed = {}
+        for heap, attr in (
+            (self._sell_moves, "move"),
+            (self._buy_moves, "move"),
+            (self._sell_fires, "fire"),
+            (self._buy_fires, "fire"),
+        ):
+            for i, (key, arrival, trail) in enumerate(heap):
+                if i and heap[(i - 1) // 2][:2] > (key, arrival):
+                    fail("a trailing stop heap is out of order")
+                if getattr(trail, attr) == key:
+                    if self._trailing.get(trail.command.order_id) is not trail:
+                        fail(f"trailing stop {trail.command.order_id}: live key, not live")
+                    indexed[attr, id(trail)] = indexed.get((attr, id(trail)), 0) + 1
+        expected = {}
+        if self._trail_heaps:
+            expected = {("move", id(t)): 1 for t in self._trailing.values()}
+            expected.update(
+                (("fire", id(t)), 1) for t in self._trailing.values() if t.peak is not None
+            )
+        if indexed != expected:
+            fail("the trailing stop heaps do not index each live trailing stop once")
+        if self._scan_trailing() is not None:
+            fail("an untriggered trailing stop satisfies its trigger condition")
         if len(seen) != len(live):
             fail(f"{len(live)} ids indexed, {len(seen)} live orders found")
         for order_id, lvl in self._ghosts.items():
@@ -1465,6 +1541,7 @@ class OrderBook:
         if entry.__class__ is _Trail:
             command = entry.command
             del self._trailing[command.order_id]
+            self._drop_trail(entry)
         else:
             command = entry[2]
             stops = self._buy_stops if command.side == BUY else self._sell_stops
@@ -1530,6 +1607,70 @@ class OrderBook:
                 trail.peak = last
                 if events is not None:
                     events.append((command.order_id, last, TRAILING_MOVED))
+        if self._trail_heaps:
+            self._index_trail(trail)
+        elif len(self._trailing) > _TRAIL_HEAPS_FROM:
+            self._trail_heaps = True
+            self._reindex_trailing()
+
+    def _index_trail(self, trail):
+        # Push ``trail``'s entries for its current extreme; its older ones become stale.
+        command = trail.command
+        peak = trail.peak
+        arrival = trail.arrival
+        if command.side == SELL:
+            if peak is None:
+                stop = command.stop_price_ticks
+                move = _NO_LIMIT if stop is None else stop
+                trail.fire = None
+            else:
+                move = peak + 1
+                trail.fire = fire = -peak * (10000 - command.trailing_delta)
+                heappush(self._sell_fires, (fire, arrival, trail))
+            trail.move = move
+            heappush(self._sell_moves, (move, arrival, trail))
+        else:
+            if peak is None:
+                stop = command.stop_price_ticks
+                move = _NO_LIMIT if stop is None else -stop
+                trail.fire = None
+            else:
+                move = 1 - peak
+                trail.fire = fire = peak * (10000 + command.trailing_delta)
+                heappush(self._buy_fires, (fire, arrival, trail))
+            trail.move = move
+            heappush(self._buy_moves, (move, arrival, trail))
+
+    def _drop_trail(self, trail):
+        # ``trail`` left the book: its heap entries are stale from now on. Once the stale
+        # entries outnumber the live ones the heaps are rebuilt, so that costs O(1)
+        # amortised per entry pushed; below _TRAIL_SCAN_BELOW stops they are dropped.
+        if not self._trail_heaps:
+            return
+        trail.move = trail.fire = None
+        if len(self._trailing) < _TRAIL_SCAN_BELOW:
+            self._trail_heaps = False
+            self._sell_moves = []
+            self._buy_moves = []
+            self._sell_fires = []
+            self._buy_fires = []
+        elif (
+            len(self._sell_moves)
+            + len(self._buy_moves)
+            + len(self._sell_fires)
+            + len(self._buy_fires)
+            > 4 * len(self._trailing) + 256
+        ):
+            self._reindex_trailing()
+
+    def _reindex_trailing(self):
+        # Rebuild the four heaps from the live trailing stops alone.
+        self._sell_moves = []
+        self._buy_moves = []
+        self._sell_fires = []
+        self._buy_fires = []
+        for trail in self._trailing.values():
+            self._index_trail(trail)
 
     def _note_sweep(self, events, trades):
         # Called after a pass with trades while trailing stops wait: remember the lowest
@@ -1556,9 +1697,76 @@ class OrderBook:
     def _update_trailing(self, events):
         # Trades happened since the last update: activate trailing stops whose activation
         # price was reached and move extremes, in arrival order. Within one pass the prices
-        # are monotonic, so its lowest and highest trade decide both.
+        # are monotonic, so its lowest and highest trade decide both. The move heaps hand
+        # over exactly the stops to change, so stops the trades leave alone cost nothing.
         lo, hi = self._sweep
         self._sweep = None
+        if not self._trail_heaps:
+            self._scan_update_trailing(lo, hi, events)
+            return
+        moved = []
+        heap = self._sell_moves
+        while heap and heap[0][0] <= hi:
+            key, _, trail = heappop(heap)
+            if trail.move == key:
+                moved.append(trail)
+        heap = self._buy_moves
+        bound = -lo
+        while heap and heap[0][0] <= bound:
+            key, _, trail = heappop(heap)
+            if trail.move == key:
+                moved.append(trail)
+        if not moved:
+            return
+        if len(moved) > 1:
+            moved.sort(key=_arrival)
+        # Every moved stop is active now, at the sweep's extreme: its new keys, inline.
+        sell_moves, sell_fires = self._sell_moves, self._sell_fires
+        buy_moves, buy_fires = self._buy_moves, self._buy_fires
+        for trail in moved:
+            command = trail.command
+            arrival = trail.arrival
+            if command.side == SELL:
+                trail.peak = hi
+                events.append((command.order_id, hi, TRAILING_MOVED))
+                trail.move = move = hi + 1
+                trail.fire = fire = -hi * (10000 - command.trailing_delta)
+                heappush(sell_moves, (move, arrival, trail))
+                heappush(sell_fires, (fire, arrival, trail))
+            else:
+                trail.peak = lo
+                events.append((command.order_id, lo, TRAILING_MOVED))
+                trail.move = move = 1 - lo
+                trail.fire = fire = lo * (10000 + command.trailing_delta)
+                heappush(buy_moves, (move, arrival, trail))
+                heappush(buy_fires, (fire, arrival, trail))
+        if len(self._sell_fires) + len(self._buy_fires) > 2 * len(self._trailing) + 256:
+            self._reindex_trailing()
+
+    def _next_trailing(self):
+        # The first activated trailing stop (by arrival) whose trigger condition holds.
+        # Stale tops are dropped first, so a root that does not hold means none does.
+        if not self._trail_heaps:
+            return self._scan_trailing()
+        last = self._last_price
+        if last is None:
+            return None
+        bound = last * 10000
+        sells = self._sell_fires
+        while sells and sells[0][2].fire != sells[0][0]:
+            heappop(sells)
+        buys = self._buy_fires
+        while buys and buys[0][2].fire != buys[0][0]:
+            heappop(buys)
+        best = None
+        if sells and sells[0][0] <= -bound:
+            best = _first_firing(sells, -bound, best)
+        if buys and buys[0][0] <= bound:
+            best = _first_firing(buys, bound, best)
+        return best
+
+    def _scan_update_trailing(self, lo, hi, events):
+        # _update_trailing by a scan of every trailing stop, in arrival order.
         for order_id, trail in self._trailing.items():
             command = trail.command
             peak = trail.peak
@@ -1581,8 +1789,8 @@ class OrderBook:
                 trail.peak = lo
                 events.append((order_id, lo, TRAILING_MOVED))
 
-    def _next_trailing(self):
-        # The first activated trailing stop (by arrival) whose trigger condition holds.
+    def _scan_trailing(self):
+        # _next_trailing by a scan of every trailing stop (validate checks the heaps by it).
         last = self._last_price
         for trail in self._trailing.values():
             peak = trail.peak
@@ -1625,6 +1833,7 @@ class OrderBook:
                     return
                 command = trail.command
                 del self._trailing[command.order_id]
+                self._drop_trail(trail)
             else:
                 return
             order_id = command.order_id
@@ -1704,6 +1913,26 @@ def _can_fill_simulated(live, opp, user_id, limit_key, qty, quote_left):
                 entry[2] = hidden - entry[1]
                 queue.append(entry)
     return False
+
+
+def _first_firing(heap, limit, best):
+    # The earliest-arriving live trailing stop among ``heap``'s entries whose key is <=
+    # ``limit``, or ``best`` if that arrived earlier. Those entries form a subtree at the
+    # root, so the walk costs O(their number), not O(the heap).
+    size = len(heap)
+    todo = [0]
+    while todo:
+        i = todo.pop()
+        key, arrival, trail = heap[i]
+        if key <= limit:
+            if trail.fire == key and (best is None or arrival < best.arrival):
+                best = trail
+            i = 2 * i + 1
+            if i < size:
+                todo.append(i)
+                if i + 1 < size:
+                    todo.append(i + 1)
+    return best
 
 
 def _remaining(entry):

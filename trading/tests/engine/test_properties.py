@@ -8,7 +8,9 @@ accepted order's quantity.
 """
 
 from collections import defaultdict
+from contextlib import contextmanager
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,6 +33,7 @@ from trading.engine import (
     Place,
     PlaceOco,
 )
+from trading.engine import book as book_module
 
 from .helpers import cancel, iceberg, limit, market, stop, stop_limit
 from .reference import ReferenceBook
@@ -271,9 +274,39 @@ class _Conservation:
         assert len(self.open) == len(book)
 
 
+@contextmanager
+def _trail_thresholds(heaps_from, scan_below):
+    # The sequences hold a few trailing stops at a time, under the thresholds at which the
+    # engine indexes them by heaps; these tests lower the thresholds to check that path
+    # (and switching between the two) against the same oracle.
+    saved = book_module._TRAIL_HEAPS_FROM, book_module._TRAIL_SCAN_BELOW
+    book_module._TRAIL_HEAPS_FROM, book_module._TRAIL_SCAN_BELOW = heaps_from, scan_below
+    try:
+        yield
+    finally:
+        book_module._TRAIL_HEAPS_FROM, book_module._TRAIL_SCAN_BELOW = saved
+
+
+# (heaps from, scan below): heaps from the first trailing stop on and never dropped; heaps
+# switched on and off as the count crosses 2 and 1.
+HEAP_THRESHOLDS = [pytest.param((0, 0), id="heaps-always"), pytest.param((2, 1), id="switching")]
+
+
 @_settings(1000)
 @given(sequences())
 def test_engine_matches_reference_book_on_random_command_sequences(command_list):
+    _check_against_reference(command_list)
+
+
+@pytest.mark.parametrize("thresholds", HEAP_THRESHOLDS)
+@_settings(400)
+@given(command_list=sequences())
+def test_trailing_heaps_match_reference_book_on_random_command_sequences(thresholds, command_list):
+    with _trail_thresholds(*thresholds):
+        _check_against_reference(command_list)
+
+
+def _check_against_reference(command_list):
     book = OrderBook(audit=True)
     reference = ReferenceBook()
     conservation = _Conservation()
@@ -307,6 +340,18 @@ def test_engine_matches_reference_book_on_random_command_sequences(command_list)
 @_settings(300)
 @given(sequences(), st.data())
 def test_restored_book_continues_exactly_like_the_original(command_list, data):
+    _check_restore(command_list, data)
+
+
+@pytest.mark.parametrize("thresholds", HEAP_THRESHOLDS)
+@_settings(150)
+@given(command_list=sequences(), data=st.data())
+def test_restore_rebuilds_the_trailing_heaps(thresholds, command_list, data):
+    with _trail_thresholds(*thresholds):
+        _check_restore(command_list, data)
+
+
+def _check_restore(command_list, data):
     split = data.draw(st.integers(0, len(command_list)))
     original = OrderBook()
     for command in command_list[:split]:

@@ -12,7 +12,7 @@ import trading.engine
 ENGINE_DIR = Path(trading.engine.__file__).resolve().parent
 REPO_ROOT = ENGINE_DIR.parents[1]
 FORBIDDEN = ("django", "redis", "channels", "decimal", "psycopg", "celery", "rest_framework")
-ALLOWED_IMPORTS = {"bisect", "collections", "itertools", "typing"}
+ALLOWED_IMPORTS = {"bisect", "collections", "heapq", "itertools", "typing"}
 
 
 def test_importing_the_engine_loads_no_django_database_redis_or_decimal():

@@ -1,5 +1,7 @@
 """Trailing stops: activation, the extreme since activation, the trigger in basis points."""
 
+import random
+
 import pytest
 
 from trading.engine import (
@@ -8,8 +10,11 @@ from trading.engine import (
     FILLED,
     INVALID_STOP_PRICE,
     INVALID_TRAILING_DELTA,
+    LEVEL_CHANGED,
     OPEN,
     SELL,
+    STOP_TRIGGERED,
+    TRAILING_MOVED,
     Amend,
     LevelChanged,
     OrderAmended,
@@ -34,6 +39,7 @@ from .helpers import (
     stop_limit,
     trailing,
 )
+from .reference import ReferenceBook
 
 # Prices near 1000 ticks, so 100 bips (1 %) is 10 ticks. A trade at 1000; seq 2, book empty.
 LAST_AT_1000 = [limit(1, 20, SELL, 1000, 1), limit(2, 21, BUY, 1000, 1)]
@@ -306,3 +312,43 @@ def test_trailing_stops_round_trip_through_restore_with_their_extremes():
 def test_restore_refuses_trailing_state_no_live_book_could_hold(peaks, message):
     with pytest.raises(ValueError, match=message):
         OrderBook.restore([], [TSELL], last_price_ticks=999, trailing_peaks=peaks)
+
+
+def test_many_trailing_stops_go_through_the_heaps_and_match_the_reference():
+    # Enough trailing stops at once for the engine to index them by heaps (and enough moves
+    # for their stale entries to be dropped in rebuilds), on a price that wanders 10 %
+    # each way: every event but LevelChanged equals the naive reference book's.
+    rng = random.Random(21)
+    book = OrderBook(audit=True)
+    reference = ReferenceBook()
+    mid = 1000
+    placed = []
+    heap_commands = moved = triggered = 0
+    for order_id in range(1, 3001):
+        mid = min(1100, max(900, mid + rng.randint(-6, 6)))
+        side = rng.choice((BUY, SELL))
+        r = rng.random()
+        if r < 0.12 or order_id < 60:
+            activation = None if rng.random() < 0.5 else mid + rng.randint(-20, 20)
+            command = trailing(
+                order_id, 1 + rng.randrange(5), side, rng.randint(5, 300), activation, qty=1
+            )
+        elif r < 0.7:
+            price = mid + (rng.randint(-3, 8) if side == SELL else rng.randint(-8, 3))
+            command = limit(order_id, 1 + rng.randrange(5), side, price, rng.randint(1, 6))
+        elif r < 0.85:
+            command = market(order_id, 1 + rng.randrange(5), side, qty=rng.randint(1, 4))
+        else:
+            command = cancel(rng.choice(placed)) if placed else limit(order_id, 1, BUY, mid, 1)
+        placed.append(order_id)
+        heap_commands += book._trail_heaps
+        events = book.apply(command)
+        book.validate()
+        assert [e for e in events if e[-1] != LEVEL_CHANGED] == reference.apply(command)
+        moved += sum(1 for e in events if e[-1] == TRAILING_MOVED)
+        triggered += sum(1 for e in events if e[-1] == STOP_TRIGGERED)
+    assert heap_commands > 1000
+    assert moved > 1000
+    assert triggered > 100
+    assert book.trailing_peaks() == reference.trailing_peaks()
+    assert book.stop_orders() == reference.stop_orders()
