@@ -43,3 +43,19 @@ def setup(*, database: str, redis_db: int, allowed_hosts: str = "localhost") -> 
 
     django.setup()
     return url
+
+
+def postgres_cpu() -> float | None:
+    """CPU seconds used so far by Django's default connection's PostgreSQL backend, when the
+    server runs on this machine (``/proc``); None otherwise."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -195,20 +195,6 @@ class PublishedTrades:
         return self.received
 
 
-def postgres_cpu() -> float | None:
-    """CPU seconds used so far by this connection's PostgreSQL backend, when the server runs
-    on this machine (``/proc``); None otherwise."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def drain(market: Market, batch_size: int, watched: bool = False) -> dict:
     """Run the matcher process's own loop (``Matcher.run_once``: each batch committed, then
     its trades and private events published) until no command is left, then flush the last
@@ -233,7 +219,7 @@ def drain(market: Market, batch_size: int, watched: bool = False) -> dict:
     due = {market.symbol}
     started = time.perf_counter()
     cpu_started = time.process_time()
-    postgres_started = postgres_cpu()
+    postgres_started = benchdb.postgres_cpu()
     while True:
         batch_started = time.perf_counter()
         if not runner.run_once(due):
@@ -242,7 +228,7 @@ def drain(market: Market, batch_size: int, watched: bool = False) -> dict:
     runner.publisher.flush_due(runner.matchers, force=True)
     seconds = time.perf_counter() - started
     cpu_seconds = time.process_time() - cpu_started
-    postgres_seconds = postgres_cpu()
+    postgres_seconds = benchdb.postgres_cpu()
     if postgres_seconds is not None and postgres_started is not None:
         postgres_seconds = round(postgres_seconds - postgres_started, 2)
     commands = runner.commands

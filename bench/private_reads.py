@@ -29,7 +29,6 @@ import benchdb
 benchdb.setup(database="exchange_reads_bench", redis_db=12)
 
 from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
 from django.test import Client, override_settings  # noqa: E402
 
 from accounts.models import User  # noqa: E402
@@ -45,20 +44,6 @@ READS = [
     "/api/v1/wallets",
     "/api/v1/trades?symbol=BTC-USD",
 ]
-
-
-def postgres_cpu() -> float | None:
-    """CPU seconds of this connection's PostgreSQL backend so far, when the server runs on
-    this machine (``/proc``); None otherwise."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def setup(open_orders: int) -> User:
@@ -102,11 +87,11 @@ def setup(open_orders: int) -> User:
 def timed(requests: int, call) -> dict:
     for _ in range(min(100, requests)):  # warm: prepared statements, caches
         call()
-    cpu, backend, started = time.process_time(), postgres_cpu(), time.perf_counter()
+    cpu, backend, started = time.process_time(), benchdb.postgres_cpu(), time.perf_counter()
     for _ in range(requests):
         call()
     cpu = time.process_time() - cpu
-    backend_after = postgres_cpu()
+    backend_after = benchdb.postgres_cpu()
     return {
         "cpu_ms": round(cpu / requests * 1000, 3),
         "postgres_cpu_ms": (
