@@ -155,6 +155,7 @@ def _field_of(exc: ExchangeError) -> str | None:
 
 _FILTER_FAILURES = {
     "INVALID_PRICE_TICK": "PRICE_FILTER",
+    "PRICE_TOO_LARGE": "PRICE_FILTER",
     "INVALID_QUANTITY_STEP": "LOT_SIZE",
     "QUANTITY_TOO_SMALL": "LOT_SIZE",
     "QUANTITY_TOO_LARGE": "LOT_SIZE",

@@ -7,6 +7,7 @@ from exchange_site.decimals import decimal_to_str
 from marketdata.models import INTERVAL_SECONDS
 from marketdata.selectors import millis
 from trading.binance.selectors import OCO_OTHER_LEG, binance_symbol
+from trading.matcher.commands import ENGINE_INT_LIMIT
 from trading.models import Market, Order, Trade
 from wallets.models import AMOUNT_QUANTUM
 
@@ -78,9 +79,11 @@ def fee_bps(rate: Decimal) -> int:
 
 def max_price(tick_size: Decimal) -> Decimal:
     """The highest price order entry accepts: the last tick below 10^18 (a price is stored
-    with at most 18 integer digits). Binance's "0" (no bound) would read as a maximum of 0 to
+    with at most 18 integer digits) and below 2^63 ticks (the matcher's 64-bit tick counts,
+    trading.matcher.commands). Binance's "0" (no bound) would read as a maximum of 0 to
     CCXT, whose market structure test wants a positive one, as Binance's markets have."""
-    return (PRICE_BOUND - AMOUNT_QUANTUM) // tick_size * tick_size
+    stored = (PRICE_BOUND - AMOUNT_QUANTUM) // tick_size * tick_size
+    return min(stored, tick_size * (ENGINE_INT_LIMIT - 1))
 
 
 def symbol_info(market: Market) -> dict:

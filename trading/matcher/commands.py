@@ -16,7 +16,7 @@ column attributes (``trading.matcher.market.OrderState``); no database access.
 
 from decimal import Decimal
 
-from django.db.models import BigIntegerField, Case, F, Func, Q, Value, When
+from django.db.models import BigIntegerField, BooleanField, Case, F, Func, Q, Value, When
 from django.db.models.functions import Cast, Coalesce, Mod
 
 from trading import engine
@@ -41,24 +41,47 @@ PLACE_FIELDS = (
     "trailing_delta",
 )
 OFF_GRID = "engine_off_grid"
+OUT_OF_RANGE = "engine_out_of_range"
 
 # The matcher's command row (trading.matcher.market): command id, kind, quantity, the
 # owner's frozen_at, then the PLACE_FIELDS (PLACE_AT up to OFF_GRID_AT), the off-grid
-# remainder at OFF_GRID_AT, then the order's columns.
+# remainder at OFF_GRID_AT, whether an amount is too large for the engine's ints at
+# OUT_OF_RANGE_AT, then the order's columns from ORDER_AT.
 PLACE_AT = 4
 OFF_GRID_AT = PLACE_AT + len(PLACE_FIELDS)
+OUT_OF_RANGE_AT = OFF_GRID_AT + 1
+ORDER_AT = OUT_OF_RANGE_AT + 1
+
+# The engine's ints travel as PostgreSQL bigints. An amount of 2**63 steps or more cannot
+# (order entry refuses such prices; a quote amount or reserve could still reach it on a
+# market with tiny steps): such an order is rejected (``out_of_range``), never left to fail
+# the matcher's query, which would stall every later command of the market.
+ENGINE_INT_LIMIT = 2**63
 
 
 def _div(column, step):
-    # Whole steps in a positive amount: PostgreSQL's div() on numeric is exact.
-    return Cast(Func(F(column), Value(step), function="div"), BigIntegerField())
+    # Whole steps in a positive amount: PostgreSQL's div() on numeric is exact. NULL when
+    # too large for a bigint, with OUT_OF_RANGE set for the row.
+    return Case(
+        When(
+            **{f"{column}__lt": step * ENGINE_INT_LIMIT},
+            then=Cast(Func(F(column), Value(step), function="div"), BigIntegerField()),
+        ),
+        default=None,
+        output_field=BigIntegerField(),
+    )
+
+
+def _too_large(column, step) -> Q:
+    return Q(**{f"{column}__gte": step * ENGINE_INT_LIMIT})
 
 
 def place_columns(scale, prefix: str = "") -> tuple[tuple[str, ...], dict]:
     """The query side of ``place_command``: ``(names, annotations)`` where ``names`` are the
     ``values_list`` names of the 13 ``engine.Place`` fields in order followed by the
-    off-grid remainder (``OFF_GRID``), and ``annotations`` the expressions to ``annotate``
-    with. ``prefix`` is the path to the order (``"order__"`` from an OrderCommand).
+    off-grid remainder (``OFF_GRID``) and the out-of-range flag (``OUT_OF_RANGE``), and
+    ``annotations`` the expressions to ``annotate`` with. ``prefix`` is the path to the
+    order (``"order__"`` from an OrderCommand).
 
     The off-grid remainder is the sum of each price's remainder on the tick and each
     quantity's on the lot (0: on the grid; the query cannot raise OffGrid). The market buy
@@ -96,9 +119,23 @@ def place_columns(scale, prefix: str = "") -> tuple[tuple[str, ...], dict]:
             ),
             start=Value(Decimal(0)),
         ),
+        OUT_OF_RANGE: Case(
+            When(
+                _too_large(f"{o}quantity", lot)
+                | _too_large(f"{o}price", tick)
+                | _too_large(f"{o}stop_price", tick)
+                | _too_large(f"{o}quote_quantity", quote_unit)
+                | _too_large(f"{o}reserved", quote_unit)
+                | _too_large(f"{o}iceberg_quantity", lot),
+                then=Value(True),
+            ),
+            default=Value(False),
+            output_field=BooleanField(),
+        ),
     }
     names = tuple(
-        name if name in annotations else f"{o}{name}" for name in (*PLACE_FIELDS, OFF_GRID)
+        name if name in annotations else f"{o}{name}"
+        for name in (*PLACE_FIELDS, OFF_GRID, OUT_OF_RANGE)
     )
     return names, annotations
 

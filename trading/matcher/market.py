@@ -20,6 +20,8 @@ from trading import engine
 from trading.fee_selectors import fee_rates_for_users
 from trading.matcher.commands import (
     OFF_GRID_AT,
+    ORDER_AT,
+    OUT_OF_RANGE_AT,
     PLACE_AT,
     amend_command,
     oco_command,
@@ -95,8 +97,8 @@ ORDER_COLUMNS = (
 _RESTING = (Order.Status.OPEN, Order.Status.PARTIALLY_FILLED)
 
 # A command row (trading.matcher.commands.PLACE_AT): id, kind, quantity, frozen_at, the
-# order's engine.Place fields as ints, its off-grid remainder, then ORDER_COLUMNS.
-_ORDER_AT = OFF_GRID_AT + 1
+# order's engine.Place fields as ints, its off-grid remainder, its out-of-range flag, then
+# ORDER_COLUMNS.
 
 # A refreshed iceberg's ``rested_rank``: (batch << 32) + its refresh's number in the batch,
 # increasing per market, so refreshes in different batches at one seq keep their order.
@@ -422,14 +424,14 @@ class MarketMatcher:
         refreshes = 0
         for row in commands:
             command_kind = row[1]
-            order_id = row[_ORDER_AT]
+            order_id = row[ORDER_AT]
             if command_kind == OrderCommand.Kind.CANCEL:
                 events = book.cancel(order_id)
             elif command_kind == OrderCommand.Kind.AMEND:
                 events = self._amend(self.live.get(order_id), row[2])
             else:  # place or place_list
                 frozen_at = row[3]
-                state = self.live.get(order_id) or OrderState(row[_ORDER_AT:])
+                state = self.live.get(order_id) or OrderState(row[ORDER_AT:])
                 if state.status != Order.Status.NEW:
                     continue  # already placed (cannot happen unless re-queued by hand)
                 refusal = (
@@ -450,6 +452,8 @@ class MarketMatcher:
                         oco = self._list_command(*legs)
                     except OffGrid:
                         refusal = refusal or "off_grid"  # accepted just before a grid change
+                elif row[OUT_OF_RANGE_AT]:
+                    refusal = refusal or "out_of_range"
                 elif row[OFF_GRID_AT]:
                     refusal = refusal or "off_grid"
                 if refusal:

@@ -32,6 +32,7 @@ from trading.exceptions import (
     NoLiquidity,
     UnknownSymbol,
 )
+from trading.matcher.commands import ENGINE_INT_LIMIT
 from trading.matcher.wakeup import matcher_wake
 from trading.models import Market, Order, OrderCommand
 from trading.selectors import (
@@ -203,6 +204,15 @@ def _check_market_rules(market: Market, request: OrderRequest) -> None:
         value = getattr(request, name)
         if value is not None:
             _check_step(value, market.tick_size, name, "INVALID_PRICE_TICK")
+            # The matcher counts prices in ticks as 64-bit ints (trading.matcher.commands).
+            ceiling = market.tick_size * ENGINE_INT_LIMIT
+            if value >= ceiling:
+                raise _invalid(
+                    "PRICE_TOO_LARGE",
+                    f"{name} must be below {decimal_to_str(ceiling)}.",
+                    field=name,
+                    max=decimal_to_str(ceiling - market.tick_size),
+                )
     if request.iceberg_quantity is not None:
         _check_step(
             request.iceberg_quantity, market.lot_size, "iceberg_quantity", "INVALID_ICEBERG"

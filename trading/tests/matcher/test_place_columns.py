@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from trading import engine
-from trading.matcher.commands import OFF_GRID_AT, PLACE_AT, place_command
+from trading.matcher.commands import OFF_GRID_AT, ORDER_AT, OUT_OF_RANGE_AT, PLACE_AT, place_command
 from trading.matcher.convert import OffGrid
 from trading.matcher.market import MarketMatcher, OrderState
 from trading.models import Order
@@ -14,7 +14,7 @@ from trading.tests.helpers import place
 
 pytestmark = pytest.mark.django_db
 
-_ORDER_AT = OFF_GRID_AT + 1
+_ORDER_AT = ORDER_AT
 
 
 def _rows(market):
@@ -88,3 +88,42 @@ def test_an_amount_off_the_grid_is_flagged_where_market_scale_raises(market, tra
     assert row[OFF_GRID_AT] > 0
     with pytest.raises(OffGrid):
         place_command(scale, OrderState(row[_ORDER_AT:]))
+
+
+def test_an_amount_too_large_for_the_engine_is_flagged_and_the_query_still_runs(market, trader):
+    seller = trader(market, btc="100")
+    order = place(seller, side="sell", price="100", quantity="1")
+    # 2**63 ticks and more do not fit PostgreSQL's bigint: the query must not fail on it.
+    huge = market.tick_size * 2**63
+    Order.objects.filter(pk=order.pk).update(price=huge)
+    (row,), _ = _rows(market)
+    assert row[OUT_OF_RANGE_AT] is True
+    assert row[PLACE_AT + 5] is None  # engine_price_ticks
+
+
+def test_a_market_order_within_range_is_not_flagged(market, trader):
+    seller = trader(market, btc="100")
+    place(seller, side="sell", price="100", quantity="1")
+    (row,), _ = _rows(market)
+    assert row[OUT_OF_RANGE_AT] is False
+
+
+def test_the_matcher_rejects_an_out_of_range_order_and_goes_on_matching(market, trader):
+    from trading.tests.helpers import assert_ledger_ok, balance_of, drain, reload
+
+    seller = trader(market, btc="100")
+    stuck = place(seller, side="sell", price="100", quantity="1")
+    Order.objects.filter(pk=stuck.pk).update(price=market.tick_size * 2**63)
+    maker = trader(market, btc="1")
+    taker = trader(market, usd="1000")
+    resting = place(maker, side="sell", price="100", quantity="1")
+    crossing = place(taker, side="buy", price="100", quantity="1")
+
+    drain(market)
+
+    stuck = reload(stuck)
+    assert (stuck.status, stuck.reason) == (Order.Status.REJECTED, "out_of_range")
+    assert balance_of(seller, market.base_asset) == (Decimal(100), Decimal(0))
+    assert reload(resting).status == Order.Status.FILLED
+    assert reload(crossing).status == Order.Status.FILLED
+    assert_ledger_ok()

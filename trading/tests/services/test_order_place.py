@@ -106,6 +106,12 @@ def test_order_place_refuses_a_market_buy_with_nothing_to_estimate_from(market, 
     ("fields", "code"),
     [
         ({"price": "100.001", "quantity": "1"}, "INVALID_PRICE_TICK"),
+        # 2**63 ticks of 0.01: more than the matcher's 64-bit tick counts hold.
+        ({"side": "sell", "price": "92233720368547758.08", "quantity": "1"}, "PRICE_TOO_LARGE"),
+        (
+            {"order_type": "stop", "side": "sell", "stop_price": "1E+17", "quantity": "1"},
+            "PRICE_TOO_LARGE",
+        ),
         ({"price": "100", "quantity": "1.000001"}, "INVALID_QUANTITY_STEP"),
         ({"price": "100", "quantity": "0.00001"}, "MIN_NOTIONAL"),
         ({"price": "100", "quantity": "1000.00001"}, "QUANTITY_TOO_LARGE"),
@@ -153,7 +159,7 @@ def test_order_place_refuses_a_market_buy_with_nothing_to_estimate_from(market, 
         ({"price": "Infinity", "quantity": "1"}, "INVALID_NUMBER"),
         ({"price": "1e400", "quantity": "1"}, "INVALID_NUMBER"),
         ({"price": "1e-30", "quantity": "1"}, "INVALID_NUMBER"),
-        ({"price": "99999999999999999", "quantity": "999"}, "INVALID_NUMBER"),
+        ({"price": "99999999999999999", "quantity": "999"}, "PRICE_TOO_LARGE"),
     ],
 )
 def test_order_place_refuses_a_broken_order_with_a_precise_code(market, rich, fields, code):
