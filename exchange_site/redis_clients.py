@@ -166,12 +166,28 @@ class RedisURL:
         return kwargs
 
 
+def redacted_url(url: str) -> str:
+    """``url`` fit for an error message or a log line: the userinfo's password and every
+    ``*password`` query parameter replaced by ``***``, whatever else the URL gets wrong."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    location, qmark, query = rest.partition("?")
+    netloc, slash, path = location.partition("/")
+    userinfo, at, hosts = netloc.rpartition("@")
+    if at:
+        user, colon, _ = userinfo.partition(":")
+        netloc = f"{user}{':***' if colon else ''}@{hosts}"
+    if qmark:
+        query = "&".join(
+            f"{key}=***" if key.lower().endswith("password") else f"{key}{eq}{value}"
+            for key, eq, value in (pair.partition("=") for pair in query.split("&"))
+        )
+    return f"{scheme}{sep}{netloc}{slash}{path}{qmark}{query}"
+
+
 def _bad(url: str, why: str) -> ImproperlyConfigured:
-    shown = url
-    parts = urlsplit(url) if "://" in url else None
-    if parts is not None and parts.password:
-        shown = url.replace(parts.password, "***", 1)
-    return ImproperlyConfigured(f"REDIS_URL {shown!r}: {why}")
+    return ImproperlyConfigured(f"REDIS_URL {redacted_url(url)!r}: {why}")
 
 
 def _db(url: str, text: str) -> int:
@@ -301,7 +317,9 @@ def _target(url: str | dict | None) -> RedisURL | dict:
             return parse_redis_url(url["address"])
         if "sentinels" in url:
             return url
-        raise ImproperlyConfigured(f"a Redis host entry needs 'address' or 'sentinels': {url}")
+        raise ImproperlyConfigured(
+            f"a Redis host entry needs 'address' or 'sentinels', not only {sorted(url)}"
+        )
     return parse_redis_url(url)
 
 

@@ -101,6 +101,27 @@ def test_a_rejected_url_does_not_show_its_password():
     assert "***" in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("url", "secrets"),
+    [
+        # A password that also spells the scheme or the user must not survive anywhere.
+        ("redis://:redis@host:bad/0", ["redis@"]),
+        ("redis://admin:admin@host:bad/0", [":admin@"]),
+        (
+            "sentinel://:pw@h1:1,h2:bad/0?master=m&sentinel_password=sp-secret",
+            ["sp-secret", ":pw@"],
+        ),
+    ],
+)
+def test_no_password_survives_in_a_rejected_url(url, secrets):
+    with pytest.raises(ImproperlyConfigured) as raised:
+        parse_redis_url(url)
+
+    for secret in secrets:
+        assert secret not in str(raised.value)
+    assert "***" in str(raised.value)
+
+
 def test_a_single_server_url_gives_the_settings_of_before():
     url = "redis://127.0.0.1:6379/6"
 
