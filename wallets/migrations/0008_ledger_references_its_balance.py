@@ -21,15 +21,22 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+# Added NOT VALID, then validated in its own transaction (the migration is not atomic): adding
+# a checked foreign key scans the whole ledger under a lock that blocks every balance change,
+# while VALIDATE CONSTRAINT scans it under one that lets writes go on. New lines are checked
+# from the moment the constraint exists.
 ADD = (
     "ALTER TABLE wallets_ledgerentry ADD CONSTRAINT ledger_entry_balance_fk "
     "FOREIGN KEY (user_id, asset_id) REFERENCES wallets_balance (user_id, asset_id) "
-    "DEFERRABLE INITIALLY DEFERRED"
+    "DEFERRABLE INITIALLY DEFERRED NOT VALID"
 )
+VALIDATE = "ALTER TABLE wallets_ledgerentry VALIDATE CONSTRAINT ledger_entry_balance_fk"
 DROP = "ALTER TABLE wallets_ledgerentry DROP CONSTRAINT ledger_entry_balance_fk"
 
 
 class Migration(migrations.Migration):
+    atomic = False
+
     dependencies = [
         ("wallets", "0007_ledger_fewer_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
@@ -37,6 +44,7 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunSQL(ADD, DROP),
+        migrations.RunSQL(VALIDATE, migrations.RunSQL.noop),
         migrations.AlterField(
             model_name="ledgerentry",
             name="user",

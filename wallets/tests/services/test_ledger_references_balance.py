@@ -39,3 +39,16 @@ def test_a_ledger_line_of_an_existing_balance_row_commits(user, btc, fund):
         _line(user, btc).save()
 
     assert LedgerEntry.objects.filter(user=user, asset=btc).count() == lines + 1
+
+
+def test_the_constraint_is_validated_for_the_lines_written_before_it():
+    # Added NOT VALID and validated after (0008): a constraint left unvalidated would not
+    # vouch for the ledger lines older than the migration.
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT convalidated, condeferrable, condeferred FROM pg_constraint "
+            "WHERE conname = 'ledger_entry_balance_fk'"
+        )
+        assert cursor.fetchone() == (True, True, True)
