@@ -324,7 +324,14 @@ class Hub:
                 self._probes_sent += 1
             except Exception:
                 self._lose()
+            slept_at = self._loop.time()
             await asyncio.sleep(PROBE_SECONDS)
+            # A stalled event loop (an overloaded process) kept the receiver from hearing
+            # too: that time is not the layer's silence, and replacing a healthy layer would
+            # only add a resync of every subscriber to the overload.
+            stalled = self._loop.time() - slept_at - PROBE_SECONDS
+            if stalled > PROBE_SECONDS:
+                self._heard_at += stalled
 
     def _lose(self) -> None:
         if self._lost:
