@@ -113,6 +113,8 @@ class OutboxConsumer(AsyncWebsocketConsumer):
         self._fell_behind()
 
     def _fell_behind(self) -> None:
+        """What the consumer does when its outbox overflows (each consumer's protocol says:
+        a resync, or a close with an error). Every consumer defines it."""
         raise NotImplementedError
 
     async def _prepare(self, item) -> str:
