@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from exchange_site.redis_clients import redis_address
+from testsupport.outcome import outcome_failed
 from testsupport.stack import LiveStack, seed_markets
 
 START_POSTGRES = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
@@ -44,6 +45,15 @@ def pytest_configure(config):
             f"(it starts an embedded one), or start the machine's: {START_REDIS}",
             2,
         )
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the item (``item.reports["call"]``), so that fixtures can
+    tell in their teardown whether the test failed (``testsupport.outcome``)."""
+    report = yield
+    item.__dict__.setdefault("reports", {})[report.when] = report
+    return report
 
 
 @pytest.fixture(autouse=True)
@@ -133,6 +143,10 @@ def live_stack(transactional_db, request):
         stack.start()
         yield stack
     finally:
+        # A failure in CI leaves only the test's report: put the servers' last words in it
+        # (pytest shows a failed test's captured teardown output).
+        if outcome_failed(request):
+            print(stack.log_tails())
         stack.stop()
 
 

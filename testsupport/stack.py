@@ -195,6 +195,16 @@ class LiveStack:
             log.seek(self._log_starts.get(name, 0))
             return log.read().decode(errors="replace")
 
+    def log_tails(self, lines: int = 80) -> str:
+        """The last ``lines`` lines of every process's log (its current incarnation), for a
+        failing test's report."""
+        parts = []
+        for name in sorted(set(self.processes) | set(self._logs)):
+            tail = self.log_text(name).splitlines()[-lines:]
+            parts.append(f"----- {self.name} {name}: last {len(tail)} lines -----")
+            parts.extend(tail)
+        return "\n".join(parts)
+
     def _collect_static(self) -> None:
         # DEBUG is off, so WhiteNoise serves only what collectstatic gathered.
         key = str(self.var_dir)
@@ -241,6 +251,9 @@ class LiveStack:
         self._spawn(name, [*command, "--poll-seconds", str(self.poll_seconds), *args])
         if wait:
             self._wait_matcher_heartbeat(name)
+
+    def stop_ws(self, kill: bool = False) -> None:
+        self._stop("ws", kill=kill)
 
     def stop_matcher(self, kill: bool = False, name: str = "matcher") -> None:
         self._stop(name, kill=kill)

@@ -647,11 +647,12 @@ if (authenticated) {
   setType("limit");
   client.subscribe({ channel: "orders" }, onOrderEvent);
   client.subscribe({ channel: "balances" }, onBalanceEvent);
-  client.onReconnect(() => {
+  // Confirmed on connecting and after each reconnect: whatever changed before is read again.
+  client.onSubscribed({ channel: "orders" }, () => {
     loadOrders();
     loadFills();
-    loadBalances();
   });
+  client.onSubscribed({ channel: "balances" }, loadBalances);
   loadOrders();
   loadFills();
 }

@@ -335,7 +335,8 @@ client.subscribe({ channel: "balances" }, (event) => {
     refresh();
   }, 300);
 });
-client.onReconnect(refresh);
+// Confirmed on connecting and after each reconnect: whatever changed before is read again.
+client.onSubscribed({ channel: "balances" }, refresh);
 renderTerms();
 renderDestinations();
 loadLimit().catch(() => {});

@@ -34,6 +34,7 @@ export class StreamClient {
     this.url = url;
     this.streams = new Map(); // key → { params, handlers: Set }
     this.reconnectHandlers = new Set();
+    this.subscribedHandlers = new Map(); // key → Set of handlers
     this.errorHandlers = new Set();
     this.attempt = 0;
     this.opened = false;
@@ -109,6 +110,16 @@ export class StreamClient {
     this.reconnectHandlers.add(handler);
   }
 
+  // Called each time the server confirms a subscription to this stream (on connecting and
+  // after every reconnect). An event sent before that moment never reaches this page: the
+  // one that followed an action taken right after the page loaded, or any while we were
+  // away. Pages reload the stream's state from REST here.
+  onSubscribed(params, handler) {
+    const key = streamKey(params);
+    if (!this.subscribedHandlers.has(key)) this.subscribedHandlers.set(key, new Set());
+    this.subscribedHandlers.get(key).add(handler);
+  }
+
   onError(handler) {
     this.errorHandlers.add(handler);
   }
@@ -124,9 +135,11 @@ export class StreamClient {
       for (const handler of this.errorHandlers) handler(message);
       return;
     }
-    if (!message.channel || message.type === "subscribed" || message.type === "unsubscribed") {
+    if (message.type === "subscribed") {
+      for (const handler of this.subscribedHandlers.get(streamKey(message)) ?? []) handler();
       return;
     }
+    if (!message.channel || message.type === "unsubscribed") return;
     const stream = this.streams.get(streamKey(message));
     if (!stream) return;
     for (const handler of stream.handlers) handler(message);

@@ -10,12 +10,14 @@ expects that exact error (an API refusal the page is meant to show). Screenshots
 import importlib
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
 from django.db import connections
 from playwright.sync_api import expect
 
+from testsupport.outcome import outcome_failed
 from testsupport.stack import ARTIFACTS
 
 # Live updates cross three processes (gunicorn → matcher → daphne); give them time on a
@@ -25,6 +27,7 @@ expect.set_options(timeout=10_000)
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SCREENSHOTS = ARTIFACTS / "screenshots"
+TRAIL_LENGTH = 300
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
@@ -35,12 +38,30 @@ class ConsoleGuard:
     def __init__(self):
         self.errors: list[str] = []
         self.allowed: list[re.Pattern] = []
+        self.trail: list[str] = []
+        self.started = time.monotonic()
 
     def watch(self, page) -> None:
         page.on("console", self._console)
         page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
+        page.on("websocket", self._websocket)
+
+    def _note(self, text: str) -> None:
+        # What a failing test's report shows of the pages' side (the servers' logs are the
+        # live stack's): recent enough to cover the test's last steps.
+        self.trail.append(f"{time.monotonic() - self.started:8.3f} {text[:400]}")
+        del self.trail[:-TRAIL_LENGTH]
+
+    def _websocket(self, socket) -> None:
+        url = socket.url
+        self._note(f"ws open {url}")
+        socket.on("framesent", lambda payload: self._note(f"ws > {payload}"))
+        socket.on("framereceived", lambda payload: self._note(f"ws < {payload}"))
+        socket.on("socketerror", lambda error: self._note(f"ws error {url}: {error}"))
+        socket.on("close", lambda _socket: self._note(f"ws closed {url}"))
 
     def _console(self, message) -> None:
+        self._note(f"console {message.type}: {message.text}")
         if message.type == "error":
             url = (message.location or {}).get("url", "")
             self.errors.append(f"console error: {message.text} ({url})")
@@ -88,8 +109,9 @@ def console():
 
 
 @pytest.fixture
-def new_page(browser, live_stack, console):
-    """``new_page()`` → a page in a fresh browser context (its own cookies), watched."""
+def new_page(browser, live_stack, console, request):
+    """``new_page()`` → a page in a fresh browser context (its own cookies), watched. A test
+    that fails prints its pages' last console lines and WebSocket frames."""
     contexts = []
 
     def make(viewport=DESKTOP):
@@ -101,6 +123,9 @@ def new_page(browser, live_stack, console):
         return page
 
     yield make
+    if outcome_failed(request):
+        print("----- the pages' console and WebSocket frames, seconds since the first page -----")
+        print("\n".join(console.trail))
     for context in contexts:
         context.close()
     assert not console.unexpected(), "\n".join(console.unexpected())

@@ -223,3 +223,41 @@ def test_place_an_oco_and_amend_it_from_the_page(live_stack, new_page):
     iceberg = Order.objects.get(user__username="ocotrader", price=Decimal("200"))
     assert (iceberg.iceberg_quantity, iceberg.iceberg_visible) == (Decimal("0.05"), Decimal("0.05"))
     assert_ledger_ok()
+
+
+def test_changes_made_before_the_page_subscribed_are_shown_once_it_does(
+    live_stack, new_page, console
+):
+    """An event published before the page's private subscription is confirmed never reaches
+    it: the page reads its orders and balances again when the server confirms, on its first
+    connection as after a reconnect. Here the ws server is down while the page loads and
+    while the user's balance and orders change; the page shows them once it connects."""
+    client = _api_user(live_stack.web_url, "early@example.com", "earlybird", {"USD": "100"})
+    live_stack.stop_ws()
+    console.allow(r"WebSocket connection to .* failed")  # the browser's line per attempt
+    page = new_page()
+    page.goto("/accounts/login/?next=/trade/BTC-USD/")
+    page.get_by_label("Email or username").fill("earlybird")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(re.compile(r"/trade/BTC-USD/$"))
+    expect(page.locator("#order-available")).to_have_text("100.00")
+    expect(page.locator("#ws-status")).not_to_have_attribute("data-state", "live")
+
+    # Meanwhile, through the API: 50 USD more and a resting buy that reserves 12.00.
+    deposit = client.post("/api/v1/wallets/deposits", json={"asset": "USD", "amount": "50"})
+    assert deposit.status_code == 201, deposit.text
+    order = {"symbol": "BTC-USD", "side": "buy", "order_type": "limit", "price": "120.00"}
+    placed = client.post("/api/v1/orders/", json={**order, "quantity": "0.1"})
+    assert placed.status_code == 201, placed.text
+    live_stack.wait_matcher_idle()
+    page.wait_for_timeout(300)
+    expect(page.locator("#order-available")).to_have_text("100.00")  # nothing live yet
+    expect(_open_rows(page)).to_have_count(0)
+
+    live_stack.start_ws()
+    # The client's back-off between attempts grows to 15 s.
+    expect(page.locator("#ws-status")).to_have_attribute("data-state", "live", timeout=30_000)
+    expect(page.locator("#order-available")).to_have_text("138.00")
+    expect(_open_rows(page)).to_have_count(1)
+    expect(_open_rows(page).first).to_contain_text("0.10000")
