@@ -126,6 +126,8 @@ _USER_LIMIT = 1 << _USER_BITS
 _USER_MASK = _USER_LIMIT - 1
 _REF_LIMIT = 1 << _USER_SHIFT
 _REF_MASK = _REF_LIMIT - 1
+# The packed user, in place: ``v & _USER_FIELD == user_id << _USER_SHIFT``.
+_USER_FIELD = _USER_MASK << _USER_SHIFT
 
 
 class _Special:
@@ -1445,6 +1447,12 @@ class OrderBook:
         keys = opp.keys
         levels = opp.levels
         maker_side = opp.name
+        # A plain maker is the taker's own when its packed user field equals this (a user id
+        # that does not fit the packed layout gives a value no field equals).
+        try:
+            own_user = taker_user << _USER_SHIFT
+        except TypeError:
+            own_user = -1
         seq = self._seq
         trades = 0
         reason = None
@@ -1470,7 +1478,7 @@ class OrderBook:
                         if ghosts.get(order) is lvl:
                             del ghosts[order]
                         continue
-                    if (v >> _USER_SHIFT) & _USER_MASK == taker_user:
+                    if v & _USER_FIELD == own_user:
                         reason = SELF_TRADE_PREVENTED
                         break
                     order_qty = v >> _QTY_SHIFT
