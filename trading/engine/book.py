@@ -580,7 +580,10 @@ class OrderBook:
                 and tif in _TIFS
                 and (
                     (side == SELL and max_quote is None)
-                    or (side == BUY and (max_quote is None or _is_count(max_quote)))
+                    or (
+                        side == BUY
+                        and (max_quote is None or (max_quote.__class__ is int and max_quote > 0))
+                    )
                 )
             ):
                 # A valid market order by quantity (what _check_market accepts):
@@ -1316,9 +1319,15 @@ class OrderBook:
     def _rest(self, events, order_id, user_id, own, key, price_ticks, qty_lots, status, lvl=None):
         # ``lvl``: the level, already listed, when the caller has it.
         if lvl is None:
-            lvl = self._level(own, price_ticks, key)
+            # _level inlined.
+            lvl = own.levels.get(key)
+            if lvl is None:
+                lvl = self._new_level(own, price_ticks, key)
+            elif not lvl.count:
+                insort(own.keys, key)
+                own.parked -= 1
         ref = lvl.ref
-        if ref < _REF_LIMIT and user_id.__class__ is int and 0 <= user_id < _USER_LIMIT:
+        if ref < _REF_LIMIT and user_id.__class__ is int and not user_id >> _USER_BITS:
             if order_id in self._ghosts:
                 self._purge_ghost(order_id)
             self._live[order_id] = (qty_lots << _QTY_SHIFT) | (user_id << _USER_SHIFT) | ref
