@@ -92,6 +92,9 @@ from .types import (
 )
 
 _TIFS = frozenset((GTC, IOC, FOK))
+# The time in force of a limit order that takes on place's short path (FOK and post-only
+# take the general one).
+_TAKER_TIFS = (GTC, IOC)
 
 # Limit key of a market order: below every real key, so every level is acceptable.
 _NO_LIMIT = float("-inf")
@@ -493,14 +496,17 @@ class OrderBook:
                 return [(order_id, INVALID_QUANTITY, ORDER_REJECTED)]
             # The limit order itself: place_limit delegates here, so the matcher's path makes
             # one call per order.
+            # ``limit_key``: the opposite side's keys this order crosses are >= it (-key).
             if side == BUY:
                 own = self._bids
                 opp = self._asks
                 key = price_ticks
+                limit_key = -price_ticks
             elif side == SELL:
                 own = self._asks
                 opp = self._bids
                 key = -price_ticks
+                limit_key = price_ticks
             else:
                 return [(order_id, INVALID_SIDE, ORDER_REJECTED)]
             if price_ticks <= 0:
@@ -508,13 +514,13 @@ class OrderBook:
             if qty_lots <= 0:
                 return [(order_id, INVALID_QUANTITY, ORDER_REJECTED)]
             opp_keys = opp.keys
-            if opp_keys and opp_keys[-1] >= -key:
-                if not post_only and tif in (GTC, IOC):
+            if opp_keys and opp_keys[-1] >= limit_key:
+                if not post_only and tif in _TAKER_TIFS:
                     # A plain taker: _exec_limit inlined for its common case (FOK and
                     # post-only take the general path below).
                     events = []
                     left, _, reason = self._take(
-                        events, order_id, user_id, own.name, opp, -key, qty_lots, None
+                        events, order_id, user_id, own.name, opp, limit_key, qty_lots, None
                     )
                     if not left:
                         events.append((order_id, FILLED, None, 0, ORDER_DONE))
