@@ -95,6 +95,10 @@ _TIFS = frozenset((GTC, IOC, FOK))
 # The time in force of a limit order that takes on place's short path (FOK and post-only
 # take the general one).
 _TAKER_TIFS = (GTC, IOC)
+# place's short paths for a limit order that takes and a market order by quantity (the
+# matcher's path); False sends them through _exec_limit and place_market, the general
+# paths they shorten, which the tests compare them with (test_fast_paths.py).
+_FAST_PATHS = True
 
 # Limit key of a market order: below every real key, so every level is acceptable.
 _NO_LIMIT = float("-inf")
@@ -515,7 +519,7 @@ class OrderBook:
                 return [(order_id, INVALID_QUANTITY, ORDER_REJECTED)]
             opp_keys = opp.keys
             if opp_keys and opp_keys[-1] >= limit_key:
-                if not post_only and tif in _TAKER_TIFS:
+                if _FAST_PATHS and not post_only and tif in _TAKER_TIFS:
                     # A plain taker: _exec_limit inlined for its common case (FOK and
                     # post-only take the general path below).
                     events = []
@@ -580,7 +584,8 @@ class OrderBook:
             if trailing_delta is not None:
                 return [(order_id, INVALID_TRAILING_DELTA, ORDER_REJECTED)]
             if (
-                quote_amount is None
+                _FAST_PATHS
+                and quote_amount is None
                 and qty_lots.__class__ is int
                 and qty_lots > 0
                 and tif in _TIFS
