@@ -95,9 +95,10 @@ _TIFS = frozenset((GTC, IOC, FOK))
 # The time in force of a limit order that takes on place's short path (FOK and post-only
 # take the general one).
 _TAKER_TIFS = (GTC, IOC)
-# place's short paths for a limit order that takes and a market order by quantity (the
-# matcher's path); False sends them through _exec_limit and place_market, the general
-# paths they shorten, which the tests compare them with (test_fast_paths.py).
+# place's short paths for a limit order that takes, an IOC or FOK limit order that does not
+# cross and a market order by quantity (the matcher's path); False sends them through
+# _exec_limit and place_market, the general paths they shorten, which the tests compare
+# them with (test_fast_paths.py).
 _FAST_PATHS = True
 
 # Limit key of a market order: below every real key, so every level is acceptable.
@@ -566,6 +567,13 @@ class OrderBook:
                     ]
                 events = []
                 self._rest(events, order_id, user_id, own, key, price_ticks, qty_lots, OPEN, lvl)
+                return events
+            elif _FAST_PATHS and tif in _TIFS:
+                # IOC or FOK that does not cross: it expires whole (_exec_limit's outcome).
+                reason = IOC_REMAINDER if tif == IOC else FOK_NOT_FILLED
+                events = [(order_id, EXPIRED, reason, qty_lots, ORDER_DONE)]
+                if self._buy_stops or self._sell_stops or self._trailing:
+                    self._run_stops(events)
                 return events
             if tif not in _TIFS:
                 return [(order_id, INVALID_TIF, ORDER_REJECTED)]

@@ -1,6 +1,7 @@
-"""place's short paths (a limit order that takes, a market order by quantity) against the
-general paths they shorten (``_exec_limit``, ``place_market``), switched by
-``book._FAST_PATHS``: the same events, command by command, and the same book after."""
+"""place's short paths (a limit order that takes, an IOC or FOK one that does not cross, a
+market order by quantity) against the general paths they shorten (``_exec_limit``,
+``place_market``), switched by ``book._FAST_PATHS``: the same events, command by command,
+and the same book after."""
 
 import random
 
