@@ -92,6 +92,14 @@ from .types import (
 )
 
 _TIFS = frozenset((GTC, IOC, FOK))
+# The time in force of a limit order that takes on place's short path (FOK and post-only
+# take the general one).
+_TAKER_TIFS = (GTC, IOC)
+# place's short paths for a limit order that takes, an IOC or FOK limit order that does not
+# cross and a market order by quantity (the matcher's path); False sends them through
+# _exec_limit and place_market, the general paths they shorten, which the tests compare
+# them with (test_fast_paths.py).
+_FAST_PATHS = True
 
 # Limit key of a market order: below every real key, so every level is acceptable.
 _NO_LIMIT = float("-inf")
@@ -121,10 +129,13 @@ _TRAIL_SCAN_BELOW = 8
 # unbounded; an order whose user id or level ref does not fit rests as a _Special instead.
 _QTY_SHIFT = 52
 _USER_SHIFT = 20
-_USER_LIMIT = 1 << (_QTY_SHIFT - _USER_SHIFT)
+_USER_BITS = _QTY_SHIFT - _USER_SHIFT
+_USER_LIMIT = 1 << _USER_BITS
 _USER_MASK = _USER_LIMIT - 1
 _REF_LIMIT = 1 << _USER_SHIFT
 _REF_MASK = _REF_LIMIT - 1
+# The packed user, in place: ``v & _USER_FIELD == user_id << _USER_SHIFT``.
+_USER_FIELD = _USER_MASK << _USER_SHIFT
 
 
 class _Special:
@@ -459,7 +470,8 @@ class OrderBook:
         per order. Dispatches on ``order_type`` (and ``iceberg_lots``) to the typed entry
         points; a field the order type does not take is rejected.
         """
-        if order_id in self._live:
+        live = self._live
+        if order_id in live:
             return [(order_id, DUPLICATE_ORDER_ID, ORDER_REJECTED)]
         if order_type == LIMIT:
             if iceberg_lots is not None:
@@ -489,14 +501,17 @@ class OrderBook:
                 return [(order_id, INVALID_QUANTITY, ORDER_REJECTED)]
             # The limit order itself: place_limit delegates here, so the matcher's path makes
             # one call per order.
+            # ``limit_key``: the opposite side's keys this order crosses are >= it (-key).
             if side == BUY:
                 own = self._bids
                 opp = self._asks
                 key = price_ticks
+                limit_key = -price_ticks
             elif side == SELL:
                 own = self._asks
                 opp = self._bids
                 key = -price_ticks
+                limit_key = price_ticks
             else:
                 return [(order_id, INVALID_SIDE, ORDER_REJECTED)]
             if price_ticks <= 0:
@@ -504,7 +519,27 @@ class OrderBook:
             if qty_lots <= 0:
                 return [(order_id, INVALID_QUANTITY, ORDER_REJECTED)]
             opp_keys = opp.keys
-            if tif == GTC and not (opp_keys and opp_keys[-1] >= -key):
+            if opp_keys and opp_keys[-1] >= limit_key:
+                if _FAST_PATHS and not post_only and tif in _TAKER_TIFS:
+                    # A plain taker: _exec_limit inlined for its common case (FOK and
+                    # post-only take the general path below).
+                    events = []
+                    left, _, reason = self._take(
+                        events, order_id, user_id, own.name, opp, limit_key, qty_lots, None
+                    )
+                    if not left:
+                        events.append((order_id, FILLED, None, 0, ORDER_DONE))
+                    elif reason is not None:
+                        events.append((order_id, EXPIRED, reason, left, ORDER_DONE))
+                    elif tif == GTC:
+                        status = OPEN if left == qty_lots else PARTIALLY_FILLED
+                        self._rest(events, order_id, user_id, own, key, price_ticks, left, status)
+                    else:
+                        events.append((order_id, EXPIRED, IOC_REMAINDER, left, ORDER_DONE))
+                    if self._buy_stops or self._sell_stops or self._trailing:
+                        self._run_stops(events)
+                    return events
+            elif tif == GTC:
                 # The common case, a maker: it rests without touching the other side. This is
                 # _rest inlined for a plain order, the engine's hottest path.
                 lvl = own.levels.get(key)
@@ -514,10 +549,11 @@ class OrderBook:
                     insort(own.keys, key)  # a parked level listed again
                     own.parked -= 1
                 ref = lvl.ref
-                if user_id.__class__ is int and 0 <= user_id < _USER_LIMIT and ref < _REF_LIMIT:
+                # ``not user_id >> _USER_BITS``: 0 <= user_id < _USER_LIMIT, for an int.
+                if ref < _REF_LIMIT and user_id.__class__ is int and not user_id >> _USER_BITS:
                     if order_id in self._ghosts:
                         self._purge_ghost(order_id)
-                    self._live[order_id] = (qty_lots << _QTY_SHIFT) | (user_id << _USER_SHIFT) | ref
+                    live[order_id] = (qty_lots << _QTY_SHIFT) | (user_id << _USER_SHIFT) | ref
                     lvl.orders.append(order_id)
                     lvl.total_lots = total = lvl.total_lots + qty_lots
                     lvl.count += 1
@@ -531,6 +567,13 @@ class OrderBook:
                     ]
                 events = []
                 self._rest(events, order_id, user_id, own, key, price_ticks, qty_lots, OPEN, lvl)
+                return events
+            elif _FAST_PATHS and tif in _TIFS:
+                # IOC or FOK that does not cross: it expires whole (_exec_limit's outcome).
+                reason = IOC_REMAINDER if tif == IOC else FOK_NOT_FILLED
+                events = [(order_id, EXPIRED, reason, qty_lots, ORDER_DONE)]
+                if self._buy_stops or self._sell_stops or self._trailing:
+                    self._run_stops(events)
                 return events
             if tif not in _TIFS:
                 return [(order_id, INVALID_TIF, ORDER_REJECTED)]
@@ -548,6 +591,38 @@ class OrderBook:
                 return [(order_id, INVALID_ICEBERG, ORDER_REJECTED)]
             if trailing_delta is not None:
                 return [(order_id, INVALID_TRAILING_DELTA, ORDER_REJECTED)]
+            if (
+                _FAST_PATHS
+                and quote_amount is None
+                and qty_lots.__class__ is int
+                and qty_lots > 0
+                and tif in _TIFS
+                and (
+                    (side == SELL and max_quote is None)
+                    or (
+                        side == BUY
+                        and (max_quote is None or (max_quote.__class__ is int and max_quote > 0))
+                    )
+                )
+            ):
+                # A valid market order by quantity (what _check_market accepts):
+                # place_market and _exec_market inlined. Buys by quote amount and anything
+                # place_market rejects take the general path.
+                events = []
+                opp = self._asks if side == BUY else self._bids
+                if tif == FOK and not self._can_fill(opp, user_id, _NO_LIMIT, qty_lots, max_quote):
+                    events.append((order_id, EXPIRED, FOK_NOT_FILLED, qty_lots, ORDER_DONE))
+                else:
+                    left, _, reason = self._take(
+                        events, order_id, user_id, side, opp, _NO_LIMIT, qty_lots, max_quote
+                    )
+                    if left:
+                        events.append((order_id, EXPIRED, reason or NO_LIQUIDITY, left, ORDER_DONE))
+                    else:
+                        events.append((order_id, FILLED, None, 0, ORDER_DONE))
+                if self._buy_stops or self._sell_stops or self._trailing:
+                    self._run_stops(events)
+                return events
             return self.place_market(
                 order_id, user_id, side, qty_lots, quote_amount, max_quote, tif
             )
@@ -779,9 +854,8 @@ class OrderBook:
         entry = self._live.pop(order_id, None)
         if entry is None:
             return [(order_id, UNKNOWN_ORDER, CANCEL_REJECTED)]
-        cls = entry.__class__
-        if cls is not int:
-            if cls is _Special:
+        if entry.__class__ is not int:
+            if entry.__class__ is _Special:
                 events = self._cancel_special(entry, None)
             else:
                 events = self._cancel_stop(entry, None)
@@ -823,12 +897,14 @@ class OrderBook:
                 keys.pop()
             else:
                 del keys[bisect_left(keys, key)]
-            if self._ghosts:
+            orders = lvl.orders
+            # Any entry but this order's own is a ghost.
+            if len(orders) > 1 and self._ghosts:
                 self._forget_ghosts(lvl)
-            lvl.orders.clear()
+            orders.clear()
             lvl.count = lvl.total_lots = 0
-            side.parked += 1
-            if side.parked > _PARKED_LIMIT:
+            side.parked = parked = side.parked + 1
+            if parked > _PARKED_LIMIT:
                 self._unpark(side)
         self._seq = seq = self._seq + 1
         return [
@@ -1262,9 +1338,15 @@ class OrderBook:
     def _rest(self, events, order_id, user_id, own, key, price_ticks, qty_lots, status, lvl=None):
         # ``lvl``: the level, already listed, when the caller has it.
         if lvl is None:
-            lvl = self._level(own, price_ticks, key)
+            # _level inlined.
+            lvl = own.levels.get(key)
+            if lvl is None:
+                lvl = self._new_level(own, price_ticks, key)
+            elif not lvl.count:
+                insort(own.keys, key)
+                own.parked -= 1
         ref = lvl.ref
-        if ref < _REF_LIMIT and user_id.__class__ is int and 0 <= user_id < _USER_LIMIT:
+        if ref < _REF_LIMIT and user_id.__class__ is int and not user_id >> _USER_BITS:
             if order_id in self._ghosts:
                 self._purge_ghost(order_id)
             self._live[order_id] = (qty_lots << _QTY_SHIFT) | (user_id << _USER_SHIFT) | ref
@@ -1393,6 +1475,12 @@ class OrderBook:
         keys = opp.keys
         levels = opp.levels
         maker_side = opp.name
+        # A plain maker is the taker's own when its packed user field equals this (a user id
+        # that does not fit the packed layout gives a value no field equals).
+        try:
+            own_user = taker_user << _USER_SHIFT
+        except TypeError:
+            own_user = -1
         seq = self._seq
         trades = 0
         reason = None
@@ -1418,7 +1506,7 @@ class OrderBook:
                         if ghosts.get(order) is lvl:
                             del ghosts[order]
                         continue
-                    if (v >> _USER_SHIFT) & _USER_MASK == taker_user:
+                    if v & _USER_FIELD == own_user:
                         reason = SELF_TRADE_PREVENTED
                         break
                     order_qty = v >> _QTY_SHIFT
@@ -1507,12 +1595,14 @@ class OrderBook:
                 lvl.count = count
             else:
                 keys.pop()
-                if ghosts:
-                    self._forget_ghosts(lvl)
-                orders.clear()
+                if orders:
+                    # Only ghosts are left.
+                    if ghosts:
+                        self._forget_ghosts(lvl)
+                    orders.clear()
                 lvl.count = lvl.total_lots = 0
-                opp.parked += 1
-                if opp.parked > _PARKED_LIMIT:
+                opp.parked = parked = opp.parked + 1
+                if parked > _PARKED_LIMIT:
                     self._unpark(opp)
             if reason is not None or not qty:
                 break
