@@ -75,6 +75,9 @@ def test_sign_up_fund_trade_and_see_a_crossing_sell_live(live_stack, new_page, c
     expect(_open_rows(page).first).to_contain_text("0.40000")
     expect(_open_rows(page).first).to_contain_text("Open")
     expect(page.locator('#book-bids tr[data-price="123.45"]')).to_contain_text("0.40000")
+    # The record first, then what the page shows of it (a failure then says which is wrong).
+    usd = Balance.objects.get(user__username="trader", asset__code="USD")
+    assert usd.available == Decimal("9950.62"), usd.available
     expect(page.locator("#order-available")).to_have_text("9,950.62")
     live_stack.wait_matcher_idle()
     buy = Order.objects.get(user__username="trader")
@@ -194,6 +197,8 @@ def test_place_an_oco_and_amend_it_from_the_page(live_stack, new_page):
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#order-status")).to_contain_text("amend sent")
     live_stack.wait_matcher_idle()
+    amended = Order.objects.filter(order_list=order_list).values_list("quantity", flat=True)
+    assert set(amended) == {Decimal("0.3")}, amended
     expect(page.locator(f'#open-orders tr[data-order-id="{limit.pk}"]')).to_contain_text("0.30000")
     expect(page.locator(f'#open-orders tr[data-order-id="{stop.pk}"]')).to_contain_text("0.30000")
     expect(page.locator('#book-asks tr[data-price="150.00"]')).to_contain_text("0.30000")
