@@ -485,15 +485,31 @@ function renderFills() {
     : '<tr><td colspan="7" class="empty">No trades yet</td></tr>';
 }
 
+// A list read over REST can be older than an event that arrived while it was on its way
+// (the read ran before the change committed): the newest read wins, and one that saw events
+// arrive meanwhile is followed by another, so the page ends on the latest state.
+let ordersLoads = 0;
+let ordersLoading = false;
+let ordersEventsMeanwhile = false;
+
 async function loadOrders() {
+  const load = ++ordersLoads;
+  ordersLoading = true;
+  ordersEventsMeanwhile = false;
   try {
     const page = await get(`/api/v1/orders/?symbol=${marketPath}&page_size=100`);
     const live = await get(`/api/v1/orders/?symbol=${marketPath}&status=live&page_size=500`);
+    if (load !== ordersLoads) return; // a newer read is on its way
     orders.clear();
     for (const order of [...page.results, ...live.results]) orders.set(order.id, order);
     renderOrders();
   } catch (error) {
-    showListError(error);
+    if (load === ordersLoads) showListError(error);
+  } finally {
+    if (load === ordersLoads) {
+      ordersLoading = false;
+      if (ordersEventsMeanwhile) refreshSoon({ withFills: false });
+    }
   }
 }
 
@@ -507,13 +523,19 @@ async function loadFills() {
   }
 }
 
+// Every balance event schedules a read a moment later (onBalanceEvent), so only an older read
+// arriving after a newer one could leave the page behind: the newest read wins.
+let balanceLoads = 0;
+
 async function loadBalances() {
+  const load = ++balanceLoads;
   try {
     const all = await get("/api/v1/account/balance");
+    if (load !== balanceLoads) return;
     for (const asset of [base, quote]) if (all[asset]) balances[asset] = all[asset].available;
     renderAvailable();
   } catch (error) {
-    showListError(error);
+    if (load === balanceLoads) showListError(error);
   }
 }
 
@@ -565,6 +587,7 @@ function refreshSoon({ withFills }) {
 
 function onOrderEvent(event) {
   if (event.symbol !== symbol) return;
+  if (ordersLoading) ordersEventsMeanwhile = true;
   const known = orders.get(event.id);
   const filledBefore = known ? known.filled_quantity : null;
   if (known) {

@@ -47,8 +47,14 @@ function renderBalance(asset, available, locked) {
   }
 }
 
+// Each balance event schedules a read a moment later; an older read that arrives after a
+// newer one would put the page back: the newest read wins.
+let balanceLoads = 0;
+
 async function loadBalances() {
+  const load = ++balanceLoads;
   const all = await get("/api/v1/account/balance");
+  if (load !== balanceLoads) return;
   for (const [asset, row] of Object.entries(all)) renderBalance(asset, row.available, row.locked);
 }
 
