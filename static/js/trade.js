@@ -670,12 +670,12 @@ if (authenticated) {
   setType("limit");
   client.subscribe({ channel: "orders" }, onOrderEvent);
   client.subscribe({ channel: "balances" }, onBalanceEvent);
-  // Confirmed on connecting and after each reconnect: whatever changed before is read again.
-  client.onSubscribed({ channel: "orders" }, () => {
+  // Read again whenever events may have been missed (ws.js onResync).
+  client.onResync({ channel: "orders" }, () => {
     loadOrders();
     loadFills();
   });
-  client.onSubscribed({ channel: "balances" }, loadBalances);
+  client.onResync({ channel: "balances" }, loadBalances);
   loadOrders();
   loadFills();
 }

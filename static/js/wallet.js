@@ -341,8 +341,8 @@ client.subscribe({ channel: "balances" }, (event) => {
     refresh();
   }, 300);
 });
-// Confirmed on connecting and after each reconnect: whatever changed before is read again.
-client.onSubscribed({ channel: "balances" }, refresh);
+// Read again whenever events may have been missed (ws.js onResync).
+client.onResync({ channel: "balances" }, refresh);
 renderTerms();
 renderDestinations();
 loadLimit().catch(() => {});

@@ -34,7 +34,7 @@ export class StreamClient {
     this.url = url;
     this.streams = new Map(); // key → { params, handlers: Set }
     this.reconnectHandlers = new Set();
-    this.subscribedHandlers = new Map(); // key → Set of handlers
+    this.resyncHandlers = new Map(); // key → Set of handlers
     this.errorHandlers = new Set();
     this.attempt = 0;
     this.opened = false;
@@ -110,14 +110,19 @@ export class StreamClient {
     this.reconnectHandlers.add(handler);
   }
 
-  // Called each time the server confirms a subscription to this stream (on connecting and
-  // after every reconnect). An event sent before that moment never reaches this page: the
-  // one that followed an action taken right after the page loaded, or any while we were
-  // away. Pages reload the stream's state from REST here.
-  onSubscribed(params, handler) {
+  // Called whenever events of this stream may have been missed, so the page reads the
+  // stream's state again over REST: each time the server confirms the subscription (on
+  // connecting and after every reconnect; an event sent before that moment never reaches
+  // the page, such as the one that followed an action taken right after the page loaded),
+  // and when the server dropped this connection's backlog (SLOW_CONSUMER).
+  onResync(params, handler) {
     const key = streamKey(params);
-    if (!this.subscribedHandlers.has(key)) this.subscribedHandlers.set(key, new Set());
-    this.subscribedHandlers.get(key).add(handler);
+    if (!this.resyncHandlers.has(key)) this.resyncHandlers.set(key, new Set());
+    this.resyncHandlers.get(key).add(handler);
+  }
+
+  resynced(keys) {
+    for (const key of keys) for (const handler of this.resyncHandlers.get(key) ?? []) handler();
   }
 
   onError(handler) {
@@ -132,11 +137,13 @@ export class StreamClient {
       return;
     }
     if (message.type === "error") {
+      // Order books recover from the snapshots that follow; other streams read again.
+      if (message.code === "SLOW_CONSUMER") this.resynced(this.resyncHandlers.keys());
       for (const handler of this.errorHandlers) handler(message);
       return;
     }
     if (message.type === "subscribed") {
-      for (const handler of this.subscribedHandlers.get(streamKey(message)) ?? []) handler();
+      this.resynced([streamKey(message)]);
       return;
     }
     if (!message.channel || message.type === "unsubscribed") return;
