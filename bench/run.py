@@ -248,6 +248,10 @@ def _fmt(value, unit: str = "") -> str:
         value = round(value)
     if isinstance(value, int):
         return f"{value:,}{unit}"
+    if isinstance(value, float):
+        # A measured float has three significant figures worth printing, not its binary tail
+        # (67.05000000000001 ms).
+        value = f"{value:.1f}" if value >= 10 else f"{value:.3g}"
     return f"{value}{unit}"
 
 
