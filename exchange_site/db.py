@@ -108,7 +108,10 @@ def copy_rows(table: str, columns: Sequence[str], rows: Sequence[tuple]) -> None
     if not rows:
         return
     column_list = ", ".join(f'"{column}"' for column in columns)
+    # wrap_database_errors: psycopg's copy() bypasses Django's cursor wrapper, and a lost
+    # connection must raise Django's OperationalError, which the matcher's runner handles.
     with (
+        connection.wrap_database_errors,
         connection.cursor() as cursor,
         cursor.cursor.copy(f'COPY "{table}" ({column_list}) FROM STDIN') as copy,
     ):
@@ -143,7 +146,10 @@ def copy_text(table: str, columns: Sequence[str], text: str) -> None:
     if not text:
         return
     column_list = ", ".join(f'"{column}"' for column in columns)
+    # wrap_database_errors: psycopg's copy() bypasses Django's cursor wrapper, and a lost
+    # connection must raise Django's OperationalError, which the matcher's runner handles.
     with (
+        connection.wrap_database_errors,
         connection.cursor() as cursor,
         cursor.cursor.copy(f'COPY "{table}" ({column_list}) FROM STDIN') as copy,
     ):
