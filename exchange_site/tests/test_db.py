@@ -97,3 +97,26 @@ def test_health_check_sees_a_connection_the_server_closed_and_the_next_request_r
     connection.close_if_unusable_or_obsolete()
     assert client.get("/api/v1/markets").status_code == 200
     assert connection.connection.info.backend_pid != backend_pid
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("helper", ["copy_rows", "copy_text"])
+def test_a_connection_lost_during_a_copy_raises_djangos_operational_error(helper):
+    """psycopg's ``copy()`` bypasses Django's cursor wrapper; the helpers wrap it, so a lost
+    connection raises ``django.db.OperationalError``, which the matcher's runner takes for a
+    database outage (reconnect and restore), not a bug in a batch."""
+    from django.db import OperationalError
+
+    from exchange_site import db
+
+    connection.ensure_connection()
+    with psycopg.connect(conninfo(), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid])
+    columns = ["code", "name", "precision"]
+    copy = {
+        "copy_rows": lambda: db.copy_rows("wallets_asset", columns, [("ZZZ", "Test", 8)]),
+        "copy_text": lambda: db.copy_text("wallets_asset", columns, "ZZZ\tTest\t8\n"),
+    }[helper]
+    with pytest.raises(OperationalError):
+        copy()
+    connection.close()
