@@ -145,9 +145,11 @@ def live_stack(transactional_db, request):
     finally:
         # A failure in CI leaves only the test's report: put the servers' last words in it
         # (pytest shows a failed test's captured teardown output).
-        if outcome_failed(request):
-            print(stack.log_tails())
-        stack.stop()
+        try:
+            if outcome_failed(request):
+                print(stack.log_tails())
+        finally:
+            stack.stop()
 
 
 @pytest.fixture

@@ -513,13 +513,17 @@ async function loadOrders() {
   }
 }
 
+let fillsLoads = 0;
+
 async function loadFills() {
+  const load = ++fillsLoads;
   try {
     const page = await get(`/api/v1/trades/?symbol=${marketPath}&page_size=50`);
+    if (load !== fillsLoads) return; // the newest read wins, as for orders
     fills = page.results;
     renderFills();
   } catch (error) {
-    showListError(error);
+    if (load === fillsLoads) showListError(error);
   }
 }
 

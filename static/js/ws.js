@@ -122,7 +122,15 @@ export class StreamClient {
   }
 
   resynced(keys) {
-    for (const key of keys) for (const handler of this.resyncHandlers.get(key) ?? []) handler();
+    for (const key of [...keys]) {
+      for (const handler of this.resyncHandlers.get(key) ?? []) {
+        try {
+          handler();
+        } catch (error) {
+          console.error(error); // one page's failure must not stop the others' reads
+        }
+      }
+    }
   }
 
   onError(handler) {
