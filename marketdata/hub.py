@@ -23,6 +23,11 @@ two probes), the hub re-joins its groups and every subscriber resyncs again. A p
 is merely late means nothing: a busy process reads everything late, and resyncing every
 client then would only make it busier.
 
+A break shorter than the probes' interval can fall between two of them: redis-py
+reconnects the subscription and subscribes again by itself, and whatever was sent meanwhile
+is gone with no probe missing. The hub is told of every such reconnect (a connect callback
+on the subscription's connection) and takes it as a missed probe: re-join and resync.
+
 A subscription only reads, so a master that hangs (or a network that drops everything)
 leaves it waiting for ever while Sentinel promotes another server, and the probes, sent
 on new connections, reach the new master but never come back. The watchdog: nothing at all
@@ -106,6 +111,8 @@ class Hub:
         self._probes_sent = 0  # numbered from 1; only those Redis accepted
         self._probe_last = 0  # the number of the last probe that came back
         self._heard_at = loop.time()  # when the hub's subscription last received anything
+        self._subscriptions: list = []  # the layer's subscribing connections (redis-py)
+        self._resubscribed = False  # one of them reconnected since the last probe came back
         self.reconnects = 0  # layers replaced by the watchdog
         self._task = loop.create_task(self._run())
 
@@ -259,7 +266,32 @@ class Hub:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
         self._heard_at = self._loop.time()
+        self._watch_subscriptions(layer)
         self._channel_ready.set()
+
+    def _watch_subscriptions(self, layer) -> None:
+        """Be told when the layer's subscription reconnects (``_subscription_reconnected``).
+
+        channels-redis keeps one redis-py ``PubSub`` per shard, whose connection reconnects
+        and subscribes again by itself; its connect callbacks are how redis-py says so. The
+        attributes are channels-redis 4.3's (pinned); ``test_hub.py`` breaks a subscription
+        and fails if this stops finding them."""
+        self._subscriptions = []
+        for shard in getattr(layer._get_layer(), "_shards", ()):
+            pubsub = getattr(shard, "_pubsub", None)
+            connection = getattr(pubsub, "connection", None)
+            if connection is None:
+                logger.warning("market-data hub cannot watch its subscription's reconnects")
+                continue
+            connection.register_connect_callback(self._subscription_reconnected)
+            self._subscriptions.append(connection)
+
+    def _subscription_reconnected(self, connection) -> None:
+        # redis-py calls this after subscribing again; a replaced layer's old connection may
+        # still call it.
+        if any(connection is watched for watched in self._subscriptions):
+            logger.warning("market-data hub subscription reconnected; subscribers resync")
+            self._resubscribed = True
 
     async def _receive(self, layer) -> None:
         channel = self.channel
@@ -344,8 +376,8 @@ class Hub:
     def _probe_arrived(self, number: int) -> None:
         # A probe missing from the sequence: the subscription broke and came back between
         # two probes, and what the matcher sent meanwhile never arrived.
-        missed = number > self._probe_last + 1
-        self._probe_last = number
+        missed = number > self._probe_last + 1 or self._resubscribed
+        self._probe_last, self._resubscribed = number, False
         if self._healthy and not missed:
             return
         self._healthy = True

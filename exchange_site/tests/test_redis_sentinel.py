@@ -376,10 +376,17 @@ async def test_the_hub_follows_a_failover_and_resyncs_whatever_it_lost(
         stop.set()
         await publisher
         # Every message of the stream either arrives, or its subscribers are told to resync.
-        await wait_for(
-            lambda: set(sent) <= set(subscriber.texts) or subscriber.resyncs > resyncs_before,
-            "every message delivered, or a resync",
-        )
+        try:
+            await wait_for(
+                lambda: set(sent) <= set(subscriber.texts) or subscriber.resyncs > resyncs_before,
+                "every message delivered, or a resync",
+            )
+        except AssertionError as failed:
+            missing = [text for text in sent if text not in set(subscriber.texts)]
+            raise AssertionError(
+                f"{failed}: {len(missing)} of {len(sent)} sent never arrived ({missing[:20]}); "
+                f"refused {refused[:20]}; the hub's last 20: {subscriber.texts[-20:]}"
+            ) from None
     finally:
         stop.set()
         await hub.stop()

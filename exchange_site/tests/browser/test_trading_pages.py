@@ -247,6 +247,9 @@ def test_changes_made_before_the_page_subscribed_are_shown_once_it_does(
     page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(re.compile(r"/trade/BTC-USD/$"))
     expect(page.locator("#order-available")).to_have_text("100.00")
+    # The page's first reads are done before anything changes (on a slow box the orders read
+    # could otherwise land after the order below and show it without any event).
+    expect(page.locator("#open-orders tbody")).to_contain_text("No open orders")
     expect(page.locator("#ws-status")).not_to_have_attribute("data-state", "live")
 
     # Meanwhile, through the API: 50 USD more and a resting buy that reserves 12.00.
