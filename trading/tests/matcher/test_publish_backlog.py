@@ -4,6 +4,7 @@ event still reaches Redis once, in order and numbered, and once the queue is dra
 is left in flight."""
 
 import json
+import threading
 
 import redis
 from channels.layers import get_channel_layer
@@ -11,6 +12,7 @@ from django.conf import settings
 
 from exchange_site.streams import public_group, user_group
 from exchange_site.user_events import layer_group_channel
+from trading.matcher import publish
 from trading.matcher.market import MarketMatcher
 from trading.matcher.publish import published_batch_key
 from trading.matcher.runner import Matcher
@@ -38,7 +40,9 @@ def _received(pubsub) -> dict[str, list[dict]]:
     return messages
 
 
-def test_a_backlog_is_published_whole_in_order_while_the_next_batches_run(db, market, trader):
+def test_a_backlog_is_published_whole_in_order_while_the_next_batches_run(
+    db, market, trader, monkeypatch
+):
     buyer = trader(market, usd="10000")
     seller = trader(market, btc="10")
     for _ in range(6):
@@ -52,15 +56,26 @@ def test_a_backlog_is_published_whole_in_order_while_the_next_batches_run(db, ma
     runner.matchers = [matcher]
     matcher.restore()
     runner.publisher.snapshot(matcher)
+    # Which thread sends each batch (the send itself is the real one, to the real Redis).
+    senders: list[str] = []
+    send_batch = publish._send_batch
+
+    def recorded_send_batch(*args):
+        senders.append(threading.current_thread().name)
+        return send_batch(*args)
+
+    monkeypatch.setattr(publish, "_send_batch", recorded_send_batch)
 
     assert runner.run_once() is True  # a full batch of 4: more are waiting
-    in_flight = runner.publisher._sending is not None
     while runner.run_once():
         pass
     runner.publisher.flush_due(runner.matchers, force=True)
     messages = _received(pubsub)
 
-    assert in_flight  # the first batch's events went out on the publishing thread
+    # Every batch was full, so each one's events went out on the publishing thread (checked
+    # by name: whether a send is still in flight when run_once returns is a race).
+    assert len(senders) == 3, senders
+    assert all(name.startswith("matcher-publish") for name in senders), senders
     assert runner.publisher._sending is None  # drained: nothing left in flight
     assert runner.batches == 3
     trade_ids = list(Trade.objects.order_by("id").values_list("id", flat=True))
