@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 import time
+from contextlib import contextmanager
 from urllib.parse import urlencode
 
 import pytest
@@ -85,3 +86,18 @@ def public_client():
 def no_order_wait(settings):
     """No matcher runs in-process: answer at once instead of waiting for it."""
     settings.BINANCE_ORDER_WAIT_MS = 0
+
+
+@contextmanager
+def ccxt_unpaced(exchange):
+    """CCXT's synchronous client without its own pacing for a moment.
+
+    Before each call it sleeps ``rateLimit`` × the endpoint's cost since its last one: 30 s
+    before a read of Binance's fiat history (weight 90,000, cost 600). The pacing is the
+    client's alone; the request it then sends is the same."""
+    paced = exchange.enableRateLimit
+    exchange.enableRateLimit = False
+    try:
+        yield exchange
+    finally:
+        exchange.enableRateLimit = paced

@@ -8,6 +8,7 @@ import pytest
 
 from accounts.tests.factories import UserFactory
 from trading.models import Market
+from trading.tests.binance.conftest import ccxt_unpaced
 from trading.tests.binance.test_sapi import default_ccxt, sapi
 from trading.tests.binance.test_signing import assert_binance_error
 from wallets.chain import withdrawal_process
@@ -87,7 +88,8 @@ def test_fiat_orders_page_and_refuse_a_bad_type(alice, market):
 def test_ccxt_fetches_usd_deposits_from_the_fiat_history(alice, market):
     ex, adapter = default_ccxt(alice)
 
-    (usd,) = ex.fetch_deposits("USD")
+    with ccxt_unpaced(ex):
+        (usd,) = ex.fetch_deposits("USD")
 
     assert "/sapi/v1/fiat/orders" in adapter.paths
     assert (usd["currency"], usd["amount"], usd["status"], usd["type"]) == (
