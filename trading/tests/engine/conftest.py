@@ -15,5 +15,5 @@ def _clean_redis():
 
 
 @pytest.fixture(autouse=True)
-def _fast_password_hashing():
-    """The engine hashes no passwords."""
+def _fast_test_settings():
+    """The engine hashes no passwords and serves no files: no Django settings to change."""
