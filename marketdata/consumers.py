@@ -41,6 +41,13 @@ def error_text(code: str, message: str) -> str:
     return json.dumps({"type": "error", "code": code, "message": message})
 
 
+def _stream_fields(kind: str, channel: str, symbol: str, interval: str | None) -> dict:
+    fields = {"type": kind, "channel": channel, "symbol": symbol}
+    if interval:
+        fields["interval"] = interval
+    return fields
+
+
 class _Resync:
     """An outbox entry meaning: send this orderbook stream a fresh snapshot."""
 
@@ -80,8 +87,17 @@ class StreamConsumer(OutboxConsumer):
         self.deliver_text(text, frame)
 
     def resync(self, stream: str) -> None:
-        if stream.startswith("orderbook:"):
-            self._queue(_Resync(stream.split(":", 1)[1]))
+        """Messages of ``stream`` were lost on the way (the hub saw a gap, or lost Redis).
+        A book starts over from a snapshot and a ticker from the current one; trades and
+        candles have no snapshot, so the client is told to read them again over REST."""
+        channel, _, rest = stream.partition(":")
+        symbol, _, interval = rest.partition(":")
+        if channel == "orderbook":
+            self._queue(_Resync(symbol))
+        elif channel == "ticker":
+            self._queue(lambda: streams.ticker_text(symbol))
+        else:
+            self._queue(json.dumps(_stream_fields("resync", channel, symbol, interval or None)))
 
     def _fell_behind(self) -> None:
         # Its backlog is worth less than a fresh start: drop it, say so, resend snapshots.
@@ -96,7 +112,7 @@ class StreamConsumer(OutboxConsumer):
         if self.seed_streams is not None:
             self.seed_streams.resend_books()
 
-    async def _prepare(self, item) -> str:
+    async def _prepare(self, item) -> str | None:
         if isinstance(item, _Resync):
             return await streams.orderbook_snapshot_text(item.symbol)
         if callable(item):  # a message read when it is sent (seed 003's depth snapshots)
@@ -174,7 +190,7 @@ class StreamConsumer(OutboxConsumer):
             hub.discard(stream, self)
             self.subscriptions.discard(stream)
             await self.send(
-                text_data=json.dumps({"type": "unsubscribed", "channel": channel, "symbol": symbol})
+                text_data=json.dumps(_stream_fields("unsubscribed", channel, symbol, interval))
             )
             return
         if stream in self.subscriptions:
@@ -188,7 +204,7 @@ class StreamConsumer(OutboxConsumer):
         self.subscriptions.add(stream)
         await joined
         await self.send(
-            text_data=json.dumps({"type": "subscribed", "channel": channel, "symbol": symbol})
+            text_data=json.dumps(_stream_fields("subscribed", channel, symbol, interval))
         )
         if channel == "orderbook":
             self._queue(_Resync(symbol))

@@ -132,6 +132,8 @@ class OutboxConsumer(AsyncWebsocketConsumer):
                 while self.direct is not None and self.direct.backlogged():
                     await asyncio.sleep(0.05)
                 text = await self._prepare(item)
+                if text is None:  # read when sent, and nothing there (no ticker yet)
+                    continue
                 # Framed here and written like a live message: the ASGI send costs ~10×
                 # more, and a connection catching up after its snapshot (or a resync) got
                 # its backlog at that cost while live messages queued behind it; under

@@ -495,6 +495,54 @@ async def test_the_hub_resyncs_a_stream_whose_message_was_lost_on_the_way():
     assert messages[0]["seq"] == final_seq or messages[1]["seq"] == final_seq
 
 
+async def test_trades_and_candles_streams_that_lost_a_message_are_told_to_read_again():
+    """They have no snapshot: the client gets ``resync`` and reads them over REST; a ticker
+    stream gets the current ticker instead."""
+    market, users = await sync_to_async(make_market_and_traders)(2)
+    matcher = await sync_to_async(start_matcher)(market)
+    communicator = await connect()
+    subscribed = [
+        await subscribe(communicator, channel="trades", symbol=market.symbol),
+        await subscribe(communicator, channel="candles", symbol=market.symbol, interval="1m"),
+        await subscribe(communicator, channel="ticker", symbol=market.symbol),
+    ]
+    await sync_to_async(place_random)(market, users, 30, random.Random(3))
+    await sync_to_async(match_all)(matcher)
+    before = await receive_all(communicator)
+    assert "resync" not in [m["type"] for m in before]  # nothing lost yet
+    assert {m["type"] for m in before} == {"trade", "candle", "ticker"}
+    assert [m["type"] for m in before].count("ticker") == 1
+
+    # One trades and one candle message numbered but never sent: the next ones show the gaps.
+    _numbering.stamp(
+        [
+            public_message("trades", market.symbol, "{}"),
+            public_message("candles", market.symbol, "{}", "1m"),
+            public_message("ticker", market.symbol, "{}"),
+        ]
+    )
+    await sync_to_async(place_random)(market, users, 30, random.Random(4))
+    await sync_to_async(match_all)(matcher)
+    messages = await receive_all(communicator)
+    await communicator.disconnect()
+
+    symbol = market.symbol
+    assert subscribed == [
+        {"type": "subscribed", "channel": "trades", "symbol": symbol},
+        {"type": "subscribed", "channel": "candles", "symbol": symbol, "interval": "1m"},
+        {"type": "subscribed", "channel": "ticker", "symbol": symbol},
+    ]
+    tickers = [m for m in messages if m["type"] == "ticker"]
+    assert len(tickers) == 2  # the one that showed the gap, then the current one again
+    assert tickers[0] == tickers[1]
+    resyncs = [m for m in messages if m["type"] == "resync"]
+    assert resyncs == [
+        {"type": "resync", "channel": "trades", "symbol": symbol},
+        {"type": "resync", "channel": "candles", "symbol": symbol, "interval": "1m"},
+    ]
+    assert [m["type"] for m in messages].count("trade") >= 1  # and the stream goes on
+
+
 async def test_the_stream_goes_on_after_the_hub_subscription_is_dropped():
     market, users = await sync_to_async(make_market_and_traders)(2)
     matcher = await sync_to_async(start_matcher)(market)

@@ -202,6 +202,9 @@ async function loadTrades() {
 }
 
 client.subscribe({ channel: "trades", symbol }, (trade) => addTrades([trade]));
+// Read now, and again once the subscription is confirmed and whenever trades may have been
+// missed: a trade made between the first read and the confirmation would never show.
+client.onResync({ channel: "trades", symbol }, loadTrades);
 loadTrades();
 
 // --- chart ----------------------------------------------------------------------------------
@@ -230,6 +233,7 @@ function switchInterval(next) {
   }
   candleParams = { channel: "candles", symbol, interval };
   client.subscribe(candleParams, onCandle);
+  client.onResync(candleParams, loadCandles); // read again once subscribed, as trades
   loadCandles();
 }
 
@@ -246,10 +250,6 @@ function startChart() {
 if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", startChart);
 else startChart();
 
-client.onReconnect(() => {
-  loadTrades();
-  loadCandles();
-});
 
 // --- the order form -------------------------------------------------------------------------
 

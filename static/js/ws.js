@@ -33,7 +33,6 @@ export class StreamClient {
   constructor(url = endpoint()) {
     this.url = url;
     this.streams = new Map(); // key → { params, handlers: Set }
-    this.reconnectHandlers = new Set();
     this.resyncHandlers = new Map(); // key → Set of handlers
     this.errorHandlers = new Set();
     this.attempt = 0;
@@ -47,14 +46,13 @@ export class StreamClient {
     setStatus(this.opened ? "reconnecting" : "connecting");
     const socket = (this.socket = new WebSocket(this.url));
     socket.addEventListener("open", () => {
-      const again = this.opened;
       this.opened = true;
       this.attempt = 0;
       setStatus("live");
       for (const { params } of this.streams.values()) this.send({ type: "subscribe", ...params });
       this.pinger = setInterval(() => this.send({ type: "ping" }), PING_MS);
-      // Events sent while we were away are lost: pages reload their state over REST.
-      if (again) for (const handler of this.reconnectHandlers) handler();
+      // Events sent while we were away are lost: each "subscribed" answer has the page read
+      // that stream's state again (onResync).
     });
     socket.addEventListener("message", (event) => this.dispatch(event.data));
     socket.addEventListener("close", () => {
@@ -106,15 +104,12 @@ export class StreamClient {
     this.send({ type: "subscribe", ...params });
   }
 
-  onReconnect(handler) {
-    this.reconnectHandlers.add(handler);
-  }
-
   // Called whenever events of this stream may have been missed, so the page reads the
   // stream's state again over REST: each time the server confirms the subscription (on
   // connecting and after every reconnect; an event sent before that moment never reaches
   // the page, such as the one that followed an action taken right after the page loaded),
-  // and when the server dropped this connection's backlog (SLOW_CONSUMER).
+  // when the server says it lost some of the stream's messages (resync), and when it
+  // dropped this connection's backlog (SLOW_CONSUMER).
   onResync(params, handler) {
     const key = streamKey(params);
     if (!this.resyncHandlers.has(key)) this.resyncHandlers.set(key, new Set());
@@ -150,7 +145,8 @@ export class StreamClient {
       for (const handler of this.errorHandlers) handler(message);
       return;
     }
-    if (message.type === "subscribed") {
+    if (message.type === "subscribed" || message.type === "resync") {
+      // resync: the server lost messages of this stream on their way (trades, candles).
       this.resynced([streamKey(message)]);
       return;
     }
