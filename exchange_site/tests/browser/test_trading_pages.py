@@ -236,7 +236,8 @@ def test_changes_made_before_the_page_subscribed_are_shown_once_it_does(
     """An event published before the page's private subscription is confirmed never reaches
     it: the page reads its orders and balances again when the server confirms, on its first
     connection as after a reconnect. Here the ws server is down while the page loads and
-    while the user's balance and orders change; the page shows them once it connects."""
+    while the user's balance and orders change and others trade; the page shows all of it
+    once it connects."""
     client = _api_user(live_stack.web_url, "early@example.com", "earlybird", {"USD": "100"})
     live_stack.stop_ws()
     console.allow(r"WebSocket connection to .* failed")  # the browser's line per attempt
@@ -250,6 +251,7 @@ def test_changes_made_before_the_page_subscribed_are_shown_once_it_does(
     # The page's first reads are done before anything changes (on a slow box the orders read
     # could otherwise land after the order below and show it without any event).
     expect(page.locator("#open-orders tbody")).to_contain_text("No open orders")
+    expect(page.locator("#recent-trades tbody")).to_contain_text("No trades yet")
     expect(page.locator("#ws-status")).not_to_have_attribute("data-state", "live")
 
     # Meanwhile, through the API: 50 USD more and a resting buy that reserves 12.00.
@@ -258,10 +260,17 @@ def test_changes_made_before_the_page_subscribed_are_shown_once_it_does(
     order = {"symbol": "BTC-USD", "side": "buy", "order_type": "limit", "price": "120.00"}
     placed = client.post("/api/v1/orders/", json={**order, "quantity": "0.1"})
     assert placed.status_code == 201, placed.text
+    # And two other users trade with each other: a public trade the page has not seen.
+    maker = _api_user(live_stack.web_url, "m@example.com", "earlymaker", {"BTC": "1"})
+    taker = _api_user(live_stack.web_url, "t@example.com", "earlytaker", {"USD": "100"})
+    ask = {"symbol": "BTC-USD", "order_type": "limit", "price": "130.00", "quantity": "0.05"}
+    assert maker.post("/api/v1/orders/", json={**ask, "side": "sell"}).status_code == 201
+    assert taker.post("/api/v1/orders/", json={**ask, "side": "buy"}).status_code == 201
     live_stack.wait_matcher_idle()
     page.wait_for_timeout(300)
     expect(page.locator("#order-available")).to_have_text("100.00")  # nothing live yet
     expect(_open_rows(page)).to_have_count(0)
+    expect(page.locator("#recent-trades tbody tr[data-trade-id]")).to_have_count(0)
 
     live_stack.start_ws()
     # The client's back-off between attempts grows to 15 s.
@@ -269,3 +278,5 @@ def test_changes_made_before_the_page_subscribed_are_shown_once_it_does(
     expect(page.locator("#order-available")).to_have_text("138.00")
     expect(_open_rows(page)).to_have_count(1)
     expect(_open_rows(page).first).to_contain_text("0.10000")
+    expect(page.locator("#recent-trades tbody tr[data-trade-id]")).to_have_count(1)
+    expect(page.locator("#recent-trades tbody tr[data-trade-id]")).to_contain_text("130.00")
