@@ -309,6 +309,10 @@ class Subscriber:
                 self._spawn(self._resubscribe(socket, symbol))
                 return
             book.apply(message)
+        elif kind == "resync" and message.get("channel") == "trades":
+            # The server lost trades of this stream (WEBSOCKETS.md): read them over REST.
+            self.server_resyncs += 1
+            self._spawn(self._backfill_trades())
         elif kind == "order":
             if message["status"] == "filled" and message["id"] not in self.filled:
                 self.filled[message["id"]] = now()
@@ -787,7 +791,7 @@ class Scenario:
         self.figures["reconnects per client"] = {
             s.name: len(s.disconnected_at) for s in self.subscribers
         }
-        self.figures["snapshots resent by the server per client"] = {
+        self.figures["server resyncs (snapshots, trades resync) per client"] = {
             s.name: s.server_resyncs for s in self.subscribers
         }
 

@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -356,9 +357,15 @@ class LiveStack:
     def _query(self, sql: str) -> list[tuple]:
         """A read on the stack's database (the test database unless ``database_url``)."""
         if self.database_url is None:
-            with connection.cursor() as cursor:
-                cursor.execute(sql)
-                return cursor.fetchall()
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute(sql)
+                    return cursor.fetchall()
+            finally:
+                # A thread's connection (asyncio.to_thread) would outlive the thread, and
+                # stop() would wait out its timeout for it before the flush.
+                if threading.current_thread() is not threading.main_thread():
+                    connection.close()
         with psycopg.connect(self.database_url, autocommit=True) as conn:
             return conn.execute(sql).fetchall()
 

@@ -215,18 +215,28 @@ let interval = "1m";
 let candleParams = null;
 const onCandle = (candle) => chart?.update(candle);
 
+// setData replaces the whole series, so an older read answering last would undo a newer
+// one (the page reads at load and again once subscribed): the newest read wins.
+let candleReads = 0;
+
 async function loadCandles() {
+  const read = ++candleReads;
   const asked = interval;
   try {
     const rows = await get(`/api/v1/market/${marketPath}/candles?interval=${asked}&limit=500`);
-    if (asked === interval) chart?.setData(rows);
+    if (read === candleReads && asked === interval) chart?.setData(rows);
   } catch (error) {
-    chartBox.dataset.error = error instanceof ApiError ? error.message : "Candles unavailable";
+    if (read === candleReads) {
+      chartBox.dataset.error = error instanceof ApiError ? error.message : "Candles unavailable";
+    }
   }
 }
 
 function switchInterval(next) {
-  if (candleParams) client.unsubscribe(candleParams, onCandle);
+  if (candleParams) {
+    client.unsubscribe(candleParams, onCandle);
+    client.offResync(candleParams, loadCandles);
+  }
   interval = next;
   for (const button of document.querySelectorAll("#interval-switch button")) {
     button.setAttribute("aria-pressed", String(button.dataset.interval === next));
@@ -249,7 +259,6 @@ function startChart() {
 // The library loads with `defer`, so it is there once the document has been parsed.
 if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", startChart);
 else startChart();
-
 
 // --- the order form -------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@
 
 const PING_MS = 20000;
 const MAX_BACKOFF_MS = 15000;
+const RESYNC_SPREAD_MS = 2000;
 
 function endpoint() {
   const configured = document.querySelector('meta[name="ws-url"]')?.content;
@@ -116,15 +117,27 @@ export class StreamClient {
     this.resyncHandlers.get(key).add(handler);
   }
 
-  resynced(keys) {
+  offResync(params, handler) {
+    this.resyncHandlers.get(streamKey(params))?.delete(handler);
+  }
+
+  resynced(keys, { spread = false } = {}) {
+    // Each handler once, however many of its streams are named.
+    const handlers = new Set();
     for (const key of [...keys]) {
-      for (const handler of this.resyncHandlers.get(key) ?? []) {
+      for (const handler of this.resyncHandlers.get(key) ?? []) handlers.add(handler);
+    }
+    for (const handler of handlers) {
+      const run = () => {
         try {
           handler();
         } catch (error) {
           console.error(error); // one page's failure must not stop the others' reads
         }
-      }
+      };
+      // A server-side loss reaches every page at once: spread their reads over two seconds.
+      if (spread) setTimeout(run, Math.random() * RESYNC_SPREAD_MS);
+      else run();
     }
   }
 
@@ -147,7 +160,7 @@ export class StreamClient {
     }
     if (message.type === "subscribed" || message.type === "resync") {
       // resync: the server lost messages of this stream on their way (trades, candles).
-      this.resynced([streamKey(message)]);
+      this.resynced([streamKey(message)], { spread: message.type === "resync" });
       return;
     }
     if (!message.channel || message.type === "unsubscribed") return;
