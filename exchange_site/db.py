@@ -8,6 +8,7 @@ COPY inserts several times faster than a multi-row INSERT.
 
 import re
 from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 
@@ -107,16 +108,23 @@ def copy_rows(table: str, columns: Sequence[str], rows: Sequence[tuple]) -> None
     than a multi-row INSERT built by ``bulk_create``."""
     if not rows:
         return
+    with _copy_in(table, columns) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+@contextmanager
+def _copy_in(table: str, columns: Sequence[str]):
+    """psycopg's ``COPY ... FROM STDIN`` on Django's connection, inside Django's error
+    wrapper: ``copy()`` bypasses Django's cursor wrapper, and a lost connection must raise
+    Django's OperationalError, which the matcher's runner handles."""
     column_list = ", ".join(f'"{column}"' for column in columns)
-    # wrap_database_errors: psycopg's copy() bypasses Django's cursor wrapper, and a lost
-    # connection must raise Django's OperationalError, which the matcher's runner handles.
     with (
         connection.wrap_database_errors,
         connection.cursor() as cursor,
         cursor.cursor.copy(f'COPY "{table}" ({column_list}) FROM STDIN') as copy,
     ):
-        for row in rows:
-            copy.write_row(row)
+        yield copy
 
 
 # COPY's text format: tab between fields, a line per row, backslash escapes, \N for NULL.
@@ -145,14 +153,7 @@ def copy_text(table: str, columns: Sequence[str], text: str) -> None:
     half the client CPU of ``copy_rows``'s row-by-row adaptation."""
     if not text:
         return
-    column_list = ", ".join(f'"{column}"' for column in columns)
-    # wrap_database_errors: psycopg's copy() bypasses Django's cursor wrapper, and a lost
-    # connection must raise Django's OperationalError, which the matcher's runner handles.
-    with (
-        connection.wrap_database_errors,
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f'COPY "{table}" ({column_list}) FROM STDIN') as copy,
-    ):
+    with _copy_in(table, columns) as copy:
         copy.write(text)
 
 

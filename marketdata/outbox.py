@@ -117,7 +117,7 @@ class OutboxConsumer(AsyncWebsocketConsumer):
         a resync, or a close with an error). Every consumer defines it."""
         raise NotImplementedError
 
-    async def _prepare(self, item) -> str:
+    async def _prepare(self, item) -> str | None:
         return item
 
     async def _write_loop(self) -> None:

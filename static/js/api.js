@@ -72,3 +72,14 @@ export async function api(method, path, body) {
 export const get = (path) => api("GET", path);
 export const post = (path, body) => api("POST", path, body);
 export const del = (path) => api("DELETE", path);
+
+// A read over REST can be older than one started after it (or than an event that arrived
+// while it was on its way): only the newest read's answer is used. Each call of the returned
+// function starts a read and gives a check that is true while no newer read has started.
+export function newestRead() {
+  let started = 0;
+  return () => {
+    const mine = ++started;
+    return () => mine === started;
+  };
+}

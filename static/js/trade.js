@@ -1,6 +1,6 @@
 // The trading page: chart, order book, trades and ticker from /ws/; the order form, open
 // orders, history and fills through the REST API, refreshed by the private streams.
-import { ApiError, del, get, post } from "./api.js";
+import { ApiError, del, get, newestRead, post } from "./api.js";
 import { LocalBook } from "./book.js";
 import { createCandleChart } from "./chart.js";
 import * as D from "./decimal.js";
@@ -217,16 +217,16 @@ const onCandle = (candle) => chart?.update(candle);
 
 // setData replaces the whole series, so an older read answering last would undo a newer
 // one (the page reads at load and again once subscribed): the newest read wins.
-let candleReads = 0;
+const candlesRead = newestRead();
 
 async function loadCandles() {
-  const read = ++candleReads;
+  const newest = candlesRead();
   const asked = interval;
   try {
     const rows = await get(`/api/v1/market/${marketPath}/candles?interval=${asked}&limit=500`);
-    if (read === candleReads && asked === interval) chart?.setData(rows);
+    if (newest() && asked === interval) chart?.setData(rows);
   } catch (error) {
-    if (read === candleReads) {
+    if (newest()) {
       chartBox.dataset.error = error instanceof ApiError ? error.message : "Candles unavailable";
     }
   }
@@ -497,58 +497,58 @@ function renderFills() {
 // A list read over REST can be older than an event that arrived while it was on its way
 // (the read ran before the change committed): the newest read wins, and one that saw events
 // arrive meanwhile is followed by another, so the page ends on the latest state.
-let ordersLoads = 0;
+const ordersRead = newestRead();
 let ordersLoading = false;
 let ordersEventsMeanwhile = false;
 
 async function loadOrders() {
-  const load = ++ordersLoads;
+  const newest = ordersRead();
   ordersLoading = true;
   ordersEventsMeanwhile = false;
   try {
     const page = await get(`/api/v1/orders/?symbol=${marketPath}&page_size=100`);
     const live = await get(`/api/v1/orders/?symbol=${marketPath}&status=live&page_size=500`);
-    if (load !== ordersLoads) return; // a newer read is on its way
+    if (!newest()) return; // a newer read is on its way
     orders.clear();
     for (const order of [...page.results, ...live.results]) orders.set(order.id, order);
     renderOrders();
   } catch (error) {
-    if (load === ordersLoads) showListError(error);
+    if (newest()) showListError(error);
   } finally {
-    if (load === ordersLoads) {
+    if (newest()) {
       ordersLoading = false;
       if (ordersEventsMeanwhile) refreshSoon({ withFills: false });
     }
   }
 }
 
-let fillsLoads = 0;
+const fillsRead = newestRead();
 
 async function loadFills() {
-  const load = ++fillsLoads;
+  const newest = fillsRead();
   try {
     const page = await get(`/api/v1/trades/?symbol=${marketPath}&page_size=50`);
-    if (load !== fillsLoads) return; // the newest read wins, as for orders
+    if (!newest()) return; // the newest read wins, as for orders
     fills = page.results;
     renderFills();
   } catch (error) {
-    if (load === fillsLoads) showListError(error);
+    if (newest()) showListError(error);
   }
 }
 
 // Every balance event schedules a read a moment later (onBalanceEvent), so only an older read
 // arriving after a newer one could leave the page behind: the newest read wins.
-let balanceLoads = 0;
+const balancesRead = newestRead();
 
 async function loadBalances() {
-  const load = ++balanceLoads;
+  const newest = balancesRead();
   try {
     const all = await get("/api/v1/account/balance");
-    if (load !== balanceLoads) return;
+    if (!newest()) return;
     for (const asset of [base, quote]) if (all[asset]) balances[asset] = all[asset].available;
     renderAvailable();
   } catch (error) {
-    if (load === balanceLoads) showListError(error);
+    if (newest()) showListError(error);
   }
 }
 

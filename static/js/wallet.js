@@ -1,6 +1,6 @@
 // The wallet page: live balances, the demo faucet, deposit addresses, withdrawals and the
 // first page of the ledger, all through the REST API and the private balances stream.
-import { ApiError, api, del, get, post } from "./api.js";
+import { ApiError, api, del, get, newestRead, post } from "./api.js";
 import * as D from "./decimal.js";
 import { dateTime, escapeHtml, group, label, notice } from "./format.js";
 import { streams } from "./ws.js";
@@ -49,12 +49,12 @@ function renderBalance(asset, available, locked) {
 
 // Each balance event schedules a read a moment later; an older read that arrives after a
 // newer one would put the page back: the newest read wins.
-let balanceLoads = 0;
+const balancesRead = newestRead();
 
 async function loadBalances() {
-  const load = ++balanceLoads;
+  const newest = balancesRead();
   const all = await get("/api/v1/account/balance");
-  if (load !== balanceLoads) return;
+  if (!newest()) return;
   for (const [asset, row] of Object.entries(all)) renderBalance(asset, row.available, row.locked);
 }
 

@@ -14,6 +14,7 @@ server, and the other live-stack suites trade BTC-USD and SOL-USD.
 
 import importlib
 import time
+from contextlib import nullcontext
 from decimal import Decimal
 
 import ccxt
@@ -142,11 +143,9 @@ def run(exchange, method: str, args: tuple) -> None:
         order = exchange.fetch_order(order_id, SYMBOL)
         ccxt_order_check(exchange, SKIPPED.get(method, {}), method, order, SYMBOL, now_ms())
         return
-    if args and args[0] in exchange.options["legalMoney"]:  # Binance's fiat history
-        with ccxt_unpaced(exchange):
-            ccxt_test(method)(exchange, skips(method, args), *args)
-        return
-    ccxt_test(method)(exchange, skips(method, args), *args)
+    fiat_history = bool(args) and args[0] in exchange.options["legalMoney"]
+    with ccxt_unpaced(exchange) if fiat_history else nullcontext():
+        ccxt_test(method)(exchange, skips(method, args), *args)
 
 
 def create_order_scenarios(exchange, symbol: str) -> None:
